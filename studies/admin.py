@@ -1,0 +1,148 @@
+"""Django admin for coordinators: scoped to their studies and to the role × action table.
+
+Changes made here go through model saves, so the audit trail records them like any other.
+"""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from .models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, ReadingSession, Study, StudyMembership, User
+from .permissions import Action, can, has_action, visible_studies
+
+
+class StudyScopedAdmin(admin.ModelAdmin):
+    """Objects of the studies the user is a member of; editable only with CHANGE_STUDY."""
+
+    study_path = "study"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        path = f"{self.study_path}__in" if self.study_path else "pk__in"
+        return queryset.filter(**{path: visible_studies(request.user)})
+
+    def _study_of(self, obj):
+        return obj if self.study_path is None else getattr(obj, self.study_path)
+
+    def has_module_permission(self, request):
+        return has_action(request.user, Action.VIEW_STUDY)
+
+    def has_view_permission(self, request, obj=None):
+        return can(request.user, Action.VIEW_STUDY, obj and self._study_of(obj))
+
+    def has_change_permission(self, request, obj=None):
+        return can(request.user, Action.CHANGE_STUDY, obj and self._study_of(obj))
+
+    has_add_permission = has_delete_permission = lambda self, request, obj=None: has_action(
+        request.user, Action.CHANGE_STUDY
+    )
+
+
+class ArmInline(admin.TabularInline):
+    model = Arm
+    extra = 0
+
+
+@admin.register(Study)
+class StudyAdmin(StudyScopedAdmin):
+    study_path = None
+    list_display = ["title", "status", "design", "rating_scale", "washout_days", "created_at"]
+    list_filter = ["status", "design"]
+    readonly_fields = ["status", "schedule_seed", "schedule_generated_at", "created_by"]
+    inlines = [ArmInline]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            StudyMembership.objects.get_or_create(study=obj, user=request.user)
+
+
+@admin.register(Case)
+class CaseAdmin(StudyScopedAdmin):
+    list_display = ["label", "study", "truth", "truth_method", "study_instance_uid", "reading_group"]
+    list_filter = ["study", "truth", "truth_method"]
+    search_fields = ["label", "study_instance_uid", "accession_number"]
+
+
+@admin.register(Reader)
+class ReaderAdmin(StudyScopedAdmin):
+    list_display = ["code", "user", "study", "group", "enrolled_at"]
+    list_filter = ["study"]
+
+
+@admin.register(StudyMembership)
+class MembershipAdmin(StudyScopedAdmin):
+    list_display = ["study", "user"]
+
+
+class ReadOnlyStudyScopedAdmin(StudyScopedAdmin):
+    """Records that only their own workflow writes (reads, AI imports, schedules, jobs)."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AIOutput)
+class AIOutputAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["case", "model_name", "model_version", "score", "source_checksum"]
+    list_filter = ["study", "model_name"]
+
+
+@admin.register(ReadingSession)
+class ReadingSessionAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["reader", "number", "arm", "opens_at", "completed_at"]
+    list_filter = ["study"]
+
+
+@admin.register(Read)
+class ReadAdmin(ReadOnlyStudyScopedAdmin):
+    study_path = "case__study"
+    list_display = ["reader", "case", "arm", "rating", "decision", "submitted_at", "duration_ms", "revision"]
+    list_filter = ["arm__study", "arm"]
+
+    def _study_of(self, obj):
+        return obj.case.study
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["id", "kind", "study", "status", "progress", "created_at", "finished_at"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor_username", "action", "entity", "entity_id", "study_id"]
+    list_filter = ["action", "entity"]
+
+    def get_queryset(self, request):
+        studies = visible_studies(request.user).values_list("pk", flat=True)
+        return super().get_queryset(request).filter(study_id__in=list(studies))
+
+    def has_module_permission(self, request):
+        return has_action(request.user, Action.VIEW_READS)
+
+    def has_view_permission(self, request, obj=None):
+        return has_action(request.user, Action.VIEW_READS)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class PlatformUserAdmin(UserAdmin):
+    fieldsets = UserAdmin.fieldsets + (("Role and profile", {"fields": ("role", "specialty", "years_experience")}),)
+    list_display = ["username", "role", "specialty", "years_experience", "is_active"]
+    list_filter = ["role", "is_active"]

@@ -1,0 +1,29 @@
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from . import reading, staff
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("studies/", staff.StudyListView.as_view(), name="study-list"),
+    path("studies/<int:study_id>/", staff.StudyDetailView.as_view(), name="study-detail"),
+    path("studies/<int:study_id>/transition/", staff.StudyTransitionView.as_view(), name="study-transition"),
+    path("studies/<int:study_id>/arms/", staff.ArmListView.as_view(), name="arm-list"),
+    path("studies/<int:study_id>/cases/", staff.CaseListView.as_view(), name="case-list"),
+    path("studies/<int:study_id>/cases/import/", staff.CaseImportView.as_view(), name="case-import"),
+    path("studies/<int:study_id>/ai-outputs/", staff.AIOutputListView.as_view(), name="ai-output-list"),
+    path("studies/<int:study_id>/ai-outputs/import/", staff.AIOutputImportView.as_view(), name="ai-output-import"),
+    path("studies/<int:study_id>/readers/", staff.ReaderListView.as_view(), name="reader-list"),
+    path("studies/<int:study_id>/schedule/", staff.ScheduleView.as_view(), name="schedule"),
+    path("studies/<int:study_id>/schedule.csv", staff.ScheduleCsvView.as_view(), name="schedule-csv"),
+    path("studies/<int:study_id>/progress/", staff.ProgressView.as_view(), name="progress"),
+    path("studies/<int:study_id>/reads/", staff.StudyReadsView.as_view(), name="study-reads"),
+    path("studies/<int:study_id>/reads.csv", staff.StudyReadsCsvView.as_view(), name="study-reads-csv"),
+    path("studies/<int:study_id>/audit/", staff.AuditView.as_view(), name="audit"),
+    path("jobs/<int:job_id>/", staff.JobView.as_view(), name="job-detail"),
+    path("worklist/", reading.WorklistView.as_view(), name="worklist"),
+    path("sessions/<int:session_id>/", reading.SessionView.as_view(), name="session-detail"),
+    path("assignments/<int:assignment_id>/", reading.AssignmentView.as_view(), name="assignment-detail"),
+    path("reads/", reading.ReadListView.as_view(), name="read-list"),
+    path("reads/<int:read_id>/", reading.ReadDetailView.as_view(), name="read-detail"),
+]

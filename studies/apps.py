@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class StudiesConfig(AppConfig):
+    name = "studies"
+    verbose_name = "Reader studies"
+
+    def ready(self):
+        # Bind shared tasks to the configured Celery app in every process that runs Django.
+        import mrmc.celery  # noqa: F401
+
+        from . import signals  # noqa: F401

@@ -1,0 +1,20 @@
+from studies.management.base import StudyCommand
+from studies.permissions import Action, require
+from studies.selectors import reads_csv
+
+
+class Command(StudyCommand):
+    help = "Write the study's reads as a long CSV (reader,treatment,case,truth,rating,...)."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--output", "-o", help="file to write (default: standard output)")
+
+    def run(self, *, actor, study, output=None, **options):
+        require(actor, Action.VIEW_READS, study)
+        text = reads_csv(study)
+        if output:
+            with open(output, "w", newline="") as handle:
+                handle.write(text)
+        else:
+            self.stdout.write(text, ending="")

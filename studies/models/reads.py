@@ -1,0 +1,45 @@
+from django.conf import settings
+from django.db import models
+
+
+class Read(models.Model):
+    """A reader's submitted score for one assignment. One per reader × case × arm."""
+
+    assignment = models.OneToOneField("studies.Assignment", on_delete=models.PROTECT, related_name="read")
+    reader = models.ForeignKey("studies.Reader", on_delete=models.PROTECT, related_name="reads")
+    case = models.ForeignKey("studies.Case", on_delete=models.PROTECT, related_name="reads")
+    arm = models.ForeignKey("studies.Arm", on_delete=models.PROTECT, related_name="reads")
+    rating = models.FloatField()
+    decision = models.BooleanField(null=True, blank=True)
+    marks = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    first_image_at = models.DateTimeField(null=True, blank=True)
+    client_submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Opened to submitted")
+    idempotency_key = models.UUIDField(unique=True)
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reader", "case", "arm"], name="read_once_per_arm"),
+        ]
+
+
+class ReadRevision(models.Model):
+    """The values a read had before each revision (studies that allow audited revisions)."""
+
+    read = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    previous = models.JSONField()
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True)
+    idempotency_key = models.UUIDField(unique=True)
+
+    class Meta:
+        ordering = ["read_id", "revision"]
+        constraints = [models.UniqueConstraint(fields=["read", "revision"], name="read_revision_unique")]

@@ -1,0 +1,203 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class StudyStatus(models.TextChoices):
+    DRAFT = "draft"
+    ENROLLING = "enrolling"
+    READING = "reading"
+    LOCKED = "locked"
+    ANALYZED = "analyzed"
+
+
+class StudyDesign(models.TextChoices):
+    FULLY_CROSSED = "fully_crossed", "Fully crossed, independent reading"
+    SEQUENTIAL = "sequential", "Sequential reading (unaided, then AI revealed)"
+    SPLIT_PLOT = "split_plot", "Split-plot (reader groups read disjoint case blocks)"
+
+
+class StudyScale(models.TextChoices):
+    CONTINUOUS = "continuous", "Continuous (slider)"
+    ORDINAL = "ordinal", "Ordinal 1..K with labels"
+
+
+class StudyRevisionPolicy(models.TextChoices):
+    FORBIDDEN = "forbidden", "Submitted reads are final"
+    AUDITED = "audited", "Revisions allowed and kept as audited history"
+
+
+class TruthMethod(models.TextChoices):
+    PATHOLOGY = "pathology"
+    FOLLOW_UP = "follow_up", "Follow-up"
+    CONSENSUS = "consensus", "Expert consensus"
+    OTHER = "other"
+
+
+class Study(models.Model):
+    """One reader study: its design, rating scale and lifecycle."""
+
+    Status = StudyStatus
+    Design = StudyDesign
+    Scale = StudyScale
+    RevisionPolicy = StudyRevisionPolicy
+
+    title = models.CharField(max_length=200)
+    protocol_text = models.TextField(blank=True)
+    protocol_version = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=16, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
+    design = models.CharField(max_length=16, choices=StudyDesign.choices, default=StudyDesign.FULLY_CROSSED)
+    rating_scale = models.CharField(max_length=16, choices=StudyScale.choices, default=StudyScale.CONTINUOUS)
+    scale_min = models.FloatField(default=0)
+    scale_max = models.FloatField(default=100)
+    ordinal_labels = models.JSONField(default=list, blank=True, help_text="Labels of ratings 1..K")
+    binary_decision = models.BooleanField(default=False, help_text="Readers also give a yes/no call")
+    decision_threshold = models.FloatField(
+        null=True, blank=True, help_text="Rating at or above which a case counts as positive"
+    )
+    marks_enabled = models.BooleanField(default=False)
+    max_marks = models.PositiveSmallIntegerField(default=5)
+    washout_days = models.PositiveIntegerField(default=28)
+    block_size = models.PositiveIntegerField(
+        default=0, help_text="0: one arm per session; N: arms interleaved in blocks of N cases"
+    )
+    revision_policy = models.CharField(
+        max_length=16, choices=StudyRevisionPolicy.choices, default=StudyRevisionPolicy.FORBIDDEN
+    )
+    allow_identified_data = models.BooleanField(default=False)
+    reading_starts_at = models.DateTimeField(null=True, blank=True)
+    schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False)
+    schedule_generated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=StudyStatus.values), name="study_status_valid"),
+            models.CheckConstraint(condition=Q(design__in=StudyDesign.values), name="study_design_valid"),
+            models.CheckConstraint(condition=Q(rating_scale__in=StudyScale.values), name="study_scale_valid"),
+            models.CheckConstraint(condition=Q(scale_min__lt=models.F("scale_max")), name="study_scale_range"),
+            models.CheckConstraint(
+                condition=Q(revision_policy__in=StudyRevisionPolicy.values), name="study_revision_policy_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def rating_bounds(self) -> tuple[float, float]:
+        if self.rating_scale == self.Scale.ORDINAL:
+            return 1.0, float(len(self.ordinal_labels))
+        return self.scale_min, self.scale_max
+
+
+class StudyMembership(models.Model):
+    """Coordinators and statisticians see only the studies they belong to."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "user"], name="membership_unique")]
+
+
+class Arm(models.Model):
+    """A reading condition (modality/treatment), e.g. unaided or AI-aided."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    name = models.SlugField(max_length=50, help_text="Short code used in exports, e.g. 'unaided'")
+    label = models.CharField(max_length=100)
+    shows_ai = models.BooleanField(default=False)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="arm_name_unique"),
+            models.UniqueConstraint(fields=["study", "order"], name="arm_order_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Case(models.Model):
+    """One case (a DICOM study) with its reference-standard truth; truth never reaches readers."""
+
+    TruthMethod = TruthMethod
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="cases")
+    label = models.CharField(max_length=64, help_text="The coordinator's case identifier")
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    truth = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 diseased, 0 not")
+    truth_method = models.CharField(max_length=16, choices=TruthMethod.choices, blank=True)
+    truth_established_by = models.CharField(max_length=200, blank=True)
+    lesions = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Subgroup variables")
+    reading_group = models.PositiveSmallIntegerField(default=0, help_text="Case block (split-plot)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "label"], name="case_label_unique"),
+            models.UniqueConstraint(
+                fields=["study", "study_instance_uid"],
+                condition=~Q(study_instance_uid=""),
+                name="case_uid_unique",
+            ),
+            models.CheckConstraint(condition=Q(truth__isnull=True) | Q(truth__in=[0, 1]), name="case_truth_binary"),
+            models.CheckConstraint(
+                condition=Q(truth_method__in=[*TruthMethod.values, ""]), name="case_truth_method_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+class AIOutput(models.Model):
+    """A precomputed AI result for a case; immutable once the study leaves draft."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="ai_outputs")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ai_outputs")
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=50)
+    score = models.FloatField()
+    operating_point = models.FloatField(null=True, blank=True, help_text="The model's positive threshold")
+    findings = models.JSONField(default=list, blank=True)
+    source_name = models.CharField(max_length=255, blank=True)
+    source_checksum = models.CharField(max_length=64, help_text="sha256 of the file it came from")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case_id", "model_name", "model_version"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "model_name", "model_version"], name="ai_output_unique"),
+        ]
+
+
+class Reader(models.Model):
+    """A reader's enrollment in one study; the code pseudonymizes them in exports."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="readers")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enrollments")
+    code = models.CharField(max_length=32, help_text="Pseudonym in exports, e.g. R01")
+    group = models.PositiveSmallIntegerField(default=0, help_text="Reader group (split-plot)")
+    enrolled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="reader_unique"),
+            models.UniqueConstraint(fields=["study", "code"], name="reader_code_unique"),
+        ]
+
+    def __str__(self):
+        return self.code

@@ -1,0 +1,124 @@
+"""Queries that several callers share."""
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from studies.models import Assignment, Read, ReadingSession, Study, User
+from studies.services.schedule import session_state
+
+
+@dataclass(frozen=True)
+class WorklistSession:
+    session: ReadingSession
+    is_open: bool
+    reason_closed: str
+    n_assigned: int
+    n_read: int
+    next_assignment_id: int | None
+
+
+def worklist(user: User, now: datetime | None = None) -> list[WorklistSession]:
+    """A reader's sessions across studies, with progress and whether each can be read now."""
+    now = now or timezone.now()
+    sessions = (
+        ReadingSession.objects.filter(reader__user=user)
+        .exclude(study__status=Study.Status.DRAFT)
+        .select_related("study", "reader", "arm")
+        .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"))
+        .order_by("study_id", "number")
+    )
+    items = []
+    for session in sessions:
+        is_open, why = session_state(session, now)
+        next_id = session.assignments.filter(read__isnull=True).order_by("order").values_list("id", flat=True).first()
+        items.append(WorklistSession(session, is_open, why, session.n_assigned, session.n_read, next_id))
+    return items
+
+
+def session_assignments(session: ReadingSession):
+    return session.assignments.select_related("case", "arm").annotate(is_read=Count("read")).order_by("order")
+
+
+def progress(study: Study) -> list[dict]:
+    """Reads done and to do per reader × arm."""
+    rows = (
+        Assignment.objects.filter(session__study=study)
+        .values("reader__code", "arm__name")
+        .annotate(assigned=Count("id"), read=Count("read"))
+        .order_by("reader__code", "arm__name")
+    )
+    return [
+        {"reader": r["reader__code"], "arm": r["arm__name"], "assigned": r["assigned"], "read": r["read"]}
+        for r in rows
+    ]
+
+
+def study_reads(study: Study):
+    return Read.objects.filter(case__study=study).select_related("reader", "case", "arm").order_by(
+        "reader__code", "arm__order", "case__label"
+    )
+
+
+READS_CSV_COLUMNS = [
+    "reader",
+    "treatment",
+    "case",
+    "truth",
+    "rating",
+    "decision",
+    "n_marks",
+    "opened_at",
+    "first_image_at",
+    "submitted_at",
+    "duration_ms",
+    "revision",
+]
+
+
+def reads_csv(study: Study) -> str:
+    """Long table of final reads, one row per reader × arm × case (``python -m mrmc.stats`` reads it).
+
+    Cases without truth are left out: they cannot enter an ROC analysis.
+    """
+    metadata_keys = sorted({key for meta in study.cases.values_list("metadata", flat=True) for key in meta or {}})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(READS_CSV_COLUMNS + metadata_keys)
+    for read in study_reads(study).filter(case__truth__isnull=False):
+        decision = "" if read.decision is None else int(read.decision)
+        writer.writerow(
+            [
+                read.reader.code,
+                read.arm.name,
+                read.case.label,
+                read.case.truth,
+                f"{read.rating:g}",
+                decision,
+                len(read.marks),
+                _iso(read.opened_at),
+                _iso(read.first_image_at),
+                _iso(read.client_submitted_at or read.submitted_at),
+                "" if read.duration_ms is None else read.duration_ms,
+                read.revision,
+            ]
+            + [read.case.metadata.get(key, "") for key in metadata_keys]
+        )
+    return out.getvalue()
+
+
+def _iso(value):
+    return value.isoformat() if value else ""
+
+
+def case_counts(study: Study) -> dict:
+    return study.cases.aggregate(
+        n_cases=Count("id"),
+        n_diseased=Count("id", filter=Q(truth=1)),
+        n_normal=Count("id", filter=Q(truth=0)),
+        n_without_truth=Count("id", filter=Q(truth__isnull=True)),
+    )

@@ -1,0 +1,180 @@
+"""Submitting and revising reads: idempotent, one final read per reader × case × arm."""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studies.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from studies.models import Assignment, Read, ReadRevision, Study, User
+from studies.permissions import Action, require
+from studies.services.schedule import complete_session_if_done, session_state
+
+REVISABLE_FIELDS = ("rating", "decision", "marks", "comment")
+
+
+@dataclass(frozen=True)
+class ReadInput:
+    rating: float
+    decision: bool | None = None
+    marks: list | None = None
+    comment: str = ""
+    opened_at: datetime | None = None
+    first_image_at: datetime | None = None
+    client_submitted_at: datetime | None = None
+
+
+def submit_read(*, user: User, assignment_id: int, idempotency_key: uuid.UUID, values: ReadInput) -> tuple[Read, bool]:
+    """Store a read; returns ``(read, created)``. A retry with the same key returns the stored read."""
+    idempotency_key = uuid.UUID(str(idempotency_key))
+    existing = Read.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replay(existing, user, assignment_id), False
+    try:
+        return _create_read(user, assignment_id, idempotency_key, values)
+    except IntegrityError:
+        # A concurrent request won the race: either our own retry or another read of this assignment.
+        existing = Read.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, user, assignment_id), False
+        raise RuleViolation("this case has already been read in this arm") from None
+
+
+def _replay(read: Read, user: User, assignment_id: int) -> Read:
+    if read.reader.user_id != user.pk or read.assignment_id != assignment_id:
+        raise RuleViolation("this idempotency key belongs to another read")
+    return read
+
+
+@transaction.atomic
+def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tuple[Read, bool]:
+    assignment = _own_assignment(user, assignment_id, lock=True)
+    # Under the lock: a retry that waited for its twin to commit finds the twin's read.
+    stored = Read.objects.filter(assignment=assignment).first()
+    if stored is not None:
+        if stored.idempotency_key == idempotency_key:
+            return stored, False
+        raise RuleViolation("this case has already been read in this arm")
+    study = assignment.session.study
+    open_, why = session_state(assignment.session)
+    if not open_:
+        raise NotAllowed(why)
+    _check_sequence(assignment)
+    _validate(study, values)
+    read = Read.objects.create(
+        assignment=assignment,
+        reader=assignment.reader,
+        case=assignment.case,
+        arm=assignment.arm,
+        idempotency_key=idempotency_key,
+        duration_ms=_duration_ms(values),
+        **_stored_values(values),
+    )
+    complete_session_if_done(assignment.session)
+    return read, True
+
+
+def _own_assignment(user, assignment_id, *, lock=False) -> Assignment:
+    require(user, Action.READ_CASES)
+    queryset = Assignment.objects.select_related("session__study", "session__reader", "reader", "case", "arm")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    assignment = queryset.filter(pk=assignment_id, reader__user=user).first()
+    if assignment is None:  # the same answer whether it does not exist or is someone else's
+        raise NotFound(f"no assignment {assignment_id} in your worklist")
+    return assignment
+
+
+def _check_sequence(assignment: Assignment) -> None:
+    """Sequential design: the AI-aided score comes only after the unaided one is locked in."""
+    if assignment.session.study.design != Study.Design.SEQUENTIAL:
+        return
+    earlier = Assignment.objects.filter(
+        session=assignment.session, case=assignment.case, order__lt=assignment.order, read__isnull=True
+    )
+    if earlier.exists():
+        raise RuleViolation("submit the unaided score for this case first")
+
+
+def _validate(study: Study, values: ReadInput) -> None:
+    low, high = study.rating_bounds
+    rating = values.rating
+    if not isinstance(rating, (int, float)) or isinstance(rating, bool) or not math.isfinite(rating):
+        raise InvalidInput("must be a number", field="rating")
+    if not low <= rating <= high:
+        raise InvalidInput(f"{rating:g} is outside the scale [{low:g}, {high:g}]", field="rating")
+    if study.rating_scale == Study.Scale.ORDINAL and rating != int(rating):
+        raise InvalidInput("an ordinal rating must be a whole number", field="rating")
+    if study.binary_decision and values.decision is None:
+        raise InvalidInput("this study asks for a yes/no decision", field="decision")
+    _validate_marks(study, values.marks or [])
+    times = [t for t in (values.opened_at, values.first_image_at, values.client_submitted_at) if t]
+    if times != sorted(times):
+        raise InvalidInput("timestamps must be in order: opened, first image, submitted", field="opened_at")
+
+
+def _validate_marks(study: Study, marks: list) -> None:
+    if marks and not study.marks_enabled:
+        raise InvalidInput("this study does not collect lesion marks", field="marks")
+    if len(marks) > study.max_marks:
+        raise InvalidInput(f"at most {study.max_marks} marks per case", field="marks")
+    low, high = study.rating_bounds
+    for i, mark in enumerate(marks):
+        if not isinstance(mark, dict):
+            raise InvalidInput(f"mark {i + 1} must be an object", field="marks")
+        for key in ("x", "y", "confidence"):
+            if not isinstance(mark.get(key), (int, float)) or isinstance(mark.get(key), bool):
+                raise InvalidInput(f"mark {i + 1} needs a numeric '{key}'", field="marks")
+        if not low <= mark["confidence"] <= high:
+            raise InvalidInput(f"mark {i + 1} confidence is outside the scale", field="marks")
+
+
+def _stored_values(values: ReadInput) -> dict:
+    return {
+        "rating": float(values.rating),
+        "decision": values.decision,
+        "marks": values.marks or [],
+        "comment": values.comment or "",
+        "opened_at": values.opened_at,
+        "first_image_at": values.first_image_at,
+        "client_submitted_at": values.client_submitted_at,
+    }
+
+
+def _duration_ms(values: ReadInput) -> int | None:
+    if values.opened_at is None:
+        return None
+    end = values.client_submitted_at or timezone.now()
+    return max(0, round((end - values.opened_at).total_seconds() * 1000))
+
+
+@transaction.atomic
+def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values: ReadInput, reason: str = "") -> Read:
+    """Change a submitted read where the study allows it; the old values are kept as a revision."""
+    done = ReadRevision.objects.filter(idempotency_key=idempotency_key).select_related("read").first()
+    if done is not None:
+        return _replay(done.read, user, done.read.assignment_id)
+    read = Read.objects.select_for_update().filter(pk=read_id, reader__user=user).first()
+    if read is None:
+        raise NotFound(f"no read {read_id} of yours")
+    assignment = _own_assignment(user, read.assignment_id)
+    study = assignment.session.study
+    if study.revision_policy != Study.RevisionPolicy.AUDITED:
+        raise RuleViolation("submitted reads are final in this study")
+    if study.status != Study.Status.READING:
+        raise RuleViolation(f"the study is {study.status}; reads can no longer change")
+    _validate(study, values)
+    previous = {field: getattr(read, field) for field in REVISABLE_FIELDS}
+    read.revision += 1
+    ReadRevision.objects.create(
+        read=read, revision=read.revision, previous=previous, changed_by=user, reason=reason,
+        idempotency_key=idempotency_key,
+    )
+    for field in REVISABLE_FIELDS:
+        setattr(read, field, getattr(values, field) if field != "marks" else (values.marks or []))
+    read.rating = float(values.rating)
+    read.save()
+    return read

@@ -1,0 +1,143 @@
+"""Creating and configuring studies: design, arms, readers, members and the status lifecycle."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from studies.errors import InvalidInput, RuleViolation
+from studies.models import Arm, Reader, Role, Study, StudyMembership, User
+from studies.permissions import Action, require
+
+S = Study.Status
+
+ALLOWED_TRANSITIONS = {
+    S.DRAFT: {S.ENROLLING},
+    S.ENROLLING: {S.DRAFT, S.READING},
+    S.READING: {S.LOCKED},
+    S.LOCKED: {S.ANALYZED},
+    S.ANALYZED: set(),
+}
+DESIGN_FIELDS = {
+    "design",
+    "rating_scale",
+    "scale_min",
+    "scale_max",
+    "ordinal_labels",
+    "binary_decision",
+    "decision_threshold",
+    "marks_enabled",
+    "max_marks",
+    "washout_days",
+    "block_size",
+    "revision_policy",
+    "allow_identified_data",
+}
+EDITABLE_FIELDS = DESIGN_FIELDS | {"title", "protocol_text", "protocol_version", "reading_starts_at"}
+
+
+def validate_design(study: Study) -> None:
+    """Rules across fields that a single-column constraint cannot express."""
+    if study.rating_scale == Study.Scale.ORDINAL:
+        labels = study.ordinal_labels
+        if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
+            raise InvalidInput("an ordinal scale needs at least 2 non-empty labels", field="ordinal_labels")
+    if study.scale_min >= study.scale_max:
+        raise InvalidInput("scale_min must be below scale_max", field="scale_min")
+    low, high = study.rating_bounds
+    if study.decision_threshold is not None and not low <= study.decision_threshold <= high:
+        raise InvalidInput(f"must lie within the rating scale [{low:g}, {high:g}]", field="decision_threshold")
+
+
+@transaction.atomic
+def create_study(*, actor: User, title: str, **fields) -> Study:
+    require(actor, Action.CREATE_STUDY)
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown study field(s): {', '.join(sorted(unknown))}")
+    study = Study(title=title, created_by=actor, **fields)
+    validate_design(study)
+    study.save()
+    StudyMembership.objects.create(study=study, user=actor)
+    return study
+
+
+@transaction.atomic
+def update_study(*, actor: User, study: Study, **fields) -> Study:
+    require(actor, Action.CHANGE_STUDY, study)
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown or read-only study field(s): {', '.join(sorted(unknown))}")
+    if DESIGN_FIELDS & set(fields) and (study.status not in (S.DRAFT, S.ENROLLING) or study.sessions.exists()):
+        raise RuleViolation("the design can only change in draft or enrolling, before a schedule exists")
+    for name, value in fields.items():
+        setattr(study, name, value)
+    validate_design(study)
+    study.save()
+    return study
+
+
+@transaction.atomic
+def transition_study(*, actor: User, study: Study, to: str) -> Study:
+    require(actor, Action.CHANGE_STUDY, study)
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if to not in ALLOWED_TRANSITIONS.get(study.status, set()):
+        raise RuleViolation(f"a study cannot go from {study.status} to {to}")
+    if to == S.ENROLLING and not study.arms.exists():
+        raise RuleViolation("a study needs at least one arm before enrolling")
+    if to == S.DRAFT and study.sessions.exists():
+        raise RuleViolation("delete the schedule before returning the study to draft")
+    if to == S.READING:
+        _check_ready_to_read(study)
+    study.status = to
+    if to == S.READING and study.reading_starts_at is None:
+        study.reading_starts_at = timezone.now()
+    study.save()
+    return study
+
+
+def _check_ready_to_read(study: Study) -> None:
+    if not study.sessions.exists():
+        raise RuleViolation("generate the reading schedule before reading starts")
+    if study.arms.filter(shows_ai=True).exists():
+        missing = study.cases.filter(ai_outputs__isnull=True).values_list("label", flat=True)[:5]
+        if missing:
+            raise RuleViolation(f"cases without AI output in an AI-aided study: {', '.join(missing)}")
+
+
+@transaction.atomic
+def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: bool = False) -> Arm:
+    require(actor, Action.CHANGE_STUDY, study)
+    _require_status(study, S.DRAFT, S.ENROLLING, what="arms")
+    if study.arms.filter(name=name).exists():
+        raise InvalidInput(f"arm '{name}' already exists", field="name")
+    order = study.arms.count()
+    return Arm.objects.create(study=study, name=name, label=label or name, shows_ai=shows_ai, order=order)
+
+
+@transaction.atomic
+def enroll_reader(*, actor: User, study: Study, user: User, code: str = "", group: int = 0) -> Reader:
+    require(actor, Action.CHANGE_STUDY, study)
+    _require_status(study, S.DRAFT, S.ENROLLING, what="readers")
+    if user.role != Role.READER:
+        raise InvalidInput(f"{user.username} does not have the reader role", field="user")
+    if study.readers.filter(user=user).exists():
+        raise RuleViolation(f"{user.username} is already enrolled")
+    code = code or f"R{study.readers.count() + 1:02d}"
+    if study.readers.filter(code=code).exists():
+        raise InvalidInput(f"reader code '{code}' is taken", field="code")
+    return Reader.objects.create(study=study, user=user, code=code, group=group)
+
+
+@transaction.atomic
+def add_member(*, actor: User, study: Study, user: User) -> StudyMembership:
+    require(actor, Action.CHANGE_STUDY, study)
+    if user.role not in (Role.COORDINATOR, Role.STATISTICIAN, Role.ADMIN):
+        raise InvalidInput(f"{user.username} is not a coordinator or statistician", field="user")
+    membership, _ = StudyMembership.objects.get_or_create(study=study, user=user)
+    return membership
+
+
+def _require_status(study: Study, *allowed: str, what: str) -> None:
+    if study.status not in allowed:
+        raise RuleViolation(f"{what} can only change while the study is {' or '.join(allowed)}")
+
