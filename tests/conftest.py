@@ -71,13 +71,14 @@ def make_study(db, coordinator, make_user):
         rows = ["case,truth,study_instance_uid,reading_group,site"] + [
             f"C{i:03d},{i % 2},1.2.3.{study.pk}.{i},{i % 2},site-{'AB'[i % 2]}" for i in range(n_cases)
         ]
-        imports.import_truth(actor=coordinator, study=study, data="\n".join(rows).encode())
-        if any(shows_ai for _, shows_ai in arms):
+        if n_cases:
+            imports.import_truth(actor=coordinator, study=study, data="\n".join(rows).encode())
+        if n_cases and any(shows_ai for _, shows_ai in arms):
             ai = ["case,model_name,model_version,score"] + [f"C{i:03d},model,1,{i / n_cases}" for i in range(n_cases)]
             imports.import_ai_outputs(actor=coordinator, study=study, data="\n".join(ai).encode(), filename="ai.csv")
         if status == Study.Status.DRAFT:
             return study
-        services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
+        study = services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         if status == Study.Status.ENROLLING:
             return study
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
@@ -103,3 +104,17 @@ def api(db):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def tasks_in_process(request):
+    """Tasks run in-process unless a test asks for the real worker (``celery_worker`` fixture)."""
+    from mrmc.celery import app
+
+    if "celery_worker" in request.fixturenames:
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -33,6 +33,15 @@ TOP_LEVEL_KEYS = {
     "members",
 }
 
+# study field -> where it is written in a protocol file
+PROTOCOL_KEYS = {
+    "ordinal_labels": "rating_scale.labels",
+    "scale_min": "rating_scale.min",
+    "scale_max": "rating_scale.max",
+    "marks_enabled": "marks.enabled",
+    "max_marks": "marks.max",
+}
+
 
 @dataclass(frozen=True)
 class _Node:
@@ -160,7 +169,8 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
     try:
         study = study_services.create_study(actor=actor, title=title, **_study_fields(top))
     except InvalidInput as exc:
-        raise InvalidInput(exc.message, field=exc.field, line=top.line(exc.field or "title")) from None
+        key = PROTOCOL_KEYS.get(exc.field, exc.field or "title")
+        raise InvalidInput(exc.message, field=key, line=top.line(key.split(".")[0])) from None
     for arm in arms:
         arm.check_keys({"name", "label", "shows_ai"})
         with _located(arm, "name"):

@@ -222,6 +222,8 @@ def schedule_csv(study: Study) -> str:
 def session_state(session: ReadingSession, now: datetime | None = None) -> tuple[bool, str]:
     """Whether the reader may read in ``session`` now, and if not, why."""
     now = now or timezone.now()
+    if session.completed_at is not None:
+        return False, "session completed"
     if session.study.status != Study.Status.READING:
         return False, f"the study is {session.study.status}, not open for reading"
     if now < session.opens_at:
