@@ -1,0 +1,19 @@
+"""Pure DICOM helpers for the reader-study platform (no Django import).
+
+Modules
+-------
+parse
+    Read and validate one Part 10 instance, extract the index fields.
+sanitize
+    Repair what breaks viewers (zero pixel spacing, zero window width ...).
+deid
+    PS3.15 Annex E Basic Application Level Confidentiality Profile.
+storage
+    Content-addressed file store.
+dicomjson
+    PS3.18 F.2 DICOM JSON model with bulk data URIs.
+frames
+    WADO-RS frames, rendered images and multipart/related streaming.
+synth
+    Synthetic phantom studies with known lesions, truth and AI outputs.
+"""

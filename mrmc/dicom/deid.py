@@ -1,0 +1,393 @@
+"""De-identification by the PS3.15 Annex E Basic Application Level Confidentiality Profile.
+
+The attribute table (PS3.15 Table E.1-1, edition 2024b) is data, in
+``data/ps3.15_basic_profile.csv``; this module only interprets its action codes.
+UIDs are replaced by a keyed hash so that every instance of a study, imported
+in any order or on any day, maps to the same new UIDs for the same key.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import hashlib
+import hmac
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
+
+PROFILE_CSV = Path(__file__).with_name("data") / "ps3.15_basic_profile.csv"
+PROFILE_EDITION = "2024b"
+
+BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
+
+# Option flag -> (column of Table E.1-1, CID 7050 code, code meaning).
+OPTIONS = {
+    "retain_uids": ("Retain UIDs", "113110", "Retain UIDs Option"),
+    "retain_device_identity": (
+        "Retain Device Identity", "113109", "Retain Device Identity Option"),
+    "retain_institution_identity": (
+        "Retain Institution Identity", "113112", "Retain Institution Identity Option"),
+    "retain_patient_characteristics": (
+        "Retain Patient Characteristics", "113108", "Retain Patient Characteristics Option"),
+    "retain_full_dates": (
+        "Retain Longitudinal Temporal Information Full Dates", "113106",
+        "Retain Longitudinal Temporal Information Full Dates Option"),
+    "retain_modified_dates": (
+        "Retain Longitudinal Temporal Information Modified Dates", "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option"),
+}
+
+# Compound actions are "X unless Z/D is required to maintain IOD conformance".
+# These attributes are Type 1 (-> D) or Type 2 (-> Z) in the image IODs the
+# platform serves (CR, DX, MG, CT, MR and their enhanced forms, PS3.3 A.2-A.53);
+# every other compound action takes its first, most protective, branch.
+CONFORMANCE_ACTIONS = {
+    "ContentDate": "D",  # Type 1 in the enhanced multi-frame image modules
+    "ContentTime": "D",
+    "AcquisitionDateTime": "D",  # Type 1C in enhanced MR/CT for ORIGINAL images
+    "PatientID": "Z",  # Type 2, Patient Module C.7.1.1
+    "AcquisitionContextSequence": "Z",  # Type 2, Acquisition Context Module C.7.6.14
+    "ContrastBolusAgent": "Z",  # Type 2, Contrast/Bolus Module C.7.6.4
+    "ContentCreatorName": "Z",
+    "InstructionPerformedDateTime": "Z",
+}
+
+DUMMY_DATE = "19000101"
+DUMMY_TEXT = "ANONYMOUS"
+DUMMY_BY_VR = {
+    "DA": DUMMY_DATE, "TM": "000000", "DT": DUMMY_DATE + "000000", "AS": "000Y",
+    "PN": DUMMY_TEXT, "LO": DUMMY_TEXT, "SH": DUMMY_TEXT, "LT": DUMMY_TEXT,
+    "ST": DUMMY_TEXT, "UT": DUMMY_TEXT, "UC": DUMMY_TEXT, "CS": DUMMY_TEXT,
+    "AE": DUMMY_TEXT, "UR": "urn:none", "IS": "0", "DS": "0",
+}
+BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
+IDENTITY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate",
+                     "OtherPatientNames", "OtherPatientIDs")
+
+
+@dataclass(frozen=True)
+class DeidOptions:
+    """Profile options of PS3.15 E.3 that the platform supports.
+
+    Parameters
+    ----------
+    retain_uids : bool
+        E.3.9, keep UIDs unchanged.
+    retain_device_identity : bool
+        E.3.4, keep device serial numbers, station names and the like.
+    retain_institution_identity : bool
+        E.3.14, keep institution names and addresses.
+    retain_patient_characteristics : bool
+        E.3.5, keep age, sex, size, weight.
+    retain_full_dates : bool
+        E.3.6, keep dates and times unchanged.
+    retain_modified_dates : bool
+        E.3.6, shift every date by a per-patient offset derived from the key.
+    """
+
+    retain_uids: bool = False
+    retain_device_identity: bool = False
+    retain_institution_identity: bool = False
+    retain_patient_characteristics: bool = False
+    retain_full_dates: bool = False
+    retain_modified_dates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.retain_full_dates and self.retain_modified_dates:
+            raise ValueError("full dates and modified dates are exclusive options")
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """Names of the options in use, in the order of ``OPTIONS``."""
+        return tuple(name for name in OPTIONS if getattr(self, name))
+
+
+@dataclass(frozen=True)
+class ProfileRule:
+    """One row of Table E.1-1: the Basic action and the option overrides."""
+
+    keyword: str
+    action: str
+    option_actions: dict[str, str]
+
+    def action_for(self, options: DeidOptions) -> str:
+        """Action after the options in use (E.3: an option's K or C replaces the Basic action)."""
+        for name in options.enabled:
+            override = self.option_actions.get(name)
+            if override:
+                return override
+        if "/" not in self.action:
+            return self.action
+        if self.action == "X/Z/U*":
+            # Keep the reference sequence; its UIDs are replaced (U) when the
+            # items are cleaned, so references between instances survive.
+            return "K"
+        return CONFORMANCE_ACTIONS.get(self.keyword, self.action[0])
+
+
+@dataclass(frozen=True)
+class DeidRecord:
+    """What :func:`deidentify` did to one dataset.
+
+    Attributes
+    ----------
+    options : tuple of str
+        Options applied (names of :class:`DeidOptions` fields).
+    method : tuple of str
+        The values written to De-identification Method (0012,0063).
+    counts : dict
+        Number of attributes per outcome: ``removed``, ``emptied``, ``dummied``,
+        ``uid_replaced``, ``date_shifted``, ``kept``, ``private_removed``,
+        ``repeating_group_removed``.
+    """
+
+    options: tuple[str, ...]
+    method: tuple[str, ...]
+    counts: dict[str, int]
+
+
+@functools.cache
+def load_profile() -> dict[BaseTag, ProfileRule]:
+    """Read Table E.1-1 (PS3.15 E.1) rows with a single tag, keyed by tag.
+
+    The repeating-group and private rows are handled by rule in :func:`deidentify`.
+    """
+    rules = {}
+    with PROFILE_CSV.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if not row["keyword"]:
+                continue
+            option_actions = {name: row[column] for name, (column, _, _) in OPTIONS.items()
+                              if row[column]}
+            rules[Tag(row["tag"].strip("()").replace(",", ""))] = ProfileRule(
+                row["keyword"], row["action"], option_actions)
+    return rules
+
+
+def remap_uid(uid: str, key: bytes | str) -> str:
+    """Map a UID to a new one, the same for the same key (PS3.15 E.1 action U).
+
+    Parameters
+    ----------
+    uid : str
+        The original UID.
+    key : bytes or str
+        Secret of the study or site; without it the mapping cannot be reversed
+        by guessing the original UIDs.
+
+    Returns
+    -------
+    str
+        A ``2.25.<decimal>`` UID (PS3.5 B.2) made from 128 bits of HMAC-SHA256.
+    """
+    return f"2.25.{_keyed_int(uid.strip(), key)}"
+
+
+def _keyed_int(text: str, key: bytes | str) -> int:
+    """128 bits of HMAC-SHA256 of ``text`` under ``key``, as an integer."""
+    key_bytes = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(key_bytes, text.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:16], "big")
+
+
+def date_offset_days(patient_id: str, key: bytes | str) -> int:
+    """Per-patient shift for the Modified Dates option (PS3.15 E.3.6), -3650..-1 days.
+
+    Keyed on the original Patient ID so that all studies of one patient keep their
+    intervals.
+    """
+    return -(_keyed_int(f"date-offset:{patient_id}", key) % 3650 + 1)
+
+
+class _ProfileWalker:
+    """Applies the rules to one dataset and everything nested in it."""
+
+    def __init__(self, key: bytes | str, options: DeidOptions, offset_days: int):
+        self.rules = load_profile()
+        self.key = key
+        self.options = options
+        self.offset_days = offset_days
+        self.counts: Counter[str] = Counter()
+
+    def clean(self, ds: Dataset) -> None:
+        for tag in list(ds.keys()):
+            elem = ds[tag]
+            if tag.is_private:
+                del ds[tag]
+                self.counts["private_removed"] += 1
+            elif _is_curve_or_overlay(tag):
+                # An Overlay Plane without its Overlay Data (action X) is not
+                # conformant, so the whole repeating group goes.
+                del ds[tag]
+                self.counts["repeating_group_removed"] += 1
+            elif tag in self.rules:
+                self.apply(ds, elem, self.rules[tag].action_for(self.options))
+            elif elem.VR == "SQ":
+                self.clean_items(elem)
+
+    def clean_items(self, elem: DataElement) -> None:
+        for item in elem.value:
+            self.clean(item)
+
+    def apply(self, ds: Dataset, elem: DataElement, action: str) -> None:
+        if action == "X":
+            del ds[elem.tag]
+            self.counts["removed"] += 1
+        elif action == "Z":
+            elem.value = [] if elem.VR == "SQ" else (b"" if elem.VR in BINARY_VRS else "")
+            self.counts["emptied"] += 1
+        elif action == "D":
+            self.dummy(elem)
+        elif action == "U":
+            self.replace_uids(elem)
+        elif action == "C":
+            self.clean_temporal(elem)
+        else:  # K: "unchanged for non-sequence attributes, cleaned for sequences"
+            if elem.VR == "SQ":
+                self.clean_items(elem)
+            self.counts["kept"] += 1
+
+    def dummy(self, elem: DataElement) -> None:
+        if elem.VR == "SQ":
+            self.clean_items(elem)  # a sequence keeps its items, cleaned
+        elif elem.VR == "UI":
+            self.replace_uids(elem)
+            return
+        elif elem.VR in BINARY_VRS:
+            elem.value = b"\x00\x00"
+        else:
+            elem.value = DUMMY_BY_VR.get(elem.VR, 0)
+        self.counts["dummied"] += 1
+
+    def replace_uids(self, elem: DataElement) -> None:
+        if elem.VM == 0:
+            return
+        values = elem.value if elem.VM > 1 else [elem.value]
+        new = [remap_uid(str(uid), self.key) for uid in values]
+        elem.value = new if elem.VM > 1 else new[0]
+        self.counts["uid_replaced"] += 1
+
+    def clean_temporal(self, elem: DataElement) -> None:
+        """C under the Modified Dates option: shift dates, keep times of day."""
+        if elem.VR in ("DA", "DT") and elem.VM:
+            values = elem.value if elem.VM > 1 else [elem.value]
+            shifted = [_shift_date_text(str(v), self.offset_days) for v in values]
+            elem.value = shifted if elem.VM > 1 else shifted[0]
+            self.counts["date_shifted"] += 1
+        else:
+            self.counts["kept"] += 1
+
+
+def _is_curve_or_overlay(tag: BaseTag) -> bool:
+    """(50xx,xxxx) Curve Data and the (60xx,eeee) Overlay groups, xx even."""
+    return tag.group % 2 == 0 and (0x5000 <= tag.group <= 0x50FF or 0x6000 <= tag.group <= 0x60FF)
+
+
+def _shift_date_text(value: str, days: int) -> str:
+    """Shift the YYYYMMDD head of a DA or DT value; malformed dates become the dummy."""
+    try:
+        day = dt.date.fromisoformat(value[:8])
+    except ValueError:
+        return DUMMY_DATE + value[8:]
+    return (day + dt.timedelta(days=days)).strftime("%Y%m%d") + value[8:]
+
+
+def deidentify(ds: Dataset, *, key: bytes | str,
+               options: DeidOptions = DeidOptions()) -> DeidRecord:
+    """De-identify ``ds`` in place (PS3.15 E.1 Basic Profile plus E.3 options).
+
+    Every attribute of Table E.1-1 is removed (X), emptied (Z), replaced by a dummy
+    (D), given a new UID (U), kept (K) or cleaned (C) wherever it occurs, at the top
+    level, in the file meta information and inside sequence items. Private
+    attributes and curve and overlay groups are removed. Pixel data and geometry
+    are not in the table and stay as they are.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        The instance; changed in place.
+    key : bytes or str
+        Secret for the UID mapping (:func:`remap_uid`) and the date offset; the same
+        key gives the same new UIDs for every instance of a study.
+    options : DeidOptions
+        Options of PS3.15 E.3 to apply.
+
+    Returns
+    -------
+    DeidRecord
+        Options applied and counts of what changed.
+
+    Notes
+    -----
+    Compound actions (X/Z, X/D, X/Z/D, Z/D) take the weakest branch that keeps the
+    image IODs conformant (``CONFORMANCE_ACTIONS``); X/Z/U* keeps the reference
+    sequences with replaced UIDs. Patient Identity Removed (0012,0062),
+    De-identification Method (0012,0063) and its Code Sequence (0012,0064, CID 7050)
+    are set as E.1.1 requires, and Longitudinal Temporal Information Modified
+    (0028,0303) says what happened to the dates.
+    """
+    offset = date_offset_days(str(ds.get("PatientID", "")), key)
+    walker = _ProfileWalker(key, options, offset)
+    walker.clean(ds)
+    file_meta = getattr(ds, "file_meta", None)
+    if file_meta is not None:
+        walker.clean(file_meta)
+        if "SOPInstanceUID" in ds:
+            file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    method = _write_method(ds, options)
+    return DeidRecord(options.enabled, method, dict(walker.counts))
+
+
+def _write_method(ds: Dataset, options: DeidOptions) -> tuple[str, ...]:
+    codes = [BASIC_PROFILE_CODE] + [OPTIONS[name][1:] for name in options.enabled]
+    ds.PatientIdentityRemoved = "YES"
+    method = tuple(meaning for _, meaning in codes)
+    ds.DeidentificationMethod = list(method)
+    ds.DeidentificationMethodCodeSequence = [_code_item(value, meaning) for value, meaning in codes]
+    if options.retain_full_dates:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif options.retain_modified_dates:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    return method
+
+
+def _code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    return item
+
+
+def check_identified(ds: Dataset) -> list[str]:
+    """Keywords of patient identity attributes that still hold a real value.
+
+    Looks everywhere in ``ds`` (sequences included) for Patient's Name, Patient ID,
+    Patient's Birth Date and the other-names/IDs attributes; empty values and the
+    dummies written by :func:`deidentify` do not count.
+
+    Returns
+    -------
+    list of str
+        Sorted keywords; empty when the dataset carries none, so ingest can refuse
+        a file when the list is not empty.
+    """
+    found = set()
+    for elem in ds.iterall():
+        if elem.keyword in IDENTITY_KEYWORDS and _holds_identity(elem):
+            found.add(elem.keyword)
+    return sorted(found)
+
+
+def _holds_identity(elem: DataElement) -> bool:
+    values = elem.value if elem.VM > 1 else [elem.value]
+    dummies = {"", DUMMY_TEXT, DUMMY_BY_VR.get(elem.VR, "")}
+    return any(str(v).strip() not in dummies for v in values if v is not None)

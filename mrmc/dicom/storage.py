@@ -1,0 +1,85 @@
+"""Content-addressed file store: a file's name is the SHA-256 of its bytes.
+
+Storing the same bytes twice writes nothing the second time, so a repeated
+import is a no-op; a file is written under a temporary name and renamed into
+place, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class PutResult(NamedTuple):
+    """Outcome of :meth:`ContentStore.put`."""
+
+    sha256: str
+    path: Path
+    created: bool
+
+
+class ContentStore:
+    """Files under ``root/ab/cd/<sha256>.dcm`` where ``abcd`` starts the digest.
+
+    Parameters
+    ----------
+    root : str or path
+        Folder of the store; created on the first write.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the file with this digest lives (it may not exist).
+
+        Raises
+        ------
+        ValueError
+            ``sha256`` is not 64 lower-case hex digits (guards against path traversal).
+        """
+        if not SHA256_HEX.fullmatch(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.dcm"
+
+    def put(self, data: bytes) -> PutResult:
+        """Store ``data`` once; ``created`` is False when it was already there."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path_for(sha256)
+        if path.exists():
+            return PutResult(sha256, path, False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(temp_name, 0o644)
+            # Concurrent writers of the same bytes replace identical content.
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return PutResult(sha256, path, True)
+
+    def exists(self, sha256: str) -> bool:
+        """Whether a file with this digest is stored."""
+        return self.path_for(sha256).exists()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open the stored file for streaming reads (the caller closes it).
+
+        Raises
+        ------
+        FileNotFoundError
+            Nothing is stored under this digest.
+        """
+        return self.path_for(sha256).open("rb")
