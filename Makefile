@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv migrate serve lint bench clean
+.PHONY: demo test venv viewer migrate serve lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -17,15 +17,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
+# The reading workstation: Cornerstone3D bundled by Vite from the committed lock file.
+viewer: viewer_static/dist/.vite/manifest.json
+
+viewer_static/dist/.vite/manifest.json: viewer_static/package-lock.json $(shell find viewer_static/src viewer_static/index.html viewer_static/vite.config.js 2>/dev/null)
+	cd viewer_static && npm ci --no-audit --no-fund --loglevel=error && npx vite build --logLevel warn
+
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-demo: venv migrate
+demo: venv viewer migrate
 	$(PY) manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
-test: venv
+test: venv viewer
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -1,0 +1,1 @@
+"""Reader-facing pages that host the reading workstation (viewer_static)."""
