@@ -182,6 +182,12 @@ class AIOutput(models.Model):
             models.UniqueConstraint(fields=["case", "model_name", "model_version"], name="ai_output_unique"),
         ]
 
+    def save(self, *args, **kwargs):
+        # Readers' AI-aided reads rely on exactly these outputs: they are fixed once enrolling starts.
+        if Study.objects.filter(pk=self.study_id).exclude(status=Study.Status.DRAFT).exists():
+            raise ValueError("AI outputs are fixed once the study leaves draft")
+        super().save(*args, **kwargs)
+
 
 class Reader(models.Model):
     """A reader's enrollment in one study; the code pseudonymizes them in exports."""
