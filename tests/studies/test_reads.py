@@ -1,5 +1,6 @@
 import threading
 import uuid
+from datetime import UTC
 
 import pytest
 from django.db import connection
@@ -27,11 +28,11 @@ def submit(assignment, key=None, **values):
 
 
 def test_submit_stores_read_with_timings(make_study):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     study = make_study()
     assignment = first_open_assignment(study)
-    opened = datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc)
+    opened = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
     read, created = submit(
         assignment, rating=72.5, opened_at=opened, first_image_at=opened + timedelta(milliseconds=350),
         client_submitted_at=opened + timedelta(seconds=41, milliseconds=200),
