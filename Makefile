@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # The reading workstation: Cornerstone3D bundled by Vite from the committed lock file.
 viewer: viewer_static/dist/.vite/manifest.json
 
-viewer_static/dist/.vite/manifest.json: viewer_static/package-lock.json $(shell find viewer_static/src viewer_static/index.html viewer_static/vite.config.js 2>/dev/null)
+viewer_static/dist/.vite/manifest.json: viewer_static/package.json viewer_static/package-lock.json $(shell find viewer_static/src viewer_static/index.html viewer_static/vite.config.js 2>/dev/null)
 	cd viewer_static && npm ci --no-audit --no-fund --loglevel=error && npx vite build --logLevel warn
 
 migrate: venv

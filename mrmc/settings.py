@@ -124,8 +124,14 @@ STORAGES = {
     },
 }
 
+# Vite content-hashes the viewer's worker and WASM files: they may be cached for ever too.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/static/.+[.-][0-9A-Za-z_-]{8,12}\.\w+$"
+
 DICOM_STORAGE = Path(env.str("DICOM_STORAGE", default=str(DATA_DIR / "dicom")))
 DICOMWEB_UPSTREAM = env("DICOMWEB_UPSTREAM")
+# Secret of the PS3.15 UID mapping and date shift; changing it changes every de-identified UID,
+# so set it explicitly in production. Each study derives its own key from it.
+DEID_KEY = env.str("DEID_KEY", default="") or f"deid:{SECRET_KEY}"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

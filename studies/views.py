@@ -3,19 +3,19 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
-from studies import selectors
 from studies.permissions import Action, has_action, visible_studies
 
 
 @login_required
 def home(request):
+    """Readers go to their worklist; staff see their studies."""
     user = request.user
+    if has_action(user, Action.READ_CASES):
+        return redirect("reader-worklist")
     context = {
-        "worklist": selectors.worklist(user) if has_action(user, Action.READ_CASES) else [],
         "studies": visible_studies(user).order_by("-id") if has_action(user, Action.VIEW_STUDY) else [],
-        "is_reader": has_action(user, Action.READ_CASES),
         "can_change": has_action(user, Action.CHANGE_STUDY),
     }
     return render(request, "studies/home.html", context)

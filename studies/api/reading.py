@@ -80,8 +80,16 @@ class SessionView(APIView):
                 "is_open": is_open,
                 "reason_closed": why,
                 "scale": _scale(session.study),
+                # The UIDs let the viewer prefetch the next case's images while the reader scores.
                 "assignments": [
-                    {"id": a.pk, "order": a.order, "arm": a.arm.label, "read": a.is_read} for a in assignments
+                    {
+                        "id": a.pk,
+                        "order": a.order,
+                        "arm": a.arm.label,
+                        "read": a.is_read,
+                        "study_instance_uid": a.case.study_instance_uid if is_open else None,
+                    }
+                    for a in assignments
                 ],
             }
         )

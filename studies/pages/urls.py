@@ -1,1 +1,10 @@
-urlpatterns: list = []
+"""Reader-facing pages that host the reading workstation (viewer_static)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.worklist, name="reader-worklist"),
+    path("sessions/<int:session_id>/", views.reading, name="reading"),
+]

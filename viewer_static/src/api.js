@@ -1,0 +1,105 @@
+// HTTP to our own server only: the reading API (/api/v1) and DICOMweb (/dicomweb), with the
+// reader's session cookie. Nothing here talks to a third party.
+
+export class HttpError extends Error {
+  constructor(status, body, url) {
+    super(`${status} ${body?.detail || body?.error || ''} (${url})`.trim());
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : '';
+}
+
+async function request(url, { method = 'GET', body, accept = 'application/json', signal } = {}) {
+  const headers = { Accept: accept };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    headers['X-CSRFToken'] = csrfToken();
+  }
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+    signal,
+  });
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { detail: text.slice(0, 200) };
+  }
+  if (!response.ok) throw new HttpError(response.status, data, url);
+  return { status: response.status, data };
+}
+
+export class ReadingApi {
+  constructor(root) {
+    this.root = root.replace(/\/$/, '');
+  }
+  async session(id) {
+    return (await request(`${this.root}/sessions/${id}/`)).data;
+  }
+  async assignment(id) {
+    return (await request(`${this.root}/assignments/${id}/`)).data;
+  }
+  /** POST a read; resolves {status, data} (201 created, 200 replay of the same key). */
+  submitRead(body, signal) {
+    return request(`${this.root}/reads/`, { method: 'POST', body, signal });
+  }
+}
+
+// DICOM JSON (PS3.18 F.2) helpers.
+export function tagValue(instance, tag) {
+  const element = instance?.[tag];
+  return element?.Value ? element.Value[0] : undefined;
+}
+
+export class DicomWeb {
+  constructor(root) {
+    this.root = root.replace(/\/$/, '');
+  }
+  studyUrl(studyUid) {
+    return `${this.root}/studies/${studyUid}`;
+  }
+  /** QIDO-RS: the series of a study. */
+  async series(studyUid) {
+    return (await request(`${this.studyUrl(studyUid)}/series`, { accept: 'application/dicom+json' })).data || [];
+  }
+  /** WADO-RS metadata of every instance of a study in one request; else series by series. */
+  async studyMetadata(studyUid) {
+    try {
+      return (await request(`${this.studyUrl(studyUid)}/metadata`, { accept: 'application/dicom+json' })).data || [];
+    } catch (error) {
+      if (!(error instanceof HttpError) || ![404, 405, 406, 501].includes(error.status)) throw error;
+    }
+    const series = await this.series(studyUid);
+    const perSeries = await Promise.all(series.map((s) => this.seriesMetadata(studyUid, tagValue(s, '0020000E'))));
+    return perSeries.flat();
+  }
+  /** WADO-RS metadata of every instance of a series; falls back to QIDO instances + per-instance metadata. */
+  async seriesMetadata(studyUid, seriesUid) {
+    const base = `${this.studyUrl(studyUid)}/series/${seriesUid}`;
+    try {
+      return (await request(`${base}/metadata`, { accept: 'application/dicom+json' })).data || [];
+    } catch (error) {
+      if (!(error instanceof HttpError) || ![404, 405, 406, 501].includes(error.status)) throw error;
+    }
+    const instances = (await request(`${base}/instances`, { accept: 'application/dicom+json' })).data || [];
+    const metas = await Promise.all(
+      instances.map((instance) =>
+        request(`${base}/instances/${tagValue(instance, '00080018')}/metadata`, { accept: 'application/dicom+json' }),
+      ),
+    );
+    return metas.map((m) => m.data[0]);
+  }
+  frameUrl(studyUid, seriesUid, sopUid, frame) {
+    return `${this.studyUrl(studyUid)}/series/${seriesUid}/instances/${sopUid}/frames/${frame}`;
+  }
+}

@@ -1,0 +1,169 @@
+// The outbox of unsent reads: the one piece of state that must survive a reload, a lost network
+// or a server restart. A read is written here (localStorage, synchronously) before any request,
+// and removed only when the server confirms it (201, or 200 for a replay of the same
+// idempotency key). Retries reuse the key, so the server stores each read exactly once.
+
+import { HttpError } from './api.js';
+
+const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export class Outbox {
+  /**
+   * @param {string} owner the reader's username: one outbox per reader on a shared workstation
+   * @param {(body: object) => Promise<{status: number}>} send
+   */
+  constructor(owner, send) {
+    this.storageKey = `mrmc.outbox.v1.${owner}`;
+    this.send = send;
+    this.listeners = new Set();
+    this.sending = null;
+    this.timer = null;
+    this.attempt = 0;
+    this.lastError = '';
+    this.nextRetryAt = null;
+    this.confirmed = new Map(); // assignment id -> listeners waiting for confirmation
+    window.addEventListener('online', () => this.flush());
+    window.addEventListener('storage', (e) => e.key === this.storageKey && this._emit());
+  }
+
+  items() {
+    try {
+      return JSON.parse(localStorage.getItem(this.storageKey) || '[]');
+    } catch {
+      return [];
+    }
+  }
+
+  _save(items) {
+    localStorage.setItem(this.storageKey, JSON.stringify(items));
+    this._emit();
+  }
+
+  /** Keep the read; returns its idempotency key. An assignment already queued keeps its first key. */
+  enqueue(body) {
+    // A refused read of the same case gives way to the new one.
+    const items = this.items().filter((i) => !(i.state === 'rejected' && i.body.assignment === body.assignment));
+    const queued = items.find((item) => item.body.assignment === body.assignment);
+    if (queued) return queued.body.idempotency_key;
+    items.push({ body, state: 'pending', queuedAt: new Date().toISOString(), error: '' });
+    this._save(items);
+    return body.idempotency_key;
+  }
+
+  /** Assignments whose read is waiting to be sent (not those the server refused). */
+  pendingAssignments() {
+    return new Set(this.items().filter((i) => i.state === 'pending').map((item) => item.body.assignment));
+  }
+
+  onChange(listener) {
+    this.listeners.add(listener);
+    listener(this.status());
+  }
+
+  _emit() {
+    const status = this.status();
+    for (const listener of this.listeners) listener(status);
+  }
+
+  status() {
+    const items = this.items();
+    return {
+      pending: items.filter((i) => i.state === 'pending').length,
+      rejected: items.filter((i) => i.state === 'rejected'),
+      sending: Boolean(this.sending),
+      lastError: this.lastError,
+      nextRetryAt: this.nextRetryAt,
+    };
+  }
+
+  /** Resolves when the read of this assignment has left the outbox (confirmed or rejected). */
+  whenDone(assignment) {
+    if (!this.pendingAssignments().has(assignment)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.pendingAssignments().has(assignment)) {
+          this.listeners.delete(check);
+          resolve();
+        }
+      };
+      this.listeners.add(check);
+    });
+  }
+
+  /** Send every pending read, oldest first; schedule a retry if any is left. */
+  flush() {
+    if (this.sending) return this.sending;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.nextRetryAt = null;
+    this.sending = this._flush().finally(() => {
+      this.sending = null;
+      this._emit();
+    });
+    this._emit();
+    return this.sending;
+  }
+
+  async _flush() {
+    for (const item of this.items().filter((i) => i.state === 'pending')) {
+      const outcome = await this._deliver(item);
+      if (outcome === 'retry') {
+        const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+        this.attempt += 1;
+        this.nextRetryAt = Date.now() + delay;
+        this.timer = setTimeout(() => this.flush(), delay);
+        return;
+      }
+    }
+    this.attempt = 0;
+    this.lastError = '';
+  }
+
+  async _deliver(item) {
+    const key = item.body.idempotency_key;
+    try {
+      await this.send(item.body);
+      this._remove(key);
+      this.lastError = '';
+      return 'done';
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 0;
+      const detail = error instanceof HttpError ? error.body?.detail || error.message : 'server unreachable';
+      const csrf = status === 403 && /csrf/i.test(String(detail));
+      if (status === 409) {
+        // The server already holds a read of this case under another key (another tab).
+        this._remove(key);
+        return 'done';
+      }
+      if ((status === 400 || status === 403 || status === 404) && !csrf) {
+        this._update(key, { state: 'rejected', error: String(detail) });
+        return 'done';
+      }
+      // Network down, server restarting (5xx), logged out (401) or stale CSRF token: keep it.
+      this.lastError = status === 401 || csrf ? 'log in again to send' : status ? `server error ${status}` : String(detail);
+      this._emit();
+      return 'retry';
+    }
+  }
+
+  _remove(key) {
+    this._save(this.items().filter((i) => i.body.idempotency_key !== key));
+  }
+
+  _update(key, changes) {
+    this._save(this.items().map((i) => (i.body.idempotency_key === key ? { ...i, ...changes } : i)));
+  }
+
+  dismissRejected() {
+    this._save(this.items().filter((i) => i.state !== 'rejected'));
+  }
+}

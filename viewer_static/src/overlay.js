@@ -1,0 +1,128 @@
+// SVG layer over each viewport: AI findings (aided arms only) and the reader's lesion marks.
+// Positions are stored in image pixels (column x, row y) and mapped to the canvas on every
+// camera change, so they follow zoom and pan.
+
+import { Enums, utilities as csUtils } from '@cornerstonejs/core';
+import { parseImageId } from './viewport.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function el(name, attrs, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class Overlays {
+  constructor(hanging) {
+    this.hanging = hanging;
+    this.findings = [];
+    this.showFindings = false;
+    this.marks = [];
+    this.selectedMark = -1;
+    this._listening = new WeakSet();
+  }
+
+  setFindings(findings) {
+    this.findings = findings || [];
+    this.redraw();
+  }
+
+  setMarks(marks, selected = -1) {
+    this.marks = marks;
+    this.selectedMark = selected;
+    this.redraw();
+  }
+
+  toggleFindings(on = !this.showFindings) {
+    this.showFindings = on;
+    this.redraw();
+    return on;
+  }
+
+  /** Image pixel of a canvas point in viewport `index`, with the instance and frame shown there. */
+  imagePointAt(index, canvasPoint) {
+    const viewport = this.hanging.viewports[index];
+    const imageId = viewport.getCurrentImageId();
+    const world = viewport.canvasToWorld(canvasPoint);
+    const [x, y] = csUtils.worldToImageCoords(imageId, world);
+    return { x, y, ...parseImageId(imageId) };
+  }
+
+  watch() {
+    this.hanging.viewports.forEach((viewport, index) => {
+      const element = this.hanging.element(index);
+      if (this._listening.has(element)) return;
+      this._listening.add(element);
+      for (const event of [Enums.Events.IMAGE_RENDERED, Enums.Events.CAMERA_MODIFIED]) {
+        element.addEventListener(event, () => this.redrawViewport(index));
+      }
+    });
+  }
+
+  redraw() {
+    this.watch();
+    this.hanging.viewports.forEach((_, i) => this.redrawViewport(i));
+  }
+
+  redrawViewport(index) {
+    const viewport = this.hanging.viewports[index];
+    const svg = this.hanging.element(index)?.parentElement.querySelector('.rw-overlay');
+    if (!viewport || !svg) return;
+    svg.replaceChildren();
+    const imageId = viewport.getCurrentImageId?.();
+    if (!imageId) return;
+    const shown = parseImageId(imageId);
+    const here = (uid, frame) =>
+      uid ? uid === shown.instanceUid && (frame || 1) === shown.frame : index === 0 && viewport.getCurrentImageIdIndex() === 0;
+    const toCanvas = (x, y) => viewport.worldToCanvas(csUtils.imageToWorldCoords(imageId, [x, y]));
+
+    if (this.showFindings) {
+      for (const f of this.findings) {
+        if (!here(f.sop_instance_uid || f.instance_uid, f.frame)) continue;
+        svg.append(...drawFinding(f, toCanvas));
+      }
+    }
+    this.marks.forEach((mark, i) => {
+      if (!here(mark.instance_uid, mark.frame)) return;
+      const [cx, cy] = toCanvas(mark.x, mark.y);
+      const selected = i === this.selectedMark;
+      const g = el('g', { class: `rw-mark${selected ? ' selected' : ''}`, 'data-mark': i + 1 });
+      g.append(
+        el('circle', { cx, cy, r: 14 }),
+        el('line', { x1: cx - 20, y1: cy, x2: cx - 8, y2: cy }),
+        el('line', { x1: cx + 8, y1: cy, x2: cx + 20, y2: cy }),
+        el('text', { x: cx + 18, y: cy - 14 }, `${i + 1}: ${fmt(mark.confidence)}`),
+      );
+      svg.append(g);
+    });
+  }
+}
+
+function fmt(v) {
+  return v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(2);
+}
+
+function drawFinding(f, toCanvas) {
+  const label = f.score !== undefined && f.score !== null ? `AI ${fmt(f.score)}` : 'AI';
+  const type = f.type || (f.box ? 'box' : f.point ? 'point' : f.points ? 'contour' : 'point');
+  const nodes = [];
+  if (type === 'box') {
+    const [x, y, w, h] = f.box || [f.x, f.y, f.width, f.height];
+    const [x0, y0] = toCanvas(x, y);
+    const [x1, y1] = toCanvas(x + w, y + h);
+    nodes.push(el('rect', { class: 'rw-ai', x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0), height: Math.abs(y1 - y0) }));
+    nodes.push(el('text', { class: 'rw-ai-label', x: Math.min(x0, x1), y: Math.min(y0, y1) - 4 }, label));
+  } else if (type === 'contour') {
+    const pts = (f.points || []).map(([x, y]) => toCanvas(x, y));
+    nodes.push(el('polygon', { class: 'rw-ai', points: pts.map((p) => p.join(',')).join(' ') }));
+    if (pts.length) nodes.push(el('text', { class: 'rw-ai-label', x: pts[0][0], y: pts[0][1] - 4 }, label));
+  } else {
+    const [x, y] = f.point || [f.x, f.y];
+    const [cx, cy] = toCanvas(x, y);
+    nodes.push(el('path', { class: 'rw-ai', d: `M${cx - 10},${cy} L${cx + 10},${cy} M${cx},${cy - 10} L${cx},${cy + 10}` }));
+    nodes.push(el('text', { class: 'rw-ai-label', x: cx + 12, y: cy - 12 }, label));
+  }
+  return nodes;
+}

@@ -1,0 +1,165 @@
+// The page's fixed parts: header, toolbar, viewport area, side panel, help dialog.
+
+export const SHORTCUTS = [
+  ['Mouse wheel, ↑ ↓ ← →, Page Up/Down', 'Scroll through the images of a stack'],
+  ['Left drag', 'Current tool (window/level by default)'],
+  ['Middle drag / right drag', 'Pan / zoom'],
+  ['W  Z  P  L', 'Tool: window/level, zoom, pan, length'],
+  ['M', 'Mark tool: click the image to place a lesion mark'],
+  ['Shift+1 … Shift+4', 'Window presets (default, high contrast, low contrast, full range)'],
+  ['I  F  R', 'Invert, fit to window, reset'],
+  ['+  −', 'Zoom in / out'],
+  ['1 … 9', 'Ordinal rating; on a 0–100 scale: 10 … 90 (0 = 0)'],
+  ['[  ]  /  {  }', 'Rating −1 / +1  /  −10 / +10'],
+  ['Y  N', 'Decision positive / negative'],
+  ['Delete', 'Remove the selected (or last) mark'],
+  ['C', 'Comment (Ctrl+Enter submits from the comment)'],
+  ['Enter', 'Submit and go to the next case'],
+  ['?', 'This list'],
+];
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === 'class') node.className = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function toolButton(tool, label, key, icon) {
+  return h('button', { type: 'button', 'data-tool': tool, 'aria-pressed': 'false', 'aria-keyshortcuts': key, title: `${label} (${key})` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', { class: 'txt' }, label));
+}
+
+function actionButton(action, label, key, icon) {
+  return h('button', { type: 'button', 'data-action': action, 'aria-keyshortcuts': key, title: `${label} (${key})` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', { class: 'txt' }, label));
+}
+
+export function buildShell(root, { worklistUrl }) {
+  const presets = h(
+    'select',
+    { id: 'rw-presets', 'aria-label': 'Window presets (Shift+1 … Shift+4)', title: 'Window presets (Shift+1 … Shift+4)' },
+    h('option', { value: '' }, 'W/L'),
+    ['Default', 'High contrast', 'Low contrast', 'Full range'].map((name, i) => h('option', { value: i }, `${i + 1}. ${name}`)),
+  );
+  const toolbar = h(
+    'nav',
+    { class: 'rw-toolbar', 'aria-label': 'Image tools' },
+    toolButton('wl', 'Window', 'W', '◐'),
+    toolButton('zoom', 'Zoom', 'Z', '⌕'),
+    toolButton('pan', 'Pan', 'P', '✥'),
+    toolButton('length', 'Length', 'L', '⟷'),
+    toolButton('mark', 'Mark', 'M', '⊕'),
+    h('hr'),
+    presets,
+    actionButton('invert', 'Invert', 'I', '◑'),
+    actionButton('fit', 'Fit', 'F', '⤢'),
+    actionButton('reset', 'Reset', 'R', '↺'),
+    h('hr'),
+    actionButton('help', 'Keys', '?', '⌨'),
+  );
+  const header = h(
+    'header',
+    { class: 'rw-header' },
+    h('a', { href: worklistUrl, class: 'rw-back' }, '← Worklist'),
+    h('div', { class: 'rw-title', id: 'rw-title' }),
+    h('div', { id: 'rw-case', 'aria-live': 'polite' }),
+    h('span', { id: 'rw-arm', class: 'rw-badge' }),
+    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
+    h('div', { id: 'rw-save', role: 'status', 'aria-live': 'polite', class: 'rw-save' }),
+  );
+  const viewports = h('main', { id: 'rw-viewports', class: 'rw-viewports', 'aria-label': 'Images' });
+  const status = h('div', { id: 'rw-status', class: 'rw-status', role: 'status', 'aria-live': 'polite', hidden: true });
+  const ai = h('section', { id: 'rw-ai', class: 'rw-panel rw-ai', 'aria-label': 'AI result', hidden: true });
+  const scoring = h('section', { id: 'rw-scoring', class: 'rw-panel', 'aria-label': 'Scoring' });
+  const help = h(
+    'dialog',
+    { id: 'rw-help', 'aria-labelledby': 'rw-help-title' },
+    h('h2', { id: 'rw-help-title' }, 'Keyboard and mouse'),
+    h('table', {}, h('tbody')),
+    h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')),
+  );
+  const shell = h('div', { class: 'rw-shell' }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status), h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, ai, scoring), help);
+  root.replaceChildren(shell);
+  return {
+    toolbar,
+    presets,
+    viewports,
+    status,
+    ai,
+    scoring,
+    help,
+    save: header.querySelector('#rw-save'),
+    title: header.querySelector('#rw-title'),
+    caseLabel: header.querySelector('#rw-case'),
+    arm: header.querySelector('#rw-arm'),
+    progress: header.querySelector('#rw-progress'),
+    progressText: header.querySelector('#rw-progress-text'),
+  };
+}
+
+/** The shortcut list; the AI line only where the case shows AI (nothing about AI otherwise). */
+export function showHelp(dialog, { ai = false } = {}) {
+  const rows = ai ? [...SHORTCUTS, ['A', 'Show / hide the AI findings']] : SHORTCUTS;
+  dialog.querySelector('tbody').replaceChildren(
+    ...rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))),
+  );
+  if (!dialog.open) dialog.showModal();
+}
+
+function fmtScore(v) {
+  return typeof v === 'number' ? (v <= 1 ? v.toFixed(2) : v.toFixed(1)) : '–';
+}
+
+/** The AI panel: only built when there is AI output to show; otherwise emptied and hidden. */
+export function renderAiPanel(section, outputs, { onToggle }) {
+  section.replaceChildren();
+  section.hidden = !outputs;
+  if (!outputs) return;
+  const n = outputs.reduce((sum, o) => sum + (o.findings?.length || 0), 0);
+  const toggle = h('button', { type: 'button', id: 'rw-ai-toggle', 'aria-pressed': 'true', 'aria-keyshortcuts': 'A' }, 'AI findings shown ', h('kbd', {}, 'A'));
+  toggle.addEventListener('click', () => {
+    const on = toggle.getAttribute('aria-pressed') !== 'true';
+    toggle.setAttribute('aria-pressed', String(on));
+    toggle.firstChild.textContent = on ? 'AI findings shown ' : 'AI findings hidden ';
+    onToggle(on);
+  });
+  section.append(
+    h('h2', {}, 'AI result'),
+    ...outputs.map((o) => {
+      const above = typeof o.operating_point === 'number' ? o.score >= o.operating_point : null;
+      return h(
+        'div',
+        { class: 'rw-ai-output' },
+        h('p', { class: 'rw-ai-score' }, h('span', { class: 'big' }, fmtScore(o.score)), above === null ? null : h('span', { class: `rw-flag ${above ? 'pos' : 'neg'}` }, above ? 'above operating point' : 'below operating point')),
+        typeof o.operating_point === 'number' ? h('p', { class: 'muted' }, `Operating point ${fmtScore(o.operating_point)}`) : null,
+        h('p', { class: 'muted' }, `${o.model_name} ${o.model_version}`),
+      );
+    }),
+    h('p', {}, `${n} finding${n === 1 ? '' : 's'} drawn on the images`),
+    toggle,
+  );
+}
+
+export function renderSaveState(element, status) {
+  let text;
+  let kind;
+  if (status.rejected.length) {
+    text = `${status.rejected.length} score${status.rejected.length > 1 ? 's' : ''} refused by the server: ${status.rejected[0].error}`;
+    kind = 'error';
+  } else if (status.pending && status.sending) {
+    text = `Saving ${status.pending} score${status.pending > 1 ? 's' : ''}…`;
+    kind = 'saving';
+  } else if (status.pending) {
+    const wait = status.nextRetryAt ? Math.max(0, Math.round((status.nextRetryAt - Date.now()) / 1000)) : 0;
+    text = `${status.pending} score${status.pending > 1 ? 's' : ''} kept in this browser, not yet saved (${status.lastError || 'waiting'}); retrying${wait ? ` in ${wait} s` : ''}`;
+    kind = 'offline';
+  } else {
+    text = 'All scores saved';
+    kind = 'saved';
+  }
+  element.textContent = text;
+  element.dataset.state = kind;
+}

@@ -1,0 +1,228 @@
+// Cornerstone3D set-up, loading a case's images over WADO-RS, hanging them, and prefetching the
+// next case while the reader scores this one. Follows Cornerstone3D's stack examples: one
+// RenderingEngine, STACK viewports, wadors: image ids with their metadata registered first.
+
+import {
+  init as csInit,
+  RenderingEngine,
+  Enums,
+  imageLoader,
+  metaData,
+  utilities as csUtils,
+} from '@cornerstonejs/core';
+import { init as dicomLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
+
+import { displaySets, layoutFor, MAX_VIEWPORTS } from './hanging.js';
+
+const ENGINE_ID = 'rw-engine';
+
+/**
+ * True when WebGL is a software rasterizer (SwiftShader, llvmpipe): there Cornerstone's CPU
+ * path draws a large radiograph several times faster than emulated WebGL.
+ */
+export function softwareWebGL() {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return true;
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return /swiftshader|llvmpipe|softpipe|software/i.test(renderer);
+}
+
+/** @param {{cpu?: boolean}} options cpu: true forces, false forbids, undefined picks by the GPU */
+export async function initImaging({ cpu } = {}) {
+  const useCPURendering = cpu ?? softwareWebGL();
+  await csInit(useCPURendering ? { rendering: { useCPURendering: true } } : undefined);
+  const workers = Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
+  dicomLoaderInit({ maxWebWorkers: workers });
+  return { useCPURendering };
+}
+
+// Projection radiographs often carry only Imager Pixel Spacing (0018,1164), the spacing at the
+// detector. Measuring with it (divided by the Estimated Radiographic Magnification Factor,
+// 0018,1114, when given) is what PS3.3 C.8.11.1.1.1 allows; without it lengths would be in pixels.
+const detectorSpacing = new Map();
+
+function registerDetectorSpacing(imageId, meta) {
+  if (meta['00280030']?.Value) return;
+  const imager = meta['00181164']?.Value;
+  if (!imager || !(imager[0] > 0)) return;
+  const ermf = Number(meta['00181114']?.Value?.[0]);
+  const factor = ermf > 1 ? ermf : 1;
+  detectorSpacing.set(imageId, [Number(imager[0]) / factor, Number(imager[1] ?? imager[0]) / factor]);
+}
+
+metaData.addProvider((type, imageId) => {
+  if (type !== 'imagePlaneModule' || !detectorSpacing.has(imageId)) return undefined;
+  const plane = wadors.metaData.metaDataProvider(type, imageId);
+  if (!plane) return undefined;
+  const [rowPixelSpacing, columnPixelSpacing] = detectorSpacing.get(imageId);
+  return { ...plane, rowPixelSpacing, columnPixelSpacing, pixelSpacing: [rowPixelSpacing, columnPixelSpacing], usingDefaultValues: false };
+}, 10000);
+
+/** Loads (once per study) the metadata of a case and turns it into display sets of wadors: ids. */
+export class CaseImages {
+  constructor(dicomweb) {
+    this.dicomweb = dicomweb;
+    this.studies = new Map();
+  }
+
+  load(studyUid) {
+    if (!this.studies.has(studyUid)) {
+      const promise = this._load(studyUid);
+      promise.catch(() => this.studies.delete(studyUid));
+      this.studies.set(studyUid, promise);
+    }
+    return this.studies.get(studyUid);
+  }
+
+  async _load(studyUid) {
+    const instances = await this.dicomweb.studyMetadata(studyUid);
+    const imageIdOf = (meta, d, frame) => {
+      const imageId = `wadors:${this.dicomweb.frameUrl(studyUid, d.seriesUid, d.sopUid, frame)}`;
+      // The loader needs the instance's metadata before it fetches the frame.
+      wadors.metaDataManager.add(imageId, meta);
+      registerDetectorSpacing(imageId, meta);
+      return imageId;
+    };
+    return displaySets(instances, imageIdOf);
+  }
+
+  /** Decode and cache the case's images: the first image of each display set first. */
+  async prefetch(studyUid) {
+    const sets = await this.load(studyUid);
+    const first = sets.map((s) => s.imageIds[0]);
+    const rest = sets.flatMap((s) => s.imageIds.slice(1));
+    await Promise.all(first.map((id) => imageLoader.loadAndCacheImage(id).catch(() => null)));
+    await Promise.all(rest.map((id) => imageLoader.loadAndCacheImage(id).catch(() => null)));
+    return sets;
+  }
+}
+
+/** The viewports of the reading page: created per layout, reused while the layout stays. */
+export class Hanging {
+  constructor(container, { onViewportsChanged } = {}) {
+    this.container = container;
+    this.engine = new RenderingEngine(ENGINE_ID);
+    this.viewportIds = [];
+    this.sets = [];
+    this.onViewportsChanged = onViewportsChanged || (() => {});
+    this.defaultVoi = new Map();
+  }
+
+  get viewports() {
+    return this.viewportIds.map((id) => this.engine.getViewport(id));
+  }
+
+  element(index) {
+    return this.container.querySelector(`[data-viewport-index="${index}"] .rw-viewport`);
+  }
+
+  _build(n) {
+    for (const id of this.viewportIds) this.engine.disableElement(id);
+    this.container.replaceChildren();
+    const { rows, columns } = layoutFor(n);
+    this.container.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
+    this.container.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
+    this.viewportIds = [];
+    const inputs = [];
+    for (let i = 0; i < n; i++) {
+      const cell = document.createElement('div');
+      cell.className = 'rw-cell';
+      cell.dataset.viewportIndex = String(i);
+      const element = document.createElement('div');
+      element.className = 'rw-viewport';
+      element.tabIndex = 0;
+      element.setAttribute('role', 'img');
+      element.oncontextmenu = (e) => e.preventDefault();
+      const overlay = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+      overlay.classList.add('rw-overlay');
+      overlay.setAttribute('aria-hidden', 'true');
+      const label = document.createElement('div');
+      label.className = 'rw-vp-label';
+      cell.append(element, overlay, label);
+      this.container.append(cell);
+      const viewportId = `rw-vp-${i}`;
+      this.viewportIds.push(viewportId);
+      inputs.push({ viewportId, type: Enums.ViewportType.STACK, element, defaultOptions: { background: [0, 0, 0] } });
+    }
+    this.engine.setViewports(inputs);
+    this.onViewportsChanged(this.viewportIds, ENGINE_ID);
+  }
+
+  /**
+   * Show a case. Resolves with performance.now() of the first rendered image.
+   * @param {{label: string, imageIds: string[]}[]} sets
+   */
+  async show(sets) {
+    const n = Math.min(sets.length, MAX_VIEWPORTS);
+    if (n !== this.viewportIds.length) this._build(n);
+    this.sets = sets.slice(0, n);
+    if (!n) return null;
+    const rendered = [];
+    const stacks = this.sets.map((set, i) => {
+      const element = this.element(i);
+      element.setAttribute('aria-label', `Image ${i + 1} of ${n}${set.label ? `: ${set.label}` : ''}`);
+      element.parentElement.querySelector('.rw-vp-label').textContent = set.label || '';
+      rendered.push(
+        new Promise((resolve) =>
+          element.addEventListener(Enums.Events.IMAGE_RENDERED, () => resolve(performance.now()), { once: true }),
+        ),
+      );
+      const viewport = this.engine.getViewport(this.viewportIds[i]);
+      return viewport.setStack(set.imageIds, 0).then(() => {
+        viewport.resetCamera();
+        this.align(i);
+        viewport.render();
+        this.defaultVoi.set(this.viewportIds[i], { ...viewport.getProperties().voiRange });
+      });
+    });
+    await Promise.all(stacks);
+    const times = await Promise.all(rendered);
+    return Math.min(...times);
+  }
+
+  /**
+   * Mammograms hang back to back: a right breast image against the right edge of its viewport,
+   * a left one against the left edge, so the two chest walls meet in the middle. Assumes the
+   * images are stored as displayed (chest wall opposite the nipple), as mammography systems do.
+   */
+  align(index) {
+    const set = this.sets[index];
+    if (set?.modality !== 'MG' || !['R', 'L'].includes(set.laterality)) return;
+    const viewport = this.viewports[index];
+    const imageId = viewport.getCurrentImageId();
+    const [columns] = viewport.getImageData()?.dimensions || [];
+    if (!imageId || !columns) return;
+    const edge = (column) => viewport.worldToCanvas(csUtils.imageToWorldCoords(imageId, [column, 0]))[0];
+    const [left, right] = [edge(0), edge(columns)].sort((a, b) => a - b);
+    const shift = set.laterality === 'R' ? viewport.canvas.clientWidth - right : -left;
+    const a = viewport.canvasToWorld([0, 0]);
+    const b = viewport.canvasToWorld([shift, 0]);
+    const delta = [0, 1, 2].map((k) => b[k] - a[k]);
+    const { focalPoint, position } = viewport.getCamera();
+    viewport.setCamera({
+      focalPoint: focalPoint.map((v, k) => v - delta[k]),
+      position: position.map((v, k) => v - delta[k]),
+    });
+  }
+
+  alignAll() {
+    this.viewports.forEach((viewport, i) => {
+      this.align(i);
+      viewport.render();
+    });
+  }
+
+  resize() {
+    this.engine.resize(true, false);
+  }
+}
+
+/** The SOP Instance UID and frame number that a wadors: image id points at. */
+export function parseImageId(imageId) {
+  const match = /\/instances\/([^/]+)\/frames\/(\d+)/.exec(imageId || '');
+  return match ? { instanceUid: match[1], frame: Number(match[2]) } : { instanceUid: null, frame: 1 };
+}
+
+export { csUtils, Enums };
