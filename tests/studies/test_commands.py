@@ -60,3 +60,31 @@ def test_commands_refuse_unknown_study_and_user(db, make_user):
         run("export_reads", study=999)
     with pytest.raises(CommandError, match="no user 'nobody'"):
         run("export_reads", study=1, user="nobody")
+
+
+def test_exported_reads_are_analyzed_by_the_statistics_cli(make_study, tmp_path):
+    """export_reads writes exactly what `python -m mrmc.stats analyze` reads."""
+    import subprocess
+    import sys
+    import uuid
+
+    from studies.models import ReadingSession
+    from studies.services import reads
+
+    study = make_study(n_readers=3, n_cases=10, washout_days=0)
+    for session in ReadingSession.objects.filter(study=study).order_by("number"):
+        for assignment in session.assignments.select_related("case", "arm"):
+            # diseased cases rated higher, more so with AI, with reader-specific noise
+            rating = 20 + 15 * assignment.case.truth + 5 * assignment.arm.shows_ai * assignment.case.truth
+            rating += (assignment.order * 37 + session.reader.pk * 13 + assignment.case.pk * 7) % 45
+            reads.submit_read(user=session.reader.user, assignment_id=assignment.pk, idempotency_key=uuid.uuid4(),
+                              values=reads.ReadInput(rating=min(rating, 100)))
+    out = tmp_path / "reads.csv"
+    call_command("export_reads", study=study.pk, user="coord", output=str(out))
+    result = subprocess.run([sys.executable, "-m", "mrmc.stats", "analyze", str(out), "--json"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads(result.stdout)
+    assert set(analysis["treatments"]) == {"unaided", "aided"}
+    assert analysis["readers"] == ["R01", "R02", "R03"]
+    assert (analysis["n_normal"], analysis["n_abnormal"]) == (5, 5)

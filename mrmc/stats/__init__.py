@@ -1,0 +1,64 @@
+"""MRMC reader-study statistics: figures of merit, covariance, Obuchowski-Rockette analysis.
+
+Pure numpy/scipy (no Django, no pandas).
+
+Entry points
+------------
+From reads held as records (e.g. a database query), one row per reader x treatment x case::
+
+    from mrmc.stats import analyze_long, result_to_json
+
+    rows = [{"reader": "r1", "treatment": "AI", "case": "c7", "truth": 1, "rating": 87.0}, ...]
+    result = analyze_long(rows, fom="auc", cov="jackknife")     # raises StudyDataError on bad input
+    document = result_to_json(result)                           # plain dict, stable key names
+
+From arrays: ``analyze(ratings[treatment, reader, case], truth[case], treatments=..., readers=...)``.
+From a CSV file: ``analyze_study(read_long_csv(path), ...)`` or ``python -m mrmc.stats analyze FILE.csv``.
+
+Defaults follow the Iowa OR-DBM MRMC program (``convention='iowa'``); ``convention='mrmcaov'``
+reproduces MRMCaov 0.3. Covariance methods: ``jackknife`` (default) and ``delong`` work for any
+study size in O(N log N); ``unbiased`` (AUC only) needs O(n0 n1) work, done in bounded-memory blocks;
+``bootstrap`` is stratified by truth and reproducible with ``seed``.
+
+Study planning: ``study_power(PilotEstimates.from_components(result.analysis.var_components,
+n_cases), n_readers=..., n_cases=..., effect_size=...)`` and ``sample_size_table(...)``
+(:mod:`mrmc.stats.power`). Simulation: ``simulate_roe_metz(...)`` (:mod:`mrmc.stats.simulation`).
+"""
+
+from .analysis import ORResult, analyze, analyze_long, analyze_study
+from .covariance import COV_METHODS, estimate_covariance
+from .data import ReaderStudy, StudyDataError, read_long_csv
+from .fom import FigureOfMerit, auc, partial_auc, placement_values, sensitivity, specificity
+from .or_analysis import CONVENTIONS, or_analysis
+from .power import PilotEstimates, PowerResult, cases_for_power, sample_size_table, study_power
+from .report import format_report, result_to_json
+from .simulation import ROE_METZ_STRUCTURES, simulate_roe_metz
+
+__all__ = [
+    "CONVENTIONS",
+    "COV_METHODS",
+    "FigureOfMerit",
+    "ORResult",
+    "PilotEstimates",
+    "PowerResult",
+    "ROE_METZ_STRUCTURES",
+    "ReaderStudy",
+    "StudyDataError",
+    "analyze",
+    "analyze_long",
+    "analyze_study",
+    "auc",
+    "cases_for_power",
+    "estimate_covariance",
+    "format_report",
+    "or_analysis",
+    "partial_auc",
+    "placement_values",
+    "read_long_csv",
+    "result_to_json",
+    "sample_size_table",
+    "sensitivity",
+    "simulate_roe_metz",
+    "specificity",
+    "study_power",
+]

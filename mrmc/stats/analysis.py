@@ -1,0 +1,152 @@
+"""One call from ratings to a complete MRMC analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .covariance import estimate_covariance
+from .data import ReaderStudy, StudyDataError, validate_ratings
+from .fom import FigureOfMerit
+from .or_analysis import ORAnalysis, or_analysis
+
+
+@dataclass(frozen=True, eq=False)
+class ORResult:
+    """Everything an MRMC report shows.
+
+    Attributes
+    ----------
+    fom : FigureOfMerit
+    cov : str
+        Covariance method.
+    convention : str
+        'iowa' or 'mrmcaov' (see :mod:`mrmc.stats.or_analysis`).
+    fom_table : ndarray, shape (T, R)
+    covariance : ndarray, shape (T*R, T*R)
+    analysis : ORAnalysis
+        Mean squares, variance components and the rrrc/frrc/rrfc results.
+    """
+
+    fom: FigureOfMerit
+    cov: str
+    convention: str
+    alpha: float
+    treatments: tuple[str, ...]
+    readers: tuple[str, ...]
+    n_normal: int
+    n_abnormal: int
+    fom_table: np.ndarray
+    covariance: np.ndarray
+    analysis: ORAnalysis
+    n_bootstrap: int | None = None
+    seed: int | None = None
+
+    @property
+    def treatment_means(self) -> np.ndarray:
+        return self.fom_table.mean(axis=1)
+
+
+def analyze(
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    *,
+    treatments: Sequence[str] | None = None,
+    readers: Sequence[str] | None = None,
+    fom: str | FigureOfMerit = "auc",
+    threshold: float | None = None,
+    pauc_range: tuple[float, float] | None = None,
+    pauc_axis: str = "specificity",
+    cov: str = "jackknife",
+    n_bootstrap: int = 2000,
+    seed: int | None = None,
+    convention: str = "iowa",
+    alpha: float = 0.05,
+) -> ORResult:
+    """Obuchowski-Rockette MRMC analysis of a fully crossed reader study.
+
+    Parameters
+    ----------
+    ratings : array_like, shape (n_treatments, n_readers, n_cases)
+    truth : array_like of bool or 0/1, shape (n_cases,)
+        1 / True = diseased.
+    treatments, readers : sequence of str, optional
+        Labels (default "1", "2", ...). Differences are first minus second in this order.
+    fom : {'auc', 'pauc', 'sens', 'spec'} or FigureOfMerit
+    threshold : float, optional
+        For sens/spec: a rating at or above it is a positive call.
+    pauc_range, pauc_axis
+        For pauc: the specificity (or sensitivity) range, default specificity 0.8-1.
+    cov : {'jackknife', 'delong', 'unbiased', 'bootstrap'}
+    n_bootstrap, seed
+        Bootstrap resamples and random seed (bootstrap only).
+    convention : {'iowa', 'mrmcaov'}
+    alpha : float
+        1 - confidence level of the intervals.
+
+    Returns
+    -------
+    ORResult
+
+    References
+    ----------
+    Obuchowski NA, Rockette HE (1995). Communications in Statistics - Simulation and
+    Computation 24:285-308. Hillis SL (2007). Statistics in Medicine 26:596-619.
+    """
+    ratings = np.asarray(ratings, dtype=float)
+    truth = _as_truth(truth)
+    validate_ratings(ratings, truth)
+    n_t, n_r, _ = ratings.shape
+    treatments = _labels(treatments, n_t, "treatments")
+    readers = _labels(readers, n_r, "readers")
+    figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
+    theta = figure.values(ratings, truth)
+    cov_matrix = estimate_covariance(cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed)
+    return ORResult(
+        fom=figure,
+        cov=cov,
+        convention=convention,
+        alpha=alpha,
+        treatments=treatments,
+        readers=readers,
+        n_normal=int(np.count_nonzero(~truth)),
+        n_abnormal=int(np.count_nonzero(truth)),
+        fom_table=theta,
+        covariance=cov_matrix,
+        analysis=or_analysis(theta, cov_matrix, treatments, readers, convention=convention, alpha=alpha),
+        n_bootstrap=n_bootstrap if cov == "bootstrap" else None,
+        seed=seed if cov == "bootstrap" else None,
+    )
+
+
+def analyze_study(study: ReaderStudy, **options) -> ORResult:
+    """:func:`analyze` applied to a :class:`ReaderStudy`, keeping its labels."""
+    return analyze(study.ratings, study.truth, treatments=study.treatments, readers=study.readers, **options)
+
+
+def analyze_long(rows: Iterable[Mapping[str, object] | Sequence[object]], **options) -> ORResult:
+    """Analyse long-table rows ``(reader, treatment, case, truth, rating)`` directly.
+
+    This is the entry point for callers that hold reads as records (e.g. a database
+    query); options are those of :func:`analyze`. Raises :class:`StudyDataError` on bad input.
+    """
+    return analyze_study(ReaderStudy.from_rows(rows), **options)
+
+
+def _as_truth(truth: np.ndarray) -> np.ndarray:
+    truth = np.asarray(truth)
+    if truth.dtype != bool:
+        if not np.isin(truth, (0, 1)).all():
+            raise StudyDataError("truth must be 0 (non-diseased) or 1 (diseased)")
+        truth = truth.astype(bool)
+    return truth
+
+
+def _labels(labels: Sequence[str] | None, count: int, what: str) -> tuple[str, ...]:
+    if labels is None:
+        return tuple(str(number) for number in range(1, count + 1))
+    if len(labels) != count:
+        raise StudyDataError(f"{len(labels)} {what} labels given for {count} {what}")
+    return tuple(str(label) for label in labels)

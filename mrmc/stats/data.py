@@ -1,0 +1,208 @@
+"""Reader-study data: a long table of reads turned into a ratings array.
+
+A reader study is held as ``ratings[treatment, reader, case]`` with ``truth[case]``
+(True = diseased). Labels keep the order in which they first appear in the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REQUIRED_COLUMNS = ("reader", "treatment", "case", "truth", "rating")
+_MAX_LISTED = 5
+
+
+class StudyDataError(ValueError):
+    """Input that cannot be analysed; the message names the offending row, reader or case."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReaderStudy:
+    """A fully crossed reader study.
+
+    Attributes
+    ----------
+    ratings : ndarray, shape (n_treatments, n_readers, n_cases)
+        Higher rating = more confident the case is diseased.
+    truth : ndarray of bool, shape (n_cases,)
+        True for diseased (abnormal) cases.
+    treatments, readers, cases : tuple of str
+        Labels in order of first appearance.
+    """
+
+    ratings: np.ndarray
+    truth: np.ndarray
+    treatments: tuple[str, ...]
+    readers: tuple[str, ...]
+    cases: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        validate_ratings(self.ratings, self.truth)
+        expected = (len(self.treatments), len(self.readers), len(self.cases))
+        if self.ratings.shape != expected:
+            raise StudyDataError(f"ratings have shape {self.ratings.shape} but the labels give {expected}")
+
+    @property
+    def n_normal(self) -> int:
+        return int(np.count_nonzero(~self.truth))
+
+    @property
+    def n_abnormal(self) -> int:
+        return int(np.count_nonzero(self.truth))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, object] | Sequence[object]]) -> ReaderStudy:
+        """Build a study from long-table rows.
+
+        Parameters
+        ----------
+        rows : iterable
+            Each row is a mapping with keys ``reader, treatment, case, truth, rating``
+            (other keys ignored) or a sequence in that order. Labels are converted
+            with ``str``; truth must be 0 or 1; rating must be a finite number.
+
+        Raises
+        ------
+        StudyDataError
+            Naming the row (1-based), field, reader and case at fault.
+        """
+        return _build_study((f"row {number}", _as_mapping(row)) for number, row in enumerate(rows, start=1))
+
+
+def read_long_csv(path: str | Path) -> ReaderStudy:
+    """Read a CSV with columns ``reader,treatment,case,truth,rating`` (extra columns ignored).
+
+    Raises
+    ------
+    StudyDataError
+        If a column is missing or a line holds a bad value (the message names the line).
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            raise StudyDataError(
+                f"{path}: missing column(s) {', '.join(missing)}; "
+                f"expected {','.join(REQUIRED_COLUMNS)}, found {','.join(header) or 'no header'}"
+            )
+        reader.fieldnames = header
+        return _build_study(_numbered_lines(reader))
+
+
+def validate_ratings(ratings: np.ndarray, truth: np.ndarray) -> None:
+    """Check shapes, finiteness and that both truth classes are present."""
+    if ratings.ndim != 3:
+        raise StudyDataError("ratings must be shaped (treatment, reader, case)")
+    if truth.shape != ratings.shape[-1:]:
+        raise StudyDataError(
+            f"truth has {truth.shape[0] if truth.ndim == 1 else truth.shape} entries "
+            f"but there are {ratings.shape[-1]} cases"
+        )
+    if truth.dtype != bool:
+        raise StudyDataError("truth must be boolean (True = diseased)")
+    if not np.all(np.isfinite(ratings)):
+        raise StudyDataError("ratings contain NaN or infinite values")
+    if not truth.any():
+        raise StudyDataError("no diseased cases (truth = 1): the ROC analysis needs both classes")
+    if truth.all():
+        raise StudyDataError("no non-diseased cases (truth = 0): the ROC analysis needs both classes")
+
+
+def _numbered_lines(reader: csv.DictReader) -> Iterator[tuple[str, Mapping[str, object]]]:
+    for row in reader:
+        yield f"line {reader.line_num}", row
+
+
+def _as_mapping(row: Mapping[str, object] | Sequence[object]) -> Mapping[str, object]:
+    if isinstance(row, Mapping):
+        return row
+    return dict(zip(REQUIRED_COLUMNS, row, strict=False))
+
+
+def _build_study(records: Iterable[tuple[str, Mapping[str, object]]]) -> ReaderStudy:
+    treatments: dict[str, int] = {}
+    readers: dict[str, int] = {}
+    cases: dict[str, int] = {}
+    case_truth: dict[str, tuple[bool, str]] = {}
+    cells: dict[tuple[int, int, int], float] = {}
+    for where, row in records:
+        reader, treatment, case = (_label(row, field, where) for field in ("reader", "treatment", "case"))
+        truth = _truth(row, where, reader, case)
+        rating = _rating(row, where, reader, case)
+        first = case_truth.setdefault(case, (truth, where))
+        if first[0] != truth:
+            raise StudyDataError(
+                f"{where}: case {case!r} has truth {int(truth)} but truth {int(first[0])} on {first[1]}"
+            )
+        key = (
+            treatments.setdefault(treatment, len(treatments)),
+            readers.setdefault(reader, len(readers)),
+            cases.setdefault(case, len(cases)),
+        )
+        if key in cells:
+            raise StudyDataError(f"{where}: reader {reader!r} rated case {case!r} in treatment {treatment!r} twice")
+        cells[key] = rating
+    if not cells:
+        raise StudyDataError("no reads: the table is empty")
+    shape = (len(treatments), len(readers), len(cases))
+    ratings = np.full(shape, np.nan)
+    index = np.array(list(cells), dtype=np.intp).T
+    ratings[tuple(index)] = list(cells.values())
+    _require_fully_crossed(ratings, list(treatments), list(readers), list(cases))
+    return ReaderStudy(
+        ratings=ratings,
+        truth=np.array([case_truth[case][0] for case in cases]),
+        treatments=tuple(treatments),
+        readers=tuple(readers),
+        cases=tuple(cases),
+    )
+
+
+def _require_fully_crossed(ratings: np.ndarray, treatments: list[str], readers: list[str], cases: list[str]) -> None:
+    missing = np.argwhere(np.isnan(ratings))
+    if missing.size == 0:
+        return
+    listed = "; ".join(
+        f"reader {readers[r]!r} / case {cases[c]!r} / treatment {treatments[t]!r}" for t, r, c in missing[:_MAX_LISTED]
+    )
+    more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
+    raise StudyDataError(f"design is not fully crossed: {len(missing)} missing read(s): {listed}{more}")
+
+
+def _field(row: Mapping[str, object], field: str, where: str) -> object:
+    value = row.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise StudyDataError(f"{where}: field {field!r} is empty")
+    return value
+
+
+def _label(row: Mapping[str, object], field: str, where: str) -> str:
+    return str(_field(row, field, where)).strip()
+
+
+def _truth(row: Mapping[str, object], where: str, reader: str, case: str) -> bool:
+    value = _field(row, "truth", where)
+    text = str(value).strip()
+    if text in ("0", "1", "0.0", "1.0", "False", "True"):
+        return text in ("1", "1.0", "True")
+    raise StudyDataError(f"{where}: field 'truth' for reader {reader!r}, case {case!r} is {text!r}; expected 0 or 1")
+
+
+def _rating(row: Mapping[str, object], where: str, reader: str, case: str) -> float:
+    value = _field(row, "rating", where)
+    try:
+        rating = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        rating = math.nan
+    if not math.isfinite(rating):
+        raise StudyDataError(
+            f"{where}: field 'rating' for reader {reader!r}, case {case!r} is {value!r}; expected a finite number"
+        )
+    return rating

@@ -1,0 +1,205 @@
+"""Render an :class:`~mrmc.stats.analysis.ORResult` as a JSON-ready dict or as text."""
+
+from __future__ import annotations
+
+import math
+
+from .analysis import ORResult
+from .or_analysis import Difference, Generalization, GlobalTest, TreatmentInterval
+
+CONVENTION_NOTES = {
+    "iowa": "OR-DBM MRMC (Iowa) convention: FRRC error term uses max(Cov2 - Cov3, 0); CIs not clipped",
+    "mrmcaov": (
+        "MRMCaov convention: FRRC error term uses Cov2 - Cov3 untruncated; single-treatment CIs clipped to [0, 1]"
+    ),
+}
+_GENERALIZATIONS = (
+    ("rrrc", "Random readers, random cases (F test, Hillis ddf)"),
+    ("frrc", "Fixed readers, random cases (chi-square / z)"),
+    ("rrfc", "Random readers, fixed cases (F test)"),
+)
+
+
+def _number(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _test_json(test: GlobalTest | None) -> dict | None:
+    if test is None:
+        return None
+    return {
+        "statistic": _number(test.statistic),
+        "df1": test.df1,
+        "df2": _number(test.df2),
+        "p": _number(test.p),
+        "denominator": _number(test.denominator),
+    }
+
+
+def _difference_json(difference: Difference) -> dict:
+    entry = {
+        "treatments": list(difference.treatments),
+        "estimate": _number(difference.estimate),
+        "se": _number(difference.se),
+        "ci": [_number(bound) for bound in difference.ci],
+        "df": _number(difference.df),
+        "statistic": _number(difference.statistic),
+        "p": _number(difference.p),
+    }
+    if difference.reader is not None:
+        entry["reader"] = difference.reader
+    return entry
+
+
+def _interval_json(interval: TreatmentInterval) -> dict:
+    return {
+        "estimate": _number(interval.estimate),
+        "se": _number(interval.se),
+        "ci": [_number(bound) for bound in interval.ci],
+        "df": _number(interval.df),
+    }
+
+
+def _generalization_json(result: Generalization | None) -> dict | None:
+    if result is None:
+        return None
+    entry = {
+        "test": _test_json(result.test),
+        "differences": [_difference_json(d) for d in result.differences],
+        "treatment_ci": {i.treatment: _interval_json(i) for i in result.treatment_ci},
+    }
+    if result.name == "frrc":
+        entry["reader_differences"] = [_difference_json(d) for d in result.reader_differences]
+    return entry
+
+
+def result_to_json(result: ORResult) -> dict:
+    """JSON-serializable dict with the documented key names (non-finite numbers become None)."""
+    analysis = result.analysis
+    components = analysis.var_components
+    ms = analysis.mean_squares
+    n_cases = result.n_normal + result.n_abnormal
+    document = {
+        "fom": result.fom.kind,
+        "fom_label": result.fom.label,
+        "cov": result.cov,
+        "convention": result.convention,
+        "convention_note": CONVENTION_NOTES[result.convention],
+        "alpha": result.alpha,
+        "treatments": list(result.treatments),
+        "readers": list(result.readers),
+        "n_normal": result.n_normal,
+        "n_abnormal": result.n_abnormal,
+        "fom_table": {
+            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
+            for treatment, row in zip(result.treatments, result.fom_table, strict=True)
+        },
+        "treatment_means": {t: _number(v) for t, v in zip(result.treatments, result.treatment_means, strict=True)},
+        "var_components": {
+            "var_R": _number(components.var_R),
+            "var_TR": _number(components.var_TR),
+            "cov1": _number(components.cov1),
+            "cov2": _number(components.cov2),
+            "cov3": _number(components.cov3),
+            "var_error": _number(components.var_error),
+        },
+        "correlations": {k: _number(v) for k, v in components.correlations().items()},
+        "dbm_var_components": {k: _number(v) for k, v in components.dbm_equivalent(n_cases).items()},
+        "mean_squares": {
+            "ms_t": _number(ms.ms_t),
+            "ms_r": _number(ms.ms_r),
+            "ms_tr": _number(ms.ms_tr),
+            "ms_r_by_treatment": (
+                None
+                if ms.ms_r_by_treatment is None
+                else dict(zip(result.treatments, map(_number, ms.ms_r_by_treatment), strict=True))
+            ),
+            "df_t": ms.df_t,
+            "df_r": ms.df_r,
+            "df_tr": ms.df_tr,
+        },
+        "treatment_components": {
+            part.treatment: {
+                "ms_r": _number(part.ms_r),
+                "var_error": _number(part.var_error),
+                "cov2": _number(part.cov2),
+            }
+            for part in analysis.treatment_components
+        },
+        "reader_components": {
+            part.reader: {"var_error": _number(part.var_error), "cov1": _number(part.cov1)}
+            for part in analysis.reader_components
+        },
+        "rrrc": _generalization_json(analysis.rrrc),
+        "frrc": _generalization_json(analysis.frrc),
+        "rrfc": _generalization_json(analysis.rrfc),
+    }
+    if result.cov == "bootstrap":
+        document["n_bootstrap"] = result.n_bootstrap
+        document["seed"] = result.seed
+    return document
+
+
+def _fmt(value: float | None, digits: int = 8) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def format_report(result: ORResult) -> str:
+    """Plain-text report in the order of the OR-DBM MRMC printout."""
+    analysis = result.analysis
+    confidence = f"{100 * (1 - result.alpha):g}%"
+    lines = [
+        "MRMC analysis (Obuchowski-Rockette)",
+        f"{len(result.treatments)} treatments, {len(result.readers)} readers, "
+        f"{result.n_normal + result.n_abnormal} cases ({result.n_normal} normal, {result.n_abnormal} abnormal)",
+        f"Figure of merit: {result.fom.label}",
+        f"Covariance: {result.cov}"
+        + (f" ({result.n_bootstrap} resamples, seed {result.seed})" if result.cov == "bootstrap" else ""),
+        CONVENTION_NOTES[result.convention],
+        "",
+        "Figure of merit by reader (rows) and treatment (columns)",
+        "reader      " + "".join(f"{t:>14}" for t in result.treatments),
+    ]
+    for j, reader in enumerate(result.readers):
+        lines.append(f"{reader:<12}" + "".join(f"{v:>14.8f}" for v in result.fom_table[:, j]))
+    lines.append("mean        " + "".join(f"{v:>14.8f}" for v in result.treatment_means))
+    components = analysis.var_components
+    lines += ["", "OR variance components"]
+    for name in ("var_R", "var_TR", "cov1", "cov2", "cov3", "var_error"):
+        lines.append(f"  {name:<10}{_fmt(getattr(components, name)):>14}")
+    for key, title in _GENERALIZATIONS:
+        generalization = getattr(analysis, key)
+        if generalization is not None:
+            lines += ["", title] + _generalization_lines(generalization, confidence)
+    return "\n".join(lines) + "\n"
+
+
+def _generalization_lines(result: Generalization, confidence: str) -> list[str]:
+    lines = []
+    test = result.test
+    if test is not None:
+        if test.df2 is None:
+            lines.append(f"  Global test: X2({test.df1}) = {test.statistic:.4f}, p = {_p(test.p)}")
+        else:
+            lines.append(f"  Global test: F({test.df1}, {_fmt(test.df2, 2)}) = {test.statistic:.4f}, p = {_p(test.p)}")
+    for d in result.differences + result.reader_differences:
+        who = f"reader {d.reader}: " if d.reader is not None else ""
+        df = "z" if d.df is None else f"t df {d.df:.2f}"
+        lines.append(
+            f"  {who}{d.treatments[0]} - {d.treatments[1]}: {d.estimate:+.5f} (SE {d.se:.5f}, {df}, "
+            f"p {_p(d.p)}), {confidence} CI [{d.ci[0]:.5f}, {d.ci[1]:.5f}]"
+        )
+    for i in result.treatment_ci:
+        df = "" if i.df is None else f", df {i.df:.2f}"
+        lines.append(
+            f"  treatment {i.treatment}: {i.estimate:.5f} (SE {i.se:.5f}{df}), "
+            f"{confidence} CI [{i.ci[0]:.5f}, {i.ci[1]:.5f}]"
+        )
+    return lines
