@@ -104,6 +104,7 @@ def analyze(
     figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
     theta = figure.values(ratings, truth)
     cov_matrix = estimate_covariance(cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed)
+    _require_case_variability(cov_matrix, figure.kind)
     return ORResult(
         fom=figure,
         cov=cov,
@@ -119,6 +120,16 @@ def analyze(
         n_bootstrap=n_bootstrap if cov == "bootstrap" else None,
         seed=seed if cov == "bootstrap" else None,
     )
+
+
+def _require_case_variability(cov_matrix: np.ndarray, fom_name: str) -> None:
+    """Every OR test divides by case-sampling variance; with none, no test is defined."""
+    if not np.any(np.diag(cov_matrix) > 0):
+        raise StudyDataError(
+            f"degenerate data: every reader's {fom_name} has zero variance over cases (e.g. perfect "
+            "separation of diseased and non-diseased cases, or one rating for every case); "
+            "the OR tests are undefined"
+        )
 
 
 def analyze_study(study: ReaderStudy, **options) -> ORResult:

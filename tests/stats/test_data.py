@@ -130,3 +130,11 @@ def test_array_input_is_validated():
         analyze(np.zeros((2, 2, 3)), [0, 1, 2])
     with pytest.raises(StudyDataError, match="NaN"):
         analyze(np.full((2, 2, 2), np.nan), [0, 1])
+
+
+def test_degenerate_study_is_refused_with_a_reason():
+    """Perfect separation in every reader and treatment leaves no case variance to test against."""
+    truth = np.array([0, 1] * 5)
+    ratings = np.broadcast_to(truth * 10.0 + 1, (2, 3, 10))
+    with pytest.raises(StudyDataError, match="degenerate data: every reader's auc has zero variance"):
+        analyze(ratings, truth)
