@@ -11,10 +11,12 @@ PORT ?= 8000
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-r.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	# The R cross-checks are optional: rpy2 only where R is installed (ABI mode needs no R headers).
+	if command -v R >/dev/null; then RPY2_CFFI_MODE=ABI $(VENV)/bin/pip install -q -r requirements-r.txt; fi
 	touch $@
 
 # The reading workstation: Cornerstone3D bundled by Vite from the committed lock file.

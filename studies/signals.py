@@ -3,10 +3,24 @@
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from .models import AIOutput, Arm, Case, Read, Reader, ReadingSession, ReadRevision, Study, StudyMembership, User
+from .models import (
+    AIOutput,
+    Arm,
+    Case,
+    DicomStudy,
+    Read,
+    Reader,
+    ReadingSession,
+    ReadRevision,
+    Study,
+    StudyMembership,
+    User,
+)
 from .services import audit
 
-AUDITED_MODELS = (Study, StudyMembership, Arm, Case, AIOutput, Reader, ReadingSession, Read, ReadRevision, User)
+AUDITED_MODELS = (
+    Study, StudyMembership, Arm, Case, AIOutput, Reader, ReadingSession, Read, ReadRevision, User, DicomStudy
+)
 _AUDIT_BEFORE = "_audit_before"
 
 

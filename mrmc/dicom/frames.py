@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
+import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
@@ -35,6 +36,7 @@ ENCAPSULATED_MEDIA_TYPES = {
     "1.2.840.10008.1.2.4.203": "image/jphc", "1.2.840.10008.1.2.5": "image/dicom-rle",
 }
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+LITTLE_ENDIAN_NATIVE = {UID("1.2.840.10008.1.2"), UID(EXPLICIT_VR_LITTLE_ENDIAN)}
 
 
 class FrameNotFound(LookupError):
@@ -98,6 +100,24 @@ def get_frames(ds: Dataset, numbers: Sequence[int], *, keep_encoding: bool = Tru
     return [_little_endian_bytes(decode_frame(ds, n)) for n in numbers]
 
 
+def native_frame_layout(data: bytes) -> tuple[int, int] | None:
+    """Where native frames sit in a Part 10 file: (offset of Pixel Data's value, bytes per frame).
+
+    With it, frame ``n`` is ``frame_length`` bytes at ``offset + (n - 1) * frame_length``
+    and a server can read it straight from the file (PS3.5 8.1.1, A.1). None when the
+    frames cannot be sliced so: encapsulated, big endian, deflated, bit-packed or no pixel data.
+    """
+    ds = pydicom.dcmread(io.BytesIO(data), defer_size=1024)
+    if transfer_syntax(ds) not in LITTLE_ENDIAN_NATIVE or "PixelData" not in ds:
+        return None
+    if ds.BitsAllocated % 8 or ds.get_item("PixelData").file_tell is None:
+        return None
+    frame_length = native_frame_length(ds)
+    if len(data) < ds.get_item("PixelData").file_tell + frame_length * number_of_frames(ds):
+        return None
+    return ds.get_item("PixelData").file_tell, frame_length
+
+
 def _native_frame(ds: Dataset, number: int, uid: UID) -> bytes:
     length = native_frame_length(ds)
     if ds.BitsAllocated == 1 and (ds.Rows * ds.Columns * ds.SamplesPerPixel) % 8:
@@ -122,6 +142,17 @@ def _extended_offsets(ds: Dataset) -> tuple[bytes, bytes] | None:
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
         return ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths
     return None
+
+
+def can_decode(transfer_syntax_uid: str) -> bool:
+    """Whether frames in this transfer syntax can be decoded with the installed plugins."""
+    uid = UID(transfer_syntax_uid)
+    if not uid.is_encapsulated:
+        return True
+    try:
+        return get_decoder(uid).is_available
+    except NotImplementedError:
+        return False
 
 
 def decode_frame(ds: Dataset, number: int) -> np.ndarray:

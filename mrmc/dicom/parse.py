@@ -103,6 +103,13 @@ def read_instance(source: Source) -> ParsedInstance:
     )
 
 
+def write_instance(ds: Dataset) -> bytes:
+    """``ds`` as a Part 10 file (PS3.10 7.1), the bytes the content store names by their hash."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def _read_dataset(source: Source) -> Dataset:
     """Parse every element; pydicom's silent tolerance of a short file becomes a reason."""
     if isinstance(source, bytes | bytearray):

@@ -3,17 +3,22 @@
 import csv
 import io
 import json
-import uuid
+import shutil
+from pathlib import Path
 
-import numpy as np
+from django.conf import settings
 from django.db import transaction
 
-from studies.models import Role, Study, User
-from studies.services import audit, imports, schedule
+from mrmc.dicom.deid import remap_uid
+from mrmc.dicom.synth import DemoSet, make_demo_set
+from studies.models import Case, Role, Study, User
+from studies.services import audit, imports, ingest, schedule
 from studies.services import studies as study_services
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
 DEMO_SEED = 20261128
+DEMO_IMAGE_SHAPE = (2048, 2048)
+AI_OPERATING_POINT = 0.5
 DEMO_USERS = [
     ("admin", Role.ADMIN, "", None),
     ("coordinator", Role.COORDINATOR, "", None),
@@ -29,8 +34,14 @@ def demo_password(username: str) -> str:
 
 
 @transaction.atomic
-def seed_demo(*, n_cases: int = 24, seed: int = DEMO_SEED) -> tuple[Study, list[tuple[str, str, str]]]:
-    """Create demo users and a study in reading status; returns it and (username, password, role)."""
+def seed_demo(
+    *, n_cases: int = 24, seed: int = DEMO_SEED, image_shape: tuple[int, int] = DEMO_IMAGE_SHAPE
+) -> tuple[Study, list[tuple[str, str, str]]]:
+    """Create demo users and a study in reading status; returns it and (username, password, role).
+
+    The cases are synthetic chest radiographs (:func:`mrmc.dicom.synth.make_demo_set`), ingested
+    de-identified through the same service as real images, so readers see served images.
+    """
     users = {name: _demo_user(name, role, specialty, years) for name, role, specialty, years in DEMO_USERS}
     credentials = [(name, demo_password(name), role) for name, role, _, _ in DEMO_USERS]
     existing = Study.objects.filter(title=DEMO_TITLE).first()
@@ -39,11 +50,16 @@ def seed_demo(*, n_cases: int = 24, seed: int = DEMO_SEED) -> tuple[Study, list[
     coordinator = users["coordinator"]
     with audit.context(user=coordinator):
         study = _demo_study(coordinator, users)
-        rng = np.random.default_rng(seed)
-        cases = _demo_cases(n_cases, rng)
-        imports.import_truth(actor=coordinator, study=study, data=_truth_csv(cases).encode())
+        demo = demo_images(n_cases=n_cases, seed=seed, shape=image_shape)
+        key = ingest.deid_key_for(study)
+        imports.import_truth(actor=coordinator, study=study, data=_truth_csv(demo, key).encode())
+        report = ingest.ingest(
+            actor=coordinator, study=study, sources=ingest.dicom_sources(demo.image_paths), total=len(demo.image_paths)
+        )
+        if report.rejected or len(report.linked) != n_cases:
+            raise RuntimeError(f"demo images did not ingest cleanly: {report.as_dict()}")
         imports.import_ai_outputs(
-            actor=coordinator, study=study, data=_ai_json(cases, rng).encode(), filename="demo_ai_outputs.json"
+            actor=coordinator, study=study, data=_ai_json(demo, key).encode(), filename="demo_ai_outputs.json"
         )
         study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
@@ -87,52 +103,54 @@ def _demo_study(coordinator: User, users: dict) -> Study:
     return study
 
 
-def _demo_cases(n_cases: int, rng: np.random.Generator) -> list[dict]:
-    cases = []
-    for i in range(1, n_cases + 1):
-        diseased = int(i % 2 == 0)
-        cases.append(
-            {
-                "case": f"C{i:03d}",
-                "truth": diseased,
-                "truth_method": "pathology" if diseased else "follow_up",
-                "truth_established_by": "tumor board" if diseased else "24-month imaging follow-up",
-                "study_instance_uid": f"2.25.{uuid.UUID(int=int(rng.integers(2**63)) << 64 | i).int}",
-                "lesions": [_lesion(rng)] if diseased else [],
-                "age_band": str(rng.choice(["40-54", "55-69", "70+"])),
-                "sex": str(rng.choice(["F", "M"])),
-                "site": str(rng.choice(["site-A", "site-B"])),
-            }
-        )
-    return cases
+def demo_images(*, n_cases: int, seed: int, shape: tuple[int, int]) -> DemoSet:
+    """Synthetic chest radiographs with known nodules, written once under the data folder."""
+    folder = Path(settings.DATA_DIR) / "demo_images" / f"dx-{n_cases}-{seed}-{shape[0]}x{shape[1]}"
+    if not (folder / "truth.csv").exists():
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        make_demo_set(staging, n_cases=n_cases, seed=seed, modality="DX", shape=shape)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    paths = tuple(sorted((folder / "images").rglob("*.dcm")))
+    return DemoSet(paths, folder / "truth.csv", folder / "ai_outputs.json", ())
 
 
-def _lesion(rng) -> dict:
-    return {"x": int(rng.integers(500, 1500)), "y": int(rng.integers(400, 1400)), "radius": int(rng.integers(15, 60))}
-
-
-def _truth_csv(cases: list[dict]) -> str:
+def _truth_csv(demo: DemoSet, key: bytes) -> str:
+    """The generator's truth.csv in the import format; lesions point at the de-identified images."""
     out = io.StringIO()
-    columns = ["case", "truth", "truth_method", "truth_established_by", "study_instance_uid", "lesions",
-               "age_band", "sex", "site"]
-    writer = csv.DictWriter(out, columns)
+    rows = list(csv.DictReader(demo.truth_csv.open(newline="")))
+    subgroups = ["age_band", "sex", "site", "vendor", "lesion_kind", "lesion_diameter_mm"]
+    writer = csv.DictWriter(out, ["case", "truth", "truth_method", "truth_established_by", "study_instance_uid",
+                                  "lesions", *subgroups])
     writer.writeheader()
-    for case in cases:
-        writer.writerow({**case, "lesions": json.dumps(case["lesions"])})
+    for row in rows:
+        lesions = [{**lesion, "sop_instance_uid": remap_uid(lesion["sop_instance_uid"], key)}
+                   for lesion in json.loads(row["lesions"] or "[]")]
+        writer.writerow({
+            "case": row["case_id"], "truth": row["truth"], "truth_method": Case.TruthMethod.OTHER,
+            "truth_established_by": row["truth_method"], "study_instance_uid": row["study_instance_uid"],
+            "lesions": json.dumps(lesions), **{name: row[name] for name in subgroups},
+        })
     return out.getvalue()
 
 
-def _ai_json(cases: list[dict], rng: np.random.Generator) -> str:
-    """Scores from a binormal model (separation 1.5 SD, AUC about 0.86); boxes near true lesions."""
-    outputs = []
-    for case in cases:
-        latent = rng.normal(1.5 * case["truth"], 1.0)
-        score = float(1 / (1 + np.exp(-latent + 0.75)))
-        findings = [
-            {"type": "box", "x": les["x"] - les["radius"], "y": les["y"] - les["radius"],
-             "width": 2 * les["radius"], "height": 2 * les["radius"], "score": round(score, 3)}
-            for les in case["lesions"] if score > 0.3
-        ]
-        outputs.append({"case": case["case"], "score": round(score, 4), "findings": findings})
-    model = {"name": "demo-nodule-detector", "version": "1.0.0", "operating_point": 0.5}
-    return json.dumps({"model": model, "outputs": outputs}, indent=1)
+def _ai_json(demo: DemoSet, key: bytes) -> str:
+    """The generator's AI outputs as the import format: boxes on the de-identified images."""
+    document = json.loads(demo.ai_outputs_json.read_text())
+    outputs = [
+        {
+            "case": case["case_id"],
+            "score": case["score"],
+            "findings": [_box(finding, key) for finding in case["findings"]],
+        }
+        for case in document["cases"]
+    ]
+    return json.dumps({"model": {**document["model"], "operating_point": AI_OPERATING_POINT}, "outputs": outputs})
+
+
+def _box(finding: dict, key: bytes) -> dict:
+    x, y, width, height = finding["box"]
+    return {"type": "box", "x": x, "y": y, "width": width, "height": height, "score": finding["score"],
+            "label": finding["label"], "sop_instance_uid": remap_uid(finding["sop_instance_uid"], key),
+            "frame": finding["frame"]}

@@ -273,7 +273,7 @@ def simulate_ai_output(truth: CaseTruth, seed: int | np.random.Generator) -> dic
     for _ in range(rng.poisson(0.25 + 0.5 * score)):
         view = truth.views[int(rng.integers(len(truth.views)))]
         x0, y0, x1, y1 = view.anatomy_box
-        radius = float(rng.uniform(15, 60))
+        radius = min(float(rng.uniform(15, 60)), (x1 - x0) / 2, (y1 - y0) / 2)  # small test images
         findings.append(_finding(rng, view.sop_instance_uid, rng.uniform(x0 + radius, x1 - radius),
                                  rng.uniform(y0 + radius, y1 - radius), radius,
                                  score * rng.uniform(0.2, 0.7), False))

@@ -1,0 +1,148 @@
+"""DICOMweb endpoints (PS3.18 10.4 WADO-RS, 10.6 QIDO-RS). Thin: authenticate, authorize, call the archive.
+
+Every request needs a session or an ``Authorization: Token`` header (else 401), and every
+route under a study checks :func:`studies.permissions.can_view_dicom_study` first: a study
+the user may not see answers 404, exactly as one that does not exist.
+"""
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from studies.errors import NotFound
+from studies.permissions import can_view_dicom_study
+
+from . import http
+from .local import LocalArchive
+from .query import parse_query
+from .target import Target
+from .upstream import UpstreamArchive, UpstreamError
+
+MAX_VIEWPORT = 4096
+
+
+def archive_for(request, user):
+    base_url = request.build_absolute_uri(reverse("dicomweb-studies")).removesuffix("/studies")
+    return UpstreamArchive(user, base_url) if settings.DICOMWEB_UPSTREAM else LocalArchive(user, base_url)
+
+
+def dicomweb_endpoint(view):
+    """Authentication, study authorization and the mapping of failures to status codes."""
+
+    @require_safe
+    @wraps(view)
+    def wrapper(request, study=None, series=None, instance=None, **kwargs):
+        user = http.authenticated_user(request)
+        if user is None:
+            return http.unauthorized()
+        if study is not None and not can_view_dicom_study(user, study):
+            return http.error(404, "no such study")
+        target = Target(study, series, instance) if study else None
+        try:
+            result = view(request, archive_for(request, user), target, **kwargs)
+        except NotFound as exc:
+            return http.error(404, str(exc))
+        except http.NotAcceptable as exc:
+            return http.error(406, str(exc))
+        except http.BadRequest as exc:
+            return http.error(400, str(exc))
+        except UpstreamError as exc:
+            return http.error(502, str(exc))
+        if isinstance(result, list):
+            return _search_response(result)
+        return http.respond(request, result)
+
+    return wrapper
+
+
+def _search_response(results: list[dict]) -> HttpResponse:
+    response = HttpResponse(json.dumps(results), content_type=http.DICOM_JSON)
+    response["Cache-Control"] = http.REVALIDATE
+    response["Vary"] = "Accept, Authorization, Cookie"
+    return response
+
+
+@dicomweb_endpoint
+def search_studies(request, archive, target):
+    return archive.search_studies(parse_query(request.GET, "study"))
+
+
+@dicomweb_endpoint
+def search_series(request, archive, target):
+    return archive.search_series(target, parse_query(request.GET, "series"))
+
+
+@dicomweb_endpoint
+def search_instances(request, archive, target):
+    return archive.search_instances(target, parse_query(request.GET, "instance"))
+
+
+@dicomweb_endpoint
+def retrieve(request, archive, target):
+    return archive.retrieve(target, http.accepted(request))
+
+
+@dicomweb_endpoint
+def metadata(request, archive, target):
+    return archive.metadata(target, http.accepted(request))
+
+
+@dicomweb_endpoint
+def frames(request, archive, target, frame_list):
+    return archive.frames(target, _frame_numbers(frame_list), http.accepted(request))
+
+
+@dicomweb_endpoint
+def rendered(request, archive, target):
+    return archive.rendered(
+        target, http.accepted(request),
+        frame=_positive(request.GET.get("frame", "1"), "frame"),
+        window=_window(request.GET.get("window", "")),
+        viewport=_viewport(request.GET.get("viewport", "")),
+        quality=min(_positive(request.GET.get("quality", "90"), "quality"), 100),
+    )
+
+
+@dicomweb_endpoint
+def bulkdata(request, archive, target, attribute_path):
+    return archive.bulkdata(target, attribute_path)
+
+
+def _frame_numbers(frame_list: str) -> list[int]:
+    """``{frames}``: comma-separated 1-based frame numbers (PS3.18 8.3.3.1 Table 8.3.3-1)."""
+    return [_positive(item, "frame number") for item in frame_list.split(",")]
+
+
+def _positive(value: str, name: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise http.BadRequest(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def _window(value: str) -> tuple[float, float] | None:
+    """``window=center,width,function`` (PS3.18 8.3.5.1.3); only the LINEAR function."""
+    if not value:
+        return None
+    parts = value.split(",")
+    try:
+        center, width = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise http.BadRequest("window must be center,width[,linear]") from None
+    if width < 1 or (len(parts) > 2 and parts[2].strip().lower() not in ("linear", "")):
+        raise http.BadRequest("window needs a width of at least 1 and the linear function")
+    return center, width
+
+
+def _viewport(value: str) -> tuple[int, int] | None:
+    """``viewport=vw,vh`` (PS3.18 8.3.5.1.2): the largest size of the rendered image."""
+    if not value:
+        return None
+    sizes = value.split(",")[:2]
+    if len(sizes) != 2:
+        raise http.BadRequest("viewport must be width,height")
+    width, height = (min(_positive(size, "viewport size"), MAX_VIEWPORT) for size in sizes)
+    return width, height

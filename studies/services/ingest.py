@@ -1,0 +1,398 @@
+"""DICOM ingest: parse, de-identify (PS3.15 E.1), sanitize, store content-addressed, index, link to cases.
+
+Every file is handled on its own: a broken one is rejected with a reason and the rest go in.
+UIDs are replaced with a keyed hash (:func:`mrmc.dicom.deid.remap_uid`) under a key derived
+per study from ``settings.DEID_KEY``, so importing the same files again finds the same new
+UIDs and stores nothing, and a case that names the original StudyInstanceUID still links.
+"""
+
+import csv
+import hashlib
+import hmac
+import io
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from pydicom.dataset import Dataset
+
+from mrmc.dicom.deid import check_identified, deidentify, remap_uid
+from mrmc.dicom.frames import native_frame_layout
+from mrmc.dicom.parse import InvalidDicom, ParsedInstance, read_instance, write_instance
+from mrmc.dicom.sanitize import sanitize
+from mrmc.dicom.storage import ContentStore
+from studies.errors import InvalidInput, RuleViolation
+from studies.models import Case, DicomInstance, DicomSeries, DicomStudy, Job, Study, User
+from studies.permissions import Action, require
+from studies.services import audit, jobs
+
+MAX_REPORTED_REJECTIONS = 200
+MAX_FILE_BYTES = 2 << 30
+LINK_COLUMNS = ("study_instance_uid", "accession_number")
+
+# (name shown in reports, function returning the file's bytes)
+DicomSource = tuple[str, Callable[[], bytes]]
+
+
+def content_store() -> ContentStore:
+    return ContentStore(settings.DICOM_STORAGE)
+
+
+def deid_key_for(study: Study) -> bytes:
+    """The study's own de-identification key: different studies get unlinkable UIDs."""
+    return hmac.new(settings.DEID_KEY.encode(), f"study:{study.pk}".encode(), hashlib.sha256).digest()
+
+
+def keyed_hash(value: str, key: bytes) -> str:
+    return hmac.new(key, value.strip().encode(), hashlib.sha256).hexdigest() if value.strip() else ""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; ``rejected`` lists (file, reason) for every file left out."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    studies: set[str] = field(default_factory=set)
+    sanitized: dict[str, list[str]] = field(default_factory=dict)
+    linked: dict[str, str] = field(default_factory=dict)  # case label -> StudyInstanceUID
+
+    def as_dict(self) -> dict:
+        return {
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": [{"file": name, "reason": reason} for name, reason in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "rejected_count": len(self.rejected),
+            "studies": sorted(self.studies),
+            "sanitized": self.sanitized,
+            "linked": self.linked,
+        }
+
+
+class Rejected(Exception):
+    """One file is left out; the message is the reason shown next to its name."""
+
+
+# ----------------------------------------------------------------- sources
+
+
+def dicom_sources(paths: Iterable[str | Path]) -> Iterator[DicomSource]:
+    """Every file under ``paths`` (files, folders searched recursively, zip archives),
+    read one at a time so that an archive of any size never sits whole in memory."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from dicom_sources(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif zipfile.is_zipfile(path):
+            yield from _zip_members(path)
+        else:
+            yield str(path), _file_reader(path)
+
+
+def count_sources(paths: Iterable[str | Path]) -> int:
+    """How many files :func:`dicom_sources` will give (nothing is read)."""
+    return sum(1 for _ in dicom_sources(paths))
+
+
+def _file_reader(path: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise Rejected(f"larger than {MAX_FILE_BYTES >> 30} GiB")
+        return path.read_bytes()
+
+    return read
+
+
+def _zip_members(path: Path) -> Iterator[DicomSource]:
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.is_dir():
+                continue
+
+            def read(member=member) -> bytes:
+                if member.file_size > MAX_FILE_BYTES:
+                    raise Rejected(f"larger than {MAX_FILE_BYTES >> 30} GiB")
+                try:
+                    with archive.open(member) as handle:
+                        return handle.read()
+                except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+                    raise Rejected(f"cannot be extracted: {exc}") from None
+
+            yield f"{path}:{member.filename}", read
+
+
+# ------------------------------------------------------------------ ingest
+
+
+def ingest(
+    *,
+    actor: User,
+    study: Study,
+    sources: Iterable[DicomSource],
+    deidentify_files: bool = True,
+    total: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> IngestReport:
+    """Store every readable instance of ``sources`` in ``study`` and link new DICOM studies to cases.
+
+    Parameters
+    ----------
+    deidentify_files
+        Apply the PS3.15 Basic profile (the default). Without it, files that still carry
+        patient name, ID or birth date are refused unless the study allows identified data.
+    total, progress
+        Number of sources, and a callback getting the fraction done and a message.
+    """
+    require(actor, Action.CHANGE_STUDY, study)
+    if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
+        raise RuleViolation(f"the study is {study.status}; images can no longer be added")
+    report = IngestReport()
+    key = deid_key_for(study)
+    for done, (name, read) in enumerate(sources, start=1):
+        try:
+            _ingest_one(study, read(), key, deidentify_files, report)
+        except (Rejected, InvalidDicom) as exc:
+            report.rejected.append((name, str(exc)))
+        except FileNotFoundError:
+            report.rejected.append((name, "no such file"))
+        if progress:
+            progress(done / total if total else 0.0, f"{done} of {total or '?'} files")
+    report.linked = link_cases(study=study)
+    return report
+
+
+def _ingest_one(study: Study, data: bytes, key: bytes, deidentify_files: bool, report: IngestReport) -> None:
+    parsed = read_instance(data)
+    sop_uid = remap_uid(parsed.sop_instance_uid, key) if deidentify_files else parsed.sop_instance_uid
+    existing = DicomInstance.objects.filter(sop_instance_uid=sop_uid).select_related("series__dicom_study").first()
+    if existing is not None:
+        _check_same_study(existing.series.dicom_study, study)
+        report.duplicates += 1
+        report.studies.add(existing.series.dicom_study.study_instance_uid)
+        return
+    ds = parsed.dataset
+    accession_hash = keyed_hash(parsed.accession_number, key)
+    deid = _deidentify(ds, key) if deidentify_files else {}
+    identified = check_identified(ds)
+    if identified and not study.allow_identified_data:
+        raise Rejected(f"still carries {', '.join(identified)}; this study does not allow identified data")
+    fixes = sanitize(ds)
+    data = write_instance(ds)
+    stored = read_instance(data)  # the index describes exactly the bytes stored
+    dicom_study = DicomStudy.objects.filter(study_instance_uid=stored.study_instance_uid).first()
+    if dicom_study is not None:
+        _check_same_study(dicom_study, study)
+    put = content_store().put(data)
+    _index(study, stored, put.sha256, len(data), accession_hash, deid, fixes, native_frame_layout(data))
+    report.stored += 1
+    report.studies.add(stored.study_instance_uid)
+    if fixes:
+        report.sanitized[stored.sop_instance_uid] = fixes
+
+
+def _check_same_study(dicom_study: DicomStudy, study: Study) -> None:
+    if dicom_study.study_id != study.pk:
+        raise Rejected(
+            f"DICOM study {dicom_study.study_instance_uid} is already stored for study {dicom_study.study_id}"
+        )
+
+
+def _deidentify(ds: Dataset, key: bytes) -> dict:
+    record = deidentify(ds, key=key)
+    return {"method": list(record.method), "options": list(record.options)}
+
+
+@transaction.atomic
+def _index(study, parsed: ParsedInstance, sha256, size, accession_hash, deid, fixes, layout) -> DicomInstance:
+    dicom_study, created = DicomStudy.objects.select_for_update().get_or_create(
+        study_instance_uid=parsed.study_instance_uid,
+        defaults={
+            "study": study,
+            "accession_hash": accession_hash,
+            "patient_id": parsed.patient_id[:64],
+            "accession_number": parsed.accession_number[:64],
+            "study_date": parsed.study_date[:8],
+            "study_description": parsed.study_description[:64],
+            "deidentification": deid,
+        },
+    )
+    modalities = "\\".join(sorted({*dicom_study.modalities.split("\\"), parsed.modality} - {""}))
+    if modalities != dicom_study.modalities:
+        dicom_study.modalities = modalities
+        dicom_study.save(update_fields=["modalities"])
+    series, _ = DicomSeries.objects.get_or_create(
+        series_instance_uid=parsed.series_instance_uid,
+        defaults={
+            "dicom_study": dicom_study,
+            "modality": parsed.modality[:16],
+            "series_number": parsed.series_number,
+            "series_description": parsed.series_description[:64],
+        },
+    )
+    offset, frame_length = layout or (None, None)
+    instance, _ = DicomInstance.objects.get_or_create(
+        sop_instance_uid=parsed.sop_instance_uid,
+        defaults={
+            "series": series,
+            "sop_class_uid": parsed.sop_class_uid,
+            "transfer_syntax_uid": parsed.transfer_syntax_uid,
+            "instance_number": parsed.instance_number,
+            "rows": parsed.rows,
+            "columns": parsed.columns,
+            "number_of_frames": parsed.number_of_frames,
+            "pixel_data_offset": offset,
+            "frame_length": frame_length,
+            "sha256": sha256,
+            "size": size,
+            "sanitize_fixes": fixes,
+        },
+    )
+    return instance
+
+
+# ------------------------------------------------------------------ linking
+
+
+def parse_link_mapping(data: bytes) -> dict[str, tuple[str, str]]:
+    """A mapping CSV ``case,study_instance_uid`` or ``case,accession_number`` → {case: (column, value)}."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    except UnicodeDecodeError:
+        raise InvalidInput("the mapping file is not UTF-8 text") from None
+    header = set(rows[0]) if rows else set()
+    column = next((name for name in LINK_COLUMNS if name in header), None)
+    if "case" not in header or column is None:
+        raise InvalidInput("the mapping file needs columns case and study_instance_uid or accession_number", line=1)
+    return {row["case"].strip(): (column, (row[column] or "").strip()) for row in rows if row["case"]}
+
+
+@transaction.atomic
+def link_cases(*, study: Study, mapping: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
+    """Link the study's unlinked DICOM studies to its cases; returns {case label: StudyInstanceUID}.
+
+    A case matches by its StudyInstanceUID (original or de-identified), by AccessionNumber
+    (compared as keyed hashes, the original is not kept), or by a row of ``mapping``. The
+    case then names the served (de-identified) UID, which is what the viewer requests.
+    """
+    key = deid_key_for(study)
+    unlinked = list(DicomStudy.objects.select_for_update().filter(study=study, case__isnull=True))
+    if not unlinked:
+        return {}
+    by_uid = {ds.study_instance_uid: ds for ds in unlinked}
+    by_accession = {ds.accession_hash: ds for ds in unlinked if ds.accession_hash}
+    linked = {}
+    for case in study.cases.select_for_update(of=("self",)).filter(dicom_study__isnull=True):
+        uid, accession = _link_keys(case, mapping or {})
+        dicom_study = _find_dicom_study(uid, accession, key, by_uid, by_accession)
+        if dicom_study is None:
+            continue
+        _link(case, dicom_study)
+        del by_uid[dicom_study.study_instance_uid]
+        linked[case.label] = dicom_study.study_instance_uid
+    return linked
+
+
+def _link_keys(case: Case, mapping: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """(StudyInstanceUID, AccessionNumber) to look for: the mapping row's, else the case's own."""
+    column, value = mapping.get(case.label, ("", ""))
+    if column == "study_instance_uid":
+        return value, ""
+    if column == "accession_number":
+        return "", value
+    return case.study_instance_uid, case.accession_number
+
+
+def _find_dicom_study(uid, accession, key, by_uid, by_accession) -> DicomStudy | None:
+    if uid:
+        found = by_uid.get(uid) or by_uid.get(remap_uid(uid, key))
+        if found:
+            return found
+    found = by_accession.get(keyed_hash(accession, key)) if accession else None
+    return found if found and found.study_instance_uid in by_uid else None
+
+
+def _link(case: Case, dicom_study: DicomStudy) -> None:
+    """Both saves are audited (signals), with the UID before and after."""
+    if case.study_instance_uid != dicom_study.study_instance_uid:
+        case.study_instance_uid = dicom_study.study_instance_uid
+        case.save(update_fields=["study_instance_uid"])
+    dicom_study.case = case
+    dicom_study.save(update_fields=["case"])
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def ingest_paths(*, actor: User, study: Study, paths: list[str], deidentify_files: bool = True,
+                 progress: Callable[[float, str], None] | None = None) -> IngestReport:
+    """Ingest files, folders and zip archives (``manage.py import_dicom``, the upload job)."""
+    missing = [path for path in paths if not Path(path).exists()]
+    if missing:
+        raise InvalidInput(f"no such file or folder: {', '.join(missing[:5])}")
+    return ingest(actor=actor, study=study, sources=dicom_sources(paths), deidentify_files=deidentify_files,
+                  total=count_sources(paths), progress=progress)
+
+
+def run_ingest_job(job) -> dict:
+    """Job ``ingest_dicom``: params ``paths``, optional ``deidentify``, ``mapping`` (CSV text) and
+    ``staging`` (an upload folder removed afterwards)."""
+    params = job.params
+    try:
+        with audit.context(user=job.created_by):
+            report = ingest_paths(
+                actor=job.created_by, study=job.study, paths=params["paths"],
+                deidentify_files=params.get("deidentify", True),
+                progress=lambda fraction, message: jobs.report_progress(job, fraction, message),
+            )
+            if params.get("mapping"):
+                report.linked |= link_cases(study=job.study, mapping=parse_link_mapping(params["mapping"].encode()))
+    finally:
+        if params.get("staging"):
+            shutil.rmtree(params["staging"], ignore_errors=True)
+    return report.as_dict()
+
+
+def upload_staging_dir() -> Path:
+    """A fresh folder for uploaded files, next to the store so a worker on the same disk sees it."""
+    path = Path(settings.DICOM_STORAGE) / "incoming" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def pull_from_dicomweb(*, actor: User, study: Study, url: str, study_uids: list[str],
+                       deidentify_files: bool = True, session=None) -> IngestReport:
+    """Retrieve whole studies (WADO-RS, PS3.18 10.4) from a DICOMweb server and ingest them."""
+    from dicomweb_client.api import DICOMwebClient
+
+    client = DICOMwebClient(url, session=session)
+
+    def sources() -> Iterator[DicomSource]:
+        for uid in study_uids:
+            for index, ds in enumerate(client.iter_study(uid), start=1):
+                yield f"{url} study {uid} #{index}", lambda ds=ds: write_instance(ds)
+
+    return ingest(actor=actor, study=study, sources=sources(), deidentify_files=deidentify_files)
+
+
+def start_upload(*, actor: User, study: Study, uploads: list, mapping: bytes | None = None) -> Job:
+    """Stage uploaded files (DICOM or zip) next to the store and queue an ``ingest_dicom`` job."""
+    require(actor, Action.CHANGE_STUDY, study)
+    if not uploads:
+        raise InvalidInput("attach DICOM files or zip archives as 'files'", field="files")
+    if mapping is not None:
+        parse_link_mapping(mapping)  # a broken mapping fails now, not in the background
+    staging = upload_staging_dir()
+    paths = []
+    for number, upload in enumerate(uploads, start=1):
+        path = staging / f"{number:05d}-{Path(upload.name or 'upload').name}"
+        with path.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        paths.append(str(path))
+    params = {"paths": paths, "staging": str(staging), "mapping": mapping.decode("utf-8-sig") if mapping else ""}
+    return jobs.enqueue(kind="ingest_dicom", actor=actor, study=study, params=params)

@@ -1,0 +1,194 @@
+"""DICOM ingest: rejections with reasons, de-identification, idempotence, archives, linking to cases, upload."""
+
+import io
+import zipfile
+
+import pydicom
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+
+from mrmc.dicom.deid import check_identified, remap_uid
+from mrmc.dicom.synth import make_case
+from studies.errors import InvalidInput, NotAllowed
+from studies.models import AuditEvent, Case, DicomInstance, DicomStudy, Job
+from studies.services import ingest
+from tests.dicomweb.images import case_datasets, write_case_images
+
+
+@pytest.fixture(autouse=True)
+def dicom_storage(settings, tmp_path):
+    settings.DICOM_STORAGE = tmp_path / "store"
+    return settings.DICOM_STORAGE
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study(n_readers=2, n_cases=3, status="draft")
+
+
+def stored_files(root) -> list:
+    return sorted(path for path in root.rglob("*.dcm")) if root.exists() else []
+
+
+def good_and_bad_files(folder):
+    good = write_case_images(folder / "good", seed=11)
+    truncated = folder / "truncated.dcm"
+    truncated.write_bytes(good[0].read_bytes()[:2000])
+    (folder / "notes.txt").write_text("not an image")
+    corrupt = bytearray(good[0].read_bytes())
+    corrupt[128:132] = b"XXXX"  # the DICM prefix
+    (folder / "corrupt.dcm").write_bytes(bytes(corrupt))
+    return good
+
+
+def test_broken_files_are_rejected_with_reasons_and_good_ones_stored(study, coordinator, tmp_path, dicom_storage):
+    good = good_and_bad_files(tmp_path / "in")
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "in")])
+    reasons = {name.rsplit("/", 1)[-1]: reason for name, reason in report.rejected}
+    assert report.stored == len(good) == 1
+    assert set(reasons) == {"truncated.dcm", "notes.txt", "corrupt.dcm"}
+    assert "bytes" in reasons["truncated.dcm"] and "expected" in reasons["truncated.dcm"]  # cut in the pixels
+    assert "not a DICOM" in reasons["notes.txt"] and "not a DICOM" in reasons["corrupt.dcm"]
+    assert DicomInstance.objects.count() == 1 and len(stored_files(dicom_storage)) == 1
+
+
+def test_stored_files_are_deidentified_with_consistent_uids(study, coordinator, tmp_path, dicom_storage):
+    datasets, _ = make_case("CASE009", True, 9, modality="MG", shape=(64, 64), spacing_mm=1.0)
+    folder = tmp_path / "mg"
+    folder.mkdir()
+    for index, ds in enumerate(datasets):
+        ds.InstitutionName = "Hospital of Jane Doe"
+        ds.save_as(folder / f"{index}.dcm", enforce_file_format=True)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(folder)])
+    assert report.stored == 4
+    key = ingest.deid_key_for(study)
+    served = [pydicom.dcmread(path) for path in stored_files(dicom_storage)]
+    assert {ds.StudyInstanceUID for ds in served} == {remap_uid(datasets[0].StudyInstanceUID, key)}
+    assert {ds.SOPInstanceUID for ds in served} == {remap_uid(ds.SOPInstanceUID, key) for ds in datasets}
+    for ds in served:
+        assert check_identified(ds) == [] and ds.PatientIdentityRemoved == "YES"
+        assert "InstitutionName" not in ds and "Basic Application Confidentiality Profile" in ds.DeidentificationMethod
+    original_pixels = sorted(ds.PixelData for ds in datasets)
+    assert sorted(ds.PixelData for ds in served) == original_pixels  # pixels untouched
+    assert DicomStudy.objects.get().deidentification["method"][0] == "Basic Application Confidentiality Profile"
+
+
+def test_identified_files_are_refused_unless_the_study_allows_them(study, coordinator, tmp_path, dicom_storage):
+    paths = [str(p) for p in write_case_images(tmp_path / "in", seed=3)]
+    refused = ingest.ingest_paths(actor=coordinator, study=study, paths=paths, deidentify_files=False)
+    assert refused.stored == 0 and "PatientName" in refused.rejected[0][1] and "PatientID" in refused.rejected[0][1]
+    study.allow_identified_data = True
+    study.save()
+    allowed = ingest.ingest_paths(actor=coordinator, study=study, paths=paths, deidentify_files=False)
+    assert allowed.stored == 1
+    stored = pydicom.dcmread(stored_files(dicom_storage)[0])
+    assert "PatientName" in check_identified(stored) and stored.SOPInstanceUID == pydicom.dcmread(paths[0]).SOPInstanceUID
+
+
+def test_reimport_changes_nothing(study, coordinator, tmp_path, dicom_storage):
+    folder = tmp_path / "in"
+    write_case_images(folder / "a", seed=1, study_instance_uid=study.cases.get(label="C000").study_instance_uid)
+    write_case_images(folder / "b", seed=2)
+    first = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(folder)])
+    files, rows, events = stored_files(dicom_storage), DicomInstance.objects.count(), AuditEvent.objects.count()
+    uids = list(Case.objects.filter(study=study).values_list("study_instance_uid", flat=True))
+    again = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(folder)])
+    assert (first.stored, first.duplicates) == (2, 0) and (again.stored, again.duplicates) == (0, 2)
+    assert stored_files(dicom_storage) == files and DicomInstance.objects.count() == rows
+    assert AuditEvent.objects.count() == events
+    assert list(Case.objects.filter(study=study).values_list("study_instance_uid", flat=True)) == uids
+
+
+def test_zip_archive_streams_members_and_reports_bad_ones(study, coordinator, tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for seed in (4, 5):
+            for ds in case_datasets(seed=seed):
+                buffer = io.BytesIO()
+                ds.save_as(buffer, enforce_file_format=True)
+                zf.writestr(f"case{seed}/image.dcm", buffer.getvalue())
+        zf.writestr("README.txt", "hello")
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(archive)])
+    assert report.stored == 2
+    assert report.rejected == [(f"{archive}:README.txt", report.rejected[0][1])]
+
+
+def test_linking_by_original_uid_updates_the_case_and_is_audited(study, coordinator, tmp_path):
+    case = study.cases.get(label="C001")
+    original = case.study_instance_uid
+    write_case_images(tmp_path / "in", seed=6, study_instance_uid=original)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "in")])
+    case.refresh_from_db()
+    new_uid = remap_uid(original, ingest.deid_key_for(study))
+    assert report.linked == {"C001": new_uid} and case.study_instance_uid == new_uid
+    assert DicomStudy.objects.get(case=case).study_instance_uid == new_uid
+    event = AuditEvent.objects.filter(entity="studies.Case", entity_id=str(case.pk), action="update").last()
+    assert event.before["study_instance_uid"] == original and event.after["study_instance_uid"] == new_uid
+    assert AuditEvent.objects.filter(entity="studies.DicomStudy", action="update").exists()
+
+
+def test_linking_by_accession_number_keeps_no_original_accession(study, coordinator, tmp_path):
+    case = study.cases.get(label="C002")
+    Case.objects.filter(pk=case.pk).update(accession_number="ACC-778", study_instance_uid="")
+    datasets = case_datasets(seed=7)
+    datasets[0].AccessionNumber = "ACC-778"
+    datasets[0].save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "x.dcm")])
+    assert list(report.linked) == ["C002"]
+    stored = DicomStudy.objects.get()
+    assert stored.case_id == case.pk and stored.accession_number == "" and "ACC-778" not in str(stored.__dict__)
+
+
+def test_linking_by_mapping_csv(study, coordinator, tmp_path):
+    Case.objects.filter(study=study).update(study_instance_uid="")
+    datasets = case_datasets(seed=8, study_instance_uid="1.2.826.0.1.99.8")
+    datasets[0].save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "x.dcm")])
+    assert not DicomStudy.objects.get().case_id
+    mapping = ingest.parse_link_mapping(b"case,study_instance_uid\nC000,1.2.826.0.1.99.8\n")
+    assert ingest.link_cases(study=study, mapping=mapping) == {"C000": DicomStudy.objects.get().study_instance_uid}
+    with pytest.raises(InvalidInput, match="case and study_instance_uid"):
+        ingest.parse_link_mapping(b"label,uid\nC000,1.2\n")
+
+
+def test_sanitize_repairs_are_recorded(study, coordinator, tmp_path):
+    ds = case_datasets(seed=9)[0]
+    ds.ImagerPixelSpacing = [0, 0]
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "x.dcm")])
+    fixes = DicomInstance.objects.get().sanitize_fixes
+    assert fixes and "ImagerPixelSpacing" in fixes[0] and list(report.sanitized.values()) == [fixes]
+
+
+def test_only_study_editors_ingest(study, make_user, tmp_path):
+    outsider = make_user("outsider", "coordinator")
+    with pytest.raises(NotAllowed):
+        ingest.ingest_paths(actor=outsider, study=study, paths=[str(p) for p in write_case_images(tmp_path, seed=1)])
+
+
+def test_upload_endpoint_runs_an_ingest_job(study, coordinator, api, tmp_path, dicom_storage,
+                                           django_capture_on_commit_callbacks):
+    good = good_and_bad_files(tmp_path / "in")
+    files = [SimpleUploadedFile(p.name, p.read_bytes()) for p in [*good, tmp_path / "in" / "notes.txt"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {"files": files}, format="multipart")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.kind == "ingest_dicom" and job.status == Job.Status.SUCCEEDED, job.message
+    assert job.result["stored"] == 1 and job.result["rejected"][0]["file"].endswith("notes.txt")
+    assert job.progress == 1.0
+    assert not (dicom_storage / "incoming").exists() or not any((dicom_storage / "incoming").iterdir())
+
+
+def test_upload_without_files_is_a_400(study, coordinator, api):
+    response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {}, format="multipart")
+    assert response.status_code == 400
+
+
+def test_import_dicom_command(study, coordinator, tmp_path):
+    good_and_bad_files(tmp_path / "in")
+    out = io.StringIO()
+    call_command("import_dicom", str(tmp_path / "in"), study=study.pk, user="coord", stdout=out, stderr=io.StringIO())
+    assert "1 instances stored, 0 already present, 3 rejected" in out.getvalue()
+    assert "notes.txt: not a DICOM" in out.getvalue()
