@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("studies.api.urls")),
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("read/", include("studies.pages.urls")),
+    path("analysis/", include("studies.analysis_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

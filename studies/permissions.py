@@ -6,8 +6,11 @@ decides on which studies. Platform admins act on every study.
 
 from enum import StrEnum
 
+from django.conf import settings
+from django.utils import timezone
+
 from .errors import NotAllowed
-from .models import Role, Study
+from .models import Assignment, Case, DicomStudy, ReadingSession, Role, Study
 
 
 class Action(StrEnum):
@@ -18,14 +21,17 @@ class Action(StrEnum):
     VIEW_AI_OUTPUTS = "view_ai_outputs"
     VIEW_READS = "view_reads"  # every reader's reads, progress, exports, audit trail
     READ_CASES = "read_cases"  # worklist, images of assigned cases, submitting reads
+    # Start an analysis run: it reads a frozen snapshot and changes no study data, so statisticians may
+    # (the locked -> analyzed transition that a primary run makes is the run's outcome, not an edit).
+    RUN_ANALYSIS = "run_analysis"
 
 
 _STAFF_VIEW = {Action.VIEW_STUDY, Action.VIEW_TRUTH, Action.VIEW_AI_OUTPUTS, Action.VIEW_READS}
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action) - {Action.READ_CASES},
-    Role.COORDINATOR: frozenset(_STAFF_VIEW | {Action.CREATE_STUDY, Action.CHANGE_STUDY}),
-    Role.STATISTICIAN: frozenset(_STAFF_VIEW),
+    Role.COORDINATOR: frozenset(_STAFF_VIEW | {Action.CREATE_STUDY, Action.CHANGE_STUDY, Action.RUN_ANALYSIS}),
+    Role.STATISTICIAN: frozenset(_STAFF_VIEW | {Action.RUN_ANALYSIS}),
     Role.READER: frozenset({Action.READ_CASES}),
 }
 
@@ -66,3 +72,63 @@ def visible_studies(user):
     if role in (Role.COORDINATOR, Role.STATISTICIAN):
         return Study.objects.filter(memberships__user=user).distinct()
     return Study.objects.none()
+
+
+# ------------------------------------------------------------------------ images
+
+
+def open_case_ids(user):
+    """Ids of the cases in a reader's sessions that are open right now (a subquery).
+
+    Open means :func:`studies.services.schedule.session_state` says so: the study is
+    reading, the washout is over, earlier sessions are done and this one is not.
+    """
+    from .services.schedule import session_state  # services import this module
+
+    now = timezone.now()
+    candidates = ReadingSession.objects.filter(
+        reader__user=user, study__status=Study.Status.READING, completed_at__isnull=True, opens_at__lte=now
+    ).select_related("study", "reader")
+    open_ids = [session.pk for session in candidates if session_state(session, now)[0]]
+    return Assignment.objects.filter(session_id__in=open_ids).values("case_id")
+
+
+def dicom_studies_visible_to(user):
+    """Stored DICOM studies whose images ``user`` may search and retrieve.
+
+    Readers: the studies linked to cases of their open sessions. Coordinators and
+    statisticians: every DICOM study of the reader studies they belong to. Admins: all.
+    """
+    role = role_of(user)
+    if role == Role.ADMIN:
+        return DicomStudy.objects.all()
+    if role == Role.READER:
+        return DicomStudy.objects.filter(case_id__in=open_case_ids(user))
+    if role in (Role.COORDINATOR, Role.STATISTICIAN):
+        return DicomStudy.objects.filter(study__memberships__user=user).distinct()
+    return DicomStudy.objects.none()
+
+
+def case_study_uids_visible_to(user):
+    """StudyInstanceUIDs of the cases whose images ``user`` may see, by the same rules.
+
+    Used in upstream mode, where the images live in an external archive and only the
+    cases' UIDs say which study belongs to whom.
+    """
+    role = role_of(user)
+    if role == Role.ADMIN:
+        cases = Case.objects.all()
+    elif role == Role.READER:
+        cases = Case.objects.filter(pk__in=open_case_ids(user))
+    elif role in (Role.COORDINATOR, Role.STATISTICIAN):
+        cases = Case.objects.filter(study__memberships__user=user)
+    else:
+        cases = Case.objects.none()
+    return cases.exclude(study_instance_uid="").values_list("study_instance_uid", flat=True).distinct()
+
+
+def can_view_dicom_study(user, study_instance_uid: str) -> bool:
+    """Whether ``user`` may see the images of this DICOM study (every DICOMweb request asks)."""
+    if settings.DICOMWEB_UPSTREAM:
+        return case_study_uids_visible_to(user).filter(study_instance_uid=study_instance_uid).exists()
+    return dicom_studies_visible_to(user).filter(study_instance_uid=study_instance_uid).exists()

@@ -89,24 +89,24 @@ def reads_csv(study: Study) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(READS_CSV_COLUMNS + metadata_keys)
-    for read in study_reads(study).filter(case__truth__isnull=False):
-        decision = "" if read.decision is None else int(read.decision)
+    rows = study_reads(study).filter(case__truth__isnull=False).values_list(
+        "reader__code", "arm__name", "case__label", "case__truth", "rating", "decision", "marks", "opened_at",
+        "first_image_at", "client_submitted_at", "submitted_at", "duration_ms", "revision", "case__metadata",
+    )
+    for (reader, arm, case, truth, rating, decision, marks, opened, first_image, client_submitted, submitted,
+         duration_ms, revision, metadata) in rows.iterator(chunk_size=5000):
         writer.writerow(
             [
-                read.reader.code,
-                read.arm.name,
-                read.case.label,
-                read.case.truth,
-                f"{read.rating:g}",
-                decision,
-                len(read.marks),
-                _iso(read.opened_at),
-                _iso(read.first_image_at),
-                _iso(read.client_submitted_at or read.submitted_at),
-                "" if read.duration_ms is None else read.duration_ms,
-                read.revision,
+                reader, arm, case, truth, f"{rating:g}",
+                "" if decision is None else int(decision),
+                len(marks),
+                _iso(opened),
+                _iso(first_image),
+                _iso(client_submitted or submitted),
+                "" if duration_ms is None else duration_ms,
+                revision,
             ]
-            + [read.case.metadata.get(key, "") for key in metadata_keys]
+            + [metadata.get(key, "") for key in metadata_keys]
         )
     return out.getvalue()
 

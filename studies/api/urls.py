@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from . import reading, staff
+from . import analysis, images, reading, staff
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("studies/<int:study_id>/cases/import/", staff.CaseImportView.as_view(), name="case-import"),
     path("studies/<int:study_id>/ai-outputs/", staff.AIOutputListView.as_view(), name="ai-output-list"),
     path("studies/<int:study_id>/ai-outputs/import/", staff.AIOutputImportView.as_view(), name="ai-output-import"),
+    path("studies/<int:study_id>/dicom/", images.DicomUploadView.as_view(), name="dicom-upload"),
     path("studies/<int:study_id>/readers/", staff.ReaderListView.as_view(), name="reader-list"),
     path("studies/<int:study_id>/schedule/", staff.ScheduleView.as_view(), name="schedule"),
     path("studies/<int:study_id>/schedule.csv", staff.ScheduleCsvView.as_view(), name="schedule-csv"),
@@ -21,6 +22,18 @@ urlpatterns = [
     path("studies/<int:study_id>/reads.csv", staff.StudyReadsCsvView.as_view(), name="study-reads-csv"),
     path("studies/<int:study_id>/audit/", staff.AuditView.as_view(), name="audit"),
     path("jobs/<int:job_id>/", staff.JobView.as_view(), name="job-detail"),
+    path("studies/<int:study_id>/analysis-runs/", analysis.AnalysisRunListView.as_view(), name="analysis-run-list"),
+    path("analysis-runs/<int:run_id>/", analysis.AnalysisRunDetailView.as_view(), name="analysis-run-detail"),
+    *[
+        path(f"analysis-runs/<int:run_id>/{report}", analysis.AnalysisReportView.as_view(), {"report": report},
+             name=f"analysis-run-{report.replace('.', '-')}")
+        for report in ("report.html", "report.pdf")
+    ],
+    *[
+        path(f"analysis-runs/<int:run_id>/{export}", analysis.AnalysisExportView.as_view(), {"export": export},
+             name=f"analysis-run-{export.replace('.', '-')}")
+        for export in analysis.EXPORTS
+    ],
     path("worklist/", reading.WorklistView.as_view(), name="worklist"),
     path("sessions/<int:session_id>/", reading.SessionView.as_view(), name="session-detail"),
     path("assignments/<int:assignment_id>/", reading.AssignmentView.as_view(), name="assignment-detail"),

@@ -1,6 +1,8 @@
 """Domain models. Rules that must never be broken live in database constraints."""
 
+from .analysis import AnalysisRun
 from .audit import AuditEvent
+from .dicom import DicomInstance, DicomSeries, DicomStudy
 from .jobs import Job
 from .reads import Read, ReadRevision
 from .schedule import Assignment, ReadingSession
@@ -9,10 +11,14 @@ from .users import Role, User
 
 __all__ = [
     "AIOutput",
+    "AnalysisRun",
     "Arm",
     "Assignment",
     "AuditEvent",
     "Case",
+    "DicomInstance",
+    "DicomSeries",
+    "DicomStudy",
     "Job",
     "Read",
     "ReadRevision",

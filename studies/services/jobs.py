@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 # kind -> function(job) returning a JSON-able result
 RUNNERS = {
     "generate_schedule": "studies.services.schedule.run_generate_schedule_job",
+    "analysis_run": "studies.services.analysis.run_analysis_job",
+    "ingest_dicom": "studies.services.ingest.run_ingest_job",
 }
 
 

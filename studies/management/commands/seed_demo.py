@@ -1,17 +1,22 @@
 from django.core.management.base import BaseCommand
 
 from studies.services.demo import seed_demo
+from studies.services.demo_analysis import seed_analysis_demo
 
 
 class Command(BaseCommand):
-    help = "Create demo users and a demo study ready to read (safe to run again)."
+    help = "Create demo users, a demo study ready to read and an analysed demo study (safe to run again)."
 
     def add_arguments(self, parser):
         parser.add_argument("--cases", type=int, default=24)
+        parser.add_argument("--analysis-cases", type=int, default=120, help="cases of the analysed demo study")
 
-    def handle(self, *args, cases, **options):
+    def handle(self, *args, cases, analysis_cases, **options):
         study, credentials = seed_demo(n_cases=cases)
         self.stdout.write(f"Demo study {study.pk}: {study.title} [{study.status}]")
+        run = seed_analysis_demo(n_cases=analysis_cases)
+        self.stdout.write(f"Demo study {run.study_id}: {run.study.title} [{run.study.status}]")
+        self.stdout.write(f"  analysis run {run.pk} [{run.status}]: /analysis/runs/{run.pk}/")
         self.stdout.write("Demo accounts (username / password / role):")
         for username, password, role in credentials:
             self.stdout.write(f"  {username:<13} {password:<20} {role}")

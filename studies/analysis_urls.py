@@ -1,0 +1,10 @@
+"""Pages for statisticians (included under /analysis/ by mrmc/urls.py)."""
+
+from django.urls import path
+
+from . import analysis_pages
+
+urlpatterns = [
+    path("studies/<int:study_id>/", analysis_pages.study_runs, name="analysis-study-runs"),
+    path("runs/<int:run_id>/", analysis_pages.run_page, name="analysis-run-page"),
+]

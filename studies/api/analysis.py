@@ -1,0 +1,109 @@
+"""Analysis runs: list, start, follow, and download reports and exports. Thin: authorize, call a service."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studies import reports
+from studies.errors import RuleViolation
+from studies.models import AnalysisRun
+from studies.permissions import Action, require, visible_studies
+from studies.services import analysis
+from studies.services.analysis_exports import EXPORTS
+
+from .staff import _page, study_for
+
+
+class AnalysisRunSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    progress = serializers.FloatField(source="job.progress")
+    progress_message = serializers.CharField(source="job.message")
+    job_status = serializers.CharField(source="job.status")
+
+    class Meta:
+        model = AnalysisRun
+        fields = ["id", "study", "job", "status", "job_status", "progress", "progress_message", "error",
+                  "is_interim", "study_status", "options", "snapshot_checksum", "software_version",
+                  "created_by", "created_at", "finished_at"]
+
+
+class AnalysisRunDetailSerializer(AnalysisRunSerializer):
+    downloads = serializers.SerializerMethodField()
+
+    class Meta(AnalysisRunSerializer.Meta):
+        fields = [*AnalysisRunSerializer.Meta.fields, "results", "downloads"]
+
+    def get_downloads(self, run) -> dict:
+        names = ["report.html", "report.pdf", *EXPORTS] if run.status == AnalysisRun.Status.SUCCEEDED else ["reads.csv"]
+        return {name: f"/api/v1/analysis-runs/{run.pk}/{name}" for name in names}
+
+
+class StartRunInput(serializers.Serializer):
+    options = serializers.DictField(required=False, default=dict)
+
+
+def run_for(request, run_id: int) -> AnalysisRun:
+    """The run, if the user may see its study's reads; 404 when they may not see the study at all."""
+    run = get_object_or_404(
+        AnalysisRun.objects.select_related("study", "job", "created_by"),
+        pk=run_id, study__in=visible_studies(request.user),
+    )
+    require(request.user, Action.VIEW_READS, run.study)
+    return run
+
+
+class AnalysisRunListView(APIView):
+    @extend_schema(responses=AnalysisRunSerializer(many=True))
+    def get(self, request, study_id):
+        study = study_for(request, study_id, Action.VIEW_READS)
+        return _page(self, request, analysis.visible_runs(study), AnalysisRunSerializer)
+
+    @extend_schema(request=StartRunInput, responses={202: AnalysisRunDetailSerializer})
+    def post(self, request, study_id):
+        """Freeze the reads and analyse them in the background; poll the returned run."""
+        study = study_for(request, study_id, Action.RUN_ANALYSIS)
+        data = StartRunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = analysis.start_run(actor=request.user, study=study, options=data.validated_data["options"])
+        run.refresh_from_db()  # already finished when tasks run in-process
+        return Response(AnalysisRunDetailSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AnalysisRunDetailView(APIView):
+    @extend_schema(responses=AnalysisRunDetailSerializer)
+    def get(self, request, run_id):
+        return Response(AnalysisRunDetailSerializer(run_for(request, run_id)).data)
+
+
+def _attachment(content, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class AnalysisReportView(APIView):
+    """``report.html`` (shown inline) or ``report.pdf``, rendered from the stored results."""
+
+    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    def get(self, request, run_id, report):
+        run = run_for(request, run_id)
+        if report == "report.html":
+            return HttpResponse(reports.render_html(run), content_type="text/html; charset=utf-8")
+        return _attachment(reports.render_pdf(run), "application/pdf", f"study-{run.study_id}-run-{run.pk}.pdf")
+
+
+class AnalysisExportView(APIView):
+    """The frozen reads, the data in MRMCaov / iMRMC / RJafroc formats, or the results JSON."""
+
+    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    def get(self, request, run_id, export):
+        run = run_for(request, run_id)
+        if export != "reads.csv" and run.status != AnalysisRun.Status.SUCCEEDED:
+            raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
+        spec = EXPORTS[export]
+        stem, extension = export.rsplit(".", 1)
+        return _attachment(spec.render(run), spec.content_type, f"study-{run.study_id}-run-{run.pk}-{stem}.{extension}")

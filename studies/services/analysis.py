@@ -1,0 +1,163 @@
+"""Analysis runs: freeze a snapshot of a study's reads, analyse it in the background, keep the result.
+
+``start_run`` stores the reads export (``selectors.reads_csv``) and its sha256 on a new
+:class:`~studies.models.AnalysisRun` and queues a job; the job's runner analyses exactly
+that snapshot (:mod:`studies.services.analysis_results`) and stores the results on the
+run, which is then immutable. The first successful final (non-interim) run of a locked
+study moves it to ``analyzed``.
+"""
+
+import functools
+import hashlib
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import scipy
+from django.db import transaction
+from django.utils import timezone
+
+from studies import selectors
+from studies.errors import DomainError, InvalidInput, RuleViolation
+from studies.models import AnalysisRun, Job, Study, User
+from studies.permissions import Action, require
+from studies.services import audit, jobs
+from studies.services.studies import ALLOWED_TRANSITIONS
+
+JOB_KIND = "analysis_run"
+RUNNABLE_STATUSES = (Study.Status.READING, Study.Status.LOCKED, Study.Status.ANALYZED)
+FOM_CHOICES = ("auc", "pauc", "sens", "spec")
+COV_CHOICES = ("jackknife", "delong", "unbiased", "bootstrap")
+CONVENTION_CHOICES = ("iowa", "mrmcaov")
+DEFAULT_OPTIONS = {
+    "fom": "auc",
+    "cov": "jackknife",
+    "alpha": 0.05,
+    "convention": "iowa",
+    "threshold": None,  # sens/spec threshold; None: the study's decision threshold
+    "pauc_range": None,
+    "n_bootstrap": 2000,
+    "seed": None,
+    "subgroup_variables": None,  # None: every case metadata variable
+    "min_subgroup_cases": 10,  # per truth class
+    "power_effect": 0.05,  # AUC difference the follow-up study should detect
+    "r_crosscheck": False,
+}
+
+
+def validate_options(options: dict | None) -> dict:
+    """The run's options with defaults filled in; unknown keys or bad values raise InvalidInput."""
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise InvalidInput(f"unknown analysis option(s): {', '.join(sorted(unknown))}")
+    for name, choices in (("fom", FOM_CHOICES), ("cov", COV_CHOICES), ("convention", CONVENTION_CHOICES)):
+        if options[name] not in choices:
+            raise InvalidInput(f"must be one of {', '.join(choices)}", field=name)
+    if not isinstance(options["alpha"], (int, float)) or not 0 < options["alpha"] < 0.5:
+        raise InvalidInput("must be a number between 0 and 0.5", field="alpha")
+    if options["fom"] in ("sens", "spec") and options["threshold"] is None:
+        raise InvalidInput("a sensitivity or specificity analysis needs a threshold", field="threshold")
+    if options["subgroup_variables"] is not None and not isinstance(options["subgroup_variables"], list):
+        raise InvalidInput("must be a list of case metadata names", field="subgroup_variables")
+    if not isinstance(options["min_subgroup_cases"], int) or options["min_subgroup_cases"] < 2:
+        raise InvalidInput("must be a whole number of at least 2", field="min_subgroup_cases")
+    if not isinstance(options["power_effect"], (int, float)) or not 0 < options["power_effect"] < 1:
+        raise InvalidInput("must be an AUC difference between 0 and 1", field="power_effect")
+    return options
+
+
+@transaction.atomic
+def start_run(*, actor: User, study: Study, options: dict | None = None) -> AnalysisRun:
+    """Freeze the study's reads and queue their analysis; poll the run (or its job) for progress."""
+    require(actor, Action.RUN_ANALYSIS, study)
+    options = validate_options(options)
+    job = jobs.enqueue(kind=JOB_KIND, actor=actor, study=study, params={"options": options})
+    return _freeze_snapshot(actor=actor, study=study, options=options, job=job)
+
+
+def analyze_now(*, actor: User, study: Study, options: dict | None = None) -> AnalysisRun:
+    """Freeze and analyse in this process (demo seeding, benchmarks); returns the finished run."""
+    require(actor, Action.RUN_ANALYSIS, study)
+    options = validate_options(options)
+    with transaction.atomic():
+        job = Job.objects.create(kind=JOB_KIND, study=study, created_by=actor, params={"options": options})
+        run = _freeze_snapshot(actor=actor, study=study, options=options, job=job)
+    jobs.run(job.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> AnalysisRun:
+    study = Study.objects.select_for_update().get(pk=study.pk)  # no status change while freezing
+    if study.status not in RUNNABLE_STATUSES:
+        raise RuleViolation(f"a study can be analysed while reading or after it is locked, not in {study.status}")
+    snapshot = selectors.reads_csv(study)
+    return AnalysisRun.objects.create(
+        study=study,
+        job=job,
+        created_by=actor,
+        options=options,
+        is_interim=study.status == Study.Status.READING,
+        study_status=study.status,
+        snapshot_checksum=hashlib.sha256(snapshot.encode()).hexdigest(),
+        snapshot_csv=snapshot,
+        software_version=software_version(),
+    )
+
+
+def run_analysis_job(job: Job) -> dict:
+    """Job runner: analyse the run's snapshot and store the results (or why it failed) on the run."""
+    from studies.services.analysis_results import build_results
+
+    run = AnalysisRun.objects.select_related("study", "created_by").get(job=job)
+    try:
+        results = build_results(run, progress=functools.partial(jobs.report_progress, job))
+    except DomainError as exc:
+        _finish(run, error=str(exc))
+        raise
+    except Exception as exc:
+        _finish(run, error=f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    _finish(run, results=results)
+    return {"analysis_run": run.pk, "interim": run.is_interim}
+
+
+@transaction.atomic
+def _finish(run: AnalysisRun, *, results: dict | None = None, error: str = "") -> None:
+    run.results = results
+    run.error = error
+    run.status = AnalysisRun.Status.FAILED if error else AnalysisRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["results", "error", "status", "finished_at"])
+    if not error and not run.is_interim:
+        _mark_analyzed(run)
+
+
+def _mark_analyzed(run: AnalysisRun) -> None:
+    """locked -> analyzed, recorded in the audit trail under the run's author."""
+    study = Study.objects.select_for_update().get(pk=run.study_id)
+    if study.status != Study.Status.LOCKED or Study.Status.ANALYZED not in ALLOWED_TRANSITIONS[study.status]:
+        return  # already analyzed by an earlier run
+    with audit.context(user=run.created_by):
+        study.status = Study.Status.ANALYZED
+        study.save(update_fields=["status", "updated_at"])
+
+
+def visible_runs(study: Study):
+    """A study's runs for listing, without the (large) snapshot and results."""
+    return study.analysis_runs.select_related("job", "created_by").defer("snapshot_csv", "results")
+
+
+@functools.cache
+def software_version() -> str:
+    """The platform's commit and the numerical libraries that produced a result."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return f"mrmc {commit}; python {platform.python_version()}; numpy {np.__version__}; scipy {scipy.__version__}"

@@ -1,0 +1,56 @@
+"""Downloads of an analysis run: the frozen reads, the data in other MRMC programs' formats, the results."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from mrmc.stats.exports import imrmc_text, mrmcaov_csv, rjafroc_workbook
+from studies.models import AnalysisRun
+from studies.services.analysis_results import parse_snapshot
+
+
+@dataclass(frozen=True)
+class Export:
+    content_type: str
+    render: Callable[[AnalysisRun], str | bytes]
+    description: str
+
+
+def _analysed_data(run: AnalysisRun):
+    """The reader study the run analysed (interim runs: only cases read in full)."""
+    return parse_snapshot(run.snapshot_csv, complete_cases_only=run.is_interim).study
+
+
+def results_document(run: AnalysisRun) -> str:
+    """The run's record and results as one JSON document."""
+    record = {
+        "id": run.pk,
+        "study": run.study_id,
+        "created_by": run.created_by.username if run.created_by else None,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "status": run.status,
+        "error": run.error,
+        "is_interim": run.is_interim,
+        "study_status": run.study_status,
+        "options": run.options,
+        "snapshot_sha256": run.snapshot_checksum,
+        "software_version": run.software_version,
+    }
+    return json.dumps({"run": record, "results": run.results}, cls=DjangoJSONEncoder, indent=1)
+
+
+EXPORTS = {
+    "reads.csv": Export("text/csv; charset=utf-8", lambda run: run.snapshot_csv,
+                        "The frozen reads export (long table, with timings and case metadata)"),
+    "mrmcaov.csv": Export("text/csv; charset=utf-8", lambda run: mrmcaov_csv(_analysed_data(run)),
+                          "MRMCaov data frame (reader, treatment, case, truth, rating)"),
+    "imrmc.imrmc": Export("text/plain; charset=utf-8", lambda run: imrmc_text(
+        _analysed_data(run), description=f"Study {run.study_id}, analysis run {run.pk}, sha256 "
+                                         f"{run.snapshot_checksum}"), "FDA iMRMC input file"),
+    "rjafroc.xlsx": Export("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           lambda run: rjafroc_workbook(_analysed_data(run)), "RJafroc ROC workbook (JAFROC format)"),
+    "results.json": Export("application/json", results_document, "The run and its full results"),
+}
