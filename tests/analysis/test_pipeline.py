@@ -14,7 +14,6 @@ from PIL import Image
 
 from studies.models import AnalysisRun, Study
 from studies.services.demo_analysis import create_read_demo_study
-from tests.integration.conftest import celery_worker  # noqa: F401  (fixture: a real worker process)
 
 pytestmark = pytest.mark.integration
 
@@ -23,32 +22,6 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 SECTIONS = ["Study summary", "Methods", "Primary analysis (Obuchowski-Rockette)", "AI standalone performance",
             "Sensitivity and specificity", "Reader-level results", "Subgroup analyses", "Reading time",
             "Inter-reader agreement", "Power for a follow-up study", "References"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state(monkeypatch):
-    """Undo what earlier tests in this process left behind for the worker and CLI subprocesses (autouse
-    fixtures run before celery_worker):
-
-    - rpy2 puts R's library path in LD_LIBRARY_PATH, where Debian's libpython breaks this Python's _ssl;
-    - Celery keeps the connection pools its eager tasks opened with the settings' broker URL.
-    """
-    import os
-
-    from mrmc.celery import app
-
-    r_home = os.environ.get("R_HOME")
-    if r_home and os.environ.get("LD_LIBRARY_PATH", "").startswith(r_home):
-        monkeypatch.delenv("LD_LIBRARY_PATH")
-
-    def drop_pools():  # as Celery does after a fork; the stale pools are left to be collected
-        app._pool = None
-        app.amqp._producer_pool = None
-        app.control.mailbox._producer_pool = None  # remote control (ping) keeps its own
-
-    drop_pools()
-    yield
-    drop_pools()
 
 
 def wait_for_run(client, run_id, timeout=120):
@@ -67,7 +40,7 @@ def cli_analysis(csv_path: Path, *options: str) -> dict:
     return json.loads(completed.stdout)
 
 
-def test_reads_to_report_with_a_real_worker(celery_worker, coordinator, statistician, api, tmp_path):  # noqa: F811
+def test_reads_to_report_with_a_real_worker(celery_worker, coordinator, statistician, api, tmp_path):
     if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
         pytest.skip("needs poppler-utils (apt-get install poppler-utils)")
     study = create_read_demo_study(coordinator=coordinator, statistician=statistician)

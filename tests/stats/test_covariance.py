@@ -92,7 +92,7 @@ def unbiased_by_enumeration(ratings, truth):
 
 @pytest.mark.parametrize("block_elements", [2**20, 5, 1])
 def test_unbiased_equals_enumeration(monkeypatch, block_elements):
-    monkeypatch.setattr(covariance_module, "_GRAM_BLOCK_ELEMENTS", block_elements)
+    monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", block_elements)
     ratings, truth = small_study(2)
     np.testing.assert_allclose(
         estimate_covariance("unbiased", AUC, ratings, truth),
