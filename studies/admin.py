@@ -6,7 +6,21 @@ Changes made here go through model saves, so the audit trail records them like a
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, ReadingSession, Study, StudyMembership, User
+from .models import (
+    AIOutput,
+    AnalysisRun,
+    Arm,
+    AuditEvent,
+    Case,
+    DicomStudy,
+    Job,
+    Read,
+    Reader,
+    ReadingSession,
+    Study,
+    StudyMembership,
+    User,
+)
 from .permissions import Action, can, has_action, visible_studies
 
 
@@ -114,6 +128,19 @@ class ReadAdmin(ReadOnlyStudyScopedAdmin):
 @admin.register(Job)
 class JobAdmin(ReadOnlyStudyScopedAdmin):
     list_display = ["id", "kind", "study", "status", "progress", "created_at", "finished_at"]
+
+
+@admin.register(DicomStudy)
+class DicomStudyAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["study_instance_uid", "study", "case", "modalities", "created_at"]
+    list_filter = ["study"]
+
+
+@admin.register(AnalysisRun)
+class AnalysisRunAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["id", "study", "created_by", "created_at", "is_interim", "snapshot_checksum"]
+    list_filter = ["study"]
+    exclude = ["snapshot_csv"]
 
 
 @admin.register(AuditEvent)

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from mrmc.dicom.deid import remap_uid
+
 from studies.errors import InvalidInput, RuleViolation, located
 from studies.models import AIOutput, Case, Study, User
 from studies.permissions import Action, require
+from studies.services import ingest
 
 MAX_REPORTED_ERRORS = 50
 TRUTH_COLUMNS = {
@@ -118,6 +121,8 @@ def import_truth(*, actor: User, study: Study, data: bytes) -> dict:
     new_labels = [p["label"] for p in parsed if p["label"] not in existing]
     if new_labels and study.sessions.exists():
         errors.add(f"cases cannot be added once a schedule exists: {', '.join(new_labels[:5])}")
+    for (line, _), values in zip(rows, parsed, strict=True):
+        _keep_served_uid(existing.get(values["label"]), values, study, line, errors)
     errors.raise_if_any("truth file")
     created = updated = 0
     for values in parsed:
@@ -129,7 +134,25 @@ def import_truth(*, actor: User, study: Study, data: bytes) -> dict:
         created += is_new
         updated += not is_new
     _check_uid_clash(study)
-    return {"created": created, "updated": updated}
+    linked = ingest.link_cases(study=study)  # images may have been imported before the truth
+    return {"created": created, "updated": updated, "linked_to_images": len(linked)}
+
+
+def _keep_served_uid(case: Case | None, values: dict, study: Study, line: int, errors: _Errors) -> None:
+    """A case linked to imported images keeps the de-identified UID the viewer requests.
+
+    The file may name the study by its original UID (which de-identification replaced) or by
+    the served one; any other UID would point the case at different images.
+    """
+    dicom_study = getattr(case, "dicom_study", None) if case is not None else None
+    given = values.get("study_instance_uid")
+    if dicom_study is None or given is None:
+        return
+    served = dicom_study.study_instance_uid
+    if given and given != served and remap_uid(given, ingest.deid_key_for(study)) != served:
+        errors.add(f"case '{case.label}' is linked to imported images ({served}); its StudyInstanceUID "
+                   "cannot change", line=line, field_name="study_instance_uid")
+    values["study_instance_uid"] = served
 
 
 def _parse_truth_row(line: int, row: dict, metadata_columns: list[str], errors: _Errors) -> dict:

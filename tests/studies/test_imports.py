@@ -63,11 +63,11 @@ TRUTH_OK = "case,truth,truth_method,study_instance_uid,age_band\nA,1,pathology,1
 
 
 def test_truth_import_creates_cases_with_metadata(draft, coordinator):
-    assert import_truth(actor=coordinator, study=draft, data=TRUTH_OK.encode()) == {"created": 2, "updated": 0}
+    assert import_truth(actor=coordinator, study=draft, data=TRUTH_OK.encode()) == {"created": 2, "updated": 0, "linked_to_images": 0}
     a = Case.objects.get(study=draft, label="A")
     assert (a.truth, a.truth_method, a.metadata) == (1, "pathology", {"age_band": "50-59"})
     updated = import_truth(actor=coordinator, study=draft, data=b"case,truth\nA,0\n")
-    assert updated == {"created": 0, "updated": 1}
+    assert updated == {"created": 0, "updated": 1, "linked_to_images": 0}
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,34 @@ def test_linking_by_original_uid_updates_the_case_and_is_audited(study, coordina
     assert AuditEvent.objects.filter(entity="studies.DicomStudy", action="update").exists()
 
 
+def test_truth_reimport_keeps_the_served_uid_of_linked_cases(study, coordinator, tmp_path):
+    from studies.services.imports import import_truth
+
+    case = study.cases.get(label="C001")
+    original = case.study_instance_uid
+    write_case_images(tmp_path / "in", seed=6, study_instance_uid=original)
+    ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "in")])
+    served = DicomStudy.objects.get(case=case).study_instance_uid
+    import_truth(actor=coordinator, study=study, data=f"case,truth,study_instance_uid\nC001,1,{original}\n".encode())
+    case.refresh_from_db()
+    assert case.study_instance_uid == served and case.truth == 1
+    with pytest.raises(InvalidInput, match="line 2, field 'study_instance_uid': case 'C001' is linked"):
+        import_truth(actor=coordinator, study=study, data=b"case,truth,study_instance_uid\nC001,0,1.2.999\n")
+    case.refresh_from_db()
+    assert case.truth == 1
+
+
+def test_truth_imported_after_the_images_links_the_cases(make_study, coordinator, tmp_path):
+    from studies.services.imports import import_truth
+
+    study = make_study(n_readers=1, n_cases=0, status="draft")
+    write_case_images(tmp_path / "in", seed=8, study_instance_uid="1.2.826.0.1.77")
+    ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "in")])
+    result = import_truth(actor=coordinator, study=study, data=b"case,truth,study_instance_uid\nK1,1,1.2.826.0.1.77\n")
+    assert result["linked_to_images"] == 1
+    assert Case.objects.get(study=study, label="K1").study_instance_uid == DicomStudy.objects.get(study=study).study_instance_uid
+
+
 def test_linking_by_accession_number_keeps_no_original_accession(study, coordinator, tmp_path):
     case = study.cases.get(label="C002")
     Case.objects.filter(pk=case.pk).update(accession_number="ACC-778", study_instance_uid="")
