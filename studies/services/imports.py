@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from mrmc.dicom.deid import remap_uid
-
 from studies.errors import InvalidInput, RuleViolation, located
 from studies.models import AIOutput, Case, Study, User
 from studies.permissions import Action, require
