@@ -3,6 +3,8 @@
 Changes made here go through model saves, so the audit trail records them like any other.
 """
 
+import functools
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
@@ -35,7 +37,7 @@ class StudyScopedAdmin(admin.ModelAdmin):
         return queryset.filter(**{path: visible_studies(request.user)})
 
     def _study_of(self, obj):
-        return obj if self.study_path is None else getattr(obj, self.study_path)
+        return functools.reduce(getattr, self.study_path.split("__"), obj) if self.study_path else obj
 
     def has_module_permission(self, request):
         return has_action(request.user, Action.VIEW_STUDY)
@@ -90,8 +92,8 @@ class MembershipAdmin(StudyScopedAdmin):
     list_display = ["study", "user"]
 
 
-class ReadOnlyStudyScopedAdmin(StudyScopedAdmin):
-    """Records that only their own workflow writes (reads, AI imports, schedules, jobs)."""
+class ReadOnlyAdminMixin:
+    """Records that only their own workflow writes (reads, AI imports, schedules, jobs, audit)."""
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -101,6 +103,10 @@ class ReadOnlyStudyScopedAdmin(StudyScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyStudyScopedAdmin(ReadOnlyAdminMixin, StudyScopedAdmin):
+    pass
 
 
 @admin.register(AIOutput)
@@ -121,8 +127,6 @@ class ReadAdmin(ReadOnlyStudyScopedAdmin):
     list_display = ["reader", "case", "arm", "rating", "decision", "submitted_at", "duration_ms", "revision"]
     list_filter = ["arm__study", "arm"]
 
-    def _study_of(self, obj):
-        return obj.case.study
 
 
 @admin.register(Job)
@@ -144,7 +148,7 @@ class AnalysisRunAdmin(ReadOnlyStudyScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "actor_username", "action", "entity", "entity_id", "study_id"]
     list_filter = ["action", "entity"]
 
@@ -157,15 +161,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return has_action(request.user, Action.VIEW_READS)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(User)

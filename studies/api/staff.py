@@ -1,5 +1,6 @@
 """Endpoints for coordinators, statisticians and admins. Thin: authorize, call a service, render."""
 
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -157,7 +158,11 @@ class ScheduleView(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
-        sessions = study.sessions.select_related("reader", "arm").order_by("reader__code", "number")
+        sessions = (
+            study.sessions.select_related("reader", "arm")
+            .annotate(n_assignments=Count("assignments"))
+            .order_by("reader__code", "number")
+        )
         return Response(
             {
                 "seed": study.schedule_seed,
@@ -169,7 +174,7 @@ class ScheduleView(APIView):
                         "arm": session.arm.name if session.arm else None,
                         "opens_at": session.opens_at,
                         "completed_at": session.completed_at,
-                        "assignments": session.assignments.count(),
+                        "assignments": session.n_assignments,
                     }
                     for session in sessions
                 ],

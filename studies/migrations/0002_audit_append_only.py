@@ -7,6 +7,8 @@ that apart from tampering.
 
 from django.db import migrations
 
+from studies.migrations._vendor_sql import run_sql_per_vendor
+
 POSTGRES_UP = [
     """
 CREATE FUNCTION studies_audit_append_only() RETURNS trigger AS $$
@@ -28,20 +30,6 @@ SQLITE_UP = [
 SQLITE_DOWN = ["DROP TRIGGER IF EXISTS studies_auditevent_no_update"]
 
 
-def forwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_UP if schema_editor.connection.vendor == "postgresql" else SQLITE_UP)
-
-
-def backwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_DOWN if schema_editor.connection.vendor == "postgresql" else SQLITE_DOWN)
-
-
-def _run(schema_editor, statements):
-    if schema_editor.connection.vendor in ("postgresql", "sqlite"):
-        for sql in statements:
-            schema_editor.execute(sql, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("studies", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [run_sql_per_vendor(postgresql=(POSTGRES_UP, POSTGRES_DOWN), sqlite=(SQLITE_UP, SQLITE_DOWN))]

@@ -10,6 +10,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from studies.migrations._vendor_sql import run_sql_per_vendor
+
 POSTGRES_UP = [
     """
 CREATE FUNCTION studies_analysisrun_immutable() RETURNS trigger AS $$
@@ -33,20 +35,6 @@ SQLITE_UP = [
     BEGIN SELECT RAISE(ABORT, 'analysis run is finished and cannot change (UPDATE refused)'); END""",
 ]
 SQLITE_DOWN = ["DROP TRIGGER IF EXISTS studies_analysisrun_immutable"]
-
-
-def forwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_UP if schema_editor.connection.vendor == "postgresql" else SQLITE_UP)
-
-
-def backwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_DOWN if schema_editor.connection.vendor == "postgresql" else SQLITE_DOWN)
-
-
-def _run(schema_editor, statements):
-    if schema_editor.connection.vendor in ("postgresql", "sqlite"):
-        for sql in statements:
-            schema_editor.execute(sql, params=None)
 
 
 class Migration(migrations.Migration):
@@ -120,5 +108,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(forwards, backwards),
+        run_sql_per_vendor(postgresql=(POSTGRES_UP, POSTGRES_DOWN), sqlite=(SQLITE_UP, SQLITE_DOWN)),
     ]
