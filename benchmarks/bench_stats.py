@@ -1,9 +1,10 @@
 """Benchmark of the MRMC statistics core (run: python benchmarks/bench_stats.py).
 
 For 10 readers x 2 treatments x 2,000 cases and 20 x 2 x 10,000 cases (Roe & Metz HL2
-data, half diseased, continuous ratings) it prints, for each covariance method, the
-wall time of a complete ``mrmc.stats.analyze`` call (best of ``--repeat``) and its peak
-traced memory (tracemalloc, measured in a separate run). On the smaller study it also
+data, half diseased, continuous ratings, or with ``--ratings integer`` the same rounded
+to a 0-100 integer scale) it prints, for each covariance method, the wall time of a
+complete ``mrmc.stats.analyze`` call (best of ``--repeat``) and its peak traced memory
+(tracemalloc, measured in a separate run). On the smaller study it also
 times a straightforward jackknife that recomputes every leave-one-out AUC from ranks.
 
 Goals (issue 3): 20 x 2 x 10,000 under 0.2 s for jackknife, DeLong and unbiased, peak
@@ -68,6 +69,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--ratings",
+        choices=("continuous", "integer"),
+        default="continuous",
+        help="simulated continuous ratings, or the same as integers 0-100 (round(50 + 15 x), clipped)",
+    )
     args = parser.parse_args()
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"{'study (R x T x N)':<20}{'method':<16}{'time (s)':>10}{'peak MiB':>10}")
@@ -75,6 +82,8 @@ def main() -> None:
         ratings, truth = simulate_roe_metz(
             n_readers=n_readers, n_normal=n_cases // 2, n_abnormal=n_cases - n_cases // 2, seed=0
         )
+        if args.ratings == "integer":
+            ratings = np.clip(np.round(50 + 15 * ratings), 0, 100)
         benchmark_study(ratings, truth, args)
 
 

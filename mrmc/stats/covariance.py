@@ -7,12 +7,12 @@ Every estimator returns a matrix over the flattened ``(treatment, reader)`` inde
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .fom import FigureOfMerit, placement_values
 
 COV_METHODS = ("jackknife", "delong", "unbiased", "bootstrap")
-_GRAM_BLOCK_ELEMENTS = 2**20
+_PAIR_BLOCK_ELEMENTS = 2**20
+_BIN_COST_RATIO = 1 / 3
 _RESAMPLE_BLOCK = 64
 
 
@@ -115,7 +115,7 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
     without bias, and
     cov = (A1 + (n0 - 1) A2 + (n1 - 1) A3 + (1 - n0 - n1) A4) / (n0 n1).
     A2-A4 follow from placement values; A1 needs the sum over all pairs of kernel
-    products, computed in blocks as a Gram matrix.
+    products, a dominance count (see :func:`_kernel_product_sums`).
 
     References
     ----------
@@ -144,29 +144,128 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def _kernel_product_sums(diseased: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """Sum over all (diseased i, non-diseased j) of psi_a(i, j) * psi_b(i, j), for all a, b.
 
-    With psi = (1{x > y} + 1{x >= y}) / 2, the doubled kernel takes values 0, 1, 2 and
-    is exact in float32: Gram blocks of at most 2**20 pairs (or one diseased case, for up
-    to 2**22 non-diseased cases) keep every partial sum below 2**24; blocks are
-    accumulated in float64. Buffers are reused across blocks.
+    This is n0 n1 times the A1 moment of Gallas (2006). Each entry is a two-dimensional
+    dominance count: the non-diseased points (y_aj, y_bj) below the diseased point
+    (x_ai, x_bi) in both coordinates, with weight 1/2 for a tie in either coordinate
+    (1/4 for both). The ratings of each figure of merit are compressed to integer
+    levels over the pooled cases, and the levels to at most ``_coarse_bin_count``
+    consecutive bins. With psi = psi_c + r / 2, where psi_c is the kernel of the bins
+    and r = sign(x - y) for cases sharing a bin (0 otherwise),
+
+        S_ab = H_ab + (rho_a + rho_b + P_ab + P_ba - W_ab) / 4,
+
+    H_ab being the sum of psi_c,a psi_c,b, counted on 2-D histograms of the bins
+    (:func:`_histogram_product_sums`, O(bins^2) per pair), and rho_a, P_ab and W_ab the
+    sums of r_a, r_a r_b and r_a r_b 1{same bin of b} over the case pairs that share a
+    bin of a (:func:`_within_bin_sums`, about n0 n1 / bins pairs per a). On rating
+    scales with few levels every level is its own bin and r vanishes. All terms are
+    sums of integers and quarters, exact in float64.
     """
-    n_foms, n0 = normal.shape
-    rows = max(1, min(diseased.shape[1], _GRAM_BLOCK_ELEMENTS // n0))
-    comparison = np.empty((n_foms, rows, n0), dtype=bool)
-    doubled = np.empty((n_foms, rows, n0), dtype=np.float32)
-    total = np.zeros((n_foms, n_foms))
-    # A tiny output over a huge inner dimension: BLAS threads gain little here and stall
-    # badly when another process holds a core, so the products run single-threaded.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for start in range(0, diseased.shape[1], rows):
-            block = diseased[:, start : start + rows, None]
-            size = block.shape[1]
-            np.greater(block, normal[:, None, :], out=comparison[:, :size])
-            np.copyto(doubled[:, :size], comparison[:, :size])
-            np.greater_equal(block, normal[:, None, :], out=comparison[:, :size])
-            doubled[:, :size] += comparison[:, :size]
-            flat = doubled[:, :size].reshape(n_foms, -1)
-            total += flat @ flat.T
-    return total / 4
+    levels, n_levels = _pooled_levels(diseased, normal)
+    n_diseased = diseased.shape[1]
+    n_bins = min(n_levels, _coarse_bin_count(levels.shape[1]))
+    bins = (levels * np.int64(n_bins) // n_levels).astype(np.int32)
+    total = _histogram_product_sums(bins[:, :n_diseased], bins[:, n_diseased:], n_bins)
+    if n_bins < n_levels:
+        own, signs, same_bin = _within_bin_sums(levels, bins, n_diseased)
+        total += (own[:, None] + own[None, :] + signs + signs.T - same_bin) / 4
+    return total
+
+
+def _coarse_bin_count(n_cases: int) -> int:
+    """Bins balancing the histogram cost (bins^2 per pair) against the case pairs sharing a bin."""
+    return max(1, round((_BIN_COST_RATIO * n_cases**2) ** (1 / 3)))
+
+
+def _pooled_levels(diseased: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense integer levels of each figure of merit over the pooled cases (diseased first)."""
+    pooled = np.concatenate([diseased, normal], axis=1)
+    order = np.argsort(pooled, axis=1)
+    ranked = np.take_along_axis(pooled, order, axis=1)
+    dense = np.zeros(pooled.shape, dtype=np.int32)
+    np.cumsum(ranked[:, 1:] != ranked[:, :-1], axis=1, out=dense[:, 1:])
+    levels = np.empty_like(dense)
+    np.put_along_axis(levels, order, dense, axis=1)
+    return levels, int(dense[:, -1].max()) + 1
+
+
+def _histogram_product_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> np.ndarray:
+    """Kernel product sums of integer levels 0..n_levels-1, via 2-D histograms.
+
+    For a pair (a, b), the non-diseased cases are counted per cell (level a, level b);
+    since psi_a psi_b is separable, a half-weighted cumulative sum along each axis
+    (cumsum - count / 2) turns this into the psi-weighted count below every cell,
+    which is then summed over the cells of the diseased cases. Pairs a <= b are done
+    in blocks of at most about ``_PAIR_BLOCK_ELEMENTS`` cells.
+    """
+    first, second = np.triu_indices(diseased.shape[0])
+    block = max(1, _PAIR_BLOCK_ELEMENTS // (n_levels**2 + diseased.shape[1] + normal.shape[1]))
+    sums = np.concatenate(
+        [
+            _pair_histogram_sums(diseased, normal, n_levels, first[part], second[part])
+            for part in np.array_split(np.arange(first.size), -(-first.size // block))
+        ]
+    )
+    total = np.empty((diseased.shape[0], diseased.shape[0]))
+    total[first, second] = sums
+    total[second, first] = sums
+    return total
+
+
+def _pair_histogram_sums(
+    diseased: np.ndarray, normal: np.ndarray, n_levels: int, first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
+    """Dominance sums of the pairs (first[k], second[k]) of figures of merit.
+
+    The weighted counts are kept quadrupled (2 cumsum - count per axis), as integers.
+    """
+    offsets = n_levels**2 * np.arange(first.size)[:, None]
+    cells = offsets + n_levels * normal[first] + normal[second]
+    below = np.bincount(cells.ravel(), minlength=first.size * n_levels**2).astype(np.int32)
+    below = below.reshape(first.size, n_levels, n_levels)
+    for axis in (1, 2):
+        weighted = np.cumsum(below, axis=axis, dtype=np.int32)
+        weighted *= 2
+        weighted -= below
+        below = weighted
+    cells = offsets + n_levels * diseased[first] + diseased[second]
+    return below.ravel()[cells].sum(axis=1, dtype=np.int64) / 4
+
+
+def _within_bin_sums(levels: np.ndarray, bins: np.ndarray, n_diseased: int) -> tuple[np.ndarray, ...]:
+    """rho_a, P_ab and W_ab of :func:`_kernel_product_sums`, over case pairs sharing a bin of a.
+
+    ``levels`` and ``bins`` hold the pooled cases, diseased first. Each pair enters as
+    (higher, lower) in level a, so that r_a r_b = sign(level_b(higher) - level_b(lower)).
+    Cases are gathered as rows (case, figure of merit), which are contiguous copies.
+    """
+    case_levels = np.ascontiguousarray(levels.T)
+    case_bins = np.ascontiguousarray(bins.T)
+    n_foms = levels.shape[0]
+    own = np.empty(n_foms)
+    signs = np.empty((n_foms, n_foms))
+    same_bin = np.empty((n_foms, n_foms))
+    for a in range(n_foms):
+        higher, lower = _same_bin_pairs(levels[a], bins[a], n_diseased)
+        sign = np.sign(case_levels[higher] - case_levels[lower])
+        own[a] = 2 * np.count_nonzero(higher < n_diseased) - higher.size
+        signs[a] = sign.sum(axis=0)
+        same_bin[a] = np.where(case_bins[higher] == case_bins[lower], sign, 0).sum(axis=0)
+    return own, signs, same_bin
+
+
+def _same_bin_pairs(levels: np.ndarray, bins: np.ndarray, n_diseased: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled indices (higher, lower) of the (diseased, non-diseased) pairs sharing a bin, untied."""
+    normal_order = n_diseased + np.argsort(bins[n_diseased:], kind="stable")
+    normal_count = np.bincount(bins[n_diseased:], minlength=bins.max() + 1)
+    normal_start = np.cumsum(normal_count) - normal_count
+    repeats = normal_count[bins[:n_diseased]]
+    diseased = np.repeat(np.arange(n_diseased), repeats)
+    within = np.arange(diseased.size) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    normal = normal_order[np.repeat(normal_start[bins[:n_diseased]], repeats) + within]
+    above = levels[diseased] > levels[normal]
+    below = levels[diseased] < levels[normal]
+    return np.r_[diseased[above], normal[below]], np.r_[normal[above], diseased[below]]
 
 
 def bootstrap_covariance(

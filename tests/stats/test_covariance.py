@@ -90,9 +90,10 @@ def unbiased_by_enumeration(ratings, truth):
     return result
 
 
-@pytest.mark.parametrize("block_elements", [2**20, 5, 1])
-def test_unbiased_equals_enumeration(monkeypatch, block_elements):
+@pytest.mark.parametrize(("block_elements", "bin_cost_ratio"), [(2**20, 1 / 3), (5, 1 / 3), (1, 1e-3)])
+def test_unbiased_equals_enumeration(monkeypatch, block_elements, bin_cost_ratio):
     monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", block_elements)
+    monkeypatch.setattr(covariance_module, "_BIN_COST_RATIO", bin_cost_ratio)
     ratings, truth = small_study(2)
     np.testing.assert_allclose(
         estimate_covariance("unbiased", AUC, ratings, truth),
@@ -100,6 +101,23 @@ def test_unbiased_equals_enumeration(monkeypatch, block_elements):
         rtol=1e-10,
         atol=1e-15,
     )
+
+
+@pytest.mark.parametrize("bin_cost_ratio", [1 / 3, 1e-2, 1e-4])
+@pytest.mark.parametrize(
+    ("n_diseased", "n_normal", "levels"), [(37, 23, 6), (29, 41, 101), (40, 31, None), (3, 2, None), (1, 1, 2)]
+)
+def test_kernel_product_sums_equal_brute_force(monkeypatch, bin_cost_ratio, n_diseased, n_normal, levels):
+    """Dominance counting (histograms and within-bin corrections) against the definition."""
+    monkeypatch.setattr(covariance_module, "_BIN_COST_RATIO", bin_cost_ratio)
+    monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", 2**12)
+    rng = np.random.default_rng(n_diseased)
+    shape = (6, n_diseased + n_normal)
+    ratings = rng.normal(size=shape) if levels is None else rng.integers(0, levels, size=shape).astype(float)
+    diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
+    psi = (diseased[:, :, None] > normal[:, None, :]) + 0.5 * (diseased[:, :, None] == normal[:, None, :])
+    expected = np.einsum("aij,bij->ab", psi, psi)
+    np.testing.assert_array_equal(covariance_module._kernel_product_sums(diseased, normal), expected)
 
 
 def test_unbiased_rejects_other_figures_of_merit():
