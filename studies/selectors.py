@@ -27,7 +27,7 @@ def worklist(user: User, now: datetime | None = None) -> list[WorklistSession]:
     now = now or timezone.now()
     sessions = (
         ReadingSession.objects.filter(reader__user=user)
-        .exclude(study__status=Study.Status.DRAFT)
+        .filter(study__status__in=[Study.Status.ENROLLING, Study.Status.READING])  # locked work is done
         .select_related("study", "reader", "arm")
         .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"))
         .order_by("study_id", "number")

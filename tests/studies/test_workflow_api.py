@@ -60,6 +60,7 @@ def test_coordinator_to_reader_to_statistician(api, coordinator, statistician, m
     progress = staff_client.get(f"/api/v1/studies/{sid}/progress/").json()
     assert progress["read"] == progress["assigned"] == 36
     assert staff.post(f"/api/v1/studies/{sid}/transition/", {"status": "locked"}, format="json").status_code == 200
+    assert api(readers[0]).get("/api/v1/worklist/").json() == {"sessions": []}  # locked work leaves the worklist
     rows = list(csv.DictReader(io.StringIO(staff.get(f"/api/v1/studies/{sid}/reads.csv").content.decode())))
     assert len(rows) == 36
     assert {r["treatment"] for r in rows} == {"unaided", "aided"}
