@@ -225,13 +225,7 @@ def rrrc_test(theta: np.ndarray, cov: np.ndarray) -> GlobalTest:
     with np.errstate(divide="ignore", invalid="ignore"):  # MS(T:R) = 0: ddf is infinite
         ddf = denominator**2 / (ms_tr**2 / df_tr)
         statistic = ms_t / denominator
-    return GlobalTest(
-        statistic=_float_or_array(statistic),
-        df1=df_t,
-        df2=_float_or_array(ddf),
-        p=_float_or_array(stats.f.sf(statistic, df_t, ddf)),
-        denominator=_float_or_array(denominator),
-    )
+    return _f_test(statistic, df_t, ddf, denominator)
 
 
 def _float_or_array(values: np.ndarray) -> float | np.ndarray:
@@ -467,11 +461,12 @@ class _Context:
         return tuple(intervals)
 
 
-def _f_test(statistic: float, df1: int, df2: float, denominator: float) -> GlobalTest:
+def _f_test(statistic, df1: int, df2, denominator) -> GlobalTest:
+    """An F test; scalars, or arrays with one value per study (simulations)."""
     return GlobalTest(
-        statistic=float(statistic),
+        statistic=_float_or_array(statistic),
         df1=df1,
-        df2=float(df2),
-        p=float(stats.f.sf(statistic, df1, df2)),
-        denominator=float(denominator),
+        df2=_float_or_array(df2),
+        p=_float_or_array(stats.f.sf(statistic, df1, df2)),
+        denominator=_float_or_array(denominator),
     )

@@ -6,7 +6,6 @@ Skipped unless rpy2, R and the pROC package are installed
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +14,6 @@ import pytest
 from mrmc.stats import FigureOfMerit, analyze, estimate_covariance, read_long_csv
 
 DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def proc():
-    try:
-        import rpy2.robjects as robjects
-        from rpy2.robjects.packages import PackageNotInstalledError, importr
-    except Exception as error:  # ImportError, or R itself missing / not loadable
-        pytest.skip(f"R cross-check needs rpy2 and R (pip install rpy2==3.5.17; apt-get install r-base-core): {error}")
-    # rpy2 logs "Embedded R already ended" at exit, after pytest has closed the captured stream
-    logging.getLogger("rpy2.rinterface_lib.embedded").setLevel(logging.WARNING)
-    try:
-        importr("pROC")
-    except PackageNotInstalledError:
-        pytest.skip("R cross-check needs the R package pROC (apt-get install r-cran-proc)")
-    return robjects
 
 
 def r_roc(robjects, truth, ratings):

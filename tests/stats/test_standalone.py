@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -73,21 +71,6 @@ def test_empirical_roc_area_is_the_auc():
     fpr, tpr = empirical_roc(scores, truth)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
     assert np.trapezoid(tpr, fpr) == pytest.approx(float(auc(scores, truth)))
-
-
-@pytest.fixture(scope="module")
-def proc():
-    try:
-        import rpy2.robjects as robjects
-        from rpy2.robjects.packages import PackageNotInstalledError, importr
-    except Exception as error:
-        pytest.skip(f"needs rpy2 and R (pip install rpy2==3.5.17; apt-get install r-base-core): {error}")
-    logging.getLogger("rpy2.rinterface_lib.embedded").setLevel(logging.WARNING)
-    try:
-        importr("pROC")
-    except PackageNotInstalledError:
-        pytest.skip("needs the R package pROC (apt-get install r-cran-proc)")
-    return robjects
 
 
 def test_standalone_ci_matches_proc(proc):
