@@ -26,6 +26,8 @@ class ORResult:
         'iowa' or 'mrmcaov' (see :mod:`mrmc.stats.or_analysis`).
     fom_table : ndarray, shape (T, R)
     covariance : ndarray, shape (T*R, T*R)
+        Case-sampling covariance of the figures of merit, reader-averaged (see
+        :func:`mrmc.stats.covariance.reader_averaged_covariance`): what the OR model uses.
     analysis : ORAnalysis
         Mean squares, variance components and the rrrc/frrc/rrfc results.
     """
@@ -103,7 +105,9 @@ def analyze(
     readers = _labels(readers, n_r, "readers")
     figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
     theta = figure.values(ratings, truth)
-    cov_matrix = estimate_covariance(cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed)
+    cov_matrix = estimate_covariance(
+        cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True
+    )
     _require_case_variability(cov_matrix, figure.kind)
     return ORResult(
         fom=figure,

@@ -1,18 +1,29 @@
 """Covariance of the reader x treatment figures of merit across random cases.
 
 Every estimator returns a matrix over the flattened ``(treatment, reader)`` index,
-``t * n_readers + r``, shaped ``(T*R, T*R)``.
+``t * n_readers + r``, shaped ``(T*R, T*R)``, or on request its reader average
+(:func:`reader_averaged_covariance`), which is all the OR analysis needs.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from .fom import FigureOfMerit, placement_values
+from .fom import FigureOfMerit, level_counts, placement_values, rating_levels
 
 COV_METHODS = ("jackknife", "delong", "unbiased", "bootstrap")
 _PAIR_BLOCK_ELEMENTS = 2**20
 _BIN_COST_RATIO = 1 / 3
+# reader-averaged unbiased covariance: tiles of case pairs evaluated at once, and the
+# measured cost of a histogram cell and of a within-bin pair entry relative to one
+# kernel entry of a tile (which picks the cheaper algorithm)
+_TILE_PAIRS = 20_000
+_HISTOGRAM_CELL_COST = 75
+_WITHIN_BIN_COST = 35
+_THREADS = max(1, min(8, os.cpu_count() or 1))
 _RESAMPLE_BLOCK = 64
 
 
@@ -24,19 +35,26 @@ def estimate_covariance(
     *,
     n_bootstrap: int = 2000,
     seed: int | None = None,
+    reader_averaged: bool = False,
 ) -> np.ndarray:
-    """Dispatch to the named covariance estimator (see :data:`COV_METHODS`)."""
-    if method == "jackknife":
-        return jackknife_covariance(fom, ratings, truth)
-    if method == "delong":
-        return delong_covariance(fom, ratings, truth)
+    """Dispatch to the named covariance estimator (see :data:`COV_METHODS`).
+
+    With ``reader_averaged`` the result is :func:`reader_averaged_covariance` of the
+    estimate (which the unbiased estimator computes directly, much faster).
+    """
     if method == "unbiased":
         if fom.kind != "auc":
             raise ValueError("the unbiased covariance estimator is defined for fom='auc' only")
-        return unbiased_covariance(ratings, truth)
-    if method == "bootstrap":
-        return bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed)
-    raise ValueError(f"unknown covariance method {method!r}; choose one of {', '.join(COV_METHODS)}")
+        return unbiased_covariance(ratings, truth, reader_averaged=reader_averaged)
+    if method == "jackknife":
+        cov = jackknife_covariance(fom, ratings, truth)
+    elif method == "delong":
+        cov = delong_covariance(fom, ratings, truth)
+    elif method == "bootstrap":
+        cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed)
+    else:
+        raise ValueError(f"unknown covariance method {method!r}; choose one of {', '.join(COV_METHODS)}")
+    return reader_averaged_covariance(cov, *ratings.shape[-3:-1]) if reader_averaged else cov
 
 
 def leave_one_out_values(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -104,8 +122,13 @@ def delong_covariance(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray
     return sum(np.atleast_2d(np.cov(part)) / part.shape[-1] for part in contributions)
 
 
-def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, *, reader_averaged: bool = False) -> np.ndarray:
     """Unbiased U-statistic covariance of empirical AUCs (as MRMCaov's ``unbiased``).
+
+    ``ratings`` is (T, R, N). With ``reader_averaged`` the result is
+    :func:`reader_averaged_covariance` of the full matrix, computed without the
+    individual covariances between different readers (all the OR model uses, and
+    much faster on large studies).
 
     Notes
     -----
@@ -115,7 +138,7 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
     without bias, and
     cov = (A1 + (n0 - 1) A2 + (n1 - 1) A3 + (1 - n0 - n1) A4) / (n0 n1).
     A2-A4 follow from placement values; A1 needs the sum over all pairs of kernel
-    products, a dominance count (see :func:`_kernel_product_sums`).
+    products (see :func:`_kernel_product_sums`).
 
     References
     ----------
@@ -125,12 +148,14 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
     ROC analysis: biases with the bootstrap and other variance estimators.
     Communications in Statistics - Theory and Methods 38:2586-2603.
     """
+    n_t, n_r = ratings.shape[-3:-1]
     flat = ratings.reshape(-1, truth.size)
     n1 = int(np.count_nonzero(truth))
     n0 = truth.size - n1
-    v10, v01 = placement_values(flat, truth)
+    levels, n_levels = rating_levels(flat)
+    v10, v01 = placement_values(flat, truth, levels=(levels, n_levels))
     theta = v10.mean(axis=1)
-    same_both = _kernel_product_sums(flat[:, truth], flat[:, ~truth])
+    same_both = _kernel_product_sums(levels[:, truth], levels[:, ~truth], n_levels, n_r if reader_averaged else None)
     same_diseased = n0**2 * (v10 @ v10.T)
     same_normal = n1**2 * (v01 @ v01.T)
     all_pairs = (n0 * n1) ** 2 * np.outer(theta, theta)
@@ -138,19 +163,64 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
     a2 = (same_diseased - same_both) / (n1 * n0 * (n0 - 1))
     a3 = (same_normal - same_both) / (n0 * n1 * (n1 - 1))
     a4 = (all_pairs - same_diseased - same_normal + same_both) / (n1 * (n1 - 1) * n0 * (n0 - 1))
-    return (a1 + (n0 - 1) * a2 + (n1 - 1) * a3 + (1 - n0 - n1) * a4) / (n0 * n1)
+    cov = (a1 + (n0 - 1) * a2 + (n1 - 1) * a3 + (1 - n0 - n1) * a4) / (n0 * n1)
+    return reader_averaged_covariance(cov, n_t, n_r) if reader_averaged else cov
 
 
-def _kernel_product_sums(diseased: np.ndarray, normal: np.ndarray) -> np.ndarray:
+def reader_averaged_covariance(cov: np.ndarray, n_t: int, n_r: int) -> np.ndarray:
+    """The (T*R, T*R) covariance with every entry between two different readers replaced
+    by the mean of such entries for its pair of treatments.
+
+    Entries of one reader are kept. The OR analysis depends on the covariance only
+    through these (Var, Cov1 and each reader's own terms from the latter; Cov2, Cov3
+    and each treatment's Cov2 from the means), so it gives the same results on either.
+    """
+    blocks = cov.reshape(n_t, n_r, n_t, n_r).copy()
+    if n_r > 1:
+        other = ~np.eye(n_r, dtype=bool)
+        by_treatments = blocks.transpose(0, 2, 1, 3)
+        by_treatments[:, :, other] = by_treatments[:, :, other].mean(axis=-1, keepdims=True)
+    return blocks.reshape(cov.shape)
+
+
+def _kernel_product_sums(
+    diseased: np.ndarray, normal: np.ndarray, n_levels: int, n_readers: int | None = None
+) -> np.ndarray:
     """Sum over all (diseased i, non-diseased j) of psi_a(i, j) * psi_b(i, j), for all a, b.
 
-    This is n0 n1 times the A1 moment of Gallas (2006). Each entry is a two-dimensional
-    dominance count: the non-diseased points (y_aj, y_bj) below the diseased point
-    (x_ai, x_bi) in both coordinates, with weight 1/2 for a tie in either coordinate
-    (1/4 for both). The ratings of each figure of merit are compressed to integer
-    levels over the pooled cases, and the levels to at most ``_coarse_bin_count``
-    consecutive bins. With psi = psi_c + r / 2, where psi_c is the kernel of the bins
-    and r = sign(x - y) for cases sharing a bin (0 otherwise),
+    This is n0 n1 times the A1 moment of Gallas (2006): per pair of figures of merit,
+    a two-dimensional dominance count, the non-diseased points (y_aj, y_bj) below the
+    diseased point (x_ai, x_bi) in both coordinates, with weight 1/2 for a tie in
+    either coordinate (1/4 for both). Rows are the integer rating levels of the
+    flattened (treatment, reader) figures of merit.
+
+    With ``n_readers``, entries between different readers need only be right in their
+    mean per pair of treatments (see :func:`reader_averaged_covariance`); those means
+    come from kernels summed over readers (:func:`_tiled_reader_sums`, O(n0 n1) per
+    figure of merit) where that is cheaper than counting every pair
+    (:func:`_binned_product_sums`).
+    """
+    n_foms, n_diseased = diseased.shape
+    n_bins = min(n_levels, _coarse_bin_count(n_diseased + normal.shape[1]))
+    if n_readers is not None:
+        case_pairs = n_diseased * normal.shape[1]
+        tied = _has_cross_ties(diseased, normal, n_levels)
+        within_bin = n_foms**2 * case_pairs / n_bins if n_bins < n_levels else 0
+        binned_cost = _HISTOGRAM_CELL_COST * n_foms * (n_foms + 1) / 2 * n_bins**2 + _WITHIN_BIN_COST * within_bin
+        if n_foms * case_pairs * (2 if tied else 1) < binned_cost:
+            dtype = np.int16 if n_levels <= np.iinfo(np.int16).max else np.int32
+            shape = (n_foms // n_readers, n_readers, -1)
+            diseased, normal = (np.ascontiguousarray(part, dtype=dtype).reshape(shape) for part in (diseased, normal))
+            return _tiled_reader_sums(diseased, normal, n_levels, tied)
+    return _binned_product_sums(diseased, normal, n_levels, n_bins)
+
+
+def _binned_product_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, n_bins: int) -> np.ndarray:
+    """Kernel product sums of every pair, from 2-D histograms of coarse bins and corrections.
+
+    The levels are grouped into ``n_bins`` consecutive bins. With psi = psi_c + r / 2,
+    where psi_c is the kernel of the bins and r = sign(x - y) for cases sharing a bin
+    (0 otherwise),
 
         S_ab = H_ab + (rho_a + rho_b + P_ab + P_ba - W_ab) / 4,
 
@@ -161,9 +231,8 @@ def _kernel_product_sums(diseased: np.ndarray, normal: np.ndarray) -> np.ndarray
     scales with few levels every level is its own bin and r vanishes. All terms are
     sums of integers and quarters, exact in float64.
     """
-    levels, n_levels = _pooled_levels(diseased, normal)
     n_diseased = diseased.shape[1]
-    n_bins = min(n_levels, _coarse_bin_count(levels.shape[1]))
+    levels = np.concatenate([diseased, normal], axis=1)
     bins = (levels * np.int64(n_bins) // n_levels).astype(np.int32)
     total = _histogram_product_sums(bins[:, :n_diseased], bins[:, n_diseased:], n_bins)
     if n_bins < n_levels:
@@ -175,18 +244,6 @@ def _kernel_product_sums(diseased: np.ndarray, normal: np.ndarray) -> np.ndarray
 def _coarse_bin_count(n_cases: int) -> int:
     """Bins balancing the histogram cost (bins^2 per pair) against the case pairs sharing a bin."""
     return max(1, round((_BIN_COST_RATIO * n_cases**2) ** (1 / 3)))
-
-
-def _pooled_levels(diseased: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, int]:
-    """Dense integer levels of each figure of merit over the pooled cases (diseased first)."""
-    pooled = np.concatenate([diseased, normal], axis=1)
-    order = np.argsort(pooled, axis=1)
-    ranked = np.take_along_axis(pooled, order, axis=1)
-    dense = np.zeros(pooled.shape, dtype=np.int32)
-    np.cumsum(ranked[:, 1:] != ranked[:, :-1], axis=1, out=dense[:, 1:])
-    levels = np.empty_like(dense)
-    np.put_along_axis(levels, order, dense, axis=1)
-    return levels, int(dense[:, -1].max()) + 1
 
 
 def _histogram_product_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> np.ndarray:
@@ -233,7 +290,7 @@ def _pair_histogram_sums(
 
 
 def _within_bin_sums(levels: np.ndarray, bins: np.ndarray, n_diseased: int) -> tuple[np.ndarray, ...]:
-    """rho_a, P_ab and W_ab of :func:`_kernel_product_sums`, over case pairs sharing a bin of a.
+    """rho_a, P_ab and W_ab of :func:`_binned_product_sums`, over case pairs sharing a bin of a.
 
     ``levels`` and ``bins`` hold the pooled cases, diseased first. Each pair enters as
     (higher, lower) in level a, so that r_a r_b = sign(level_b(higher) - level_b(lower)).
@@ -266,6 +323,118 @@ def _same_bin_pairs(levels: np.ndarray, bins: np.ndarray, n_diseased: int) -> tu
     above = levels[diseased] > levels[normal]
     below = levels[diseased] < levels[normal]
     return np.r_[diseased[above], normal[below]], np.r_[normal[above], diseased[below]]
+
+
+def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, tied: bool) -> np.ndarray:
+    """Kernel product sums of each reader's own pairs, and reader-averaged ones between readers.
+
+    ``diseased`` and ``normal`` are integer levels shaped (T, R, n). The kernels are
+    evaluated tile by tile of case pairs: 2 psi = 1{x > y} + 1{x >= y}, or psi = 1{x > y}
+    when no rating of one class equals one of the other (``tied`` False). Per pair of
+    treatments (t, u), the products of the kernels summed over readers total
+    sum_{r, r'} S(t r, u r'); less each reader's own S(t r, u r), this is the total over
+    different readers, whose mean fills every different-reader entry. Own products
+    between treatments are counted in the tiles, those of a kernel with itself from
+    level counts. Tiles are shared between threads (NumPy releases the GIL in its
+    loops), and kept small enough to stay in a core's cache.
+    """
+    n_t, n_r, n_diseased = diseased.shape
+    # float32 sums of reader-summed kernel products in a tile are exact below 2^24
+    tile = min(_TILE_PAIRS, 2**24 // ((2 if tied else 1) * n_r) ** 2)
+    width = min(n_diseased, tile)
+    height = max(1, tile // width)
+    tiles = [
+        (slice(row, row + height), slice(column, column + width))
+        for row in range(0, normal.shape[2], height)
+        for column in range(0, n_diseased, width)
+    ]
+    parts = [tiles[k::_THREADS] for k in range(min(_THREADS, len(tiles)))]
+    with ThreadPoolExecutor(len(parts)) as pool:
+        sums = sum(pool.map(lambda part: _tile_reader_sums(diseased, normal, tied, height, width, part), parts))
+    sums /= 4 if tied else 1
+    own, treatment_totals = sums[:n_r], sums[n_r]
+    own[:, np.arange(n_t), np.arange(n_t)] = _self_product_sums(diseased, normal, n_levels).T
+    result = np.empty((n_t, n_r, n_t, n_r))
+    if n_r > 1:
+        result[...] = ((treatment_totals - own.sum(axis=0)) / (n_r * (n_r - 1)))[:, None, :, None]
+    result[:, np.arange(n_r), :, np.arange(n_r)] = own
+    return result.reshape(n_t * n_r, n_t * n_r)
+
+
+def _kernel_tiles(diseased: np.ndarray, normal: np.ndarray, tied: bool, height: int, width: int, tiles):
+    """For each tile, the bool arrays (T, R, height, padded width) 1{x > y} and 1{x >= y}.
+
+    Both are the same array when ``tied`` is False. The buffers are reused between
+    tiles; rows and columns beyond a smaller tile's edge are False, and the width is
+    padded to whole 8-byte words.
+    """
+    padded = -(-width // 8) * 8
+    above = np.zeros(diseased.shape[:2] + (height, padded), dtype=bool)
+    at_or_above = np.zeros_like(above) if tied else above
+    for normal_slice, diseased_slice in tiles:
+        x = diseased[:, :, None, diseased_slice]
+        y = normal[:, :, normal_slice, None]
+        rows, columns = y.shape[2], x.shape[3]
+        for kernel, compare in ((above, np.greater), (at_or_above, np.greater_equal))[: 2 if tied else 1]:
+            compare(x, y, out=kernel[:, :, :rows, :columns])
+            if rows < height or columns < padded:
+                kernel[:, :, rows:] = False
+                kernel[..., columns:] = False
+        yield above, at_or_above
+
+
+def _tile_reader_sums(
+    diseased: np.ndarray, normal: np.ndarray, tied: bool, height: int, width: int, tiles
+) -> np.ndarray:
+    """Sums over tiles shaped (R + 1, T, T): each reader's kernel products between
+    treatments (diagonal left 0), then the products of the reader-summed kernels.
+
+    Kernel bytes are ANDed and counted eight at a time as 64-bit words. Per-tile
+    results go to preallocated rows and are summed once at the end (few NumPy calls
+    per tile: the tiles are small to stay in cache).
+    """
+    n_t, n_r = diseased.shape[:2]
+    kernel_sum_type = np.uint8 if 2 * n_r <= np.iinfo(np.uint8).max else np.uint16
+    reader_sum = np.empty((n_t, height, -(-width // 8) * 8), dtype=kernel_sum_type)
+    reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32).reshape(n_t, -1)
+    treatment_pairs = list(zip(*np.triu_indices(n_t, k=1), strict=True))
+    kernel_pairs = [(0, 0), (0, 1), (1, 0), (1, 1)] if tied else [(0, 0)]
+    products = np.empty((len(tiles), n_t, n_t), dtype=np.float32)
+    own = np.zeros((len(tiles), len(treatment_pairs) * len(kernel_pairs), n_r), dtype=np.uint32)
+    both = np.empty((n_r, reader_sum[0].size // 8), dtype=np.uint64)
+    bit_counts = np.empty(both.shape, dtype=np.uint8)
+    for index, kernels in enumerate(_kernel_tiles(diseased, normal, tied, height, width, tiles)):
+        np.add.reduce(kernels[0].view(np.uint8), axis=1, dtype=kernel_sum_type, out=reader_sum)
+        if tied:
+            reader_sum += np.add.reduce(kernels[1].view(np.uint8), axis=1, dtype=kernel_sum_type)
+        np.positive(reader_sum.reshape(n_t, -1), out=reader_sum_float, casting="unsafe")
+        np.matmul(reader_sum_float, reader_sum_float.T, out=products[index])
+        words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels[: 2 if tied else 1]]
+        row = 0
+        for t, u in treatment_pairs:
+            for first, second in kernel_pairs:
+                np.bitwise_and(words[first][t], words[second][u], out=both)
+                np.bitwise_count(both, out=bit_counts)
+                np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=own[index, row])
+                row += 1
+    sums = np.zeros((n_r + 1, n_t, n_t))
+    sums[n_r] = products.sum(axis=0, dtype=np.float64)
+    own_sums = own.sum(axis=0, dtype=np.float64).reshape(len(treatment_pairs), len(kernel_pairs), n_r).sum(axis=1)
+    for (t, u), row in zip(treatment_pairs, own_sums, strict=True):
+        sums[:n_r, t, u] = sums[:n_r, u, t] = row
+    return sums
+
+
+def _has_cross_ties(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> bool:
+    """Whether any figure of merit rates a diseased and a non-diseased case the same."""
+    return bool(np.any((level_counts(diseased, n_levels) > 0) & (level_counts(normal, n_levels) > 0)))
+
+
+def _self_product_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> np.ndarray:
+    """Sum of psi^2 = 1{x > y} + 1/4 1{x = y} over case pairs, per figure of merit (T, R)."""
+    counts = level_counts(normal, n_levels)
+    weighted_below = np.cumsum(counts, axis=-1) - counts + counts / 4
+    return np.take_along_axis(weighted_below, diseased.astype(np.intp), axis=-1).sum(axis=-1)
 
 
 def bootstrap_covariance(

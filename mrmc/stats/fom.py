@@ -9,14 +9,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 FOM_KINDS = ("auc", "pauc", "sens", "spec")
 PAUC_AXES = ("specificity", "sensitivity")
 
 
-def placement_values(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rating_levels(ratings: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense integer levels of the ratings along the last axis, and how many there are.
+
+    Equal ratings share a level and levels keep the order of the ratings (0 is the
+    lowest of each row), so every rank statistic follows from integer levels. The
+    count is the largest over rows.
+    """
+    order = np.argsort(ratings, axis=-1)
+    ranked = np.take_along_axis(ratings, order, axis=-1)
+    dense = np.zeros(ratings.shape, dtype=np.int32)
+    np.cumsum(ranked[..., 1:] != ranked[..., :-1], axis=-1, out=dense[..., 1:])
+    levels = np.empty_like(dense)
+    np.put_along_axis(levels, order, dense, axis=-1)
+    return levels, int(dense[..., -1].max()) + 1 if dense.size else 1
+
+
+def level_counts(levels: np.ndarray, n_levels: int) -> np.ndarray:
+    """How many entries of each row (last axis) sit at each level, shaped (..., n_levels)."""
+    rows = levels.reshape(-1, levels.shape[-1])
+    offsets = n_levels * np.arange(rows.shape[0])[:, None]
+    counts = np.bincount((rows + offsets).ravel(), minlength=rows.shape[0] * n_levels)
+    return counts.reshape(levels.shape[:-1] + (n_levels,))
+
+
+def placement_values(
+    ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """DeLong placement values (structural components), O(N log N) from one sort per row.
+
+    ``levels`` may pass :func:`rating_levels` of ``ratings`` when the caller has them.
 
     Returns
     -------
@@ -27,54 +54,38 @@ def placement_values(ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray
 
     Notes
     -----
-    After sorting a row, the cases of the other class below a case are a cumulative
-    count read at the start of its tie group, and those at or below it at the end; their
-    mean counts ties 1/2. The empirical AUC is the mean of either set of placement values.
+    With ratings as integer levels, the cases of one class below each level (plus half
+    those at it) are a cumulative sum of per-level counts, read at the other class's
+    levels. The empirical AUC is the mean of either set of placement values.
 
     References
     ----------
     DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Comparing the areas under two or more
     correlated ROC curves: a nonparametric approach. Biometrics 44:837-845.
     """
-    n_cases = truth.size
-    n_diseased = int(np.count_nonzero(truth))
-    order = np.argsort(ratings, axis=-1)
-    ordered = np.take_along_axis(ratings, order, axis=-1)
-    diseased = truth[order]
-    positions = np.arange(n_cases)
-    starts_group = np.ones(ordered.shape, dtype=bool)
-    starts_group[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
-    ends_group = np.roll(starts_group, -1, axis=-1)
-    group_start = np.maximum.accumulate(np.where(starts_group, positions, 0), axis=-1)
-    group_end = np.flip(np.minimum.accumulate(np.flip(np.where(ends_group, positions + 1, n_cases), -1), axis=-1), -1)
+    levels, n_levels = rating_levels(ratings) if levels is None else levels
+    v10 = _fraction_below(levels[..., ~truth], levels[..., truth], n_levels)
+    v01 = 1.0 - _fraction_below(levels[..., truth], levels[..., ~truth], n_levels)
+    return v10, v01
 
-    def below_with_half_ties(members: np.ndarray) -> np.ndarray:
-        cumulative = np.zeros(members.shape[:-1] + (n_cases + 1,))
-        np.cumsum(members, axis=-1, out=cumulative[..., 1:])
-        return (np.take_along_axis(cumulative, group_start, -1) + np.take_along_axis(cumulative, group_end, -1)) / 2
 
-    in_order = np.where(
-        diseased,
-        below_with_half_ties(~diseased) / (n_cases - n_diseased),
-        1.0 - below_with_half_ties(diseased) / n_diseased,
-    )
-    placements = np.empty(ratings.shape)
-    np.put_along_axis(placements, order, in_order, axis=-1)
-    return placements[..., truth], placements[..., ~truth]
+def _fraction_below(reference: np.ndarray, queries: np.ndarray, n_levels: int) -> np.ndarray:
+    """For each query level, the fraction of the row's reference levels below it, ties counting 1/2."""
+    counts = level_counts(reference, n_levels)
+    twice_below = 2 * np.cumsum(counts, axis=-1) - counts  # twice (below + half the ties): exact integers
+    return np.take_along_axis(twice_below, queries, axis=-1) / (2 * reference.shape[-1])
 
 
 def auc(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Empirical (trapezoidal, Mann-Whitney) AUC with ties counted 1/2.
+    """Empirical (trapezoidal, Mann-Whitney) AUC with ties counted 1/2: the mean placement value.
 
     References
     ----------
     Hanley JA, McNeil BJ (1982). The meaning and use of the area under a ROC curve.
     Radiology 143:29-36.
     """
-    n_diseased = int(np.count_nonzero(truth))
-    n_normal = truth.size - n_diseased
-    rank_sum = rankdata(ratings, axis=-1)[..., truth].sum(axis=-1)
-    return (rank_sum - n_diseased * (n_diseased + 1) / 2) / (n_diseased * n_normal)
+    levels, n_levels = rating_levels(ratings)
+    return _fraction_below(levels[..., ~truth], levels[..., truth], n_levels).mean(axis=-1)
 
 
 def sensitivity(ratings: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 
 from mrmc.stats import FigureOfMerit, estimate_covariance, read_long_csv
 from mrmc.stats import covariance as covariance_module
+from mrmc.stats.fom import rating_levels
 
 DATA = Path(__file__).parent / "data"
 AUC = FigureOfMerit("auc")
@@ -103,6 +104,21 @@ def test_unbiased_equals_enumeration(monkeypatch, block_elements, bin_cost_ratio
     )
 
 
+def kernel_product_sums_by_definition(diseased, normal):
+    psi = (diseased[:, :, None] > normal[:, None, :]) + 0.5 * (diseased[:, :, None] == normal[:, None, :])
+    return np.einsum("aij,bij->ab", psi, psi)
+
+
+def levels_of(diseased, normal):
+    levels, n_levels = rating_levels(np.concatenate([diseased, normal], axis=1))
+    return levels[:, : diseased.shape[1]], levels[:, diseased.shape[1] :], n_levels
+
+
+def random_ratings(seed, shape, levels):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape) if levels is None else rng.integers(0, levels, size=shape).astype(float)
+
+
 @pytest.mark.parametrize("bin_cost_ratio", [1 / 3, 1e-2, 1e-4])
 @pytest.mark.parametrize(
     ("n_diseased", "n_normal", "levels"), [(37, 23, 6), (29, 41, 101), (40, 31, None), (3, 2, None), (1, 1, 2)]
@@ -111,13 +127,67 @@ def test_kernel_product_sums_equal_brute_force(monkeypatch, bin_cost_ratio, n_di
     """Dominance counting (histograms and within-bin corrections) against the definition."""
     monkeypatch.setattr(covariance_module, "_BIN_COST_RATIO", bin_cost_ratio)
     monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", 2**12)
-    rng = np.random.default_rng(n_diseased)
-    shape = (6, n_diseased + n_normal)
-    ratings = rng.normal(size=shape) if levels is None else rng.integers(0, levels, size=shape).astype(float)
+    ratings = random_ratings(n_diseased, (6, n_diseased + n_normal), levels)
     diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
-    psi = (diseased[:, :, None] > normal[:, None, :]) + 0.5 * (diseased[:, :, None] == normal[:, None, :])
-    expected = np.einsum("aij,bij->ab", psi, psi)
-    np.testing.assert_array_equal(covariance_module._kernel_product_sums(diseased, normal), expected)
+    np.testing.assert_array_equal(
+        covariance_module._kernel_product_sums(*levels_of(diseased, normal)),
+        kernel_product_sums_by_definition(diseased, normal),
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tile_pairs", [20_000, 24, 7])
+@pytest.mark.parametrize(
+    ("n_t", "n_r", "n_diseased", "n_normal", "levels"),
+    [(2, 3, 37, 23, None), (2, 4, 29, 41, 7), (3, 2, 40, 31, None), (1, 5, 30, 20, None), (2, 1, 11, 9, None)],
+)
+def test_tiled_reader_sums_equal_reader_averaged_definition(
+    monkeypatch, threads, tile_pairs, n_t, n_r, n_diseased, n_normal, levels
+):
+    """Kernel tiles summed over readers: own pairs exact, different readers' pairs right in their mean."""
+    monkeypatch.setattr(covariance_module, "_THREADS", threads)
+    monkeypatch.setattr(covariance_module, "_TILE_PAIRS", tile_pairs)
+    monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles
+    ratings = random_ratings(n_r * 100 + n_normal, (n_t * n_r, n_diseased + n_normal), levels)
+    diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
+    expected = covariance_module.reader_averaged_covariance(
+        kernel_product_sums_by_definition(diseased, normal), n_t, n_r
+    )
+    for tied in (False, True):
+        if tied and levels is None:
+            normal[1, :3] = diseased[1, :3]  # a few ties between classes in one figure of merit
+            expected = covariance_module.reader_averaged_covariance(
+                kernel_product_sums_by_definition(diseased, normal), n_t, n_r
+            )
+        np.testing.assert_allclose(
+            covariance_module._kernel_product_sums(*levels_of(diseased, normal), n_r), expected, rtol=1e-12
+        )
+
+
+@pytest.mark.parametrize("force", ["tiles", "histograms"])
+def test_reader_averaged_unbiased_is_the_average_of_the_full_estimate(monkeypatch, force):
+    monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12 if force == "tiles" else 0)
+    monkeypatch.setattr(covariance_module, "_WITHIN_BIN_COST", 1e12 if force == "tiles" else 0)
+    ratings, truth = small_study(4, n_normal=23, n_abnormal=19, shape=(2, 4), levels=40)
+    full = estimate_covariance("unbiased", AUC, ratings, truth)
+    averaged = estimate_covariance("unbiased", AUC, ratings, truth, reader_averaged=True)
+    np.testing.assert_allclose(averaged, covariance_module.reader_averaged_covariance(full, 2, 4), rtol=1e-12)
+    # the entries of one reader are kept; those of two readers are not (they differ here)
+    same_reader = np.kron(np.ones((2, 2)), np.eye(4)).astype(bool)
+    np.testing.assert_array_equal(averaged[same_reader], full[same_reader])
+    assert not np.allclose(averaged[~same_reader], full[~same_reader])
+
+
+def test_reader_averaged_covariance_keeps_block_means():
+    rng = np.random.default_rng(5)
+    cov = rng.normal(size=(12, 12))
+    averaged = covariance_module.reader_averaged_covariance(cov, 3, 4)
+    blocks, averaged_blocks = cov.reshape(3, 4, 3, 4), averaged.reshape(3, 4, 3, 4)
+    other = ~np.eye(4, dtype=bool)
+    for t in range(3):
+        for u in range(3):
+            assert np.allclose(averaged_blocks[t, :, u, :][other], blocks[t, :, u, :][other].mean())
+            assert np.array_equal(np.diag(averaged_blocks[t, :, u, :]), np.diag(blocks[t, :, u, :]))
 
 
 def test_unbiased_rejects_other_figures_of_merit():

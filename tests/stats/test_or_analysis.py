@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from itertools import combinations
 from pathlib import Path
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from mrmc.stats import analyze, analyze_study, read_long_csv, result_to_json, simulate_roe_metz
+from mrmc.stats.covariance import reader_averaged_covariance
+from mrmc.stats.or_analysis import or_analysis
 
 DATA = Path(__file__).parent / "data"
 VANDYKE = read_long_csv(DATA / "vandyke.csv")
@@ -138,3 +141,32 @@ def test_pairwise_differences_cover_all_pairs_in_file_order():
     labels = ["x", "w", "z", "y"]
     document = result_to_json(analyze(ratings, truth, treatments=labels))
     assert [d["treatments"] for d in document["rrrc"]["differences"]] == [list(p) for p in combinations(labels, 2)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.sampled_from(["iowa", "mrmcaov"]), st.integers(0, 2**32 - 1))
+def test_or_analysis_depends_on_the_covariance_only_through_its_reader_average(n_t, n_r, convention, seed):
+    """What lets the unbiased estimator skip the individual covariances of two readers."""
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(0.6, 0.95, size=(n_t, n_r))
+    factor = rng.normal(scale=0.01, size=(n_t * n_r, n_t * n_r + 2))
+    cov = factor @ factor.T
+    labels = (tuple(f"t{k}" for k in range(n_t)), tuple(f"r{k}" for k in range(n_r)))
+    full = or_analysis(theta, cov, *labels, convention=convention)
+    averaged = or_analysis(theta, reader_averaged_covariance(cov, n_t, n_r), *labels, convention=convention)
+    assert_same_numbers(dataclasses.asdict(full), dataclasses.asdict(averaged))
+
+
+def assert_same_numbers(first, second):
+    if isinstance(first, dict):
+        assert first.keys() == second.keys()
+        for key in first:
+            assert_same_numbers(first[key], second[key])
+    elif isinstance(first, (list, tuple)):
+        assert len(first) == len(second)
+        for a, b in zip(first, second, strict=True):
+            assert_same_numbers(a, b)
+    elif isinstance(first, (float, np.floating)):
+        assert first == pytest.approx(second, rel=1e-9, abs=1e-15, nan_ok=True)
+    else:
+        assert first == second
