@@ -7,6 +7,7 @@ Every estimator returns a matrix over the flattened ``(treatment, reader)`` inde
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,7 +21,7 @@ _BIN_COST_RATIO = 1 / 3
 # reader-averaged unbiased covariance: tiles of case pairs evaluated at once, and the
 # measured cost of a histogram cell and of a within-bin pair entry relative to one
 # kernel entry of a tile (which picks the cheaper algorithm)
-_TILE_PAIRS = 20_000
+_TILE_PAIRS = 32_768
 _HISTOGRAM_CELL_COST = 75
 _WITHIN_BIN_COST = 35
 _THREADS = max(1, min(8, os.cpu_count() or 1))
@@ -36,20 +37,22 @@ def estimate_covariance(
     n_bootstrap: int = 2000,
     seed: int | None = None,
     reader_averaged: bool = False,
+    levels: tuple[np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """Dispatch to the named covariance estimator (see :data:`COV_METHODS`).
 
     With ``reader_averaged`` the result is :func:`reader_averaged_covariance` of the
     estimate (which the unbiased estimator computes directly, much faster).
+    ``levels`` may pass :func:`~mrmc.stats.fom.rating_levels` of ``ratings``.
     """
     if method == "unbiased":
         if fom.kind != "auc":
             raise ValueError("the unbiased covariance estimator is defined for fom='auc' only")
-        return unbiased_covariance(ratings, truth, reader_averaged=reader_averaged)
+        return unbiased_covariance(ratings, truth, reader_averaged=reader_averaged, levels=levels)
     if method == "jackknife":
-        cov = jackknife_covariance(fom, ratings, truth)
+        cov = jackknife_covariance(fom, ratings, truth, levels=levels)
     elif method == "delong":
-        cov = delong_covariance(fom, ratings, truth)
+        cov = delong_covariance(fom, ratings, truth, levels=levels)
     elif method == "bootstrap":
         cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed)
     else:
@@ -57,7 +60,9 @@ def estimate_covariance(
     return reader_averaged_covariance(cov, *ratings.shape[-3:-1]) if reader_averaged else cov
 
 
-def leave_one_out_values(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def leave_one_out_values(
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """Figure of merit with each case left out in turn, shaped (..., T*R, n_cases).
 
     Leading axes of ``ratings`` beyond (treatment, reader, case) are independent studies.
@@ -71,7 +76,7 @@ def leave_one_out_values(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndar
     decomposition, is recomputed under 0/1 case weights for a single study.
     """
     flat = ratings.reshape(ratings.shape[:-3] + (-1, truth.size))
-    contributions = fom.case_contributions(flat, truth)
+    contributions = fom.case_contributions(flat, truth, levels=_reshaped(levels, flat.shape))
     if contributions is None:
         if ratings.ndim != 3:
             raise ValueError(f"fom={fom.kind!r} supports the jackknife for one study at a time")
@@ -87,7 +92,9 @@ def leave_one_out_values(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndar
     return np.concatenate([(part.shape[-1] * theta - part) / (part.shape[-1] - 1) for part in contributions], axis=-1)
 
 
-def jackknife_covariance(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def jackknife_covariance(
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """Jackknife covariance, (K-1)/K * sum over cases of products of centred leave-one-out values.
 
     Vectorized over leading study axes of ``ratings`` (returns (..., T*R, T*R)).
@@ -99,13 +106,15 @@ def jackknife_covariance(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndar
     Dorfman-Berbaum-Metz and Obuchowski-Rockette methods for receiver operating
     characteristic (ROC) data. Statistics in Medicine 24:1579-1607.
     """
-    left_out = leave_one_out_values(fom, ratings, truth)
+    left_out = leave_one_out_values(fom, ratings, truth, levels=levels)
     n_cases = left_out.shape[-1]
     centred = left_out - left_out.mean(axis=-1, keepdims=True)
     return (n_cases - 1) / n_cases * (centred @ centred.swapaxes(-1, -2))
 
 
-def delong_covariance(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def delong_covariance(
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """DeLong covariance S10/n1 + S01/n0 from the structural components (denominators n-1).
 
     Defined for figures of merit that are class means of case contributions
@@ -116,13 +125,20 @@ def delong_covariance(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray
     DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Comparing the areas under two or more
     correlated ROC curves: a nonparametric approach. Biometrics 44:837-845.
     """
-    contributions = fom.case_contributions(ratings.reshape(-1, truth.size), truth)
+    flat = ratings.reshape(-1, truth.size)
+    contributions = fom.case_contributions(flat, truth, levels=_reshaped(levels, flat.shape))
     if contributions is None:
         raise ValueError(f"DeLong covariance is not defined for fom={fom.kind!r}")
     return sum(np.atleast_2d(np.cov(part)) / part.shape[-1] for part in contributions)
 
 
-def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, *, reader_averaged: bool = False) -> np.ndarray:
+def unbiased_covariance(
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    *,
+    reader_averaged: bool = False,
+    levels: tuple[np.ndarray, int] | None = None,
+) -> np.ndarray:
     """Unbiased U-statistic covariance of empirical AUCs (as MRMCaov's ``unbiased``).
 
     ``ratings`` is (T, R, N). With ``reader_averaged`` the result is
@@ -152,7 +168,7 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, *, reader_averag
     flat = ratings.reshape(-1, truth.size)
     n1 = int(np.count_nonzero(truth))
     n0 = truth.size - n1
-    levels, n_levels = rating_levels(flat)
+    levels, n_levels = rating_levels(flat) if levels is None else _reshaped(levels, flat.shape)
     v10, v01 = placement_values(flat, truth, levels=(levels, n_levels))
     theta = v10.mean(axis=1)
     same_both = _kernel_product_sums(levels[:, truth], levels[:, ~truth], n_levels, n_r if reader_averaged else None)
@@ -165,6 +181,10 @@ def unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, *, reader_averag
     a4 = (all_pairs - same_diseased - same_normal + same_both) / (n1 * (n1 - 1) * n0 * (n0 - 1))
     cov = (a1 + (n0 - 1) * a2 + (n1 - 1) * a3 + (1 - n0 - n1) * a4) / (n0 * n1)
     return reader_averaged_covariance(cov, n_t, n_r) if reader_averaged else cov
+
+
+def _reshaped(levels: tuple[np.ndarray, int] | None, shape: tuple[int, ...]) -> tuple[np.ndarray, int] | None:
+    return None if levels is None else (levels[0].reshape(shape), levels[1])
 
 
 def reader_averaged_covariance(cov: np.ndarray, n_t: int, n_r: int) -> np.ndarray:
@@ -361,26 +381,17 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
     return result.reshape(n_t * n_r, n_t * n_r)
 
 
-def _kernel_tiles(diseased: np.ndarray, normal: np.ndarray, tied: bool, height: int, width: int, tiles):
-    """For each tile, the bool arrays (T, R, height, padded width) 1{x > y} and 1{x >= y}.
-
-    Both are the same array when ``tied`` is False. The buffers are reused between
-    tiles; rows and columns beyond a smaller tile's edge are False, and the width is
-    padded to whole 8-byte words.
-    """
-    padded = -(-width // 8) * 8
-    above = np.zeros(diseased.shape[:2] + (height, padded), dtype=bool)
-    at_or_above = np.zeros_like(above) if tied else above
-    for normal_slice, diseased_slice in tiles:
-        x = diseased[:, :, None, diseased_slice]
-        y = normal[:, :, normal_slice, None]
-        rows, columns = y.shape[2], x.shape[3]
-        for kernel, compare in ((above, np.greater), (at_or_above, np.greater_equal))[: 2 if tied else 1]:
-            compare(x, y, out=kernel[:, :, :rows, :columns])
-            if rows < height or columns < padded:
-                kernel[:, :, rows:] = False
-                kernel[..., columns:] = False
-        yield above, at_or_above
+def _fill_kernels(diseased: np.ndarray, normal: np.ndarray, tile: tuple[slice, slice], kernels) -> None:
+    """Write 1{x > y} (and 1{x >= y}) of the tile's case pairs into the bool buffers
+    (T, R, height, padded width); rows and columns beyond a smaller tile's edge are False."""
+    x = diseased[:, :, None, tile[1]]
+    y = normal[:, :, tile[0], None]
+    rows, columns = y.shape[2], x.shape[3]
+    for kernel, compare in zip(kernels, (np.greater, np.greater_equal), strict=False):
+        compare(x, y, out=kernel[:, :, :rows, :columns])
+        if rows < kernel.shape[2] or columns < kernel.shape[3]:
+            kernel[:, :, rows:] = False
+            kernel[..., columns:] = False
 
 
 def _tile_reader_sums(
@@ -389,36 +400,40 @@ def _tile_reader_sums(
     """Sums over tiles shaped (R + 1, T, T): each reader's kernel products between
     treatments (diagonal left 0), then the products of the reader-summed kernels.
 
-    Kernel bytes are ANDed and counted eight at a time as 64-bit words. Per-tile
-    results go to preallocated rows and are summed once at the end (few NumPy calls
-    per tile: the tiles are small to stay in cache).
+    The kernels are bool buffers (1{x > y}, and 1{x >= y} when ``tied``), their width
+    padded to whole 8-byte words so that they are ANDed and counted as 64-bit words.
+    Per-tile results go to preallocated rows and are summed once at the end: the tiles
+    are small, to stay in cache, so each costs only a few NumPy calls.
     """
     n_t, n_r = diseased.shape[:2]
+    kernels = [np.zeros((n_t, n_r, height, -(-width // 8) * 8), dtype=bool) for _ in range(2 if tied else 1)]
+    words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels]
     kernel_sum_type = np.uint8 if 2 * n_r <= np.iinfo(np.uint8).max else np.uint16
-    reader_sum = np.empty((n_t, height, -(-width // 8) * 8), dtype=kernel_sum_type)
-    reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32).reshape(n_t, -1)
-    treatment_pairs = list(zip(*np.triu_indices(n_t, k=1), strict=True))
-    kernel_pairs = [(0, 0), (0, 1), (1, 0), (1, 1)] if tied else [(0, 0)]
-    products = np.empty((len(tiles), n_t, n_t), dtype=np.float32)
+    reader_sum = np.empty((n_t,) + kernels[0].shape[2:], dtype=kernel_sum_type)
+    reader_sum_float = np.empty((n_t, reader_sum[0].size), dtype=np.float32)
+    all_pairs = list(zip(*np.triu_indices(n_t), strict=True))
+    treatment_pairs = [(t, u) for t, u in all_pairs if t < u]
+    kernel_pairs = [(first, second) for first in words for second in words]
+    products = np.zeros((len(tiles), n_t, n_t), dtype=np.float32)
     own = np.zeros((len(tiles), len(treatment_pairs) * len(kernel_pairs), n_r), dtype=np.uint32)
-    both = np.empty((n_r, reader_sum[0].size // 8), dtype=np.uint64)
+    both = np.empty((n_r, words[0].shape[-1]), dtype=np.uint64)
     bit_counts = np.empty(both.shape, dtype=np.uint8)
-    for index, kernels in enumerate(_kernel_tiles(diseased, normal, tied, height, width, tiles)):
+    for index, tile in enumerate(tiles):
+        _fill_kernels(diseased, normal, tile, kernels)
         np.add.reduce(kernels[0].view(np.uint8), axis=1, dtype=kernel_sum_type, out=reader_sum)
         if tied:
             reader_sum += np.add.reduce(kernels[1].view(np.uint8), axis=1, dtype=kernel_sum_type)
         np.positive(reader_sum.reshape(n_t, -1), out=reader_sum_float, casting="unsafe")
-        np.matmul(reader_sum_float, reader_sum_float.T, out=products[index])
-        words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels[: 2 if tied else 1]]
-        row = 0
-        for t, u in treatment_pairs:
-            for first, second in kernel_pairs:
-                np.bitwise_and(words[first][t], words[second][u], out=both)
-                np.bitwise_count(both, out=bit_counts)
-                np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=own[index, row])
-                row += 1
+        for t, u in all_pairs:  # not matmul: BLAS is slow at this shape
+            products[index, t, u] = np.vecdot(reader_sum_float[t], reader_sum_float[u])
+        row = own[index]
+        for k, ((t, u), (first, second)) in enumerate(itertools.product(treatment_pairs, kernel_pairs)):
+            np.bitwise_and(first[t], second[u], out=both)
+            np.bitwise_count(both, out=bit_counts)
+            np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=row[k])
     sums = np.zeros((n_r + 1, n_t, n_t))
     sums[n_r] = products.sum(axis=0, dtype=np.float64)
+    sums[n_r] += np.triu(sums[n_r], 1).T
     own_sums = own.sum(axis=0, dtype=np.float64).reshape(len(treatment_pairs), len(kernel_pairs), n_r).sum(axis=1)
     for (t, u), row in zip(treatment_pairs, own_sums, strict=True):
         sums[:n_r, t, u] = sums[:n_r, u, t] = row

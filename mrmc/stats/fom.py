@@ -76,15 +76,17 @@ def _fraction_below(reference: np.ndarray, queries: np.ndarray, n_levels: int) -
     return np.take_along_axis(twice_below, queries, axis=-1) / (2 * reference.shape[-1])
 
 
-def auc(ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def auc(ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """Empirical (trapezoidal, Mann-Whitney) AUC with ties counted 1/2: the mean placement value.
+
+    ``levels`` may pass :func:`rating_levels` of ``ratings`` when the caller has them.
 
     References
     ----------
     Hanley JA, McNeil BJ (1982). The meaning and use of the area under a ROC curve.
     Radiology 143:29-36.
     """
-    levels, n_levels = rating_levels(ratings)
+    levels, n_levels = rating_levels(ratings) if levels is None else levels
     return _fraction_below(levels[..., ~truth], levels[..., truth], n_levels).mean(axis=-1)
 
 
@@ -214,17 +216,21 @@ class FigureOfMerit:
             return f"pauc ({self.pauc_axis} {low:g}-{high:g}, McClish standardized)"
         return "auc"
 
-    def values(self, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        """Figure of merit for every leading index of ``ratings``."""
+    def values(
+        self, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    ) -> np.ndarray:
+        """Figure of merit for every leading index of ``ratings`` (``levels``: see :func:`auc`)."""
         if self.kind == "auc":
-            return auc(ratings, truth)
+            return auc(ratings, truth, levels=levels)
         if self.kind == "sens":
             return sensitivity(ratings, truth, self.threshold)
         if self.kind == "spec":
             return specificity(ratings, truth, self.threshold)
         return partial_auc(ratings, truth, self.range, self.pauc_axis)
 
-    def case_contributions(self, ratings: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def case_contributions(
+        self, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Per-case scores whose class means equal the figure of merit, or None.
 
         For the AUC these are the placement values; for sensitivity (specificity) the
@@ -233,7 +239,7 @@ class FigureOfMerit:
         partial AUC has no such decomposition (returns None).
         """
         if self.kind == "auc":
-            return placement_values(ratings, truth)
+            return placement_values(ratings, truth, levels=levels)
         if self.kind == "pauc":
             return None
         fom = self.values(ratings, truth)[..., None]
