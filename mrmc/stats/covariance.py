@@ -359,10 +359,9 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
     loops), and kept small enough to stay in a core's cache.
     """
     n_t, n_r, n_diseased = diseased.shape
-    # float32 sums of reader-summed kernel products in a tile are exact below 2^24
-    tile = min(_TILE_PAIRS, 2**24 // ((2 if tied else 1) * n_r) ** 2)
-    width = min(n_diseased, tile)
-    height = max(1, tile // width)
+    # float32 sums of reader-summed kernel products along a tile row are exact below 2^24
+    width = min(n_diseased, _TILE_PAIRS, 2**24 // ((2 if tied else 1) * n_r) ** 2)
+    height = max(1, _TILE_PAIRS // width)
     tiles = [
         (slice(row, row + height), slice(column, column + width))
         for row in range(0, normal.shape[2], height)
@@ -410,11 +409,11 @@ def _tile_reader_sums(
     words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels]
     kernel_sum_type = np.uint8 if 2 * n_r <= np.iinfo(np.uint8).max else np.uint16
     reader_sum = np.empty((n_t,) + kernels[0].shape[2:], dtype=kernel_sum_type)
-    reader_sum_float = np.empty((n_t, reader_sum[0].size), dtype=np.float32)
+    reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32)
     all_pairs = list(zip(*np.triu_indices(n_t), strict=True))
     treatment_pairs = [(t, u) for t, u in all_pairs if t < u]
     kernel_pairs = [(first, second) for first in words for second in words]
-    products = np.zeros((len(tiles), n_t, n_t), dtype=np.float32)
+    products = np.zeros((len(tiles), n_t, n_t))
     own = np.zeros((len(tiles), len(treatment_pairs) * len(kernel_pairs), n_r), dtype=np.uint32)
     both = np.empty((n_r, words[0].shape[-1]), dtype=np.uint64)
     bit_counts = np.empty(both.shape, dtype=np.uint8)
@@ -423,9 +422,9 @@ def _tile_reader_sums(
         np.add.reduce(kernels[0].view(np.uint8), axis=1, dtype=kernel_sum_type, out=reader_sum)
         if tied:
             reader_sum += np.add.reduce(kernels[1].view(np.uint8), axis=1, dtype=kernel_sum_type)
-        np.positive(reader_sum.reshape(n_t, -1), out=reader_sum_float, casting="unsafe")
+        np.positive(reader_sum, out=reader_sum_float, casting="unsafe")
         for t, u in all_pairs:  # not matmul: BLAS is slow at this shape
-            products[index, t, u] = np.vecdot(reader_sum_float[t], reader_sum_float[u])
+            products[index, t, u] = np.vecdot(reader_sum_float[t], reader_sum_float[u]).sum(dtype=np.float64)
         row = own[index]
         for k, ((t, u), (first, second)) in enumerate(itertools.product(treatment_pairs, kernel_pairs)):
             np.bitwise_and(first[t], second[u], out=both)
