@@ -24,7 +24,8 @@ _BIN_COST_RATIO = 1 / 3
 _TILE_PAIRS = 32_768
 _HISTOGRAM_CELL_COST = 75
 _WITHIN_BIN_COST = 35
-_THREADS = max(1, min(8, os.cpu_count() or 1))
+# the CPUs this process may run on (a container's share, not the host's count)
+_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _RESAMPLE_BLOCK = 64
 
 
