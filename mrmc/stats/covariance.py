@@ -361,7 +361,7 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
     """
     n_t, n_r, n_diseased = diseased.shape
     # float32 sums of reader-summed kernel products along a tile row are exact below 2^24
-    width = min(n_diseased, _TILE_PAIRS, 2**24 // ((2 if tied else 1) * n_r) ** 2)
+    width = min(n_diseased, _TILE_PAIRS, max(1, 2**24 // ((2 if tied else 1) * n_r) ** 2))
     height = max(1, _TILE_PAIRS // width)
     tiles = [
         (slice(row, row + height), slice(column, column + width))
@@ -410,7 +410,8 @@ def _tile_reader_sums(
     words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels]
     kernel_sum_type = np.uint8 if 2 * n_r <= np.iinfo(np.uint8).max else np.uint16
     reader_sum = np.empty((n_t,) + kernels[0].shape[2:], dtype=kernel_sum_type)
-    reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32)
+    exact_in_float32 = ((2 if tied else 1) * n_r) ** 2 * width < 2**24
+    reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32 if exact_in_float32 else np.float64)
     all_pairs = list(zip(*np.triu_indices(n_t), strict=True))
     treatment_pairs = [(t, u) for t, u in all_pairs if t < u]
     kernel_pairs = [(first, second) for first in words for second in words]
