@@ -70,7 +70,7 @@ def peak_memory(function) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best is reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="timing repeats (best is reported)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument(
         "--ratings",
