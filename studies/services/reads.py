@@ -166,6 +166,10 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
         raise RuleViolation("submitted reads are final in this study")
     if study.status != Study.Status.READING:
         raise RuleViolation(f"the study is {study.status}; reads can no longer change")
+    if not assignment.arm.shows_ai and _ai_output_available(assignment):
+        raise RuleViolation(
+            "the AI output for this case is open to you in an aided reading, so your unaided read of it is final"
+        )
     _validate(study, values)
     previous = {field: getattr(read, field) for field in REVISABLE_FIELDS}
     read.revision += 1
@@ -178,3 +182,17 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
     read.rating = float(values.rating)
     read.save()
     return read
+
+
+def _ai_output_available(assignment: Assignment) -> bool:
+    """Whether the reader's aided assignment of the same case is in a session that has opened.
+
+    From then on the reader may have seen the AI output for the case (sequential design: at
+    once), and changing the unaided read would measure reading with the AI, not without it.
+    """
+    return Assignment.objects.filter(
+        reader_id=assignment.reader_id,
+        case_id=assignment.case_id,
+        arm__shows_ai=True,
+        session__opens_at__lte=timezone.now(),
+    ).exists()

@@ -149,6 +149,42 @@ def test_audited_revision_keeps_history(make_study):
     assert history.previous["rating"] == 20 and history.reason == "misclick"
 
 
+def revise(read, rating=90):
+    return reads.revise_read(user=read.reader.user, read_id=read.pk, idempotency_key=uuid.uuid4(),
+                             values=reads.ReadInput(rating=rating), reason="second look")
+
+
+def test_sequential_unaided_read_is_final_once_the_ai_is_open(make_study):
+    """The AI output is shown right after the unaided score: revising that score would measure the AI."""
+    study = make_study(design=Study.Design.SEQUENTIAL, revision_policy="audited")
+    unaided = first_open_assignment(study, arm="unaided")
+    aided = Assignment.objects.get(session=unaided.session, case=unaided.case, arm__name="aided")
+    unaided_read, _ = submit(unaided, rating=30)
+    with pytest.raises(RuleViolation, match="AI output for this case"):
+        revise(unaided_read)
+    aided_read, _ = submit(aided, rating=50)
+    assert revise(aided_read).rating == 90
+    unaided_read.refresh_from_db()
+    assert unaided_read.rating == 30 and unaided_read.revision == 0
+
+
+def test_crossover_unaided_read_revisable_until_the_aided_session_opens(make_study):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    study = make_study(revision_policy="audited")
+    unaided = Assignment.objects.filter(session__study=study, session__number=1, arm__name="unaided").first()
+    later = Assignment.objects.get(reader=unaided.reader, case=unaided.case, arm__name="aided").session
+    assert later.number > 1 and later.opens_at > timezone.now()  # after the washout
+    read, _ = submit(unaided, rating=30)
+    assert revise(read, rating=35).revision == 1
+    later.opens_at = timezone.now() - timedelta(minutes=1)
+    later.save()
+    with pytest.raises(RuleViolation, match="unaided read of it is final"):
+        revise(read, rating=40)
+
+
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks and concurrent transactions need PostgreSQL"
 )
