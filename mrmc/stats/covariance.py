@@ -7,7 +7,6 @@ Every estimator returns a matrix over the flattened ``(treatment, reader)`` inde
 
 from __future__ import annotations
 
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -414,9 +413,11 @@ def _tile_reader_sums(
     reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32 if exact_in_float32 else np.float64)
     all_pairs = list(zip(*np.triu_indices(n_t), strict=True))
     treatment_pairs = [(t, u) for t, u in all_pairs if t < u]
-    kernel_pairs = [(first, second) for first in words for second in words]
-    products = np.zeros((len(tiles), n_t, n_t))
-    own = np.zeros((len(tiles), len(treatment_pairs) * len(kernel_pairs), n_r), dtype=np.uint32)
+    # the views each tile works on, made once: the loop runs NumPy calls and little else
+    sum_pairs = [(reader_sum_float[t], reader_sum_float[u]) for t, u in all_pairs]
+    word_pairs = [(first[t], second[u]) for t, u in treatment_pairs for first in words for second in words]
+    sum_products = np.zeros((len(tiles), len(sum_pairs)))
+    own = np.zeros((len(tiles), len(word_pairs), n_r), dtype=np.uint32)
     both = np.empty((n_r, words[0].shape[-1]), dtype=np.uint64)
     bit_counts = np.empty(both.shape, dtype=np.uint8)
     for index, tile in enumerate(tiles):
@@ -425,18 +426,17 @@ def _tile_reader_sums(
         if tied:
             reader_sum += np.add.reduce(kernels[1].view(np.uint8), axis=1, dtype=kernel_sum_type)
         np.positive(reader_sum, out=reader_sum_float, casting="unsafe")
-        for t, u in all_pairs:  # not matmul: BLAS is slow at this shape
-            products[index, t, u] = np.vecdot(reader_sum_float[t], reader_sum_float[u]).sum(dtype=np.float64)
-        row = own[index]
-        for k, ((t, u), (first, second)) in enumerate(itertools.product(treatment_pairs, kernel_pairs)):
-            np.bitwise_and(first[t], second[u], out=both)
+        for k, (first, second) in enumerate(sum_pairs):  # not matmul: BLAS is slow at this shape
+            sum_products[index, k] = np.vecdot(first, second).sum(dtype=np.float64)
+        for k, (first, second) in enumerate(word_pairs):
+            np.bitwise_and(first, second, out=both)
             np.bitwise_count(both, out=bit_counts)
-            np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=row[k])
+            np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=own[index, k])
     sums = np.zeros((n_r + 1, n_t, n_t))
-    sums[n_r] = products.sum(axis=0, dtype=np.float64)
-    sums[n_r] += np.triu(sums[n_r], 1).T
-    own_sums = own.sum(axis=0, dtype=np.float64).reshape(len(treatment_pairs), len(kernel_pairs), n_r).sum(axis=1)
-    for (t, u), row in zip(treatment_pairs, own_sums, strict=True):
+    for (t, u), total in zip(all_pairs, sum_products.sum(axis=0), strict=True):
+        sums[n_r, t, u] = sums[n_r, u, t] = total
+    per_pair = own.sum(axis=0, dtype=np.float64).reshape(len(treatment_pairs), len(words) ** 2, n_r).sum(axis=1)
+    for (t, u), row in zip(treatment_pairs, per_pair, strict=True):
         sums[:n_r, t, u] = sums[:n_r, u, t] = row
     return sums
 
