@@ -121,6 +121,8 @@ class AssignmentView(APIView):
             "reason_closed": why,
             "scale": _scale(study),
             "read": s.OwnReadSerializer(existing).data if existing else None,
+            # Whether the reader may still change the read, and if not, why (shown in the viewer).
+            "final_because": reads.revision_refusal(assignment) if existing else None,
             "ai": None,
         }
         if is_open and assignment.arm.shows_ai and _ai_may_show(assignment):

@@ -162,14 +162,9 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
         raise NotFound(f"no read {read_id} of yours")
     assignment = _own_assignment(user, read.assignment_id)
     study = assignment.session.study
-    if study.revision_policy != Study.RevisionPolicy.AUDITED:
-        raise RuleViolation("submitted reads are final in this study")
-    if study.status != Study.Status.READING:
-        raise RuleViolation(f"the study is {study.status}; reads can no longer change")
-    if not assignment.arm.shows_ai and _ai_output_available(assignment):
-        raise RuleViolation(
-            "the AI output for this case is open to you in an aided reading, so your unaided read of it is final"
-        )
+    refusal = revision_refusal(assignment)
+    if refusal is not None:
+        raise RuleViolation(refusal)
     _validate(study, values)
     previous = {field: getattr(read, field) for field in REVISABLE_FIELDS}
     read.revision += 1
@@ -182,6 +177,18 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
     read.rating = float(values.rating)
     read.save()
     return read
+
+
+def revision_refusal(assignment: Assignment) -> str | None:
+    """Why the read of ``assignment`` cannot be revised now, or None when it can."""
+    study = assignment.session.study
+    if study.revision_policy != Study.RevisionPolicy.AUDITED:
+        return "submitted reads are final in this study"
+    if study.status != Study.Status.READING:
+        return f"the study is {study.status}; reads can no longer change"
+    if not assignment.arm.shows_ai and _ai_output_available(assignment):
+        return "the AI output for this case is open to you in an aided reading, so your unaided read of it is final"
+    return None
 
 
 def _ai_output_available(assignment: Assignment) -> bool:

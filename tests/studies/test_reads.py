@@ -185,6 +185,24 @@ def test_crossover_unaided_read_revisable_until_the_aided_session_opens(make_stu
         revise(read, rating=40)
 
 
+def test_assignment_says_whether_its_read_may_still_change(make_study, api):
+    study = make_study(design=Study.Design.SEQUENTIAL, revision_policy="audited")
+    unaided = first_open_assignment(study, arm="unaided")
+    aided = Assignment.objects.get(session=unaided.session, case=unaided.case, arm__name="aided")
+    client = api(unaided.reader.user)
+    assert client.get(f"/api/v1/assignments/{unaided.pk}/").json()["final_because"] is None  # nothing read yet
+    unaided_read, _ = submit(unaided, rating=30)
+    aided_read, _ = submit(aided, rating=50)
+    assert "AI output" in client.get(f"/api/v1/assignments/{unaided.pk}/").json()["final_because"]
+    assert client.get(f"/api/v1/assignments/{aided.pk}/").json()["final_because"] is None
+    change = {"idempotency_key": str(uuid.uuid4()), "rating": 65, "reason": "second look"}
+    response = client.patch(f"/api/v1/reads/{aided_read.pk}/", change, format="json")
+    assert response.status_code == 200 and response.json()["revision"] == 1
+    refused = client.patch(f"/api/v1/reads/{unaided_read.pk}/", {**change, "idempotency_key": str(uuid.uuid4())},
+                           format="json")
+    assert refused.status_code == 409 and "final" in refused.json()["detail"]
+
+
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks and concurrent transactions need PostgreSQL"
 )
