@@ -43,6 +43,8 @@ def test_reader_reads_three_cases(page, server, demo_study, artifacts):
     assert "Opens on" in page.locator("article.session").nth(1).inner_text()  # washout
     page.screenshot(path=str(artifacts / "worklist.png"))
     page.locator("article.session a.button").first.click()
+    page.wait_for_function("window.__rw && window.__rw.ready")
+    assert page.locator("#rw-previous").is_hidden()  # submitted reads are final in this study
     reader_assignments = list(
         Assignment.objects.filter(reader__user__username="reader1", session__number=1).order_by("order")
     )
@@ -339,3 +341,37 @@ def test_sequential_design_shows_ai_only_after_the_unaided_score(page, server, m
     reads = {r.arm.name: r for r in Read.objects.filter(reader__user__username="reader1").select_related("arm")}
     assert reads["unaided"].rating == 4 and reads["aided"].rating == 2
     assert reads["unaided"].case_id == reads["aided"].case_id
+
+
+def test_reader_changes_a_submitted_score_where_the_study_allows_it(page, server, demo_study, artifacts):
+    from studies.models import ReadRevision, Study
+
+    Study.objects.filter(pk=demo_study.pk).update(revision_policy=Study.RevisionPolicy.AUDITED)
+    first = Assignment.objects.filter(reader__user__username="reader1", session__number=1).order_by("order").first()
+    login(page, server.url, "reader1")
+    page.locator("article.session a.button").first.click()
+    wait_for_case(page, 1)
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("3")
+    page.keyboard.press("y")
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)
+    page.get_by_role("button", name="Previous case").click()
+    wait_for_case(page, 3)
+    assert "Case 1 of" in page.locator("#rw-case").inner_text()
+    assert "changing its score" in page.locator("#rw-case").inner_text()
+    assert page.locator("#rw-rating-value").inner_text() == "30"  # the submitted score, to change
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("6")
+    save = page.get_by_role("button", name="Save change")
+    assert save.is_disabled()  # a reason is required
+    page.fill("#rw-reason", "second look at the right apex")
+    page.screenshot(path=str(artifacts / "reading_change_score.png"))
+    save.click()
+    wait_for_case(page, 4)
+    assert "Case 2 of" in page.locator("#rw-case").inner_text()  # back where the reader was
+    page.wait_for_function("document.querySelector('#rw-save').dataset.state === 'saved'")
+    read = Read.objects.get(assignment=first)
+    assert read.rating == 60 and read.decision is True and read.revision == 1
+    history = ReadRevision.objects.get(read=read)
+    assert history.previous["rating"] == 30 and history.reason == "second look at the right apex"

@@ -53,6 +53,10 @@ export class ReadingApi {
   submitRead(body, signal) {
     return request(`${this.root}/reads/`, { method: 'POST', body, signal });
   }
+  /** PATCH a change to one's own read (studies with audited revisions); resolves {status, data}. */
+  reviseRead(readId, body, signal) {
+    return request(`${this.root}/reads/${readId}/`, { method: 'PATCH', body, signal });
+  }
 }
 
 // DICOM JSON (PS3.18 F.2) helpers.

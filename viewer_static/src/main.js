@@ -18,7 +18,8 @@ const outbox = new Outbox(config.user, (body) => {
   // A request that hangs (server killed mid-response) must not block the outbox forever.
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 15000);
-  return api.submitRead(body, controller.signal).finally(() => clearTimeout(timer));
+  const sent = body.read ? api.reviseRead(body.read, body, controller.signal) : api.submitRead(body, controller.signal);
+  return sent.finally(() => clearTimeout(timer));
 });
 
 // Test and benchmark hook: timings and the viewports; nothing about truth or other readers.
@@ -28,9 +29,10 @@ const ui = buildShell(document.getElementById('rw-app'), { worklistUrl: config.w
 const state = {
   session: null,
   assignments: [],
-  current: null, // {assignment, openedAt, firstImageAt, studyUid}
+  current: null, // {assignment, openedAt, firstImageAt, studyUid, revising: read id or null}
   activeViewport: 0,
   submitting: false,
+  resume: null, // {id, openedAt}: the case left unscored to change an earlier score
 };
 
 let hanging;
@@ -82,6 +84,10 @@ async function main() {
     onSubmit: submit,
     onMarksChanged: (marks, selected) => overlays.setMarks(marks, selected),
   });
+  if (state.session.scale.revisions_allowed) {
+    ui.previous.hidden = false;
+    ui.previous.addEventListener('click', () => openPrevious());
+  }
   probe.ready = true;
   probe.hanging = hanging;
   // For the e2e tests: where an image pixel is on the canvas, and the window in use.
@@ -127,21 +133,25 @@ function updateProgress() {
   ui.progressText.textContent = `${done} / ${state.assignments.length} read`;
 }
 
-async function openAssignment(id, { openedAt = new Date() } = {}) {
+/**
+ * Show a case. ``revise``: a case whose read the reader goes back to change (``details`` are its
+ * assignment, fetched to check that the change is allowed); otherwise a read case is skipped.
+ */
+async function openAssignment(id, { openedAt = new Date(), revise = false, details = null } = {}) {
   const t0 = performance.now();
   probe.caseReady = false;
   state.current = null;
   setStatus('Loading case…');
-  let assignment = prefetchedAssignments.get(id);
+  let assignment = details || prefetchedAssignments.get(id);
   prefetchedAssignments.clear();
   try {
     assignment = assignment || (await api.assignment(id));
   } catch (error) {
     setStatus(`Could not load the case (${error.message}). Retrying…`, 'error');
-    setTimeout(() => openAssignment(id, { openedAt }), 3000);
+    setTimeout(() => openAssignment(id, { openedAt, revise }), 3000);
     return;
   }
-  if (assignment.read) {
+  if (assignment.read && !(revise && !assignment.final_because)) {
     markRead(id);
     const next = nextUnread(id);
     return next ? openAssignment(next.id) : showSessionDone();
@@ -150,10 +160,11 @@ async function openAssignment(id, { openedAt = new Date() } = {}) {
     setStatus(`This case cannot be read now: ${assignment.reason_closed || 'session closed'}`, 'error');
     return;
   }
-  const current = { assignment, openedAt, firstImageAt: null, studyUid: assignment.study_instance_uid };
+  const revising = assignment.read ? assignment.read.id : null;
+  const current = { assignment, openedAt, firstImageAt: null, studyUid: assignment.study_instance_uid, revising };
   state.current = current;
   const position = state.assignments.findIndex((a) => a.id === id) + 1;
-  ui.caseLabel.textContent = `Case ${position} of ${state.assignments.length}`;
+  ui.caseLabel.textContent = `Case ${position} of ${state.assignments.length}${revising ? ' · changing its score' : ''}`;
   ui.arm.textContent = assignment.arm.label;
   ui.arm.dataset.ai = String(Boolean(assignment.arm.shows_ai));
   updateProgress();
@@ -161,6 +172,7 @@ async function openAssignment(id, { openedAt = new Date() } = {}) {
   history.replaceState(null, '', `?assignment=${id}${keep}`);
 
   scoring.reset();
+  if (revising) scoring.startRevision(assignment.read);
   tools.clearMeasurements();
   // The AI panel exists only for an arm that shows AI and only once the API returns it
   // (sequential design: after the unaided score is in).
@@ -197,7 +209,7 @@ async function openAssignment(id, { openedAt = new Date() } = {}) {
     // Server restarting or network gone: try again while the reader is still on this case.
     setStatus(`Could not load the images (${error.message || error}). Retrying…`, 'error');
     setTimeout(() => {
-      if (state.current === current) openAssignment(id, { openedAt });
+      if (state.current === current) openAssignment(id, { openedAt, revise: Boolean(revising) });
     }, 3000);
   }
 }
@@ -256,10 +268,21 @@ async function submit() {
   };
   if (!body.marks.length) delete body.marks;
   if (body.decision === null) delete body.decision;
+  if (current.revising) Object.assign(body, { read: current.revising, reason: scoring.revision.reason.trim() });
   outbox.enqueue(body); // kept in the browser before anything goes over the network
   outbox.flush();
   updateProgress();
   try {
+    if (current.revising) {
+      // Back to where the reader was: the first case not read yet, its reading time still
+      // counted from when it was first opened.
+      const next = nextUnread();
+      const openedAt = next && state.resume?.id === next.id ? state.resume.openedAt : new Date();
+      state.resume = null;
+      if (next) await openAssignment(next.id, { openedAt });
+      else showSessionDone();
+      return;
+    }
     const next = nextUnread(current.assignment.id);
     const sequential = state.session.study.design === 'sequential';
     if (next && sequential && !current.assignment.arm.shows_ai) {
@@ -272,6 +295,32 @@ async function submit() {
     else showSessionDone();
   } finally {
     state.submitting = false;
+  }
+}
+
+/** Go back to the scored case before this one to change its score, where the study allows it. */
+async function openPrevious() {
+  if (!state.session?.scale.revisions_allowed || state.submitting) return;
+  const pending = outbox.pendingAssignments();
+  const before = state.current ? state.current.assignment.order : Infinity;
+  const previous = [...state.assignments].reverse().find((a) => a.order < before && a.read && !pending.has(a.id));
+  if (!previous) {
+    setStatus('There is no earlier scored case to go back to.');
+    return;
+  }
+  const position = state.assignments.indexOf(previous) + 1;
+  let details;
+  try {
+    details = await api.assignment(previous.id);
+  } catch (error) {
+    setStatus(`Could not load case ${position} (${error.message}).`, 'error');
+    return;
+  }
+  if (!details.read) setStatus(`The score of case ${position} is still being saved; try again in a moment.`);
+  else if (details.final_because) setStatus(`The score of case ${position} can no longer change: ${details.final_because}.`);
+  else {
+    if (state.current && !state.current.revising) state.resume = { id: state.current.assignment.id, openedAt: state.current.openedAt };
+    await openAssignment(previous.id, { revise: true, details });
   }
 }
 
@@ -401,6 +450,7 @@ function onKey(e) {
       case 'c': case 'C': ui.scoring.querySelector('#rw-comment')?.focus(); break;
       case 'Delete': case 'Backspace': scoring.removeMark(); break;
       case 'Enter': submit(); break;
+      case 'b': case 'B': openPrevious(); break;
       case '?': runAction('help'); break;
       case 'Escape': selectTool('wl'); target.blur?.(); break;
       default: handled = false;

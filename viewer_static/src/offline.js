@@ -1,7 +1,8 @@
 // The outbox of unsent reads: the one piece of state that must survive a reload, a lost network
-// or a server restart. A read is written here (localStorage, synchronously) before any request,
-// and removed only when the server confirms it (201, or 200 for a replay of the same
-// idempotency key). Retries reuse the key, so the server stores each read exactly once.
+// or a server restart. A read, or a change to one (a body with ``read``: its id), is written here
+// (localStorage, synchronously) before any request, and removed only when the server confirms it
+// (201/200, or 200 for a replay of the same idempotency key). Retries reuse the key, so the
+// server stores each read and each change exactly once.
 
 import { HttpError } from './api.js';
 
@@ -52,16 +53,16 @@ export class Outbox {
   enqueue(body) {
     // A refused read of the same case gives way to the new one.
     const items = this.items().filter((i) => !(i.state === 'rejected' && i.body.assignment === body.assignment));
-    const queued = items.find((item) => item.body.assignment === body.assignment);
+    const queued = !body.read && items.find((item) => !item.body.read && item.body.assignment === body.assignment);
     if (queued) return queued.body.idempotency_key;
     items.push({ body, state: 'pending', queuedAt: new Date().toISOString(), error: '' });
     this._save(items);
     return body.idempotency_key;
   }
 
-  /** Assignments whose read is waiting to be sent (not those the server refused). */
+  /** Assignments whose first read is waiting to be sent (not changes, not those the server refused). */
   pendingAssignments() {
-    return new Set(this.items().filter((i) => i.state === 'pending').map((item) => item.body.assignment));
+    return new Set(this.items().filter((i) => i.state === 'pending' && !i.body.read).map((item) => item.body.assignment));
   }
 
   onChange(listener) {
@@ -139,12 +140,13 @@ export class Outbox {
       const status = error instanceof HttpError ? error.status : 0;
       const detail = error instanceof HttpError ? error.body?.detail || error.message : 'server unreachable';
       const csrf = status === 403 && /csrf/i.test(String(detail));
-      if (status === 409) {
+      if (status === 409 && !item.body.read) {
         // The server already holds a read of this case under another key (another tab).
         this._remove(key);
         return 'done';
       }
-      if ((status === 400 || status === 403 || status === 404) && !csrf) {
+      // A change the study no longer allows (409) is refused like invalid input.
+      if ((status === 400 || status === 403 || status === 404 || status === 409) && !csrf) {
         this._update(key, { state: 'rejected', error: String(detail) });
         return 'done';
       }

@@ -33,7 +33,18 @@ export class ScoringPanel {
     this.marks = [];
     this.selectedMark = -1;
     this.comment = '';
+    this.revision = null; // {reason} while changing a submitted read
     this.locked = false;
+    this.render();
+  }
+
+  /** Start from a submitted read's values; the change needs a reason (kept in the audit history). */
+  startRevision(read) {
+    this.rating = read.rating;
+    this.decision = read.decision;
+    this.marks = (read.marks || []).map((mark) => ({ ...mark }));
+    this.comment = read.comment || '';
+    this.revision = { reason: '' };
     this.render();
   }
 
@@ -42,13 +53,14 @@ export class ScoringPanel {
   }
 
   get complete() {
-    return this.rating !== null && (!this.scale.binary_decision || this.decision !== null);
+    return this.missing().length === 0;
   }
 
   missing() {
     const need = [];
     if (this.rating === null) need.push('a rating');
     if (this.scale.binary_decision && this.decision === null) need.push('a decision');
+    if (this.revision && !this.revision.reason.trim()) need.push('the reason for the change');
     return need;
   }
 
@@ -129,7 +141,8 @@ export class ScoringPanel {
     const submit = this.root.querySelector('#rw-submit');
     if (submit) {
       submit.disabled = this.locked || !this.complete;
-      submit.title = this.complete ? 'Submit and go to the next case (Enter)' : `Still needed: ${this.missing().join(', ')}`;
+      const action = this.revision ? 'Save the change and go on (Enter)' : 'Submit and go to the next case (Enter)';
+      submit.title = this.complete ? action : `Still needed: ${this.missing().join(', ')}`;
     }
     this.flash(this.complete || this.locked ? '' : `Still needed: ${this.missing().join(', ')}`);
     this.hooks.onChange?.(this);
@@ -232,16 +245,36 @@ export class ScoringPanel {
       }),
     );
 
+    const reason = this.revision
+      ? h(
+          'div',
+          { class: 'rw-comment rw-reason' },
+          h('label', { for: 'rw-reason' }, 'Reason for changing the submitted score (required)'),
+          h('textarea', {
+            id: 'rw-reason',
+            rows: 2,
+            maxlength: 2000,
+            onkeydown: (e) => this._commentKey(e),
+            oninput: (e) => {
+              this.revision.reason = e.target.value;
+              this.update();
+            },
+          }),
+        )
+      : null;
+
     this.root.replaceChildren(
-      h('h2', { id: 'rw-rating-label' }, 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
+      h('h2', { id: 'rw-rating-label' }, this.revision ? 'Changing the rating ' : 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
       ratingControl,
       decision,
       marks,
       comment,
+      reason,
       h('p', { id: 'rw-score-message', class: 'muted', role: 'status' }),
-      h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, 'Submit & next ', h('kbd', {}, 'Enter')),
+      h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, this.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
     );
     this.root.querySelector('#rw-comment').value = this.comment;
+    if (this.revision) this.root.querySelector('#rw-reason').value = this.revision.reason;
     this.update();
     this.hooks.onMarksChanged?.(this.marks, this.selectedMark);
   }

@@ -15,6 +15,7 @@ export const SHORTCUTS = [
   ['Delete', 'Remove the selected (or last) mark'],
   ['C', 'Comment (Ctrl+Enter submits from the comment)'],
   ['Enter', 'Submit and go to the next case'],
+  ['B', 'Back to the previous case to change its score (where the study allows it)'],
   ['?', 'This list'],
 ];
 
@@ -66,6 +67,7 @@ export function buildShell(root, { worklistUrl }) {
     h('a', { href: worklistUrl, class: 'rw-back' }, '← Worklist'),
     h('div', { class: 'rw-title', id: 'rw-title' }),
     h('div', { id: 'rw-case', 'aria-live': 'polite' }),
+    h('button', { type: 'button', id: 'rw-previous', class: 'rw-link', hidden: true, 'aria-keyshortcuts': 'B', title: 'Back to the previous case to change its score (B)' }, '◀ Previous case'),
     h('span', { id: 'rw-arm', class: 'rw-badge' }),
     h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
     h('div', { id: 'rw-save', role: 'status', 'aria-live': 'polite', class: 'rw-save' }),
@@ -94,6 +96,7 @@ export function buildShell(root, { worklistUrl }) {
     save: header.querySelector('#rw-save'),
     title: header.querySelector('#rw-title'),
     caseLabel: header.querySelector('#rw-case'),
+    previous: header.querySelector('#rw-previous'),
     arm: header.querySelector('#rw-arm'),
     progress: header.querySelector('#rw-progress'),
     progressText: header.querySelector('#rw-progress-text'),
