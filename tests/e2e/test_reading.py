@@ -375,3 +375,49 @@ def test_reader_changes_a_submitted_score_where_the_study_allows_it(page, server
     assert read.rating == 60 and read.decision is True and read.revision == 1
     history = ReadRevision.objects.get(read=read)
     assert history.previous["rating"] == 30 and history.reason == "second look at the right apex"
+
+
+def test_mammograms_hang_by_their_patient_orientation(page, server, demo_study, tmp_path):
+    """A right CC stored mirrored and a left MLO stored upside down show exactly as the same
+    views stored for display (chest walls meeting in the middle, lateral side up, feet down)."""
+    import io
+
+    from PIL import Image
+
+    from .scenario import mammo_datasets, replace_case_images
+
+    first, second = (
+        a.case for a in Assignment.objects.filter(reader__user__username="reader1", session__number=1)
+        .select_related("case").order_by("order")[:2]
+    )
+    replace_case_images(first, mammo_datasets(first.label), tmp_path / "as_displayed")
+    turned = mammo_datasets(second.label)  # the same pixels under other UIDs
+    for ds in turned:
+        orientation = list(ds.PatientOrientation)
+        if orientation == ["P", "L"]:  # R CC, mirrored: rows now run anterior
+            ds.PixelData = np.ascontiguousarray(ds.pixel_array[:, ::-1]).tobytes()
+            ds.PatientOrientation = ["A", "L"]
+        elif orientation == ["A", "FR"]:  # L MLO, upside down: columns now run to the head
+            ds.PixelData = np.ascontiguousarray(ds.pixel_array[::-1]).tobytes()
+            ds.PatientOrientation = ["A", "HL"]
+    replace_case_images(second, turned, tmp_path / "turned")
+
+    def screen(index):
+        return np.asarray(Image.open(io.BytesIO(page.locator(".rw-viewport").nth(index).screenshot())).convert("L"))
+
+    login(page, server.url, "reader1")
+    page.locator("article.session a.button").first.click()
+    wait_for_case(page, 1)
+    as_displayed = [screen(i) for i in range(4)]
+    assert not any(view(page, i)["flipHorizontal"] or view(page, i)["flipVertical"] for i in range(4))
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("3")
+    page.keyboard.press("y")
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)
+    flips = [(view(page, i)["flipHorizontal"], view(page, i)["flipVertical"]) for i in range(4)]
+    assert flips == [(True, False), (False, False), (False, False), (False, True)], flips
+    for index, expected in enumerate(as_displayed):
+        difference = np.abs(screen(index).astype(int) - expected.astype(int))
+        assert expected.std() > 10 and np.mean(difference) < 2 and np.percentile(difference, 99) < 20, (
+            index, np.mean(difference), np.percentile(difference, 99))

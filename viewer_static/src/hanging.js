@@ -29,6 +29,7 @@ function describe(meta) {
   const laterality = tagValue(meta, '00200062') || tagValue(meta, '00200060') || '';
   const view = viewOf(meta);
   return {
+    orientation: meta['00200020']?.Value || [], // PatientOrientation: rows, columns
     sopUid: tagValue(meta, '00080018'),
     seriesUid: tagValue(meta, '0020000E'),
     modality: tagValue(meta, '00080060') || '',
@@ -57,7 +58,7 @@ export function displaySets(instances, imageIdOf) {
   for (const { meta, d } of described) {
     const ids = Array.from({ length: d.frames }, (_, i) => imageIdOf(meta, d, i + 1));
     if (PROJECTION.has(d.modality)) {
-      sets.push({ modality: d.modality, label: d.label, laterality: d.laterality, view: d.view, imageIds: ids });
+      sets.push({ modality: d.modality, label: d.label, laterality: d.laterality, view: d.view, orientation: d.orientation, imageIds: ids });
       continue;
     }
     if (!bySeries.has(d.seriesUid)) {
@@ -75,6 +76,27 @@ export function displaySets(instances, imageIdOf) {
     sets.sort((a, b) => rank(a) - rank(b));
   }
   return sets;
+}
+
+/**
+ * Flips that hang a mammogram by convention, from its PatientOrientation (PS3.3 C.8.11.7.1.4):
+ * the chest wall toward the middle of the 2x2 (a right breast's rows run posterior, P; a left
+ * breast's anterior, A); cranio-caudal views with the lateral side up (columns toward the
+ * patient's left for a right breast, right for a left one); other views with the feet down.
+ * Without PatientOrientation the image is taken as stored for display.
+ * @returns {{flipHorizontal: boolean, flipVertical: boolean}}
+ */
+export function mammoFlips({ laterality, view, orientation = [] }) {
+  const [rows = '', columns = ''] = orientation;
+  const flipHorizontal = ['A', 'P'].includes(rows[0]) && rows[0] !== (laterality === 'R' ? 'P' : 'A');
+  let flipVertical = false;
+  if (view.includes('CC')) {
+    const lateralUp = laterality === 'R' ? 'L' : 'R';
+    flipVertical = /[LR]/.test(columns) && !columns.includes(lateralUp);
+  } else {
+    flipVertical = columns.startsWith('H');
+  }
+  return { flipHorizontal, flipVertical };
 }
 
 /** Rows x columns for n viewports: 1 -> 1x1, 2 -> 1x2 (side by side), 3-4 -> 2x2, then 2x3, 3x3. */

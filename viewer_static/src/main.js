@@ -102,6 +102,8 @@ async function main() {
       invert: Boolean(viewport.getProperties().invert),
       imageIndex: viewport.getCurrentImageIdIndex(),
       images: viewport.getImageIds().length,
+      flipHorizontal: Boolean(viewport.getCamera().flipHorizontal),
+      flipVertical: Boolean(viewport.getCamera().flipVertical),
       ...parseImageId(viewport.getCurrentImageId()),
     };
   };

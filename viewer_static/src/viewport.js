@@ -12,7 +12,7 @@ import {
 } from '@cornerstonejs/core';
 import { init as dicomLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
 
-import { displaySets, layoutFor, MAX_VIEWPORTS } from './hanging.js';
+import { displaySets, layoutFor, mammoFlips, MAX_VIEWPORTS } from './hanging.js';
 
 const ENGINE_ID = 'rw-engine';
 
@@ -183,14 +183,16 @@ export class Hanging {
   }
 
   /**
-   * Mammograms hang back to back: a right breast image against the right edge of its viewport,
-   * a left one against the left edge, so the two chest walls meet in the middle. Assumes the
-   * images are stored as displayed (chest wall opposite the nipple), as mammography systems do.
+   * Mammograms hang back to back: each image turned by its PatientOrientation (``mammoFlips``),
+   * a right breast image against the right edge of its viewport, a left one against the left
+   * edge, so the two chest walls meet in the middle. Called after every camera reset, which
+   * also resets flips.
    */
   align(index) {
     const set = this.sets[index];
     if (set?.modality !== 'MG' || !['R', 'L'].includes(set.laterality)) return;
     const viewport = this.viewports[index];
+    viewport.setCamera(mammoFlips(set));
     const imageId = viewport.getCurrentImageId();
     const [columns] = viewport.getImageData()?.dimensions || [];
     if (!imageId || !columns) return;
