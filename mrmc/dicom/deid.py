@@ -372,7 +372,9 @@ def check_identified(ds: Dataset) -> list[str]:
 
     Looks everywhere in ``ds`` (sequences included) for Patient's Name, Patient ID,
     Patient's Birth Date and the other-names/IDs attributes; empty values and the
-    dummies written by :func:`deidentify` do not count.
+    dummies written by :func:`deidentify` do not count. Burned In Annotation YES
+    counts too: text in the pixels, which de-identification does not remove (PS3.15
+    E.3.1, Clean Pixel Data Option, is not implemented).
 
     Returns
     -------
@@ -384,6 +386,8 @@ def check_identified(ds: Dataset) -> list[str]:
     for elem in ds.iterall():
         if elem.keyword in IDENTITY_KEYWORDS and _holds_identity(elem):
             found.add(elem.keyword)
+    if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        found.add("BurnedInAnnotation")
     return sorted(found)
 
 

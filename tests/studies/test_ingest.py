@@ -86,6 +86,22 @@ def test_identified_files_are_refused_unless_the_study_allows_them(study, coordi
     assert "PatientName" in check_identified(stored) and stored.SOPInstanceUID == pydicom.dcmread(paths[0]).SOPInstanceUID
 
 
+def test_images_with_burned_in_annotation_are_refused_unless_the_study_allows_identified_data(
+    study, coordinator, tmp_path, dicom_storage
+):
+    """Text in the pixels may name the patient, and de-identification does not remove it."""
+    paths = [str(p) for p in write_case_images(tmp_path / "in", seed=4)]
+    ds = pydicom.dcmread(paths[0])
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(paths[0], enforce_file_format=True)
+    refused = ingest.ingest_paths(actor=coordinator, study=study, paths=paths)
+    assert refused.stored == 0 and "BurnedInAnnotation" in refused.rejected[0][1]
+    assert DicomInstance.objects.count() == 0 and stored_files(dicom_storage) == []
+    study.allow_identified_data = True
+    study.save()
+    assert ingest.ingest_paths(actor=coordinator, study=study, paths=paths).stored == 1
+
+
 def test_reimport_changes_nothing(study, coordinator, tmp_path, dicom_storage):
     folder = tmp_path / "in"
     write_case_images(folder / "a", seed=1, study_instance_uid=study.cases.get(label="C000").study_instance_uid)
