@@ -230,37 +230,14 @@ export class ScoringPanel {
         )
       : null;
 
-    const comment = h(
-      'div',
-      { class: 'rw-comment' },
-      h('label', { for: 'rw-comment' }, 'Comment ', h('kbd', {}, 'C')),
-      h('textarea', {
-        id: 'rw-comment',
-        rows: 2,
-        maxlength: 5000,
-        onkeydown: (e) => this._commentKey(e),
-        oninput: (e) => {
-          this.comment = e.target.value;
-        },
-      }),
-    );
-
+    const comment = this._textField('rw-comment', ['Comment ', h('kbd', {}, 'C')], 5000, (text) => {
+      this.comment = text;
+    });
     const reason = this.revision
-      ? h(
-          'div',
-          { class: 'rw-comment rw-reason' },
-          h('label', { for: 'rw-reason' }, 'Reason for changing the submitted score (required)'),
-          h('textarea', {
-            id: 'rw-reason',
-            rows: 2,
-            maxlength: 2000,
-            onkeydown: (e) => this._commentKey(e),
-            oninput: (e) => {
-              this.revision.reason = e.target.value;
-              this.update();
-            },
-          }),
-        )
+      ? this._textField('rw-reason', 'Reason for changing the submitted score (required)', 2000, (text) => {
+          this.revision.reason = text;
+          this.update();
+        })
       : null;
 
     this.root.replaceChildren(
@@ -277,6 +254,16 @@ export class ScoringPanel {
     if (this.revision) this.root.querySelector('#rw-reason').value = this.revision.reason;
     this.update();
     this.hooks.onMarksChanged?.(this.marks, this.selectedMark);
+  }
+
+  /** A labelled two-line text box; keys typed in it do not reach the viewer's shortcuts. */
+  _textField(id, label, maxlength, onInput) {
+    return h(
+      'div',
+      { class: 'rw-comment' },
+      h('label', { for: id }, label),
+      h('textarea', { id, rows: 2, maxlength, onkeydown: (e) => this._commentKey(e), oninput: (e) => onInput(e.target.value) }),
+    );
   }
 
   _commentKey(event) {
