@@ -128,7 +128,6 @@ class ReadAdmin(ReadOnlyStudyScopedAdmin):
     list_filter = ["arm__study", "arm"]
 
 
-
 @admin.register(Job)
 class JobAdmin(ReadOnlyStudyScopedAdmin):
     list_display = ["id", "kind", "study", "status", "progress", "created_at", "finished_at"]

@@ -150,15 +150,15 @@ def test_tiled_reader_sums_equal_reader_averaged_definition(
     monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles
     ratings = random_ratings(n_r * 100 + n_normal, (n_t * n_r, n_diseased + n_normal), levels)
     diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
-    expected = covariance_module.reader_averaged_covariance(
-        kernel_product_sums_by_definition(diseased, normal), n_t, n_r
-    )
-    for tied in (False, True):
-        if tied and levels is None:
-            normal[1, :3] = diseased[1, :3]  # a few ties between classes in one figure of merit
-            expected = covariance_module.reader_averaged_covariance(
-                kernel_product_sums_by_definition(diseased, normal), n_t, n_r
-            )
+    variants = [normal]
+    if levels is None:  # continuous ratings have no ties; add a few between classes in one figure of merit
+        tied = normal.copy()
+        tied[1, :3] = diseased[1, :3]
+        variants.append(tied)
+    for normal in variants:
+        expected = covariance_module.reader_averaged_covariance(
+            kernel_product_sums_by_definition(diseased, normal), n_t, n_r
+        )
         np.testing.assert_allclose(
             covariance_module._kernel_product_sums(*levels_of(diseased, normal), n_r), expected, rtol=1e-12
         )

@@ -275,25 +275,24 @@ async function submit() {
   outbox.flush();
   updateProgress();
   try {
+    let next;
+    let openedAt = new Date();
     if (current.revising) {
       // Back to where the reader was: the first case not read yet, its reading time still
       // counted from when it was first opened.
-      const next = nextUnread();
-      const openedAt = next && state.resume?.id === next.id ? state.resume.openedAt : new Date();
+      next = nextUnread();
+      if (next && state.resume?.id === next.id) openedAt = state.resume.openedAt;
       state.resume = null;
-      if (next) await openAssignment(next.id, { openedAt });
-      else showSessionDone();
-      return;
+    } else {
+      next = nextUnread(current.assignment.id);
+      if (next && state.session.study.design === 'sequential' && !current.assignment.arm.shows_ai) {
+        // The aided read of the same case shows the AI only once the unaided score is stored.
+        setStatus('Saving the score before the AI result is shown…');
+        await outbox.whenDone(current.assignment.id);
+      }
+      markRead(current.assignment.id);
     }
-    const next = nextUnread(current.assignment.id);
-    const sequential = state.session.study.design === 'sequential';
-    if (next && sequential && !current.assignment.arm.shows_ai) {
-      // The aided read of the same case shows the AI only once the unaided score is stored.
-      setStatus('Saving the score before the AI result is shown…');
-      await outbox.whenDone(current.assignment.id);
-    }
-    markRead(current.assignment.id);
-    if (next) await openAssignment(next.id);
+    if (next) await openAssignment(next.id, { openedAt });
     else showSessionDone();
   } finally {
     state.submitting = false;
