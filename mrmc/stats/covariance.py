@@ -20,9 +20,11 @@ _BIN_COST_RATIO = 1 / 3
 # reader-averaged unbiased covariance: tiles of case pairs evaluated at once, and the
 # measured cost of a histogram cell and of a within-bin pair entry relative to one
 # kernel entry of a tile (which picks the cheaper algorithm)
-_TILE_PAIRS = 32_768
+_TILE_PAIRS = 49_152
 _HISTOGRAM_CELL_COST = 75
 _WITHIN_BIN_COST = 35
+# tiles whose own-reader products a byte counter holds before it is summed
+_OWN_COUNT_FLUSH = np.iinfo(np.uint8).max
 # the CPUs this process may run on (a container's share, not the host's count)
 _THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _RESAMPLE_BLOCK = 64
@@ -169,9 +171,11 @@ def unbiased_covariance(
     n1 = int(np.count_nonzero(truth))
     n0 = truth.size - n1
     levels, n_levels = rating_levels(flat) if levels is None else _reshaped(levels, flat.shape)
-    v10, v01 = placement_values(flat, truth, levels=(levels, n_levels))
+    diseased, normal = levels[:, truth], levels[:, ~truth]
+    counts = level_counts(diseased, n_levels), level_counts(normal, n_levels)
+    v10, v01 = placement_values(flat, truth, levels=(levels, n_levels), counts=counts)
     theta = v10.mean(axis=1)
-    same_both = _kernel_product_sums(levels[:, truth], levels[:, ~truth], n_levels, n_r if reader_averaged else None)
+    same_both = _kernel_product_sums(diseased, normal, n_levels, n_r if reader_averaged else None, counts=counts)
     same_diseased = n0**2 * (v10 @ v10.T)
     same_normal = n1**2 * (v01 @ v01.T)
     all_pairs = (n0 * n1) ** 2 * np.outer(theta, theta)
@@ -204,7 +208,11 @@ def reader_averaged_covariance(cov: np.ndarray, n_t: int, n_r: int) -> np.ndarra
 
 
 def _kernel_product_sums(
-    diseased: np.ndarray, normal: np.ndarray, n_levels: int, n_readers: int | None = None
+    diseased: np.ndarray,
+    normal: np.ndarray,
+    n_levels: int,
+    n_readers: int | None = None,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sum over all (diseased i, non-diseased j) of psi_a(i, j) * psi_b(i, j), for all a, b.
 
@@ -218,20 +226,23 @@ def _kernel_product_sums(
     mean per pair of treatments (see :func:`reader_averaged_covariance`); those means
     come from kernels summed over readers (:func:`_tiled_reader_sums`, O(n0 n1) per
     figure of merit) where that is cheaper than counting every pair
-    (:func:`_binned_product_sums`).
+    (:func:`_binned_product_sums`). ``counts`` may pass the :func:`level_counts` of
+    ``diseased`` and ``normal``.
     """
     n_foms, n_diseased = diseased.shape
     n_bins = min(n_levels, _coarse_bin_count(n_diseased + normal.shape[1]))
     if n_readers is not None:
         case_pairs = n_diseased * normal.shape[1]
-        tied = _has_cross_ties(diseased, normal, n_levels)
+        if counts is None:
+            counts = level_counts(diseased, n_levels), level_counts(normal, n_levels)
+        tied = bool(np.any((counts[0] > 0) & (counts[1] > 0)))  # a rating shared by both classes
         within_bin = n_foms**2 * case_pairs / n_bins if n_bins < n_levels else 0
         binned_cost = _HISTOGRAM_CELL_COST * n_foms * (n_foms + 1) / 2 * n_bins**2 + _WITHIN_BIN_COST * within_bin
         if n_foms * case_pairs * (2 if tied else 1) < binned_cost:
             dtype = np.int16 if n_levels <= np.iinfo(np.int16).max else np.int32
             shape = (n_foms // n_readers, n_readers, -1)
             diseased, normal = (np.ascontiguousarray(part, dtype=dtype).reshape(shape) for part in (diseased, normal))
-            return _tiled_reader_sums(diseased, normal, n_levels, tied)
+            return _tiled_reader_sums(diseased, normal, tied, _self_product_sums(*counts))
     return _binned_product_sums(diseased, normal, n_levels, n_bins)
 
 
@@ -345,7 +356,9 @@ def _same_bin_pairs(levels: np.ndarray, bins: np.ndarray, n_diseased: int) -> tu
     return np.r_[diseased[above], normal[below]], np.r_[normal[above], diseased[below]]
 
 
-def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, tied: bool) -> np.ndarray:
+def _tiled_reader_sums(
+    diseased: np.ndarray, normal: np.ndarray, tied: bool, self_products: np.ndarray
+) -> np.ndarray:
     """Kernel product sums of each reader's own pairs, and reader-averaged ones between readers.
 
     ``diseased`` and ``normal`` are integer levels shaped (T, R, n). The kernels are
@@ -354,9 +367,10 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
     treatments (t, u), the products of the kernels summed over readers total
     sum_{r, r'} S(t r, u r'); less each reader's own S(t r, u r), this is the total over
     different readers, whose mean fills every different-reader entry. Own products
-    between treatments are counted in the tiles, those of a kernel with itself from
-    level counts. Tiles are shared between threads (NumPy releases the GIL in its
-    loops), and kept small enough to stay in a core's cache.
+    between treatments are counted in the tiles; those of a kernel with itself, which
+    follow from level counts, are passed as ``self_products`` (per figure of merit).
+    Tiles are shared between threads (NumPy releases the GIL in its loops), and kept
+    small enough to stay in a core's cache.
     """
     n_t, n_r, n_diseased = diseased.shape
     # float32 sums of reader-summed kernel products along a tile row are exact below 2^24
@@ -372,7 +386,7 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
         sums = sum(pool.map(lambda part: _tile_reader_sums(diseased, normal, tied, height, width, part), parts))
     sums /= 4 if tied else 1
     own, treatment_totals = sums[:n_r], sums[n_r]
-    own[:, np.arange(n_t), np.arange(n_t)] = _self_product_sums(diseased, normal, n_levels).T
+    own[:, np.arange(n_t), np.arange(n_t)] = self_products.reshape(n_t, n_r).T
     result = np.empty((n_t, n_r, n_t, n_r))
     if n_r > 1:
         result[...] = ((treatment_totals - own.sum(axis=0)) / (n_r * (n_r - 1)))[:, None, :, None]
@@ -380,17 +394,20 @@ def _tiled_reader_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int, 
     return result.reshape(n_t * n_r, n_t * n_r)
 
 
-def _fill_kernels(diseased: np.ndarray, normal: np.ndarray, tile: tuple[slice, slice], kernels) -> None:
-    """Write 1{x > y} (and 1{x >= y}) of the tile's case pairs into the bool buffers
-    (T, R, height, padded width); rows and columns beyond a smaller tile's edge are False."""
+def _fill_kernels(diseased: np.ndarray, normal: np.ndarray, tile: tuple[slice, slice], kernels, scratch) -> None:
+    """Write the tile's kernels into the byte buffer ``kernels`` (T, R, height, width):
+    1{x > y}, plus 1{x >= y} (2 psi) when a ``scratch`` buffer of the same shape is given.
+    Rows and columns beyond a smaller tile's edge are 0."""
     x = diseased[:, :, None, tile[1]]
     y = normal[:, :, tile[0], None]
     rows, columns = y.shape[2], x.shape[3]
-    for kernel, compare in zip(kernels, (np.greater, np.greater_equal), strict=False):
-        compare(x, y, out=kernel[:, :, :rows, :columns])
-        if rows < kernel.shape[2] or columns < kernel.shape[3]:
-            kernel[:, :, rows:] = False
-            kernel[..., columns:] = False
+    np.greater(x, y, out=kernels[:, :, :rows, :columns].view(bool))
+    if scratch is not None:
+        np.greater_equal(x, y, out=scratch[:, :, :rows, :columns].view(bool))
+        np.add(kernels, scratch, out=kernels)
+    if rows < kernels.shape[2] or columns < kernels.shape[3]:
+        kernels[:, :, rows:] = 0
+        kernels[..., columns:] = 0
 
 
 def _tile_reader_sums(
@@ -399,58 +416,55 @@ def _tile_reader_sums(
     """Sums over tiles shaped (R + 1, T, T): each reader's kernel products between
     treatments (diagonal left 0), then the products of the reader-summed kernels.
 
-    The kernels are bool buffers (1{x > y}, and 1{x >= y} when ``tied``), their width
-    padded to whole 8-byte words so that they are ANDed and counted as 64-bit words.
+    The kernels are bytes: psi = 1{x > y}, or 2 psi = 1{x > y} + 1{x >= y} when ``tied``.
+    A reader's own products are multiplied bytes added into byte counters, which are
+    summed before they could overflow (and at least every ``_OWN_COUNT_FLUSH`` tiles).
     Per-tile results go to preallocated rows and are summed once at the end: the tiles
     are small, to stay in cache, so each costs only a few NumPy calls.
     """
     n_t, n_r = diseased.shape[:2]
-    kernels = [np.zeros((n_t, n_r, height, -(-width // 8) * 8), dtype=bool) for _ in range(2 if tied else 1)]
-    words = [kernel.reshape(n_t, n_r, -1).view(np.uint64) for kernel in kernels]
-    kernel_sum_type = np.uint8 if 2 * n_r <= np.iinfo(np.uint8).max else np.uint16
-    reader_sum = np.empty((n_t,) + kernels[0].shape[2:], dtype=kernel_sum_type)
-    exact_in_float32 = ((2 if tied else 1) * n_r) ** 2 * width < 2**24
+    top = 2 if tied else 1  # largest kernel value
+    kernels = np.zeros((n_t, n_r, height, width), dtype=np.uint8)
+    scratch = np.zeros(kernels.shape, dtype=np.uint8) if tied else None
+    flat_kernels = kernels.reshape(n_t, n_r, -1)
+    kernel_sum_type = np.uint8 if top * n_r <= np.iinfo(np.uint8).max else np.uint16
+    reader_sum = np.empty((n_t, height, width), dtype=kernel_sum_type)
+    exact_in_float32 = (top * n_r) ** 2 * width < 2**24
     reader_sum_float = np.empty(reader_sum.shape, dtype=np.float32 if exact_in_float32 else np.float64)
     all_pairs = list(zip(*np.triu_indices(n_t), strict=True))
     treatment_pairs = [(t, u) for t, u in all_pairs if t < u]
     # the views each tile works on, made once: the loop runs NumPy calls and little else
     sum_pairs = [(reader_sum_float[t], reader_sum_float[u]) for t, u in all_pairs]
-    word_pairs = [(first[t], second[u]) for t, u in treatment_pairs for first in words for second in words]
+    kernel_pairs = [(flat_kernels[t], flat_kernels[u]) for t, u in treatment_pairs]
     sum_products = np.zeros((len(tiles), len(sum_pairs)))
-    own = np.zeros((len(tiles), len(word_pairs), n_r), dtype=np.uint32)
-    both = np.empty((n_r, words[0].shape[-1]), dtype=np.uint64)
-    bit_counts = np.empty(both.shape, dtype=np.uint8)
+    own = np.zeros((len(kernel_pairs), n_r))
+    own_counts = np.zeros((len(kernel_pairs),) + flat_kernels.shape[1:], dtype=np.uint8)
+    product = np.empty(own_counts.shape[1:], dtype=np.uint8)
+    flush_every = min(_OWN_COUNT_FLUSH, np.iinfo(np.uint8).max // top**2)
     for index, tile in enumerate(tiles):
-        _fill_kernels(diseased, normal, tile, kernels)
-        np.add.reduce(kernels[0].view(np.uint8), axis=1, dtype=kernel_sum_type, out=reader_sum)
-        if tied:
-            reader_sum += np.add.reduce(kernels[1].view(np.uint8), axis=1, dtype=kernel_sum_type)
+        _fill_kernels(diseased, normal, tile, kernels, scratch)
+        np.add.reduce(kernels, axis=1, dtype=kernel_sum_type, out=reader_sum)
         np.positive(reader_sum, out=reader_sum_float, casting="unsafe")
         for k, (first, second) in enumerate(sum_pairs):  # not matmul: BLAS is slow at this shape
             sum_products[index, k] = np.vecdot(first, second).sum(dtype=np.float64)
-        for k, (first, second) in enumerate(word_pairs):
-            np.bitwise_and(first, second, out=both)
-            np.bitwise_count(both, out=bit_counts)
-            np.add.reduce(bit_counts, axis=1, dtype=np.uint32, out=own[index, k])
+        for k, (first, second) in enumerate(kernel_pairs):
+            np.multiply(first, second, out=product)
+            np.add(own_counts[k], product, out=own_counts[k])
+        if (index + 1) % flush_every == 0 or index + 1 == len(tiles):
+            own += own_counts.sum(axis=-1, dtype=np.uint64)
+            own_counts[...] = 0
     sums = np.zeros((n_r + 1, n_t, n_t))
     for (t, u), total in zip(all_pairs, sum_products.sum(axis=0), strict=True):
         sums[n_r, t, u] = sums[n_r, u, t] = total
-    per_pair = own.sum(axis=0, dtype=np.float64).reshape(len(treatment_pairs), len(words) ** 2, n_r).sum(axis=1)
-    for (t, u), row in zip(treatment_pairs, per_pair, strict=True):
+    for (t, u), row in zip(treatment_pairs, own, strict=True):
         sums[:n_r, t, u] = sums[:n_r, u, t] = row
     return sums
 
 
-def _has_cross_ties(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> bool:
-    """Whether any figure of merit rates a diseased and a non-diseased case the same."""
-    return bool(np.any((level_counts(diseased, n_levels) > 0) & (level_counts(normal, n_levels) > 0)))
-
-
-def _self_product_sums(diseased: np.ndarray, normal: np.ndarray, n_levels: int) -> np.ndarray:
-    """Sum of psi^2 = 1{x > y} + 1/4 1{x = y} over case pairs, per figure of merit (T, R)."""
-    counts = level_counts(normal, n_levels)
-    weighted_below = np.cumsum(counts, axis=-1) - counts + counts / 4
-    return np.take_along_axis(weighted_below, diseased.astype(np.intp), axis=-1).sum(axis=-1)
+def _self_product_sums(diseased_counts: np.ndarray, normal_counts: np.ndarray) -> np.ndarray:
+    """Sum of psi^2 = 1{x > y} + 1/4 1{x = y} over case pairs, per row of level counts."""
+    quadruple_below = 4 * np.cumsum(normal_counts, axis=-1) - 3 * normal_counts  # 4 below + ties: integers
+    return np.vecdot(diseased_counts, quadruple_below) / 4
 
 
 def bootstrap_covariance(

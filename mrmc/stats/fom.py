@@ -39,11 +39,16 @@ def level_counts(levels: np.ndarray, n_levels: int) -> np.ndarray:
 
 
 def placement_values(
-    ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    *,
+    levels: tuple[np.ndarray, int] | None = None,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """DeLong placement values (structural components), O(N log N) from one sort per row.
 
-    ``levels`` may pass :func:`rating_levels` of ``ratings`` when the caller has them.
+    ``levels`` may pass :func:`rating_levels` of ``ratings``, and ``counts`` the
+    :func:`level_counts` of its diseased and non-diseased columns, when the caller has them.
 
     Returns
     -------
@@ -64,16 +69,19 @@ def placement_values(
     correlated ROC curves: a nonparametric approach. Biometrics 44:837-845.
     """
     levels, n_levels = rating_levels(ratings) if levels is None else levels
-    v10 = _fraction_below(levels[..., ~truth], levels[..., truth], n_levels)
-    v01 = 1.0 - _fraction_below(levels[..., truth], levels[..., ~truth], n_levels)
+    diseased, normal = levels[..., truth], levels[..., ~truth]
+    if counts is None:
+        counts = level_counts(diseased, n_levels), level_counts(normal, n_levels)
+    v10 = _fraction_below(counts[1], diseased, normal.shape[-1])
+    v01 = 1.0 - _fraction_below(counts[0], normal, diseased.shape[-1])
     return v10, v01
 
 
-def _fraction_below(reference: np.ndarray, queries: np.ndarray, n_levels: int) -> np.ndarray:
-    """For each query level, the fraction of the row's reference levels below it, ties counting 1/2."""
-    counts = level_counts(reference, n_levels)
+def _fraction_below(counts: np.ndarray, queries: np.ndarray, n_reference: int) -> np.ndarray:
+    """For each query level, the fraction of the ``n_reference`` cases counted per level
+    in the row's ``counts`` that lie below it, ties counting 1/2."""
     twice_below = 2 * np.cumsum(counts, axis=-1) - counts  # twice (below + half the ties): exact integers
-    return np.take_along_axis(twice_below, queries, axis=-1) / (2 * reference.shape[-1])
+    return np.take_along_axis(twice_below, queries, axis=-1) / (2 * n_reference)
 
 
 def auc(ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None) -> np.ndarray:
@@ -87,7 +95,8 @@ def auc(ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int
     Radiology 143:29-36.
     """
     levels, n_levels = rating_levels(ratings) if levels is None else levels
-    return _fraction_below(levels[..., ~truth], levels[..., truth], n_levels).mean(axis=-1)
+    normal = levels[..., ~truth]
+    return _fraction_below(level_counts(normal, n_levels), levels[..., truth], normal.shape[-1]).mean(axis=-1)
 
 
 def sensitivity(ratings: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:

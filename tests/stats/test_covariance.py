@@ -147,6 +147,7 @@ def test_tiled_reader_sums_equal_reader_averaged_definition(
     """Kernel tiles summed over readers: own pairs exact, different readers' pairs right in their mean."""
     monkeypatch.setattr(covariance_module, "_THREADS", threads)
     monkeypatch.setattr(covariance_module, "_TILE_PAIRS", tile_pairs)
+    monkeypatch.setattr(covariance_module, "_OWN_COUNT_FLUSH", 3)  # own-product byte counters summed often
     monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles
     ratings = random_ratings(n_r * 100 + n_normal, (n_t * n_r, n_diseased + n_normal), levels)
     diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
