@@ -7,11 +7,9 @@ Every estimator returns a matrix over the flattened ``(treatment, reader)`` inde
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
+from . import parallel
 from .fom import FigureOfMerit, level_counts, placement_values, rating_levels
 
 COV_METHODS = ("jackknife", "delong", "unbiased", "bootstrap")
@@ -25,8 +23,6 @@ _HISTOGRAM_CELL_COST = 75
 _WITHIN_BIN_COST = 35
 # tiles whose own-reader products a byte counter holds before it is summed
 _OWN_COUNT_FLUSH = np.iinfo(np.uint8).max
-# the CPUs this process may run on (a container's share, not the host's count)
-_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _RESAMPLE_BLOCK = 64
 
 
@@ -381,9 +377,8 @@ def _tiled_reader_sums(
         for row in range(0, normal.shape[2], height)
         for column in range(0, n_diseased, width)
     ]
-    parts = [tiles[k::_THREADS] for k in range(min(_THREADS, len(tiles)))]
-    with ThreadPoolExecutor(len(parts)) as pool:
-        sums = sum(pool.map(lambda part: _tile_reader_sums(diseased, normal, tied, height, width, part), parts))
+    parts = [tiles[k :: parallel.THREADS] for k in range(min(parallel.THREADS, len(tiles)))]
+    sums = sum(parallel.map_parts(lambda part: _tile_reader_sums(diseased, normal, tied, height, width, part), parts))
     sums /= 4 if tied else 1
     own, treatment_totals = sums[:n_r], sums[n_r]
     own[:, np.arange(n_t), np.arange(n_t)] = self_products.reshape(n_t, n_r).T

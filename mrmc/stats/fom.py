@@ -10,8 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import parallel
+
 FOM_KINDS = ("auc", "pauc", "sens", "spec")
 PAUC_AXES = ("specificity", "sensitivity")
+# ratings from which rows are ranked in threads (below, starting threads costs more)
+_THREADED_RANKING_SIZE = 2**16
 
 
 def rating_levels(ratings: np.ndarray) -> tuple[np.ndarray, int]:
@@ -19,11 +23,19 @@ def rating_levels(ratings: np.ndarray) -> tuple[np.ndarray, int]:
 
     Equal ratings share a level and levels keep the order of the ratings (0 is the
     lowest of each row), so every rank statistic follows from integer levels. The
-    count is the largest over rows.
+    count is the largest over rows. Large inputs are ranked in row blocks in threads.
     """
-    order = np.argsort(ratings, axis=-1)
-    ranked = np.take_along_axis(ratings, order, axis=-1)
-    dense = np.zeros(ratings.shape, dtype=np.int32)
+    rows = ratings.reshape(-1, ratings.shape[-1])
+    n_parts = min(len(rows), parallel.THREADS if ratings.size >= _THREADED_RANKING_SIZE else 1)
+    parts = parallel.map_parts(_dense_levels, np.array_split(rows, max(1, n_parts)))
+    levels = np.concatenate([part for part, _ in parts]) if len(parts) > 1 else parts[0][0]
+    return levels.reshape(ratings.shape), max(n_levels for _, n_levels in parts)
+
+
+def _dense_levels(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    order = np.argsort(rows, axis=-1)
+    ranked = np.take_along_axis(rows, order, axis=-1)
+    dense = np.zeros(rows.shape, dtype=np.int32)
     np.cumsum(ranked[..., 1:] != ranked[..., :-1], axis=-1, out=dense[..., 1:])
     levels = np.empty_like(dense)
     np.put_along_axis(levels, order, dense, axis=-1)

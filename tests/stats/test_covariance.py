@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrmc.stats import FigureOfMerit, estimate_covariance, read_long_csv
+from mrmc.stats import FigureOfMerit, estimate_covariance, parallel, read_long_csv
 from mrmc.stats import covariance as covariance_module
 from mrmc.stats.fom import rating_levels
 
@@ -145,7 +145,7 @@ def test_tiled_reader_sums_equal_reader_averaged_definition(
     monkeypatch, threads, tile_pairs, n_t, n_r, n_diseased, n_normal, levels
 ):
     """Kernel tiles summed over readers: own pairs exact, different readers' pairs right in their mean."""
-    monkeypatch.setattr(covariance_module, "_THREADS", threads)
+    monkeypatch.setattr(parallel, "THREADS", threads)
     monkeypatch.setattr(covariance_module, "_TILE_PAIRS", tile_pairs)
     monkeypatch.setattr(covariance_module, "_OWN_COUNT_FLUSH", 3)  # own-product byte counters summed often
     monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, rankdata
 
-from mrmc.stats import FigureOfMerit, auc, partial_auc, placement_values, sensitivity, specificity
+from mrmc.stats import FigureOfMerit, auc, parallel, partial_auc, placement_values, sensitivity, specificity
+from mrmc.stats import fom as fom_module
 
 
 def pairwise_kernel(diseased: np.ndarray, normal: np.ndarray) -> np.ndarray:
@@ -168,3 +169,15 @@ def test_auc_invariant_to_case_order(data, random):
     order = list(range(truth.size))
     random.shuffle(order)
     assert auc(ratings[order], truth[order]) == pytest.approx(auc(ratings, truth), abs=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_rating_levels_are_dense_ranks_in_any_number_of_threads(monkeypatch, threads):
+    monkeypatch.setattr(parallel, "THREADS", threads)
+    monkeypatch.setattr(fom_module, "_THREADED_RANKING_SIZE", 1)
+    rng = np.random.default_rng(threads)
+    ratings = rng.integers(0, 12, size=(2, 5, 30)).astype(float)
+    ratings[1, 4] = rng.normal(size=30)  # one row without ties, with more levels than the others
+    levels, n_levels = fom_module.rating_levels(ratings)
+    np.testing.assert_array_equal(levels, rankdata(ratings, method="dense", axis=-1) - 1)
+    assert n_levels == 30
