@@ -365,8 +365,9 @@ def _tiled_reader_sums(
     different readers, whose mean fills every different-reader entry. Own products
     between treatments are counted in the tiles; those of a kernel with itself, which
     follow from level counts, are passed as ``self_products`` (per figure of merit).
-    Tiles are shared between threads (NumPy releases the GIL in its loops), and kept
-    small enough to stay in a core's cache.
+    Tiles are shared between threads (NumPy releases the GIL in its loops); their size
+    (``_TILE_PAIRS``) is the measured balance between the overhead of a NumPy call and
+    the cache its buffers occupy.
     """
     n_t, n_r, n_diseased = diseased.shape
     # float32 sums of reader-summed kernel products along a tile row are exact below 2^24
@@ -414,8 +415,8 @@ def _tile_reader_sums(
     The kernels are bytes: psi = 1{x > y}, or 2 psi = 1{x > y} + 1{x >= y} when ``tied``.
     A reader's own products are multiplied bytes added into byte counters, which are
     summed before they could overflow (and at least every ``_OWN_COUNT_FLUSH`` tiles).
-    Per-tile results go to preallocated rows and are summed once at the end: the tiles
-    are small, to stay in cache, so each costs only a few NumPy calls.
+    Per-tile results go to preallocated rows and are summed once at the end, so that
+    a tile costs only a few NumPy calls.
     """
     n_t, n_r = diseased.shape[:2]
     top = 2 if tied else 1  # largest kernel value
