@@ -9,7 +9,7 @@ import numpy as np
 
 from .covariance import estimate_covariance
 from .data import ReaderStudy, StudyDataError, validate_ratings
-from .fom import FigureOfMerit, rating_levels
+from .fom import FigureOfMerit, RankedRatings
 from .or_analysis import ORAnalysis, or_analysis
 
 
@@ -104,10 +104,10 @@ def analyze(
     treatments = _labels(treatments, n_t, "treatments")
     readers = _labels(readers, n_r, "readers")
     figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
-    levels = rating_levels(ratings) if figure.kind == "auc" else None  # shared by the AUC and its covariance
-    theta = figure.values(ratings, truth, levels=levels)
+    ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by the AUC and its covariance
+    theta = figure.values(ratings, truth, ranked=ranked)
     cov_matrix = estimate_covariance(
-        cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, levels=levels
+        cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, ranked=ranked
     )
     _require_case_variability(cov_matrix, figure.kind)
     return ORResult(

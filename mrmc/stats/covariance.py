@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import parallel
-from .fom import FigureOfMerit, level_counts, placement_values, rating_levels
+from .fom import FigureOfMerit, RankedRatings, level_counts
 
 COV_METHODS = ("jackknife", "delong", "unbiased", "bootstrap")
 _PAIR_BLOCK_ELEMENTS = 2**20
@@ -35,22 +35,22 @@ def estimate_covariance(
     n_bootstrap: int = 2000,
     seed: int | None = None,
     reader_averaged: bool = False,
-    levels: tuple[np.ndarray, int] | None = None,
+    ranked: RankedRatings | None = None,
 ) -> np.ndarray:
     """Dispatch to the named covariance estimator (see :data:`COV_METHODS`).
 
     With ``reader_averaged`` the result is :func:`reader_averaged_covariance` of the
     estimate (which the unbiased estimator computes directly, much faster).
-    ``levels`` may pass :func:`~mrmc.stats.fom.rating_levels` of ``ratings``.
+    ``ranked`` may pass the :class:`~mrmc.stats.fom.RankedRatings` of ``ratings`` and ``truth``.
     """
     if method == "unbiased":
         if fom.kind != "auc":
             raise ValueError("the unbiased covariance estimator is defined for fom='auc' only")
-        return unbiased_covariance(ratings, truth, reader_averaged=reader_averaged, levels=levels)
+        return unbiased_covariance(ratings, truth, reader_averaged=reader_averaged, ranked=ranked)
     if method == "jackknife":
-        cov = jackknife_covariance(fom, ratings, truth, levels=levels)
+        cov = jackknife_covariance(fom, ratings, truth, ranked=ranked)
     elif method == "delong":
-        cov = delong_covariance(fom, ratings, truth, levels=levels)
+        cov = delong_covariance(fom, ratings, truth, ranked=ranked)
     elif method == "bootstrap":
         cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed)
     else:
@@ -59,7 +59,7 @@ def estimate_covariance(
 
 
 def leave_one_out_values(
-    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None
 ) -> np.ndarray:
     """Figure of merit with each case left out in turn, shaped (..., T*R, n_cases).
 
@@ -74,7 +74,7 @@ def leave_one_out_values(
     decomposition, is recomputed under 0/1 case weights for a single study.
     """
     flat = ratings.reshape(ratings.shape[:-3] + (-1, truth.size))
-    contributions = fom.case_contributions(flat, truth, levels=_reshaped(levels, flat.shape))
+    contributions = fom.case_contributions(flat, truth, ranked=_reshaped(ranked, flat.shape))
     if contributions is None:
         if ratings.ndim != 3:
             raise ValueError(f"fom={fom.kind!r} supports the jackknife for one study at a time")
@@ -91,7 +91,7 @@ def leave_one_out_values(
 
 
 def jackknife_covariance(
-    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None
 ) -> np.ndarray:
     """Jackknife covariance, (K-1)/K * sum over cases of products of centred leave-one-out values.
 
@@ -104,14 +104,14 @@ def jackknife_covariance(
     Dorfman-Berbaum-Metz and Obuchowski-Rockette methods for receiver operating
     characteristic (ROC) data. Statistics in Medicine 24:1579-1607.
     """
-    left_out = leave_one_out_values(fom, ratings, truth, levels=levels)
+    left_out = leave_one_out_values(fom, ratings, truth, ranked=ranked)
     n_cases = left_out.shape[-1]
     centred = left_out - left_out.mean(axis=-1, keepdims=True)
     return (n_cases - 1) / n_cases * (centred @ centred.swapaxes(-1, -2))
 
 
 def delong_covariance(
-    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None
 ) -> np.ndarray:
     """DeLong covariance S10/n1 + S01/n0 from the structural components (denominators n-1).
 
@@ -124,7 +124,7 @@ def delong_covariance(
     correlated ROC curves: a nonparametric approach. Biometrics 44:837-845.
     """
     flat = ratings.reshape(-1, truth.size)
-    contributions = fom.case_contributions(flat, truth, levels=_reshaped(levels, flat.shape))
+    contributions = fom.case_contributions(flat, truth, ranked=_reshaped(ranked, flat.shape))
     if contributions is None:
         raise ValueError(f"DeLong covariance is not defined for fom={fom.kind!r}")
     return sum(np.atleast_2d(np.cov(part)) / part.shape[-1] for part in contributions)
@@ -135,7 +135,7 @@ def unbiased_covariance(
     truth: np.ndarray,
     *,
     reader_averaged: bool = False,
-    levels: tuple[np.ndarray, int] | None = None,
+    ranked: RankedRatings | None = None,
 ) -> np.ndarray:
     """Unbiased U-statistic covariance of empirical AUCs (as MRMCaov's ``unbiased``).
 
@@ -166,12 +166,12 @@ def unbiased_covariance(
     flat = ratings.reshape(-1, truth.size)
     n1 = int(np.count_nonzero(truth))
     n0 = truth.size - n1
-    levels, n_levels = rating_levels(flat) if levels is None else _reshaped(levels, flat.shape)
-    diseased, normal = levels[:, truth], levels[:, ~truth]
-    counts = level_counts(diseased, n_levels), level_counts(normal, n_levels)
-    v10, v01 = placement_values(flat, truth, levels=(levels, n_levels), counts=counts)
+    ranked = RankedRatings.of(flat, truth) if ranked is None else ranked.reshaped(flat.shape)
+    v10, v01 = ranked.placement_values
     theta = v10.mean(axis=1)
-    same_both = _kernel_product_sums(diseased, normal, n_levels, n_r if reader_averaged else None, counts=counts)
+    same_both = _kernel_product_sums(
+        ranked.diseased, ranked.normal, ranked.n_levels, n_r if reader_averaged else None, counts=ranked.counts
+    )
     same_diseased = n0**2 * (v10 @ v10.T)
     same_normal = n1**2 * (v01 @ v01.T)
     all_pairs = (n0 * n1) ** 2 * np.outer(theta, theta)
@@ -183,8 +183,8 @@ def unbiased_covariance(
     return reader_averaged_covariance(cov, n_t, n_r) if reader_averaged else cov
 
 
-def _reshaped(levels: tuple[np.ndarray, int] | None, shape: tuple[int, ...]) -> tuple[np.ndarray, int] | None:
-    return None if levels is None else (levels[0].reshape(shape), levels[1])
+def _reshaped(ranked: RankedRatings | None, shape: tuple[int, ...]) -> RankedRatings | None:
+    return None if ranked is None else ranked.reshaped(shape)
 
 
 def reader_averaged_covariance(cov: np.ndarray, n_t: int, n_r: int) -> np.ndarray:

@@ -7,6 +7,7 @@ and vectorize over any leading axes (treatment, reader).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,17 +51,64 @@ def level_counts(levels: np.ndarray, n_levels: int) -> np.ndarray:
     return counts.reshape(levels.shape[:-1] + (n_levels,))
 
 
+class RankedRatings:
+    """Ratings as dense integer levels (:func:`rating_levels`) with their truth, and what
+    follows from them, each computed once: per-class level counts and placement values.
+
+    One instance serves a figure of merit and its covariance, so that an analysis
+    ranks and counts the ratings once.
+    """
+
+    def __init__(self, levels: np.ndarray, n_levels: int, truth: np.ndarray) -> None:
+        self.levels = levels
+        self.n_levels = n_levels
+        self.truth = truth
+
+    @classmethod
+    def of(cls, ratings: np.ndarray, truth: np.ndarray) -> RankedRatings:
+        return cls(*rating_levels(ratings), truth)
+
+    @cached_property
+    def diseased(self) -> np.ndarray:
+        return self.levels[..., self.truth]
+
+    @cached_property
+    def normal(self) -> np.ndarray:
+        return self.levels[..., ~self.truth]
+
+    @cached_property
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`level_counts` of the diseased and of the non-diseased cases."""
+        return level_counts(self.diseased, self.n_levels), level_counts(self.normal, self.n_levels)
+
+    @cached_property
+    def placement_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(v10, v01): see :func:`placement_values`."""
+        diseased_counts, normal_counts = self.counts
+        v10 = _fraction_below(normal_counts, self.diseased, self.normal.shape[-1])
+        v01 = 1.0 - _fraction_below(diseased_counts, self.normal, self.diseased.shape[-1])
+        return v10, v01
+
+    def reshaped(self, shape: tuple[int, ...]) -> RankedRatings:
+        """The same ratings with leading axes reshaped (the case axis stays last), keeping
+        what has been computed."""
+
+        def lead(array: np.ndarray) -> np.ndarray:
+            return array.reshape(shape[:-1] + array.shape[-1:])
+
+        reshaped = RankedRatings(self.levels.reshape(shape), self.n_levels, self.truth)
+        computed = {name: value for name, value in vars(self).items() if name not in vars(reshaped)}
+        for name, value in computed.items():  # the cached properties
+            setattr(reshaped, name, tuple(map(lead, value)) if isinstance(value, tuple) else lead(value))
+        return reshaped
+
+
 def placement_values(
-    ratings: np.ndarray,
-    truth: np.ndarray,
-    *,
-    levels: tuple[np.ndarray, int] | None = None,
-    counts: tuple[np.ndarray, np.ndarray] | None = None,
+    ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """DeLong placement values (structural components), O(N log N) from one sort per row.
 
-    ``levels`` may pass :func:`rating_levels` of ``ratings``, and ``counts`` the
-    :func:`level_counts` of its diseased and non-diseased columns, when the caller has them.
+    ``ranked`` may pass the :class:`RankedRatings` of ``ratings`` and ``truth``.
 
     Returns
     -------
@@ -80,13 +128,7 @@ def placement_values(
     DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Comparing the areas under two or more
     correlated ROC curves: a nonparametric approach. Biometrics 44:837-845.
     """
-    levels, n_levels = rating_levels(ratings) if levels is None else levels
-    diseased, normal = levels[..., truth], levels[..., ~truth]
-    if counts is None:
-        counts = level_counts(diseased, n_levels), level_counts(normal, n_levels)
-    v10 = _fraction_below(counts[1], diseased, normal.shape[-1])
-    v01 = 1.0 - _fraction_below(counts[0], normal, diseased.shape[-1])
-    return v10, v01
+    return (RankedRatings.of(ratings, truth) if ranked is None else ranked).placement_values
 
 
 def _fraction_below(counts: np.ndarray, queries: np.ndarray, n_reference: int) -> np.ndarray:
@@ -96,19 +138,17 @@ def _fraction_below(counts: np.ndarray, queries: np.ndarray, n_reference: int) -
     return np.take_along_axis(twice_below, queries, axis=-1) / (2 * n_reference)
 
 
-def auc(ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None) -> np.ndarray:
+def auc(ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None) -> np.ndarray:
     """Empirical (trapezoidal, Mann-Whitney) AUC with ties counted 1/2: the mean placement value.
 
-    ``levels`` may pass :func:`rating_levels` of ``ratings`` when the caller has them.
+    ``ranked`` may pass the :class:`RankedRatings` of ``ratings`` and ``truth``.
 
     References
     ----------
     Hanley JA, McNeil BJ (1982). The meaning and use of the area under a ROC curve.
     Radiology 143:29-36.
     """
-    levels, n_levels = rating_levels(ratings) if levels is None else levels
-    normal = levels[..., ~truth]
-    return _fraction_below(level_counts(normal, n_levels), levels[..., truth], normal.shape[-1]).mean(axis=-1)
+    return placement_values(ratings, truth, ranked=ranked)[0].mean(axis=-1)
 
 
 def sensitivity(ratings: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:
@@ -237,12 +277,10 @@ class FigureOfMerit:
             return f"pauc ({self.pauc_axis} {low:g}-{high:g}, McClish standardized)"
         return "auc"
 
-    def values(
-        self, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
-    ) -> np.ndarray:
-        """Figure of merit for every leading index of ``ratings`` (``levels``: see :func:`auc`)."""
+    def values(self, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None) -> np.ndarray:
+        """Figure of merit for every leading index of ``ratings`` (``ranked``: see :func:`auc`)."""
         if self.kind == "auc":
-            return auc(ratings, truth, levels=levels)
+            return auc(ratings, truth, ranked=ranked)
         if self.kind == "sens":
             return sensitivity(ratings, truth, self.threshold)
         if self.kind == "spec":
@@ -250,7 +288,7 @@ class FigureOfMerit:
         return partial_auc(ratings, truth, self.range, self.pauc_axis)
 
     def case_contributions(
-        self, ratings: np.ndarray, truth: np.ndarray, *, levels: tuple[np.ndarray, int] | None = None
+        self, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Per-case scores whose class means equal the figure of merit, or None.
 
@@ -260,7 +298,7 @@ class FigureOfMerit:
         partial AUC has no such decomposition (returns None).
         """
         if self.kind == "auc":
-            return placement_values(ratings, truth, levels=levels)
+            return placement_values(ratings, truth, ranked=ranked)
         if self.kind == "pauc":
             return None
         fom = self.values(ratings, truth)[..., None]

@@ -43,6 +43,21 @@ def test_placement_values_match_pairwise_kernel():
         np.testing.assert_allclose(v01[index], kernel.mean(axis=0), rtol=1e-12)
 
 
+def test_ranked_ratings_reshaped_keep_what_was_computed():
+    """A study's levels, counts and placement values, computed once and reshaped, equal
+    those of the reshaped ratings (the shape the covariance estimators work on)."""
+    ratings, truth = random_study(np.random.default_rng(7), shape=(2, 3))
+    ranked = fom_module.RankedRatings.of(ratings, truth)
+    assert auc(ratings, truth, ranked=ranked).shape == (2, 3)  # computes the placement values
+    rows = ranked.reshaped((6, truth.size))
+    assert {"counts", "placement_values"} <= set(vars(rows))  # carried over, not recomputed
+    expected = fom_module.RankedRatings.of(ratings.reshape(6, -1), truth)
+    for got, want in zip(rows.placement_values + rows.counts, expected.placement_values + expected.counts, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(rows.levels, expected.levels)
+    np.testing.assert_array_equal(auc(ratings, truth, ranked=rows).reshape(2, 3), auc(ratings, truth))
+
+
 def test_sensitivity_and_specificity_at_threshold():
     ratings = np.array([1.0, 2, 3, 4, 5, 3])
     truth = np.array([False, False, True, True, True, False])
