@@ -349,7 +349,7 @@ def _write_method(ds: Dataset, options: DeidOptions) -> tuple[str, ...]:
     ds.PatientIdentityRemoved = "YES"
     method = tuple(meaning for _, meaning in codes)
     ds.DeidentificationMethod = list(method)
-    ds.DeidentificationMethodCodeSequence = [_code_item(value, meaning) for value, meaning in codes]
+    ds.DeidentificationMethodCodeSequence = [code_item(value, meaning) for value, meaning in codes]
     if options.retain_full_dates:
         ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
     elif options.retain_modified_dates:
@@ -359,7 +359,8 @@ def _write_method(ds: Dataset, options: DeidOptions) -> tuple[str, ...]:
     return method
 
 
-def _code_item(value: str, meaning: str) -> Dataset:
+def code_item(value: str, meaning: str) -> Dataset:
+    """A DCM code sequence item (CID 7050 de-identification methods)."""
     item = Dataset()
     item.CodeValue = value
     item.CodingSchemeDesignator = "DCM"
@@ -373,8 +374,9 @@ def check_identified(ds: Dataset) -> list[str]:
     Looks everywhere in ``ds`` (sequences included) for Patient's Name, Patient ID,
     Patient's Birth Date and the other-names/IDs attributes; empty values and the
     dummies written by :func:`deidentify` do not count. Burned In Annotation YES
-    counts too: text in the pixels, which de-identification does not remove (PS3.15
-    E.3.1, Clean Pixel Data Option, is not implemented).
+    counts too: text in the pixels, which the header profile does not remove
+    (:func:`mrmc.dicom.pixel_cleaning.clean_pixels` blacks out configured regions and
+    sets it to NO).
 
     Returns
     -------

@@ -11,8 +11,8 @@ class StudySerializer(serializers.ModelSerializer):
         fields = [
             "id", "title", "protocol_text", "protocol_version", "status", "design", "rating_scale", "scale_min",
             "scale_max", "ordinal_labels", "binary_decision", "decision_threshold", "marks_enabled", "max_marks",
-            "washout_days", "block_size", "revision_policy", "allow_identified_data", "reading_starts_at",
-            "schedule_seed", "schedule_generated_at", "created_at", "updated_at",
+            "washout_days", "block_size", "revision_policy", "allow_identified_data", "pixel_cleaning",
+            "reading_starts_at", "schedule_seed", "schedule_generated_at", "created_at", "updated_at",
         ]
         read_only_fields = ["status", "schedule_seed", "schedule_generated_at", "created_at", "updated_at"]
 

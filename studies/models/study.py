@@ -65,6 +65,11 @@ class Study(models.Model):
         max_length=16, choices=StudyRevisionPolicy.choices, default=StudyRevisionPolicy.FORBIDDEN
     )
     allow_identified_data = models.BooleanField(default=False)
+    pixel_cleaning = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Rules for the regions of burned-in text blacked out on ingest (mrmc.dicom.pixel_cleaning)",
+    )
     reading_starts_at = models.DateTimeField(null=True, blank=True)
     schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False)
     schedule_generated_at = models.DateTimeField(null=True, blank=True, editable=False)

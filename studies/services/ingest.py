@@ -13,7 +13,7 @@ import io
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from mrmc.dicom.deid import check_identified, deidentify, remap_uid
 from mrmc.dicom.frames import native_frame_layout
 from mrmc.dicom.parse import InvalidDicom, ParsedInstance, read_instance, write_instance
+from mrmc.dicom.pixel_cleaning import PixelCleaningRule, clean_pixels, find_rule, parse_rules
 from mrmc.dicom.sanitize import sanitize
 from mrmc.dicom.storage import ContentStore
 from studies.errors import InvalidInput, RuleViolation
@@ -61,6 +62,7 @@ class IngestReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
     sanitized: dict[str, list[str]] = field(default_factory=dict)
+    cleaned: dict[str, list[list[int]]] = field(default_factory=dict)  # SOP UID -> regions blacked out
     linked: dict[str, str] = field(default_factory=dict)  # case label -> StudyInstanceUID
 
     def as_dict(self) -> dict:
@@ -71,6 +73,7 @@ class IngestReport:
             "rejected_count": len(self.rejected),
             "studies": sorted(self.studies),
             "sanitized": self.sanitized,
+            "cleaned": self.cleaned,
             "linked": self.linked,
         }
 
@@ -145,6 +148,9 @@ def ingest(
     deidentify_files
         Apply the PS3.15 Basic profile (the default). Without it, files that still carry
         patient name, ID or birth date are refused unless the study allows identified data.
+        Either way, images that a rule of ``study.pixel_cleaning`` matches have its regions
+        blacked out (:mod:`mrmc.dicom.pixel_cleaning`); images marked Burned In Annotation
+        YES that no rule matches are refused unless the study allows identified data.
     total, progress
         Number of sources, and a callback getting the fraction done and a message.
     """
@@ -153,9 +159,10 @@ def ingest(
         raise RuleViolation(f"the study is {study.status}; images can no longer be added")
     report = IngestReport()
     key = deid_key_for(study)
+    pixel_rules = parse_rules(study.pixel_cleaning)
     for done, (name, read) in enumerate(sources, start=1):
         try:
-            _ingest_one(study, read(), key, deidentify_files, report)
+            _ingest_one(study, read(), key, deidentify_files, pixel_rules, report)
         except (Rejected, InvalidDicom) as exc:
             report.rejected.append((name, str(exc)))
         except FileNotFoundError:
@@ -166,7 +173,14 @@ def ingest(
     return report
 
 
-def _ingest_one(study: Study, data: bytes, key: bytes, deidentify_files: bool, report: IngestReport) -> None:
+def _ingest_one(
+    study: Study,
+    data: bytes,
+    key: bytes,
+    deidentify_files: bool,
+    pixel_rules: Sequence[PixelCleaningRule],
+    report: IngestReport,
+) -> None:
     parsed = read_instance(data)
     sop_uid = remap_uid(parsed.sop_instance_uid, key) if deidentify_files else parsed.sop_instance_uid
     existing = DicomInstance.objects.filter(sop_instance_uid=sop_uid).select_related("series__dicom_study").first()
@@ -177,7 +191,13 @@ def _ingest_one(study: Study, data: bytes, key: bytes, deidentify_files: bool, r
         return
     ds = parsed.dataset
     accession_hash = keyed_hash(parsed.accession_number, key)
+    pixel_rule = find_rule(ds, pixel_rules)  # matched on the attributes as received
     deid = _deidentify(ds, key) if deidentify_files else {}
+    if pixel_rule is not None:
+        try:
+            clean_pixels(ds, pixel_rule)
+        except ValueError as exc:
+            raise Rejected(f"burned-in text not removed: {exc}") from None
     identified = check_identified(ds)
     if identified and not study.allow_identified_data:
         raise Rejected(f"still carries {', '.join(identified)}; this study does not allow identified data")
@@ -193,6 +213,8 @@ def _ingest_one(study: Study, data: bytes, key: bytes, deidentify_files: bool, r
     report.studies.add(stored.study_instance_uid)
     if fixes:
         report.sanitized[stored.sop_instance_uid] = fixes
+    if pixel_rule is not None:
+        report.cleaned[stored.sop_instance_uid] = [list(region) for region in pixel_rule.regions]
 
 
 def _check_same_study(dicom_study: DicomStudy, study: Study) -> None:

@@ -28,6 +28,7 @@ TOP_LEVEL_KEYS = {
     "marks",
     "revision_policy",
     "allow_identified_data",
+    "pixel_cleaning",
     "arms",
     "readers",
     "members",
@@ -57,6 +58,15 @@ def _to_python(node: yaml.Node):
     if isinstance(node, yaml.SequenceNode):
         return _Node([_to_python(item) for item in node.value], line)
     return _Node(yaml.SafeLoader(" ").construct_object(node) if node.tag else node.value, line)
+
+
+def _plain(node: _Node):
+    """The plain value of a node, line numbers dropped."""
+    if isinstance(node.value, dict):
+        return {key: _plain(item) for key, item in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(item) for item in node.value]
+    return node.value
 
 
 def parse_protocol(text: str) -> _Node:
@@ -137,6 +147,7 @@ def _study_fields(top: _Fields) -> dict:
         "decision_threshold": top.get("decision_threshold", float),
         "revision_policy": _choice(top, "revision_policy", Study.RevisionPolicy.values, "forbidden"),
         "allow_identified_data": top.get("allow_identified_data", bool, False),
+        "pixel_cleaning": [_plain(rule) for rule in top.get("pixel_cleaning", list, [])],
     }
     for key in ("washout_days", "block_size"):
         if values[key] < 0:

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from mrmc.dicom.pixel_cleaning import parse_rules
 from studies.errors import InvalidInput, RuleViolation
 from studies.models import Arm, Reader, Role, Study, StudyMembership, User
 from studies.permissions import Action, require
@@ -31,7 +32,8 @@ DESIGN_FIELDS = {
     "revision_policy",
     "allow_identified_data",
 }
-EDITABLE_FIELDS = DESIGN_FIELDS | {"title", "protocol_text", "protocol_version", "reading_starts_at"}
+# pixel cleaning rules concern images still to be ingested, not the reading design
+EDITABLE_FIELDS = DESIGN_FIELDS | {"title", "protocol_text", "protocol_version", "reading_starts_at", "pixel_cleaning"}
 
 
 def validate_design(study: Study) -> None:
@@ -45,6 +47,10 @@ def validate_design(study: Study) -> None:
     low, high = study.rating_bounds
     if study.decision_threshold is not None and not low <= study.decision_threshold <= high:
         raise InvalidInput(f"must lie within the rating scale [{low:g}, {high:g}]", field="decision_threshold")
+    try:
+        parse_rules(study.pixel_cleaning)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="pixel_cleaning") from None
 
 
 @transaction.atomic

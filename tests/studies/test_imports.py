@@ -21,6 +21,10 @@ def test_example_protocol_creates_the_study(make_user):
     assert list(study.arms.values_list("name", "shows_ai")) == [("unaided", False), ("aided", True)]
     assert list(study.readers.values_list("code", flat=True)) == ["R01", "R02", "R03"]
     assert User.objects.get(username="dr_chen").years_experience == 20
+    assert study.pixel_cleaning == [
+        {"match": {"Modality": "US", "Manufacturer": "ACME Ultrasound", "Rows": 480, "Columns": 640},
+         "regions": [[0, 0, 640, 48]]}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -35,6 +39,12 @@ def test_example_protocol_creates_the_study(make_user):
         ("title: x\narms: [{name: a}]\nrating_scale: {type: ordinal, labels: [only]}\n", 3, "rating_scale.labels", "2"),
         ("title: x\narms:\n  - {name: a}\nmembers:\n  - {username: ghost}\n", 5, "members[0].username", "ghost"),
         ("title: [unclosed\n", 2, None, "YAML"),
+        (
+            "title: x\narms: [{name: a}]\npixel_cleaning:\n  - {match: {Modality: US}, regions: [[0, 0, 0, 5]]}\n",
+            4,
+            "pixel_cleaning",
+            "rule 1: region [0, 0, 0, 5] is not",
+        ),
     ],
 )
 def test_bad_protocols_name_line_and_field_and_store_nothing(coordinator, text, line, field, message):

@@ -3,6 +3,7 @@
 import io
 import zipfile
 
+import numpy as np
 import pydicom
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -100,6 +101,59 @@ def test_images_with_burned_in_annotation_are_refused_unless_the_study_allows_id
     study.allow_identified_data = True
     study.save()
     assert ingest.ingest_paths(actor=coordinator, study=study, paths=paths).stored == 1
+
+
+def burned_in(path):
+    ds = pydicom.dcmread(path)
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(path, enforce_file_format=True)
+    return ds
+
+
+def test_burned_in_text_is_blacked_out_where_the_study_says_and_the_image_is_stored(
+    study, coordinator, tmp_path, dicom_storage
+):
+    path = write_case_images(tmp_path / "in", seed=5)[0]
+    ds = burned_in(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.PixelRepresentation == 0
+    band = [0, 0, ds.Columns, 16]
+    study.pixel_cleaning = [
+        {"match": {"Modality": "CT"}, "regions": [[0, 0, 1, 1]]},  # another kind of image
+        {"match": {"Modality": ds.Modality, "Rows": ds.Rows, "Columns": ds.Columns}, "regions": [band]},
+    ]
+    study.save()
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(path)])
+    assert report.stored == 1, report.rejected
+    stored = pydicom.dcmread(stored_files(dicom_storage)[0])
+    assert (stored.pixel_array[:16] == 0).all() and (ds.pixel_array[:16] != 0).any()
+    assert np.array_equal(stored.pixel_array[16:], ds.pixel_array[16:])
+    assert stored.BurnedInAnnotation == "NO" and stored.PatientName != ds.PatientName
+    assert "Clean Pixel Data Option" in stored.DeidentificationMethod
+    assert report.cleaned == {stored.SOPInstanceUID: [band]}
+
+
+def test_a_cleaning_rule_that_does_not_fit_the_image_refuses_it_with_the_reason(
+    study, coordinator, tmp_path, dicom_storage
+):
+    path = write_case_images(tmp_path / "in", seed=6)[0]
+    ds = burned_in(path)
+    study.pixel_cleaning = [{"match": {"Modality": ds.Modality}, "regions": [[0, 0, ds.Columns + 1, 4]]}]
+    study.save()
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(path)])
+    assert report.stored == 0 and "burned-in text not removed: region" in report.rejected[0][1]
+    assert DicomInstance.objects.count() == 0 and stored_files(dicom_storage) == []
+
+
+def test_coordinators_set_cleaning_rules_through_the_api_checked_and_audited(api, study, coordinator):
+    rules = [{"match": {"Modality": "US", "Rows": 480}, "regions": [[0, 0, 640, 48]]}]
+    url = f"/api/v1/studies/{study.pk}/"
+    bad = api(coordinator).patch(url, {"pixel_cleaning": [{"match": {"Modality": "US"}}]}, format="json")
+    assert bad.status_code == 400 and "rule 1: needs exactly the fields 'match' and 'regions'" in bad.content.decode()
+    assert api(coordinator).patch(url, {"pixel_cleaning": rules}, format="json").status_code == 200
+    study.refresh_from_db()
+    assert study.pixel_cleaning == rules
+    event = AuditEvent.objects.filter(entity="studies.Study", action="update").last()
+    assert event.after["pixel_cleaning"] == rules
 
 
 def test_reimport_changes_nothing(study, coordinator, tmp_path, dicom_storage):

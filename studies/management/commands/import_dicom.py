@@ -28,3 +28,5 @@ def write_report(out, report) -> None:
         out.write(f"  rejected {name}: {reason}")
     for uid, fixes in report.sanitized.items():
         out.write(f"  repaired {uid}: {'; '.join(fixes)}")
+    for uid, regions in report.cleaned.items():
+        out.write(f"  burned-in text blacked out in {uid}: regions {regions}")
