@@ -16,10 +16,13 @@ import numpy as np
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless
 
 from .deid import code_item
 
 CLEAN_PIXEL_DATA_CODE = ("113101", "Clean Pixel Data Option")
+# transfer syntaxes that always lose information, and their Lossy Image Compression Method
+_LOSSY_SYNTAXES = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1", JPEGLSNearLossless: "ISO_14495_1"}
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,10 @@ def clean_pixels(ds: Dataset, rule: PixelCleaningRule) -> None:
     """Black out the rule's regions in every frame of ``ds``, in place.
 
     The pixels are decoded (color as RGB) and stored again uncompressed; the SOP
-    Instance UID stays. Burned In Annotation becomes NO and the Clean Pixel Data
-    Option is added to the de-identification method.
+    Instance UID stays, and so does Number of Frames, and an image decoded from a lossy
+    transfer syntax keeps saying so (Lossy Image Compression 01, PS3.3 C.7.6.1.1.5).
+    Burned In Annotation becomes NO and the Clean Pixel Data Option is added to the
+    de-identification method.
 
     Raises
     ------
@@ -108,9 +113,20 @@ def clean_pixels(ds: Dataset, rule: PixelCleaningRule) -> None:
     frames = pixels.reshape((-1, rows, columns, pixels.shape[-1]) if color else (-1, rows, columns))
     for x, y, width, height in rule.regions:
         frames[:, y : y + height, x : x + width] = blackest
+    _keep_lossy_history(ds)
+    frame_count = ds.get("NumberOfFrames")
     ds.set_pixel_data(pixels, photometric, bits_stored, generate_instance_uid=False)
+    if frame_count is not None:  # Type 1 in multi-frame IODs, even for a single frame
+        ds.NumberOfFrames = frame_count
     ds.BurnedInAnnotation = "NO"
     _add_method(ds, CLEAN_PIXEL_DATA_CODE)
+
+
+def _keep_lossy_history(ds: Dataset) -> None:
+    method = _LOSSY_SYNTAXES.get(ds.file_meta.get("TransferSyntaxUID"))
+    if method is not None:
+        ds.LossyImageCompression = "01"
+        ds.setdefault("LossyImageCompressionMethod", method)
 
 
 def _blackest_value(photometric: str, dtype: np.dtype, bits_stored: int) -> int:

@@ -64,6 +64,21 @@ def test_color_images_are_cleaned_and_stored_as_uncompressed_rgb(name):
     assert (cleaned.pixel_array[:12] == 0).all()
 
 
+def test_lossy_history_and_number_of_frames_survive_the_uncompressed_copy():
+    jpeg = pydicom.dcmread(sample_path("SC_rgb_jpeg_dcmtk.dcm"))  # JPEG Baseline: lossy
+    del jpeg.LossyImageCompression, jpeg.LossyImageCompressionMethod
+    clean_pixels(jpeg, rule([[0, 0, 4, 4]], Modality="OT"))
+    jpeg = reread(jpeg)
+    assert (jpeg.LossyImageCompression, jpeg.LossyImageCompressionMethod) == ("01", "ISO_10918_1")
+    lossless = pydicom.dcmread(sample_path("US1_J2KR.dcm"))
+    clean_pixels(lossless, rule([[0, 0, 4, 4]], Modality="US"))
+    assert reread(lossless).LossyImageCompression == "00"
+    one_frame = pydicom.dcmread(sample_path("CT_small.dcm"))
+    one_frame.NumberOfFrames = 1  # as in the enhanced (multi-frame) IODs, where it is Type 1
+    clean_pixels(one_frame, rule([[0, 0, 4, 4]], Modality="CT"))
+    assert reread(one_frame).NumberOfFrames == 1
+
+
 def test_a_region_outside_the_image_or_undecodable_pixels_are_refused_with_the_reason():
     ds = pydicom.dcmread(sample_path("emri_small.dcm"))
     with pytest.raises(ValueError, match=r"region \[60, 0, 5, 5\] does not lie inside the 64 x 64 image"):
