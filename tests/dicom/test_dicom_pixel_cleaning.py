@@ -1,10 +1,13 @@
 """Burned-in text removal by configured regions (Clean Pixel Data Option)."""
 
+import copy
+
 import numpy as np
 import pydicom
 import pytest
-from dicom_helpers import reread, sample_path
+from dicom_helpers import dciodvfy_errors, reread, sample_path
 
+from mrmc.dicom.deid import deidentify
 from mrmc.dicom.pixel_cleaning import clean_pixels, find_rule, parse_rules
 
 
@@ -77,6 +80,16 @@ def test_lossy_history_and_number_of_frames_survive_the_uncompressed_copy():
     one_frame.NumberOfFrames = 1  # as in the enhanced (multi-frame) IODs, where it is Type 1
     clean_pixels(one_frame, rule([[0, 0, 4, 4]], Modality="CT"))
     assert reread(one_frame).NumberOfFrames == 1
+
+
+def test_a_deidentified_and_cleaned_phantom_still_validates(mammo_case, dciodvfy, tmp_path):
+    ds = copy.deepcopy(mammo_case[0][0])
+    ds.BurnedInAnnotation = "YES"
+    deidentify(ds, key="k")
+    clean_pixels(ds, rule([[0, 0, 100, 30]], Modality="MG"))
+    path = tmp_path / "cleaned.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert dciodvfy_errors(dciodvfy, path) == []
 
 
 def test_a_region_outside_the_image_or_undecodable_pixels_are_refused_with_the_reason():
