@@ -3,11 +3,15 @@
 Changes made here go through model saves, so the audit trail records them like any other.
 """
 
+import copy
 import functools
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 
+from .errors import DomainError
 from .models import (
     AIOutput,
     AnalysisRun,
@@ -24,6 +28,7 @@ from .models import (
     User,
 )
 from .permissions import Action, can, has_action, visible_studies
+from .services.studies import check_design_change, validate_design
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
@@ -58,8 +63,29 @@ class ArmInline(admin.TabularInline):
     extra = 0
 
 
+class StudyAdminForm(forms.ModelForm):
+    """The rules of the study services (design consistency, pixel cleaning rules, the design
+    fixed once reading can start) apply to edits made here too; the admin supplies the model
+    and fields."""
+
+    def clean(self):
+        cleaned = super().clean()
+        candidate = copy.copy(self.instance)
+        for name, value in cleaned.items():
+            setattr(candidate, name, value)
+        try:
+            if self.instance.pk:
+                check_design_change(self.instance, set(self.changed_data))
+            validate_design(candidate)
+        except DomainError as exc:
+            field = exc.field if exc.field in self.fields else None
+            raise ValidationError({field: exc.message} if field else exc.message) from None
+        return cleaned
+
+
 @admin.register(Study)
 class StudyAdmin(StudyScopedAdmin):
+    form = StudyAdminForm
     study_path = None
     list_display = ["title", "status", "design", "rating_scale", "washout_days", "created_at"]
     list_filter = ["status", "design"]

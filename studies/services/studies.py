@@ -53,6 +53,12 @@ def validate_design(study: Study) -> None:
         raise InvalidInput(str(exc), field="pixel_cleaning") from None
 
 
+def check_design_change(study: Study, changed: set[str]) -> None:
+    """The design is fixed once reading can have started: after enrolling, or once a schedule exists."""
+    if DESIGN_FIELDS & changed and (study.status not in (S.DRAFT, S.ENROLLING) or study.sessions.exists()):
+        raise RuleViolation("the design can only change in draft or enrolling, before a schedule exists")
+
+
 @transaction.atomic
 def create_study(*, actor: User, title: str, **fields) -> Study:
     require(actor, Action.CREATE_STUDY)
@@ -73,8 +79,7 @@ def update_study(*, actor: User, study: Study, **fields) -> Study:
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
         raise InvalidInput(f"unknown or read-only study field(s): {', '.join(sorted(unknown))}")
-    if DESIGN_FIELDS & set(fields) and (study.status not in (S.DRAFT, S.ENROLLING) or study.sessions.exists()):
-        raise RuleViolation("the design can only change in draft or enrolling, before a schedule exists")
+    check_design_change(study, set(fields))
     for name, value in fields.items():
         setattr(study, name, value)
     validate_design(study)

@@ -54,3 +54,44 @@ def test_ai_outputs_refuse_changes_after_draft(make_study):
     output.score = 0.99
     with pytest.raises(ValueError, match="fixed once the study leaves draft"):
         output.save()
+
+
+def admin_form_data(study, **changes):
+    """The change form's fields as the browser posts them, with ``changes`` applied."""
+    data = {
+        "title": study.title, "protocol_text": study.protocol_text, "protocol_version": study.protocol_version,
+        "design": study.design, "rating_scale": study.rating_scale, "scale_min": study.scale_min,
+        "scale_max": study.scale_max, "ordinal_labels": "[]", "binary_decision": "",
+        "decision_threshold": "", "max_marks": study.max_marks, "washout_days": study.washout_days,
+        "block_size": study.block_size, "revision_policy": study.revision_policy, "pixel_cleaning": "[]",
+        "arms-TOTAL_FORMS": "0", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
+    }
+    return {**data, **changes}
+
+
+def test_admin_edits_follow_the_study_rules(make_study, client, coordinator):
+    """The admin refuses what the services refuse: inconsistent designs, malformed pixel
+    cleaning rules, and design changes once a schedule exists."""
+    coordinator.is_staff = True
+    coordinator.save()
+    client.force_login(coordinator)
+    study = make_study(status="draft")
+    url = f"/admin/studies/study/{study.pk}/change/"
+    refused = {
+        "scale_min": ({"scale_min": "100", "scale_max": "0"}, "scale_min must be below scale_max"),
+        "pixel_cleaning": ({"pixel_cleaning": '[{"match": {"Modalty": "US"}, "regions": [[0, 0, 9, 9]]}]'},
+                           "&#x27;Modalty&#x27; is not a DICOM keyword"),
+    }
+    for changes, message in refused.values():
+        page = client.post(url, admin_form_data(study, **changes))
+        assert page.status_code == 200 and message in page.content.decode()
+    rules = '[{"match": {"Modality": "US"}, "regions": [[0, 0, 9, 9]]}]'
+    assert client.post(url, admin_form_data(study, pixel_cleaning=rules)).status_code == 302
+    study.refresh_from_db()
+    assert study.pixel_cleaning == [{"match": {"Modality": "US"}, "regions": [[0, 0, 9, 9]]}] and study.scale_min == 0
+    scheduled = make_study(status="reading", reader_prefix="r")  # scheduled and reading
+    assert scheduled.sessions.exists()
+    page = client.post(f"/admin/studies/study/{scheduled.pk}/change/", admin_form_data(scheduled, washout_days="1"))
+    assert "the design can only change in draft or enrolling" in page.content.decode()
+    scheduled.refresh_from_db()
+    assert scheduled.washout_days != 1
