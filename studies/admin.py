@@ -28,11 +28,36 @@ from .models import (
     User,
 )
 from .permissions import Action, can, has_action, visible_studies
-from .services.studies import check_design_change, validate_design
+from .services.imports import TRUTH_STATUSES
+from .services.studies import SETUP_STATUSES, check_design_change, status_rule, validate_design
+
+
+class StudyStatusForm(forms.ModelForm):
+    """Refuses changes to a study's records outside the statuses in which its services allow
+    them (``editable_while``, set by subclasses)."""
+
+    editable_while: tuple[str, ...] = ()
+    records = "these records"
+
+    def clean(self):
+        cleaned = super().clean()
+        study = cleaned.get("study") or (self.instance.study if self.instance.study_id else None)
+        if study is not None and study.status not in self.editable_while:
+            raise ValidationError(status_rule(self.records, self.editable_while))
+        return cleaned
+
+
+class CaseAdminForm(StudyStatusForm):
+    editable_while, records = TRUTH_STATUSES, "cases"
+
+
+class ReaderAdminForm(StudyStatusForm):
+    editable_while, records = SETUP_STATUSES, "readers"
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
-    """Objects of the studies the user is a member of; editable only with CHANGE_STUDY."""
+    """Objects of the studies the user is a member of; editable only with CHANGE_STUDY, and
+    only in the study statuses that the form's ``editable_while`` allows (if it has one)."""
 
     study_path = "study"
 
@@ -44,6 +69,10 @@ class StudyScopedAdmin(admin.ModelAdmin):
     def _study_of(self, obj):
         return functools.reduce(getattr, self.study_path.split("__"), obj) if self.study_path else obj
 
+    def _in_editable_status(self, obj) -> bool:
+        allowed = getattr(self.form, "editable_while", None)
+        return obj is None or allowed is None or self._study_of(obj).status in allowed
+
     def has_module_permission(self, request):
         return has_action(request.user, Action.VIEW_STUDY)
 
@@ -51,16 +80,29 @@ class StudyScopedAdmin(admin.ModelAdmin):
         return can(request.user, Action.VIEW_STUDY, obj and self._study_of(obj))
 
     def has_change_permission(self, request, obj=None):
-        return can(request.user, Action.CHANGE_STUDY, obj and self._study_of(obj))
+        return can(request.user, Action.CHANGE_STUDY, obj and self._study_of(obj)) and self._in_editable_status(obj)
 
-    has_add_permission = has_delete_permission = lambda self, request, obj=None: has_action(
-        request.user, Action.CHANGE_STUDY
-    )
+    def has_add_permission(self, request, obj=None):
+        return has_action(request.user, Action.CHANGE_STUDY)
+
+    def has_delete_permission(self, request, obj=None):
+        return has_action(request.user, Action.CHANGE_STUDY) and self._in_editable_status(obj)
 
 
 class ArmInline(admin.TabularInline):
+    """A study's arms, changed by those who may change the study (``obj``), and only while
+    its services allow."""
+
     model = Arm
     extra = 0
+
+    def has_view_permission(self, request, obj=None):
+        return can(request.user, Action.VIEW_STUDY, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return can(request.user, Action.CHANGE_STUDY, obj) and (obj is None or obj.status in SETUP_STATUSES)
+
+    has_add_permission = has_delete_permission = has_change_permission
 
 
 class StudyAdminForm(forms.ModelForm):
@@ -102,6 +144,7 @@ class StudyAdmin(StudyScopedAdmin):
 
 @admin.register(Case)
 class CaseAdmin(StudyScopedAdmin):
+    form = CaseAdminForm
     list_display = ["label", "study", "truth", "truth_method", "study_instance_uid", "reading_group"]
     list_filter = ["study", "truth", "truth_method"]
     search_fields = ["label", "study_instance_uid", "accession_number"]
@@ -109,6 +152,7 @@ class CaseAdmin(StudyScopedAdmin):
 
 @admin.register(Reader)
 class ReaderAdmin(StudyScopedAdmin):
+    form = ReaderAdminForm
     list_display = ["code", "user", "study", "group", "enrolled_at"]
     list_filter = ["study"]
 

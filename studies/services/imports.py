@@ -20,6 +20,8 @@ from studies.permissions import Action, require
 from studies.services import ingest
 
 MAX_REPORTED_ERRORS = 50
+# truth may be corrected until the study is locked for analysis
+TRUTH_STATUSES = (Study.Status.DRAFT, Study.Status.ENROLLING, Study.Status.READING)
 TRUTH_COLUMNS = {
     "case",
     "truth",
@@ -109,7 +111,7 @@ def import_truth(*, actor: User, study: Study, data: bytes) -> dict:
     Columns other than the known ones become case metadata (subgroup variables).
     """
     require(actor, Action.CHANGE_STUDY, study)
-    if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
+    if study.status not in TRUTH_STATUSES:
         raise RuleViolation(f"the study is {study.status}; truth can no longer change")
     header, rows = _csv_rows(_decode(data, "truth file"), required={"case"}, what="truth file")
     metadata_columns = [name for name in header if name not in TRUTH_COLUMNS]

@@ -33,6 +33,8 @@ DESIGN_FIELDS = {
     "allow_identified_data",
 }
 # pixel cleaning rules concern images still to be ingested, not the reading design
+# arms and readers change only before reading can start
+SETUP_STATUSES = (S.DRAFT, S.ENROLLING)
 EDITABLE_FIELDS = DESIGN_FIELDS | {"title", "protocol_text", "protocol_version", "reading_starts_at", "pixel_cleaning"}
 
 
@@ -118,7 +120,7 @@ def _check_ready_to_read(study: Study) -> None:
 @transaction.atomic
 def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: bool = False) -> Arm:
     require(actor, Action.CHANGE_STUDY, study)
-    _require_status(study, S.DRAFT, S.ENROLLING, what="arms")
+    _require_status(study, *SETUP_STATUSES, what="arms")
     if study.arms.filter(name=name).exists():
         raise InvalidInput(f"arm '{name}' already exists", field="name")
     order = study.arms.count()
@@ -128,7 +130,7 @@ def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: 
 @transaction.atomic
 def enroll_reader(*, actor: User, study: Study, user: User, code: str = "", group: int = 0) -> Reader:
     require(actor, Action.CHANGE_STUDY, study)
-    _require_status(study, S.DRAFT, S.ENROLLING, what="readers")
+    _require_status(study, *SETUP_STATUSES, what="readers")
     if user.role != Role.READER:
         raise InvalidInput(f"{user.username} does not have the reader role", field="user")
     if study.readers.filter(user=user).exists():
@@ -150,5 +152,9 @@ def add_member(*, actor: User, study: Study, user: User) -> StudyMembership:
 
 def _require_status(study: Study, *allowed: str, what: str) -> None:
     if study.status not in allowed:
-        raise RuleViolation(f"{what} can only change while the study is {' or '.join(allowed)}")
+        raise RuleViolation(status_rule(what, allowed))
+
+
+def status_rule(what: str, allowed: tuple[str, ...]) -> str:
+    return f"{what} can only change while the study is {' or '.join(allowed)}"
 

@@ -1,8 +1,11 @@
 """The Django admin honours study membership and the role × action table."""
 
 import pytest
+from django.contrib import admin
+from django.test import RequestFactory
 
-from studies.models import AIOutput, Role
+from studies.admin import ArmInline
+from studies.models import AIOutput, Case, Role, Study
 
 
 @pytest.fixture
@@ -95,3 +98,31 @@ def test_admin_edits_follow_the_study_rules(make_study, client, coordinator):
     assert "the design can only change in draft or enrolling" in page.content.decode()
     scheduled.refresh_from_db()
     assert scheduled.washout_days != 1
+
+
+def test_cases_readers_and_arms_change_in_the_admin_only_while_their_services_allow(make_study, client, coordinator):
+    """Truth until the study is locked; readers and arms only before reading starts."""
+    coordinator.is_staff = True
+    coordinator.save()
+    client.force_login(coordinator)
+    study = make_study(status="reading")
+    case = study.cases.order_by("label").first()
+    case_url = f"/admin/studies/case/{case.pk}/change/"
+    case_form = {"study": study.pk, "label": case.label, "truth": "1" if not case.truth else "0",
+                 "truth_method": case.truth_method, "study_instance_uid": case.study_instance_uid,
+                 "reading_group": case.reading_group, "metadata": "{}", "lesions": "[]"}
+    changed = client.post(case_url, case_form)
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    case.refresh_from_db()
+    assert case.truth == (case_form["truth"] == "1")  # truth may still be corrected while reading
+    new_reader = client.post("/admin/studies/reader/add/", {"study": study.pk, "user": coordinator.pk, "code": "X"})
+    assert "readers can only change while the study is draft or enrolling" in new_reader.content.decode()
+    request = RequestFactory().get("/")
+    request.user = coordinator
+    arms = ArmInline(Study, admin.site)
+    assert not arms.has_add_permission(request, study) and not arms.has_delete_permission(request, study)
+    Study.objects.filter(pk=study.pk).update(status="locked")
+    assert client.post(case_url, {**case_form, "truth": "0" if case.truth else "1"}).status_code == 403
+    assert Case.objects.get(pk=case.pk).truth == case.truth
+    draft = make_study(status="draft", reader_prefix="d")
+    assert arms.has_add_permission(request, draft)
