@@ -29,7 +29,14 @@ from .models import (
 )
 from .permissions import Action, can, has_action, visible_studies
 from .services.imports import TRUTH_STATUSES
-from .services.studies import SETUP_STATUSES, check_design_change, status_rule, validate_design
+from .services.studies import (
+    SETUP_STATUSES,
+    check_design_change,
+    check_member_role,
+    check_reader_role,
+    status_rule,
+    validate_design,
+)
 
 
 class StudyStatusForm(forms.ModelForm):
@@ -51,8 +58,27 @@ class CaseAdminForm(StudyStatusForm):
     editable_while, records = TRUTH_STATUSES, "cases"
 
 
+def _user_checked_by(check):
+    """A form's ``clean_user`` that applies a service's role rule."""
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        try:
+            check(user)
+        except DomainError as exc:
+            raise ValidationError(exc.message) from None
+        return user
+
+    return clean_user
+
+
 class ReaderAdminForm(StudyStatusForm):
     editable_while, records = SETUP_STATUSES, "readers"
+    clean_user = _user_checked_by(check_reader_role)
+
+
+class MembershipAdminForm(forms.ModelForm):
+    clean_user = _user_checked_by(check_member_role)
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
@@ -68,6 +94,11 @@ class StudyScopedAdmin(admin.ModelAdmin):
 
     def _study_of(self, obj):
         return functools.reduce(getattr, self.study_path.split("__"), obj) if self.study_path else obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "study":  # new records only in the user's own studies (adding needs CHANGE_STUDY)
+            kwargs["queryset"] = visible_studies(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def _in_editable_status(self, obj) -> bool:
         allowed = getattr(self.form, "editable_while", None)
@@ -159,6 +190,7 @@ class ReaderAdmin(StudyScopedAdmin):
 
 @admin.register(StudyMembership)
 class MembershipAdmin(StudyScopedAdmin):
+    form = MembershipAdminForm
     list_display = ["study", "user"]
 
 

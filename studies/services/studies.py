@@ -131,8 +131,7 @@ def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: 
 def enroll_reader(*, actor: User, study: Study, user: User, code: str = "", group: int = 0) -> Reader:
     require(actor, Action.CHANGE_STUDY, study)
     _require_status(study, *SETUP_STATUSES, what="readers")
-    if user.role != Role.READER:
-        raise InvalidInput(f"{user.username} does not have the reader role", field="user")
+    check_reader_role(user)
     if study.readers.filter(user=user).exists():
         raise RuleViolation(f"{user.username} is already enrolled")
     code = code or f"R{study.readers.count() + 1:02d}"
@@ -141,11 +140,21 @@ def enroll_reader(*, actor: User, study: Study, user: User, code: str = "", grou
     return Reader.objects.create(study=study, user=user, code=code, group=group)
 
 
+def check_reader_role(user: User) -> None:
+    if user.role != Role.READER:
+        raise InvalidInput(f"{user.username} does not have the reader role", field="user")
+
+
+def check_member_role(user: User) -> None:
+    """Study members see truth and every read: never a reader."""
+    if user.role not in (Role.COORDINATOR, Role.STATISTICIAN, Role.ADMIN):
+        raise InvalidInput(f"{user.username} is not a coordinator or statistician", field="user")
+
+
 @transaction.atomic
 def add_member(*, actor: User, study: Study, user: User) -> StudyMembership:
     require(actor, Action.CHANGE_STUDY, study)
-    if user.role not in (Role.COORDINATOR, Role.STATISTICIAN, Role.ADMIN):
-        raise InvalidInput(f"{user.username} is not a coordinator or statistician", field="user")
+    check_member_role(user)
     membership, _ = StudyMembership.objects.get_or_create(study=study, user=user)
     return membership
 

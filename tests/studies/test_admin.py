@@ -126,3 +126,24 @@ def test_cases_readers_and_arms_change_in_the_admin_only_while_their_services_al
     assert Case.objects.get(pk=case.pk).truth == case.truth
     draft = make_study(status="draft", reader_prefix="d")
     assert arms.has_add_permission(request, draft)
+
+
+def test_records_are_added_only_to_ones_own_studies_and_people_only_in_their_role(
+    make_study, staff_client, coordinator
+):
+    study = make_study(status="draft")
+    outsider = staff_client("other_coord", Role.COORDINATOR)
+    before = Case.objects.count()
+    page = outsider.post("/admin/studies/case/add/", {"study": study.pk, "label": "INTRUDER", "truth": "1",
+                                                       "metadata": "{}", "lesions": "[]", "reading_group": "0"})
+    assert "Select a valid choice" in page.content.decode() and Case.objects.count() == before
+    coordinator.is_staff = True
+    coordinator.save()
+    outsider.force_login(coordinator)
+    page = outsider.post("/admin/studies/reader/add/", {"study": study.pk, "user": coordinator.pk, "code": "X"})
+    assert "does not have the reader role" in page.content.decode()
+    assert not study.readers.filter(user=coordinator).exists()
+    reader = study.readers.first().user  # a reader made a member would see truth
+    page = outsider.post("/admin/studies/studymembership/add/", {"study": study.pk, "user": reader.pk})
+    assert "is not a coordinator or statistician" in page.content.decode()
+    assert not study.memberships.filter(user=reader).exists()
