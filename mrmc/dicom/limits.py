@@ -1,0 +1,48 @@
+"""Size and shape limits that bound the memory one DICOM instance can cost.
+
+Parsing keeps at most a few copies of the file and of its decoded pixels
+(the bytes read, the dataset's element values, the file written back, a frame
+array while pixels are cleaned), so each limit below is a fraction of the
+worker's budget of 512 MiB per instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DicomLimits:
+    """Largest instance :func:`mrmc.dicom.parse.read_instance` accepts.
+
+    Parameters
+    ----------
+    max_file_bytes : int
+        Size of the Part 10 file as received.
+    max_inflated_bytes : int
+        Size of the data set after inflating the Deflated Explicit VR Little
+        Endian transfer syntax (PS3.5 A.5); inflation stops at this size.
+    max_sequence_depth : int
+        Sequences nested inside sequences (a top-level sequence is depth 1).
+        Real image objects nest functional groups and code sequences about
+        five deep.
+    max_element_bytes : int
+        Declared value length of any one element.
+    max_pixel_values : int
+        Number of Frames x Rows x Columns x Samples per Pixel, the decoded
+        size of the image in values whatever its transfer syntax.
+    """
+
+    max_file_bytes: int = 96 * MiB
+    max_inflated_bytes: int = 96 * MiB
+    max_sequence_depth: int = 32
+    max_element_bytes: int = 96 * MiB
+    max_pixel_values: int = 48 * MiB
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_inflated_bytes", "max_sequence_depth",
+                     "max_element_bytes", "max_pixel_values"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
