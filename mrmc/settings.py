@@ -5,6 +5,7 @@ DICOM files under ``data/dicom``. Production (``DJANGO_DEBUG=0``) refuses to sta
 without ``SECRET_KEY`` and ``ALLOWED_HOSTS``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,21 +54,31 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "studies",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studies.middleware.ServiceUnavailableMiddleware",  # outside the rest: sees their errors too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "studies.security.IdleSessionMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "studies.security.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
     "studies.middleware.AuditContextMiddleware",
 ]
 
@@ -94,14 +105,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Celery worker in another process sees the test database.
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(DATA_DIR / "test_db.sqlite3")
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Writers take the write lock when their transaction begins: the audit chain appends to the
+    # head it read, and two deferred writers would otherwise deadlock on the upgrade.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "studies.User"
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -136,7 +145,7 @@ DEID_KEY = env.str("DEID_KEY", default="") or f"deid:{SECRET_KEY}"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -166,11 +175,138 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# --- Ingest limits and lost jobs (studies.services.ingest_sources, studies.services.jobs) -------
+# Every limit is checked while reading; together they keep one worker under 512 MiB for any file.
+MiB = 1024 * 1024
+INGEST_MAX_UPLOAD_BYTES = env.int("INGEST_MAX_UPLOAD_BYTES", default=4096 * MiB)  # one upload request
+INGEST_MAX_FILE_BYTES = env.int("INGEST_MAX_FILE_BYTES", default=96 * MiB)  # a file or an archive member
+INGEST_MAX_ARCHIVE_MEMBERS = env.int("INGEST_MAX_ARCHIVE_MEMBERS", default=10_000)
+INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=16384 * MiB)  # all members inflated
+INGEST_MAX_INFLATED_BYTES = env.int("INGEST_MAX_INFLATED_BYTES", default=96 * MiB)  # Deflated transfer syntax
+INGEST_MAX_ELEMENT_BYTES = env.int("INGEST_MAX_ELEMENT_BYTES", default=96 * MiB)
+INGEST_MAX_SEQUENCE_DEPTH = env.int("INGEST_MAX_SEQUENCE_DEPTH", default=32)
+INGEST_MAX_PIXEL_VALUES = env.int("INGEST_MAX_PIXEL_VALUES", default=48 * MiB)  # frames x rows x columns x samples
+# A running job whose worker died: redelivered at once by a prefork worker (its child was lost),
+# otherwise found by the sweep when its worker process is gone or its heartbeat (every 10 s) is this old.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+JOB_LOST_AFTER_S = env.int("JOB_LOST_AFTER_S", default=120)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-lost-jobs": {"task": "studies.sweep_lost_jobs", "schedule": env.int("JOB_SWEEP_EVERY_S", default=60)},
+}
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Authentication, sessions and security headers --------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Argon2 for new and changed passwords; older hashes still verify and are rehashed at login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Lockout (django-axes) on every path that checks a password: login page, admin, API token.
+# Counted per username, not per address: readers share one address behind a hospital proxy.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 asks for the address in the lockout key against attempts that rotate user agents or
+# cookies; a per-username count is not reset by those, and an address lock would lock out every
+# reader behind one hospital proxy together.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True  # "in a row": a successful login clears the count
+# The lockout lasts the cool-off from the failure that caused it; attempts during it are refused
+# without extending it, so a user is never locked out longer than the stated time per attack burst.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "studies.security.lockout_response"
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None  # nginx in front: 1
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# API tokens (django-rest-knox): stored hashed, expire, revoked at logout.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.float("API_TOKEN_HOURS", default=10)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
+# Sessions: gone when the browser closes, after an idle time (readers shorter than staff), and
+# at the latest SESSION_COOKIE_AGE after login (studies.security.IdleSessionMiddleware).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
+SESSION_IDLE_SECONDS = {
+    "reader": env.int("READER_IDLE_MINUTES", default=30) * 60,
+    "staff": env.int("STAFF_IDLE_MINUTES", default=60) * 60,
+}
+
+# Two-factor (django-otp, TOTP): optional for coordinators, statisticians and admins; with
+# REQUIRE_2FA_FOR_STAFF they must enroll before anything else. Readers are never asked.
+REQUIRE_2FA_FOR_STAFF = env.bool("REQUIRE_2FA_FOR_STAFF", default=False)
+OTP_TOTP_ISSUER = env.str("OTP_ISSUER", default="MRMC reader studies")
+
+# Content-Security-Policy (django-csp), the same as deploy/nginx.conf. The reading workstation
+# compiles WebAssembly codecs, runs module workers (some from blob: URLs) and draws blob:/data:
+# images; no inline script anywhere. Styles allow inline: Cornerstone and the API docs set them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+if not DEBUG:
+    SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health probes speak plain HTTP
+    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Request limits and unavailable dependencies (studies/api/parsers.py, studies/middleware.py) ---
+# Bodies of JSON and form requests (file parts of uploads are streamed to disk and limited apart).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("MAX_REQUEST_FIELDS", default=1000)
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+# Truth and AI-output files are read whole into memory to be checked before anything is stored.
+IMPORT_FILE_MAX_BYTES = env.int("IMPORT_FILE_MAX_BYTES", default=64 * 2**20)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "studies.api.parsers.LimitedJSONParser",
+    "studies.api.parsers.LimitedFormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# A database or broker that cannot be reached answers 503 with this Retry-After (seconds).
+RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
+# A dead broker fails a request within about a second instead of kombu retrying for minutes.
+# Results are never read (each Job row holds its outcome), so no result-store round trip either.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 LOGGING = {
     "version": 1,
@@ -178,3 +314,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# ---------------------------------------------------------------- audit trail (hash chain, roles)
+# The head of the audit chain is appended to this file every AUDIT_ANCHOR_EVERY events, after
+# each analysis run, by ``manage.py anchor_audit`` and by Celery beat (AUDIT_ANCHOR_INTERVAL_S);
+# keep it on storage the database's administrators cannot rewrite (or ship the
+# ``mrmc.audit.anchor`` log lines elsewhere). ``manage.py verify_audit`` checks the chain against it.
+AUDIT_ANCHOR_FILE = Path(env.str("AUDIT_ANCHOR_FILE", default=str(DATA_DIR / "audit-anchors.jsonl")))
+AUDIT_ANCHOR_EVERY = env.int("AUDIT_ANCHOR_EVERY", default=1000)
+CELERY_BEAT_SCHEDULE["anchor-audit-chain"] = {
+    "task": "studies.anchor_audit", "schedule": env.float("AUDIT_ANCHOR_INTERVAL_S", default=300.0),
+}
+# PostgreSQL role the application runs as (DML only; SELECT and INSERT on the audit table).
+# ``manage.py grant_app_role``, run as the tables' owner, creates it; every ``migrate`` run as the
+# owner grants it the new tables. Empty: no role management (laptop, tests).
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")

@@ -1,5 +1,6 @@
 """Output shapes and input validation; no business rules here (see ``studies.services``)."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from studies.models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, Study
@@ -70,6 +71,12 @@ class ScheduleInput(serializers.Serializer):
 
 class FileInput(serializers.Serializer):
     file = serializers.FileField()
+
+    def validate_file(self, upload):
+        """Imports are read whole to be checked before anything is stored: their size is bounded."""
+        if upload.size > settings.IMPORT_FILE_MAX_BYTES:
+            raise serializers.ValidationError(f"file larger than {settings.IMPORT_FILE_MAX_BYTES} bytes")
+        return upload
 
 
 class StaffReadSerializer(serializers.ModelSerializer):

@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from studies.services import imports, jobs, schedule
 from studies.services import studies as study_services
 
 from . import serializers as s
+from .parsers import LimitedFormParser, LimitedJSONParser
 
 
 def study_for(request, study_id: int, action: Action) -> Study:
@@ -102,7 +103,7 @@ class CaseListView(APIView):
 
 
 class _FileImportView(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, LimitedFormParser]
 
     def _file(self, request):
         data = s.FileInput(data=request.data)
@@ -135,7 +136,7 @@ class AIOutputImportView(_FileImportView):
 
 
 class ReaderListView(APIView):
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [LimitedJSONParser, LimitedFormParser]
 
     @extend_schema(responses=s.ReaderSerializer(many=True))
     def get(self, request, study_id):

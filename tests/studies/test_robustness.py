@@ -1,0 +1,174 @@
+"""Hostile requests get a 400 naming the problem, unreachable dependencies a 503 with Retry-After."""
+
+import json
+import socket
+import time
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from studies.api.parsers import json_depth
+from studies.models import Study
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [("1", 0), ("[]", 1), ('{"a": [1, {"b": []}]}', 4), ('["]]]]", "\\"[["]', 1), ('{"k\\"[": [{}]}', 3)],
+)
+def test_json_depth_ignores_brackets_inside_strings(text, depth):
+    json.loads(text)  # the cases are valid JSON
+    assert json_depth(text.encode()) == depth
+
+
+def test_deeply_nested_json_to_the_token_endpoint_is_a_400_without_authentication(client):
+    response = client.post("/api/v1/auth/token/", nested(1000), content_type="application/json")
+    assert response.status_code == 400
+    assert "nested deeper than 32 levels" in response.json()["detail"]
+
+
+def test_nesting_up_to_the_limit_is_parsed_and_one_more_level_is_refused(api, make_study):
+    study = make_study(status=Study.Status.DRAFT)
+    staff = api(study.created_by)
+    at_limit = {"pixel_cleaning": json.loads(nested(31))}  # the object itself is the 32nd level
+    response = staff.patch(f"/api/v1/studies/{study.pk}/", at_limit, format="json")
+    assert response.status_code == 400
+    assert response.json().get("field") == "pixel_cleaning"  # parsed, then refused by the study's rules
+    too_deep = {"pixel_cleaning": json.loads(nested(32))}
+    response = staff.patch(f"/api/v1/studies/{study.pk}/", too_deep, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON nested deeper than 32 levels"}
+
+
+def test_body_over_the_size_limit_is_a_400(api, coordinator, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"title": "x" * 1000})
+    response = api(coordinator).post("/api/v1/studies/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "request body larger than 1000 bytes"}
+    form = api(coordinator).post("/api/v1/studies/", f"title={'x' * 1000}",
+                                 content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 400
+    assert Study.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"title": ', '{"title": NaN}', '{"title": "\udcff"}'.encode("utf-8", "surrogatepass"), "1" * 5000, b"\xff\xfe"],
+)
+def test_malformed_json_is_a_400(api, coordinator, body):
+    response = api(coordinator).post("/api/v1/studies/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error")
+
+
+def test_too_many_form_fields_is_a_400_naming_the_limit(api, coordinator, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=1" for i in range(11))
+    response = api(coordinator).post("/api/v1/studies/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "more than 10 form fields"}
+
+
+def test_import_file_over_the_limit_is_refused(api, make_study, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.IMPORT_FILE_MAX_BYTES = 100
+    study = make_study(status=Study.Status.DRAFT, n_cases=0)
+    upload = SimpleUploadedFile("truth.csv", b"case,truth\n" + b"C1,1\n" * 50)
+    response = api(study.created_by).post(f"/api/v1/studies/{study.pk}/cases/import/", {"file": upload})
+    assert response.status_code == 400
+    assert "larger than 100 bytes" in str(response.json()["file"])
+    assert not study.cases.exists()
+
+
+# ---------------------------------------------------------------- unreachable dependencies
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_database(django_db_blocker, tmp_path):
+    """The app's database connection pointed at a closed port (PostgreSQL) or an unopenable file (SQLite)."""
+    connection = connections["default"]
+    saved = dict(connection.settings_dict)
+    with django_db_blocker.unblock():
+        connection.close()
+        if connection.vendor == "sqlite":
+            connection.settings_dict["NAME"] = str(tmp_path / "missing-folder" / "db.sqlite3")
+        else:
+            connection.settings_dict.update(HOST="127.0.0.1", PORT=str(closed_port()))
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved)
+
+
+def assert_retry_later(response):
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/studies/", "/api/v1/worklist/", "/dicomweb/studies"])
+def test_database_down_answers_503_json_on_the_api(unreachable_database, path):
+    response = Client().get(path, HTTP_AUTHORIZATION="Token " + "a" * 64)
+    assert_retry_later(response)
+    assert response.json() == {"detail": "The database is unavailable; please retry shortly.", "unavailable": "database"}
+
+
+def test_database_down_answers_a_503_page_and_healthz_names_it(unreachable_database):
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = "x" * 32  # the session is looked up in the database
+    page = client.get("/read/")
+    assert_retry_later(page)
+    assert page["Content-Type"].startswith("text/html")
+    assert b"The database is unavailable" in page.content
+    health = Client().get("/healthz")
+    assert_retry_later(health)
+    assert health.json() == {"status": "unavailable", "database": "unavailable", "broker": "ok"}
+
+
+@pytest.fixture
+def dead_broker():
+    """Tasks queued to a broker URL where nothing listens, as in production with Redis down."""
+    from mrmc.celery import app
+
+    from ..conftest import _drop_connection_pools
+
+    previous = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
+    app.conf.update(task_always_eager=False, broker_url=f"redis://127.0.0.1:{closed_port()}/5")
+    _drop_connection_pools(app)
+    yield
+    app.conf.update(previous)
+    _drop_connection_pools(app)
+
+
+def test_broker_down_answers_503_within_seconds_and_healthz_names_it(transactional_db, api, make_study, dead_broker):
+    study = make_study(status=Study.Status.ENROLLING)
+    health = Client().get("/healthz")  # (also loads the URL modules, which takes seconds the first time)
+    assert_retry_later(health)
+    assert health.json() == {"status": "unavailable", "database": "ok", "broker": "unavailable"}
+    started = time.monotonic()
+    response = api(study.created_by).post(f"/api/v1/studies/{study.pk}/schedule/", {"seed": 1}, format="json")
+    assert time.monotonic() - started < 2
+    assert_retry_later(response)
+    assert response.json()["unavailable"] == "broker"
+
+
+def test_healthz_ok_when_everything_answers(db):
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
