@@ -83,7 +83,7 @@ def run(args, scratch: Path) -> None:
 def prepare_study(n_cases: int):
     """The demo study; reader1's token and the frame paths of the cases open to them."""
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from studies.models import DicomInstance, User
     from studies.permissions import dicom_studies_visible_to
@@ -96,7 +96,7 @@ def prepare_study(n_cases: int):
         "series__dicom_study")
     frames = [(f"/studies/{i.series.dicom_study.study_instance_uid}/series/{i.series.series_instance_uid}"
                f"/instances/{i.sop_instance_uid}/frames/1", i.sha256) for i in instances]
-    return Token.objects.get_or_create(user=reader)[0].key, frames
+    return AuthToken.objects.create(user=reader)[1], frames
 
 
 def stored_file(sha256: str) -> bytes:

@@ -10,3 +10,4 @@ class StudiesConfig(AppConfig):
         import mrmc.celery  # noqa: F401
 
         from . import signals  # noqa: F401
+        from .services import accounts  # noqa: F401  (audit of logins, failures and lockouts)

@@ -35,6 +35,12 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class LockedOut(DomainError):
+    """Too many failed logins for this account; refused until the lockout ends."""
+
+    status_code = 429
+
+
 def located(message: str, *, line: int | None = None, field: str | None = None) -> str:
     """A message prefixed with where it applies, as the API and commands show it."""
     return str(DomainError(message, line=line, field=field))

@@ -1,10 +1,11 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from . import analysis, images, reading, staff
+from . import analysis, auth, images, reading, staff
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", auth.TokenLoginView.as_view(), name="api-token"),
+    path("auth/logout/", auth.LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", auth.LogoutAllView.as_view(), name="api-logout-all"),
     path("studies/", staff.StudyListView.as_view(), name="study-list"),
     path("studies/<int:study_id>/", staff.StudyDetailView.as_view(), name="study-detail"),
     path("studies/<int:study_id>/transition/", staff.StudyTransitionView.as_view(), name="study-transition"),

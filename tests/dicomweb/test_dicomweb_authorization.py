@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from studies.models import DicomInstance, Study
 
@@ -129,9 +129,9 @@ def test_locking_the_study_closes_the_images_to_readers_not_to_staff(imaged_worl
 
 
 def test_token_authentication(imaged_world):
-    token = Token.objects.create(user=imaged_world["users"]["coordinator"])
+    _, token = AuthToken.objects.create(user=imaged_world["users"]["coordinator"])
     url = url_for("dicomweb-instance-metadata", uids_of(imaged_world["open_case"]))
-    assert Client(HTTP_AUTHORIZATION=f"Token {token.key}").get(url).status_code == 200
+    assert Client(HTTP_AUTHORIZATION=f"Token {token}").get(url).status_code == 200
     response = Client(HTTP_AUTHORIZATION="Token not-a-token").get(url)
     assert response.status_code == 401 and "WWW-Authenticate" in response
 

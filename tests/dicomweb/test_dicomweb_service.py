@@ -245,10 +245,10 @@ def test_phi_and_case_data_never_served(planted, staff):
 def test_dicomweb_client_reads_our_service(transactional_db, archive, coordinator, live_server):
     """Search, metadata, frames and retrieval through dicomweb-client, authenticated by token."""
     from dicomweb_client.api import DICOMwebClient
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     session = requests.Session()
-    session.headers["Authorization"] = f"Token {Token.objects.create(user=coordinator).key}"
+    session.headers["Authorization"] = f"Token {AuthToken.objects.create(user=coordinator)[1]}"
     client = DICOMwebClient(f"{live_server.url}/dicomweb", session=session)
     mr = by_modality("MR")
     study_uid, series_uid = mr.series.dicom_study.study_instance_uid, mr.series.series_instance_uid

@@ -9,8 +9,8 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from django.core.management import call_command
 from django.test import Client
+from knox.models import AuthToken
 from pydicom.data import get_testdata_file
-from rest_framework.authtoken.models import Token
 
 from mrmc.dicom.parse import write_instance
 from studies.models import Assignment, DicomInstance, DicomStudy, Job
@@ -36,7 +36,7 @@ def dicom_storage(settings, tmp_path, monkeypatch):
 
 def ours_client(live_server, user) -> DICOMwebClient:
     session = requests.Session()
-    session.headers["Authorization"] = f"Token {Token.objects.get_or_create(user=user)[0].key}"
+    session.headers["Authorization"] = f"Token {AuthToken.objects.create(user=user)[1]}"
     return DICOMwebClient(f"{live_server.url}/dicomweb", session=session)
 
 

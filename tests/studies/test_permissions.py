@@ -13,6 +13,7 @@ STAFF = {"coordinator", "statistician", "admin"}
 CHANGE = {"coordinator", "admin"}
 READER = {"reader"}
 ANY_READER = {"reader", "other_reader"}
+SIGNED_IN = set(ROLES) - {"anonymous"}
 
 # url name -> {method: roles allowed}. Every route under /api/v1/ must be listed (checked below).
 MATRIX = {
@@ -47,6 +48,8 @@ MATRIX = {
     "assignment-detail": {"get": READER},
     "read-list": {"get": ANY_READER, "post": READER},
     "read-detail": {"patch": READER},
+    "api-logout": {"post": SIGNED_IN},
+    "api-logout-all": {"post": SIGNED_IN},
 }
 PUBLIC = {"api-token"}  # obtaining a token is how one authenticates
 

@@ -1,0 +1,97 @@
+"""Session rules and login responses: idle and absolute session limits, the second-factor step of
+staff, and the page or JSON answer to a locked-out login."""
+
+import time
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from studies.models import Role
+from studies.services import accounts
+
+ACTIVITY_KEY = "activity_at"
+LOGIN_KEY = "login_at"
+# The last-activity time is written at most this often, so a busy session is not saved per request.
+ACTIVITY_RESOLUTION_S = 60
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(("/api/", "/dicomweb/"))
+
+
+class IdleSessionMiddleware:
+    """Logs a session out after SESSION_IDLE_SECONDS without a request (readers' limit shorter
+    than staff's) or SESSION_COOKIE_AGE after login, whichever comes first. The request then
+    goes on anonymous: pages redirect to the login page, the API answers 401."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            self._check(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _check(request):
+        now = int(time.time())
+        session = request.session
+        login_at = session.setdefault(LOGIN_KEY, now)
+        activity_at = session.get(ACTIVITY_KEY, now)
+        kind = "reader" if request.user.role == Role.READER else "staff"
+        if now - activity_at > settings.SESSION_IDLE_SECONDS[kind]:
+            request.logout_reason = "idle"
+        elif now - login_at > settings.SESSION_COOKIE_AGE:
+            request.logout_reason = "session limit"
+        else:
+            if now - activity_at >= ACTIVITY_RESOLUTION_S or ACTIVITY_KEY not in session:
+                session[ACTIVITY_KEY] = now
+            return
+        logout(request)
+
+
+class SecondFactorMiddleware:
+    """Staff with a confirmed TOTP device enter a code after their password before anything
+    else (the admin included); with REQUIRE_2FA_FOR_STAFF, staff without one enroll first."""
+
+    OPEN_URL_NAMES = ("login", "logout", "otp-verify", "otp-setup")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        step = self._pending_step(request)
+        if step is None:
+            return self.get_response(request)
+        if _wants_json(request):
+            return JsonResponse({"detail": "complete two-factor login in the browser first"}, status=403)
+        return redirect(f"{reverse(step)}?next={quote(request.get_full_path())}")
+
+    def _pending_step(self, request) -> str | None:
+        user = request.user
+        if not user.is_authenticated or not accounts.may_use_second_factor(user) or user.is_verified():
+            return None
+        if request.path.startswith(settings.STATIC_URL):  # Django gives it its leading slash
+            return None
+        if request.path in {reverse(name) for name in self.OPEN_URL_NAMES}:
+            return None
+        if accounts.uses_second_factor(user):
+            return "otp-verify"
+        return "otp-setup" if settings.REQUIRE_2FA_FOR_STAFF else None
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: 429 with Retry-After; the login page with the reason, or JSON."""
+    message = accounts.lockout_message()
+    if _wants_json(request):
+        response = JsonResponse({"detail": message}, status=429)
+    else:
+        form = AuthenticationForm(request)
+        response = render(request, "registration/login.html", {"form": form, "locked_out": message}, status=429)
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
