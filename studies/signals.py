@@ -1,6 +1,8 @@
-"""Audit every save and delete of study data, whatever path the change took."""
+"""Audit every save and delete of study data, whatever path the change took; grant the app role after migrate."""
 
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.conf import settings
+from django.db import connections
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
 from .models import (
@@ -16,7 +18,7 @@ from .models import (
     StudyMembership,
     User,
 )
-from .services import audit
+from .services import audit, database_roles
 
 AUDITED_MODELS = (
     Study, StudyMembership, Arm, Case, AIOutput, Reader, ReadingSession, Read, ReadRevision, User, DicomStudy
@@ -50,3 +52,14 @@ def record_delete(sender, instance, **kwargs):
     if sender not in AUDITED_MODELS:
         return
     audit.record_change(instance, action="delete", before=audit.snapshot(instance), after=None)
+
+
+@receiver(post_migrate)
+def grant_app_role_new_tables(sender, using, **kwargs):
+    """After ``migrate`` (run as the owner), the application's role gets exactly its rights on every table."""
+    connection = connections[using]
+    role = settings.DATABASE_APP_ROLE
+    if sender.name != "studies" or not role or connection.vendor != "postgresql":
+        return
+    if database_roles.role_exists(connection, role) and connection.settings_dict["USER"] != role:
+        database_roles.grant_privileges(connection, role)
