@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from studies.permissions import Action
 from studies.services import ingest
+from studies.services.ingest_sources import check_upload_size
 
 from . import serializers as s
 from .staff import study_for
@@ -21,9 +22,16 @@ class DicomUploadInput(serializers.Serializer):
 class DicomUploadView(APIView):
     parser_classes = [MultiPartParser]
 
+    def initial(self, request, *args, **kwargs):
+        # Before authentication: a session's CSRF check would already read the whole body.
+        check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0))
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(request={"multipart/form-data": DicomUploadInput}, responses={202: s.JobSerializer})
     def post(self, request, study_id):
-        """Store the files de-identified and link them to cases; poll the returned job for rejections."""
+        """Store the files de-identified and link them to cases; poll the returned job for its report
+        (stored, duplicates, conflicts, rejected files with a reason class). A request larger than
+        ``INGEST_MAX_UPLOAD_BYTES`` is refused with 413 before it is read."""
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         mapping = request.FILES.get("mapping")
         job = ingest.start_upload(

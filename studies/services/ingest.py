@@ -1,28 +1,33 @@
 """DICOM ingest: parse, de-identify (PS3.15 E.1), sanitize, store content-addressed, index, link to cases.
 
-Every file is handled on its own: a broken one is rejected with a reason and the rest go in.
-UIDs are replaced with a keyed hash (:func:`mrmc.dicom.deid.remap_uid`) under a key derived
-per study from ``settings.DEID_KEY``, so importing the same files again finds the same new
-UIDs and stores nothing, and a case that names the original StudyInstanceUID still links.
+Every file is handled on its own: whatever goes wrong with one (a limit, a parser error, a
+conflict) rejects it with a reason class and the rest go in, and a file is indexed and stored
+entirely or not at all. UIDs are replaced with a keyed hash (:func:`mrmc.dicom.deid.remap_uid`)
+under a key derived per study from ``settings.DEID_KEY``, so importing the same files again
+finds the same new UIDs and stores nothing, and a case that names the original
+StudyInstanceUID still links.
 """
 
 import csv
 import hashlib
 import hmac
+import inspect
 import io
-import shutil
-import uuid
-import zipfile
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from pydicom.dataset import Dataset
 
+from mrmc.dicom.archive import ArchiveRefused
 from mrmc.dicom.deid import check_identified, deidentify, remap_uid
 from mrmc.dicom.frames import native_frame_layout
+from mrmc.dicom.limits import DicomLimits
 from mrmc.dicom.parse import InvalidDicom, ParsedInstance, read_instance, write_instance
 from mrmc.dicom.pixel_cleaning import PixelCleaningRule, clean_pixels, find_rule, parse_rules
 from mrmc.dicom.sanitize import sanitize
@@ -31,14 +36,23 @@ from studies.errors import InvalidInput, RuleViolation
 from studies.models import Case, DicomInstance, DicomSeries, DicomStudy, Job, Study, User
 from studies.permissions import Action, require
 from studies.services import audit, jobs
+from studies.services.ingest_sources import (
+    DicomSource,
+    Rejected,
+    check_upload_size,
+    count_sources,
+    dicom_limits,
+    file_sources,
+    named_paths,
+    remove_staging,
+    stage_uploads,
+)
 
-MAX_REPORTED_REJECTIONS = 200
-MAX_FILE_BYTES = 2 << 30
+log = logging.getLogger(__name__)
+
+MAX_REPORTED_PROBLEMS = 200
+PROGRESS_INTERVAL_S = 2.0  # a 10,000-member archive writes its progress a few times, not 10,000
 LINK_COLUMNS = ("study_instance_uid", "accession_number")
-
-# (name shown in reports, function returning the file's bytes)
-DicomSource = tuple[str, Callable[[], bytes]]
-
 
 def content_store() -> ContentStore:
     return ContentStore(settings.DICOM_STORAGE)
@@ -53,23 +67,42 @@ def keyed_hash(value: str, key: bytes) -> str:
     return hmac.new(key, value.strip().encode(), hashlib.sha256).hexdigest() if value.strip() else ""
 
 
+class Problem(NamedTuple):
+    """A file left out: its name in the upload or archive, a reason class and the reason."""
+
+    file: str
+    kind: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return self._asdict()
+
+
 @dataclass
 class IngestReport:
-    """What one ingest did; ``rejected`` lists (file, reason) for every file left out."""
+    """What one ingest did: every file is stored, a duplicate, a conflict or rejected."""
 
     stored: int = 0
     duplicates: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[Problem] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
     sanitized: dict[str, list[str]] = field(default_factory=dict)
     cleaned: dict[str, list[list[int]]] = field(default_factory=dict)  # SOP UID -> regions blacked out
     linked: dict[str, str] = field(default_factory=dict)  # case label -> StudyInstanceUID
 
+    @property
+    def files(self) -> int:
+        return self.stored + self.duplicates + len(self.conflicts) + len(self.rejected)
+
     def as_dict(self) -> dict:
         return {
+            "files": self.files,
             "stored": self.stored,
             "duplicates": self.duplicates,
-            "rejected": [{"file": name, "reason": reason} for name, reason in self.rejected[:MAX_REPORTED_REJECTIONS]],
+            "conflicts": [p.as_dict() for p in self.conflicts[:MAX_REPORTED_PROBLEMS]],
+            "conflict_count": len(self.conflicts),
+            "rejected": [p.as_dict() for p in self.rejected[:MAX_REPORTED_PROBLEMS]],
             "rejected_count": len(self.rejected),
             "studies": sorted(self.studies),
             "sanitized": self.sanitized,
@@ -78,55 +111,8 @@ class IngestReport:
         }
 
 
-class Rejected(Exception):
-    """One file is left out; the message is the reason shown next to its name."""
-
-
-# ----------------------------------------------------------------- sources
-
-
-def dicom_sources(paths: Iterable[str | Path]) -> Iterator[DicomSource]:
-    """Every file under ``paths`` (files, folders searched recursively, zip archives),
-    read one at a time so that an archive of any size never sits whole in memory."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from dicom_sources(sorted(p for p in path.rglob("*") if p.is_file()))
-        elif zipfile.is_zipfile(path):
-            yield from _zip_members(path)
-        else:
-            yield str(path), _file_reader(path)
-
-
-def count_sources(paths: Iterable[str | Path]) -> int:
-    """How many files :func:`dicom_sources` will give (nothing is read)."""
-    return sum(1 for _ in dicom_sources(paths))
-
-
-def _file_reader(path: Path) -> Callable[[], bytes]:
-    def read() -> bytes:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise Rejected(f"larger than {MAX_FILE_BYTES >> 30} GiB")
-        return path.read_bytes()
-
-    return read
-
-
-def _zip_members(path: Path) -> Iterator[DicomSource]:
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.infolist():
-            if member.is_dir():
-                continue
-
-            def read(member=member) -> bytes:
-                if member.file_size > MAX_FILE_BYTES:
-                    raise Rejected(f"larger than {MAX_FILE_BYTES >> 30} GiB")
-                try:
-                    with archive.open(member) as handle:
-                        return handle.read()
-                except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-                    raise Rejected(f"cannot be extracted: {exc}") from None
-
-            yield f"{path}:{member.filename}", read
+class Conflict(Rejected):
+    """The file's SOP Instance UID is stored already, with other content or in another study."""
 
 
 # ------------------------------------------------------------------ ingest
@@ -152,63 +138,87 @@ def ingest(
         blacked out (:mod:`mrmc.dicom.pixel_cleaning`); images marked Burned In Annotation
         YES that no rule matches are refused unless the study allows identified data.
     total, progress
-        Number of sources, and a callback getting the fraction done and a message.
+        Number of sources, and a callback getting the fraction done and a message (called
+        at most every few seconds, and after the last file).
     """
     require(actor, Action.CHANGE_STUDY, study)
     if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
         raise RuleViolation(f"the study is {study.status}; images can no longer be added")
     report = IngestReport()
-    key = deid_key_for(study)
-    pixel_rules = parse_rules(study.pixel_cleaning)
+    context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits())
+    last_progress = time.monotonic()
     for done, (name, read) in enumerate(sources, start=1):
-        try:
-            _ingest_one(study, read(), key, deidentify_files, pixel_rules, report)
-        except (Rejected, InvalidDicom) as exc:
-            report.rejected.append((name, str(exc)))
-        except FileNotFoundError:
-            report.rejected.append((name, "no such file"))
-        if progress:
+        _ingest_source(context, name, read, report)
+        if progress and time.monotonic() - last_progress >= PROGRESS_INTERVAL_S:
             progress(done / total if total else 0.0, f"{done} of {total or '?'} files")
+            last_progress = time.monotonic()
+    if progress:
+        progress(1.0, f"{report.files} of {report.files} files")
     report.linked = link_cases(study=study)
     return report
 
 
-def _ingest_one(
-    study: Study,
-    data: bytes,
-    key: bytes,
-    deidentify_files: bool,
-    pixel_rules: Sequence[PixelCleaningRule],
-    report: IngestReport,
-) -> None:
-    parsed = read_instance(data)
-    sop_uid = remap_uid(parsed.sop_instance_uid, key) if deidentify_files else parsed.sop_instance_uid
-    existing = DicomInstance.objects.filter(sop_instance_uid=sop_uid).select_related("series__dicom_study").first()
-    if existing is not None:
-        _check_same_study(existing.series.dicom_study, study)
-        report.duplicates += 1
-        report.studies.add(existing.series.dicom_study.study_instance_uid)
-        return
+@dataclass(frozen=True)
+class _Context:
+    study: Study
+    key: bytes
+    deidentify_files: bool
+    pixel_rules: Sequence[PixelCleaningRule]
+    limits: DicomLimits
+
+
+def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
+    """Ingest one file; any failure but the database's becomes a rejection with a reason class."""
+    try:
+        _ingest_one(context, read(), report)
+    except Conflict as exc:
+        report.conflicts.append(Problem(name, exc.kind, str(exc)))
+    except (Rejected, InvalidDicom, ArchiveRefused) as exc:
+        report.rejected.append(Problem(name, getattr(exc, "kind", "malformed"), str(exc)))
+    except DatabaseError:
+        raise  # not the file's fault: the job fails and can be run again
+    except Exception as exc:  # a parser or codec bug must not stop the other files
+        log.exception("ingest of %s failed", name)
+        report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
+
+
+def _read(data: bytes, limits: DicomLimits) -> ParsedInstance:
+    if "limits" in inspect.signature(read_instance).parameters:
+        return read_instance(data, limits=limits)
+    return read_instance(data)
+
+
+def _ingest_one(context: _Context, data: bytes, report: IngestReport) -> None:
+    parsed = _read(data, context.limits)
+    del data
     ds = parsed.dataset
-    accession_hash = keyed_hash(parsed.accession_number, key)
-    pixel_rule = find_rule(ds, pixel_rules)  # matched on the attributes as received
-    deid = _deidentify(ds, key) if deidentify_files else {}
+    accession_hash = keyed_hash(parsed.accession_number, context.key)
+    pixel_rule = find_rule(ds, context.pixel_rules)  # matched on the attributes as received
+    deid = _deidentify(ds, context.key) if context.deidentify_files else {}
     if pixel_rule is not None:
         try:
             clean_pixels(ds, pixel_rule)
         except ValueError as exc:
-            raise Rejected(f"burned-in text not removed: {exc}") from None
+            raise Rejected("pixel-cleaning", f"burned-in text not removed: {exc}") from None
     identified = check_identified(ds)
-    if identified and not study.allow_identified_data:
-        raise Rejected(f"still carries {', '.join(identified)}; this study does not allow identified data")
+    if identified and not context.study.allow_identified_data:
+        raise Rejected("identified", f"still carries {', '.join(identified)}; "
+                                     "this study does not allow identified data")
     fixes = sanitize(ds)
     data = write_instance(ds)
-    stored = read_instance(data)  # the index describes exactly the bytes stored
+    del ds, parsed
+    stored = _read(data, context.limits)  # the index describes exactly the bytes stored
+    sha256 = hashlib.sha256(data).hexdigest()
+    if _is_duplicate(context.study, stored, sha256):
+        report.duplicates += 1
+        report.studies.add(stored.study_instance_uid)
+        return
     dicom_study = DicomStudy.objects.filter(study_instance_uid=stored.study_instance_uid).first()
     if dicom_study is not None:
-        _check_same_study(dicom_study, study)
-    put = content_store().put(data)
-    _index(study, stored, put.sha256, len(data), accession_hash, deid, fixes, native_frame_layout(data))
+        _check_same_study(dicom_study, context.study)
+    with transaction.atomic():  # the file is written last: if that fails, no row remains
+        _index(context.study, stored, sha256, len(data), accession_hash, deid, fixes, native_frame_layout(data))
+        content_store().put(data)
     report.stored += 1
     report.studies.add(stored.study_instance_uid)
     if fixes:
@@ -217,10 +227,34 @@ def _ingest_one(
         report.cleaned[stored.sop_instance_uid] = [list(region) for region in pixel_rule.regions]
 
 
+def _is_duplicate(study: Study, stored: ParsedInstance, sha256: str) -> bool:
+    """True when these exact bytes are stored already; a conflict when the UID is, with other content."""
+    existing = (DicomInstance.objects.filter(sop_instance_uid=stored.sop_instance_uid)
+                .select_related("series__dicom_study").first())
+    if existing is None:
+        return False
+    _check_same_study(existing.series.dicom_study, study)
+    if existing.sha256 == sha256:
+        return True
+    raise Conflict("conflict", f"SOP Instance UID {stored.sop_instance_uid} is already stored with "
+                               f"{_difference(existing, stored)}; the stored instance is kept")
+
+
+def _difference(existing: DicomInstance, stored: ParsedInstance) -> str:
+    try:
+        with content_store().open(existing.sha256) as handle:
+            kept = read_instance(handle.read()).dataset
+    except (OSError, InvalidDicom):
+        return "different content"
+    same_pixels = kept.get("PixelData") == stored.dataset.get("PixelData")
+    return "different attributes" if same_pixels else "different pixel data"
+
+
 def _check_same_study(dicom_study: DicomStudy, study: Study) -> None:
     if dicom_study.study_id != study.pk:
-        raise Rejected(
-            f"DICOM study {dicom_study.study_instance_uid} is already stored for study {dicom_study.study_id}"
+        raise Conflict(
+            "other-study",
+            f"DICOM study {dicom_study.study_instance_uid} is already stored for study {dicom_study.study_id}",
         )
 
 
@@ -352,38 +386,42 @@ def _link(case: Case, dicom_study: DicomStudy) -> None:
 
 def ingest_paths(*, actor: User, study: Study, paths: list[str], deidentify_files: bool = True,
                  progress: Callable[[float, str], None] | None = None) -> IngestReport:
-    """Ingest files, folders and zip archives (``manage.py import_dicom``, the upload job)."""
+    """Ingest files, folders and zip archives given by an operator (``manage.py import_dicom``)."""
     missing = [path for path in paths if not Path(path).exists()]
     if missing:
         raise InvalidInput(f"no such file or folder: {', '.join(missing[:5])}")
-    return ingest(actor=actor, study=study, sources=dicom_sources(paths), deidentify_files=deidentify_files,
-                  total=count_sources(paths), progress=progress)
+    return ingest_files(actor=actor, study=study, files=named_paths(paths), deidentify_files=deidentify_files,
+                        progress=progress)
+
+
+def ingest_files(*, actor: User, study: Study, files: list[tuple[str, Path]], deidentify_files: bool = True,
+                 progress: Callable[[float, str], None] | None = None) -> IngestReport:
+    """Ingest (name shown in the report, path) pairs: files, folders and zip archives."""
+    return ingest(actor=actor, study=study, sources=file_sources(files), deidentify_files=deidentify_files,
+                  total=count_sources(files), progress=progress)
+
+
+def dicom_sources(paths: Iterable[str | Path]) -> Iterator[DicomSource]:
+    """Every file under ``paths`` (files, folders, zip archives), each named by its own name."""
+    return file_sources(named_paths(paths))
 
 
 def run_ingest_job(job) -> dict:
-    """Job ``ingest_dicom``: params ``paths``, optional ``deidentify``, ``mapping`` (CSV text) and
-    ``staging`` (an upload folder removed afterwards)."""
+    """Job ``ingest_dicom``: params ``files`` ([upload name, staged path] pairs), ``staging`` (their
+    folder, removed afterwards whatever happens), optional ``deidentify`` and ``mapping`` (CSV text)."""
     params = job.params
     try:
         with audit.context(user=job.created_by):
-            report = ingest_paths(
-                actor=job.created_by, study=job.study, paths=params["paths"],
+            report = ingest_files(
+                actor=job.created_by, study=job.study, files=[(name, Path(path)) for name, path in params["files"]],
                 deidentify_files=params.get("deidentify", True),
                 progress=lambda fraction, message: jobs.report_progress(job, fraction, message),
             )
             if params.get("mapping"):
                 report.linked |= link_cases(study=job.study, mapping=parse_link_mapping(params["mapping"].encode()))
     finally:
-        if params.get("staging"):
-            shutil.rmtree(params["staging"], ignore_errors=True)
+        remove_staging(params["staging"])
     return report.as_dict()
-
-
-def upload_staging_dir() -> Path:
-    """A fresh folder for uploaded files, next to the store so a worker on the same disk sees it."""
-    path = Path(settings.DICOM_STORAGE) / "incoming" / uuid.uuid4().hex
-    path.mkdir(parents=True)
-    return path
 
 
 def pull_from_dicomweb(*, actor: User, study: Study, url: str, study_uids: list[str],
@@ -396,7 +434,7 @@ def pull_from_dicomweb(*, actor: User, study: Study, url: str, study_uids: list[
     def sources() -> Iterator[DicomSource]:
         for uid in study_uids:
             for index, ds in enumerate(client.iter_study(uid), start=1):
-                yield f"{url} study {uid} #{index}", lambda ds=ds: write_instance(ds)
+                yield f"study {uid} #{index}", lambda ds=ds: write_instance(ds)
 
     return ingest(actor=actor, study=study, sources=sources(), deidentify_files=deidentify_files)
 
@@ -406,15 +444,13 @@ def start_upload(*, actor: User, study: Study, uploads: list, mapping: bytes | N
     require(actor, Action.CHANGE_STUDY, study)
     if not uploads:
         raise InvalidInput("attach DICOM files or zip archives as 'files'", field="files")
+    check_upload_size(sum(upload.size or 0 for upload in uploads))
     if mapping is not None:
         parse_link_mapping(mapping)  # a broken mapping fails now, not in the background
-    staging = upload_staging_dir()
-    paths = []
-    for number, upload in enumerate(uploads, start=1):
-        path = staging / f"{number:05d}-{Path(upload.name or 'upload').name}"
-        with path.open("wb") as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-        paths.append(str(path))
-    params = {"paths": paths, "staging": str(staging), "mapping": mapping.decode("utf-8-sig") if mapping else ""}
-    return jobs.enqueue(kind="ingest_dicom", actor=actor, study=study, params=params)
+    staging, files = stage_uploads(uploads)
+    params = {"files": files, "staging": str(staging), "mapping": mapping.decode("utf-8-sig") if mapping else ""}
+    try:
+        return jobs.enqueue(kind="ingest_dicom", actor=actor, study=study, params=params)
+    except BaseException:
+        remove_staging(str(staging))
+        raise

@@ -46,7 +46,7 @@ def good_and_bad_files(folder):
 def test_broken_files_are_rejected_with_reasons_and_good_ones_stored(study, coordinator, tmp_path, dicom_storage):
     good = good_and_bad_files(tmp_path / "in")
     report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "in")])
-    reasons = {name.rsplit("/", 1)[-1]: reason for name, reason in report.rejected}
+    reasons = {name.rsplit("/", 1)[-1]: reason for name, _, reason in report.rejected}
     assert report.stored == len(good) == 1
     assert set(reasons) == {"truncated.dcm", "notes.txt", "corrupt.dcm"}
     assert "bytes" in reasons["truncated.dcm"] and "expected" in reasons["truncated.dcm"]  # cut in the pixels
@@ -78,7 +78,7 @@ def test_stored_files_are_deidentified_with_consistent_uids(study, coordinator, 
 def test_identified_files_are_refused_unless_the_study_allows_them(study, coordinator, tmp_path, dicom_storage):
     paths = [str(p) for p in write_case_images(tmp_path / "in", seed=3)]
     refused = ingest.ingest_paths(actor=coordinator, study=study, paths=paths, deidentify_files=False)
-    assert refused.stored == 0 and "PatientName" in refused.rejected[0][1] and "PatientID" in refused.rejected[0][1]
+    assert refused.stored == 0 and "PatientName" in refused.rejected[0].reason and "PatientID" in refused.rejected[0].reason
     study.allow_identified_data = True
     study.save()
     allowed = ingest.ingest_paths(actor=coordinator, study=study, paths=paths, deidentify_files=False)
@@ -96,7 +96,7 @@ def test_images_with_burned_in_annotation_are_refused_unless_the_study_allows_id
     ds.BurnedInAnnotation = "YES"
     ds.save_as(paths[0], enforce_file_format=True)
     refused = ingest.ingest_paths(actor=coordinator, study=study, paths=paths)
-    assert refused.stored == 0 and "BurnedInAnnotation" in refused.rejected[0][1]
+    assert refused.stored == 0 and "BurnedInAnnotation" in refused.rejected[0].reason
     assert DicomInstance.objects.count() == 0 and stored_files(dicom_storage) == []
     study.allow_identified_data = True
     study.save()
@@ -140,7 +140,7 @@ def test_a_cleaning_rule_that_does_not_fit_the_image_refuses_it_with_the_reason(
     study.pixel_cleaning = [{"match": {"Modality": ds.Modality}, "regions": [[0, 0, ds.Columns + 1, 4]]}]
     study.save()
     report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(path)])
-    assert report.stored == 0 and "burned-in text not removed: region" in report.rejected[0][1]
+    assert report.stored == 0 and "burned-in text not removed: region" in report.rejected[0].reason
     assert DicomInstance.objects.count() == 0 and stored_files(dicom_storage) == []
 
 
@@ -181,7 +181,7 @@ def test_zip_archive_streams_members_and_reports_bad_ones(study, coordinator, tm
         zf.writestr("README.txt", "hello")
     report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(archive)])
     assert report.stored == 2
-    assert report.rejected == [(f"{archive}:README.txt", report.rejected[0][1])]
+    assert [(p.file, p.kind) for p in report.rejected] == [("batch.zip:README.txt", "not-dicom")]
 
 
 def test_linking_by_original_uid_updates_the_case_and_is_audited(study, coordinator, tmp_path):
@@ -288,5 +288,5 @@ def test_import_dicom_command(study, coordinator, tmp_path):
     good_and_bad_files(tmp_path / "in")
     out = io.StringIO()
     call_command("import_dicom", str(tmp_path / "in"), study=study.pk, user="coord", stdout=out, stderr=io.StringIO())
-    assert "1 instances stored, 0 already present, 3 rejected" in out.getvalue()
-    assert "notes.txt: not a DICOM" in out.getvalue()
+    assert "4 files: 1 instances stored, 0 already present, 0 conflicts, 3 rejected" in out.getvalue()
+    assert "rejected in/notes.txt [not-dicom]: not a DICOM" in out.getvalue()

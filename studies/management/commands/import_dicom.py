@@ -3,7 +3,8 @@ from studies.services.ingest import ingest_paths, link_cases, parse_link_mapping
 
 
 class Command(StudyCommand):
-    help = "Ingest DICOM files, folders and zip archives into a study (de-identified), linking them to cases."
+    help = ("Ingest DICOM files, folders and zip archives into a study (de-identified), linking them to cases. "
+            "Prints a report: stored, already present, conflicts and rejected files with a reason class.")
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -22,10 +23,11 @@ class Command(StudyCommand):
 
 
 def write_report(out, report) -> None:
-    out.write(f"{report.stored} instances stored, {report.duplicates} already present, "
-              f"{len(report.rejected)} rejected; {len(report.linked)} cases linked")
-    for name, reason in report.rejected:
-        out.write(f"  rejected {name}: {reason}")
+    out.write(f"{report.files} files: {report.stored} instances stored, {report.duplicates} already present, "
+              f"{len(report.conflicts)} conflicts, {len(report.rejected)} rejected; {len(report.linked)} cases linked")
+    for label, problems in (("conflict", report.conflicts), ("rejected", report.rejected)):
+        for problem in problems:
+            out.write(f"  {label} {problem.file} [{problem.kind}]: {problem.reason}")
     for uid, fixes in report.sanitized.items():
         out.write(f"  repaired {uid}: {'; '.join(fixes)}")
     for uid, regions in report.cleaned.items():
