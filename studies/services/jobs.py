@@ -1,15 +1,36 @@
-"""Background jobs: a visible record around each Celery task (status, progress, outcome)."""
+"""Background jobs: a visible record around each Celery task (status, progress, outcome).
 
+A job is never left running after its worker dies. The worker that claims a job records
+itself (``host:pid``) and a heartbeat every few seconds; a job still running whose worker
+process is gone, or whose heartbeat is older than ``JOB_LOST_AFTER_S``, is failed with
+:data:`LOST_REASON` and its staged files are removed. That happens when its task is
+delivered again (a prefork worker requeues the task of a lost child at once; Redis
+redelivers an unacknowledged one after its visibility timeout) and in
+:func:`sweep_lost_jobs`, run by Celery beat, at every worker start and by
+``manage.py sweep_jobs``. A redelivered job is never run twice: the file that killed a
+worker would kill the next one too.
+"""
+
+import contextlib
 import logging
+import os
+import socket
+import threading
+from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from studies.errors import DomainError
 from studies.models import Job, Study, User
+from studies.services.ingest_sources import remove_orphaned_staging, remove_staging
 
 log = logging.getLogger(__name__)
+
+LOST_REASON = "the worker running this job was lost"
+HEARTBEAT_S = 10.0
 
 # kind -> function(job) returning a JSON-able result
 RUNNERS = {
@@ -31,13 +52,22 @@ def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict 
 
 
 def run(job_id: int) -> None:
-    """Execute a queued job; a domain error fails the job with its message, anything else is logged too."""
+    """Execute a queued job; a domain error fails the job with its message, anything else is logged too.
+
+    A job found running is a redelivered task: it is failed if its worker is lost, else left alone.
+    """
     job = Job.objects.get(pk=job_id)
-    if job.status != Job.Status.QUEUED:
-        return  # a redelivered task after the job already ran
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity())
+    if not claimed:
+        job.refresh_from_db()
+        if job.status == Job.Status.RUNNING and is_lost(job):
+            fail_lost(job)
+        return
     try:
-        result = import_string(RUNNERS[job.kind])(job)
+        with _heartbeat(job.pk):
+            result = import_string(RUNNERS[job.kind])(job)
     except DomainError as exc:
         _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
     except Exception as exc:
@@ -49,6 +79,74 @@ def run(job_id: int) -> None:
 
 def report_progress(job: Job, fraction: float, message: str = "") -> None:
     Job.objects.filter(pk=job.pk).update(progress=min(max(fraction, 0.0), 1.0), message=message)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_lost(job: Job) -> bool:
+    """Whether a running job's worker is gone: its process on this host has ended, or it stopped beating."""
+    host, _, pid = job.worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid)):
+        return True
+    last_sign = job.heartbeat_at or job.started_at or job.created_at
+    return last_sign < timezone.now() - timedelta(seconds=settings.JOB_LOST_AFTER_S)
+
+
+def fail_lost(job: Job) -> bool:
+    """Fail a lost running job and remove its staged files; False if it finished meanwhile."""
+    failed = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        status=Job.Status.FAILED, message=LOST_REASON, finished_at=timezone.now())
+    if failed:
+        log.warning("job %s (%s): %s (%s)", job.pk, job.kind, LOST_REASON, job.worker)
+        if job.params.get("staging"):
+            remove_staging(job.params["staging"])
+    return bool(failed)
+
+
+def sweep_lost_jobs() -> dict:
+    """Fail every lost running job and delete staging folders no live job uses.
+
+    Returns ``{"failed": [job ids], "staging_removed": [folder names]}``.
+    """
+    failed = [job.pk for job in Job.objects.filter(status=Job.Status.RUNNING) if is_lost(job) and fail_lost(job)]
+    removed = remove_orphaned_staging(older_than_s=settings.JOB_LOST_AFTER_S)
+    return {"failed": failed, "staging_removed": removed}
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+@contextlib.contextmanager
+def _heartbeat(job_id: int):
+    """Beat every HEARTBEAT_S seconds from a thread of its own while the job runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    log.warning("job %s: heartbeat not recorded", job_id, exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _finish(job: Job, status: str, *, message: str = "", result: dict | None = None) -> None:
