@@ -33,16 +33,22 @@ class DicomLimits:
     max_pixel_values : int
         Number of Frames x Rows x Columns x Samples per Pixel, the decoded
         size of the image in values whatever its transfer syntax.
+    max_elements : int
+        Elements, items and delimiters in the data set: each costs pydicom
+        some hundred bytes, so a file of empty elements is a memory bomb too.
+        A multi-frame image with per-frame functional groups has a few
+        dozen per frame.
     """
 
-    max_file_bytes: int = 96 * MiB
-    max_inflated_bytes: int = 96 * MiB
+    max_file_bytes: int = 64 * MiB
+    max_inflated_bytes: int = 64 * MiB
     max_sequence_depth: int = 32
-    max_element_bytes: int = 96 * MiB
-    max_pixel_values: int = 48 * MiB
+    max_element_bytes: int = 64 * MiB
+    max_pixel_values: int = 32 * MiB
+    max_elements: int = 100_000
 
     def __post_init__(self) -> None:
         for name in ("max_file_bytes", "max_inflated_bytes", "max_sequence_depth",
-                     "max_element_bytes", "max_pixel_values"):
+                     "max_element_bytes", "max_pixel_values", "max_elements"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

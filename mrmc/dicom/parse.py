@@ -1,7 +1,10 @@
 """Read one DICOM Part 10 instance, validate it and extract the index fields.
 
 Every rejection raises :class:`InvalidDicom` with a one-line reason that ingest
-can show next to the file name.
+can show next to the file name and a reason class (``error.kind``). Nothing
+else escapes: the byte structure is checked before pydicom sees it
+(:mod:`mrmc.dicom.structure`), and whatever pydicom or a codec still raises
+becomes a rejection.
 """
 
 from __future__ import annotations
@@ -12,28 +15,47 @@ import warnings
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import generate_fragmented_frames
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from pydicom.filereader import read_dataset
+from pydicom.pixels import get_decoder
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
-REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+from .errors import InvalidDicom
+from .limits import DicomLimits
+from .structure import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREAMBLE_LENGTH, check_data_set, split_file
+from .validate import (
+    INDEX_UIDS,
+    check_character_sets,
+    check_sop_class,
+    check_uids,
+    fix_value_representations,
+    walk_elements,
+)
+
+__all__ = ["InvalidDicom", "ParsedInstance", "read_instance", "write_instance"]
+
 # Image Pixel Module (PS3.3 C.7.6.3) Type 1 attributes a viewer cannot do without.
 REQUIRED_PIXEL_ATTRIBUTES = ("Rows", "Columns", "BitsAllocated", "BitsStored",
                              "SamplesPerPixel", "PhotometricInterpretation")
+# The first bytes of a frame in each family of encapsulated transfer syntaxes (PS3.5 A.4):
+# a JPEG SOI marker (ISO 10918-1, 14495-1), a JPEG 2000 codestream SOC+SIZ (15444-1) or a
+# JP2 signature box.
+FRAME_SIGNATURES = {
+    "jpeg": (b"\xff\xd8",),
+    "jpeg2000": (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  "),
+}
+# pydicom's warning when text does not decode in its declared character set.
+DECODE_FAILURE = "Failed to decode byte string"
 
 Source = bytes | str | os.PathLike | BinaryIO
-
-
-class InvalidDicom(ValueError):
-    """The input is not a usable DICOM instance; ``str(error)`` is the reason."""
+DEFAULT_LIMITS = DicomLimits()
 
 
 @dataclass(frozen=True)
 class ParsedInstance:
-    """Index fields of one instance (PS3.18 10.6 QIDO-RS attribute matching keys)
-    and the dataset they came from."""
+    """Index fields of one instance (PS3.18 10.6 QIDO-RS attribute matching keys),
+    the dataset they came from and the repairs made while reading it."""
 
     study_instance_uid: str
     series_instance_uid: str
@@ -52,36 +74,126 @@ class ParsedInstance:
     columns: int | None
     number_of_frames: int
     dataset: Dataset = field(repr=False, compare=False)
+    fixes: tuple[str, ...] = ()
 
 
-def read_instance(source: Source) -> ParsedInstance:
+def read_instance(source: Source, limits: DicomLimits = DEFAULT_LIMITS) -> ParsedInstance:
     """Read and validate a Part 10 file (PS3.10 7.1) and extract its index fields.
 
     Parameters
     ----------
     source : bytes, path or binary file object
         The whole file.
+    limits : DicomLimits
+        Sizes past which the file is refused before it costs more memory.
 
     Returns
     -------
     ParsedInstance
+        ``fixes`` says what was repaired: pixel description attributes sent with
+        the wrong VR, a Deflated data set stored inflated.
 
     Raises
     ------
     InvalidDicom
-        Not DICOM, truncated, a malformed element, a missing UID or transfer
-        syntax, or pixel data that does not match its Image Pixel Module.
+        For every reason a file cannot be stored, never another exception (a
+        missing file given by path raises FileNotFoundError).
     """
-    ds = _read_dataset(source)
-    for keyword in REQUIRED_UIDS:
+    data = _file_bytes(source, limits)
+    try:
+        return _read(data, limits)
+    except InvalidDicom:
+        raise
+    except RecursionError:
+        raise InvalidDicom("sequences nested too deep to parse", "too-deep") from None
+    except MemoryError:
+        raise InvalidDicom("too large to parse in the memory available", "too-large") from None
+    except Exception as exc:  # pydicom and the codecs raise many types; each is a broken file
+        raise InvalidDicom(f"malformed DICOM: {_one_line(exc)}") from None
+
+
+def write_instance(ds: Dataset) -> bytes:
+    """``ds`` as a Part 10 file (PS3.10 7.1), the bytes the content store names by their hash."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _file_bytes(source: Source, limits: DicomLimits) -> bytes:
+    """The file's bytes, refused unread when over ``max_file_bytes``."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    elif isinstance(source, str | os.PathLike):
+        if os.stat(source).st_size > limits.max_file_bytes:
+            raise _too_large_file(limits)
+        with open(source, "rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)
+    else:
+        data = source.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        raise _too_large_file(limits)
+    return data
+
+
+def _too_large_file(limits: DicomLimits) -> InvalidDicom:
+    return InvalidDicom(f"larger than the limit of {limits.max_file_bytes} bytes", "too-large")
+
+
+def _read(data: bytes, limits: DicomLimits) -> ParsedInstance:
+    parts = split_file(data, limits)
+    transfer_syntax = UID(parts.transfer_syntax)
+    deflated = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    if not transfer_syntax.is_transfer_syntax:
+        raise InvalidDicom(f"unknown transfer syntax {str(transfer_syntax)[:64]!r}", "decode")
+    implicit, little = transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian
+    check_data_set(parts.data_set, implicit=implicit, little=little, limits=limits)
+    ds, undecodable = _parse(data, parts.meta_end, parts.data_set if deflated else None, implicit, little)
+    fixes = []
+    if deflated:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        transfer_syntax = ExplicitVRLittleEndian
+        fixes.append("inflated the Deflated data set: stored as Explicit VR Little Endian")
+    _check_present(ds)
+    check_uids(ds, str(transfer_syntax))
+    check_sop_class(ds)
+    check_character_sets(ds)
+    if undecodable:
+        raise InvalidDicom(f"text that Specific Character Set {ds.get('SpecificCharacterSet', '')!r} "
+                           "cannot decode", "charset")
+    fixes += fix_value_representations(ds)
+    check_pixel_data(ds, transfer_syntax, limits)
+    return _parsed(ds, str(transfer_syntax), tuple(fixes))
+
+
+def _parse(data: bytes, meta_end: int, inflated: bytes | None, implicit: bool,
+           little: bool) -> tuple[FileDataset, bool]:
+    """pydicom's dataset of a file whose structure passed, every value converted now.
+
+    Returns the dataset and whether some text failed to decode in its character set.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        meta = read_dataset(io.BytesIO(data[PREAMBLE_LENGTH + 4:meta_end]), False, True)
+        body_file = io.BytesIO(data if inflated is None else inflated)  # shares, does not copy, bytes
+        body_file.seek(0 if inflated is not None else meta_end)
+        body = read_dataset(body_file, implicit, little)
+        ds = FileDataset(io.BytesIO(), body, preamble=data[:PREAMBLE_LENGTH],
+                         file_meta=FileMetaDataset(meta), is_implicit_VR=implicit, is_little_endian=little)
+        ds.set_original_encoding(implicit, little, body._character_set)
+        for _ in walk_elements(ds):  # __getitem__ converts each raw element: errors surface now
+            pass
+    return ds, any(DECODE_FAILURE in str(warning.message) for warning in caught)
+
+
+def _check_present(ds: Dataset) -> None:
+    if len(ds) == 0:
+        raise InvalidDicom("truncated: no data set after the file meta information", "truncated")
+    for keyword in INDEX_UIDS:
         if not str(ds.get(keyword, "")).strip():
-            raise InvalidDicom(f"missing {keyword}")
-    transfer_syntax = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
-    if not transfer_syntax:
-        raise InvalidDicom("missing TransferSyntaxUID (0002,0010) in the file meta information")
-    problem = pixel_data_problem(ds)
-    if problem:
-        raise InvalidDicom(problem)
+            raise InvalidDicom(f"missing {keyword}", "missing-attribute")
+
+
+def _parsed(ds: Dataset, transfer_syntax: str, fixes: tuple[str, ...]) -> ParsedInstance:
     return ParsedInstance(
         study_instance_uid=str(ds.StudyInstanceUID),
         series_instance_uid=str(ds.SeriesInstanceUID),
@@ -100,38 +212,13 @@ def read_instance(source: Source) -> ParsedInstance:
         columns=_optional_int(ds.get("Columns")),
         number_of_frames=number_of_frames(ds),
         dataset=ds,
+        fixes=fixes,
     )
 
 
-def write_instance(ds: Dataset) -> bytes:
-    """``ds`` as a Part 10 file (PS3.10 7.1), the bytes the content store names by their hash."""
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def _read_dataset(source: Source) -> Dataset:
-    """Parse every element; pydicom's silent tolerance of a short file becomes a reason."""
-    if isinstance(source, bytes | bytearray):
-        source = io.BytesIO(source)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            ds = pydicom.dcmread(source)
-            for _ in ds.iterall():  # __getitem__ converts each raw element: errors surface now
-                pass
-        except InvalidDicomError:
-            raise InvalidDicom("not a DICOM Part 10 file: no 'DICM' prefix after the preamble") from None
-        except FileNotFoundError:
-            raise
-        except (EOFError, OSError, ValueError, TypeError, KeyError, OverflowError) as exc:
-            raise InvalidDicom(f"malformed or truncated DICOM: {exc}") from None
-    if len(ds) == 0:
-        raise InvalidDicom("truncated: no data set after the file meta information")
-    for warning in caught:
-        if "End of file" in str(warning.message):
-            raise InvalidDicom("truncated: the file ends inside an element")
-    return ds
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def number_of_frames(ds: Dataset) -> int:
@@ -147,33 +234,73 @@ def native_frame_length(ds: Dataset) -> int:
     return (bits + 7) // 8
 
 
-def pixel_data_problem(ds: Dataset) -> str | None:
-    """Why the pixel data cannot be served, or None when it is sound.
+def check_pixel_data(ds: Dataset, transfer_syntax: UID, limits: DicomLimits) -> None:
+    """Refuse pixel data that cannot be served as its Image Pixel Module describes it.
 
-    Checks the Image Pixel Module Type 1 attributes (PS3.3 C.7.6.3) and the length
-    of native pixel data or the fragment structure of encapsulated pixel data
-    (PS3.5 A.4).
+    Checks the Type 1 attributes (PS3.3 C.7.6.3), the decoded size against
+    ``limits.max_pixel_values``, then for native pixel data the exact length
+    (PS3.5 8.1.1), and for encapsulated pixel data the frames' fragments
+    (PS3.5 A.4), the codec's signature at the start of each frame and a
+    decoded first frame when a decoder is installed.
+
+    Native pixel data longer than its frames is refused rather than trimmed:
+    nothing says whether the excess is padding, frames that Number of Frames
+    leaves out, or content hidden behind the image, and de-identification
+    would pass it unseen. The single trailing byte that pads an odd length to
+    an even one (PS3.5 7.1.1) is allowed.
     """
     if "PixelData" not in ds:
-        return None
+        raise InvalidDicom("an image without PixelData (7FE0,0010)", "missing-attribute")
     for keyword in REQUIRED_PIXEL_ATTRIBUTES:
         if not ds.get(keyword):
-            return f"pixel data without {keyword}"
+            raise InvalidDicom(f"pixel data without {keyword}", "missing-attribute")
     if ds.BitsStored > ds.BitsAllocated:
-        return f"BitsStored {ds.BitsStored} exceeds BitsAllocated {ds.BitsAllocated}"
+        raise InvalidDicom(f"BitsStored {ds.BitsStored} exceeds BitsAllocated {ds.BitsAllocated}")
     frames = number_of_frames(ds)
-    if UID(ds.file_meta.TransferSyntaxUID).is_encapsulated:
+    if frames < 1:
+        raise InvalidDicom(f"NumberOfFrames {ds.NumberOfFrames} is not a positive number")
+    values = frames * ds.Rows * ds.Columns * ds.SamplesPerPixel
+    if values > limits.max_pixel_values:
+        raise InvalidDicom(f"{frames} frame(s) of {ds.Rows} x {ds.Columns} x {ds.SamplesPerPixel} make "
+                           f"{values} pixel values, more than the limit of {limits.max_pixel_values}",
+                           "too-large")
+    if transfer_syntax.is_encapsulated:
+        _check_encapsulated(ds, frames, transfer_syntax)
+        return
+    expected, found = _whole_frames_length(ds, frames), len(ds.PixelData)
+    if found < expected or found > expected + expected % 2:
+        raise InvalidDicom(f"pixel data is {found} bytes, {expected} expected for {frames} frame(s)",
+                           "pixel-length")
+
+
+def _check_encapsulated(ds: Dataset, frames: int, transfer_syntax: UID) -> None:
+    signatures = _frame_signatures(transfer_syntax)
+    found = 0
+    try:
+        for fragments in generate_fragmented_frames(ds.PixelData, number_of_frames=frames):
+            found += 1
+            if signatures and not bytes(fragments[0][:12]).startswith(signatures):
+                raise InvalidDicom(f"frame {found} is not {transfer_syntax.name} data", "decode")
+    except (ValueError, EOFError) as exc:
+        raise InvalidDicom(f"broken encapsulated pixel data: {_one_line(exc)}", "decode") from None
+    if found < frames:
+        raise InvalidDicom(f"encapsulated pixel data holds {found} of {frames} frames", "pixel-length")
+    decoder = get_decoder(transfer_syntax)
+    if decoder.is_available:
         try:
-            found = sum(1 for _ in generate_fragmented_frames(ds.PixelData, number_of_frames=frames))
-        except (ValueError, EOFError) as exc:
-            return f"broken encapsulated pixel data: {exc}"
-        if found < frames:
-            return f"encapsulated pixel data holds {found} of {frames} frames"
-        return None
-    expected = _whole_frames_length(ds, frames)
-    if len(ds.PixelData) < expected:
-        return f"pixel data is {len(ds.PixelData)} bytes, {expected} expected for {frames} frame(s)"
-    return None
+            decoder.as_array(ds, index=0)
+        except Exception as exc:  # each codec plugin raises its own types
+            raise InvalidDicom(f"frame 1 cannot be decoded as {transfer_syntax.name}: {_one_line(exc)}",
+                               "decode") from None
+
+
+def _frame_signatures(transfer_syntax: UID) -> tuple[bytes, ...]:
+    name = transfer_syntax.name
+    if "JPEG 2000" in name:
+        return FRAME_SIGNATURES["jpeg2000"]
+    if name.startswith("JPEG"):
+        return FRAME_SIGNATURES["jpeg"]
+    return ()
 
 
 def _whole_frames_length(ds: Dataset, frames: int) -> int:

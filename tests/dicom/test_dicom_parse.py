@@ -30,26 +30,28 @@ def test_multiframe_and_encapsulated_from_bytes():
     assert parsed.transfer_syntax_uid == "1.2.840.10008.1.2.4.90"
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "not a DICOM"),
-    (b"%PDF-1.7 this is not an image" * 20, "not a DICOM"),
-    (b"\x00" * 128 + b"DICM", "truncated"),
+@pytest.mark.parametrize("data, reason, kind", [
+    (b"", "not a DICOM", "not-dicom"),
+    (b"%PDF-1.7 this is not an image" * 20, "not a DICOM", "not-dicom"),
+    (b"\x00" * 128 + b"DICM", "truncated", "truncated"),
 ])
-def test_not_dicom_is_rejected(data, reason):
-    with pytest.raises(InvalidDicom, match=reason):
+def test_not_dicom_is_rejected(data, reason, kind):
+    with pytest.raises(InvalidDicom, match=reason) as error:
         read_instance(data)
+    assert error.value.kind == kind
 
 
 @pytest.mark.parametrize("name, reason", [
-    ("CT_small.dcm", "pixel data is .* bytes, 32768 expected"),
-    ("emri_small.dcm", "expected for 10 frame"),
+    ("CT_small.dcm", "PixelData .* 32768 expected"),  # 128 x 128 x 16 bits
+    ("emri_small.dcm", "PixelData .* 81920 expected"),  # 10 frames of 64 x 64 x 16 bits
     ("emri_small_jpeg_2k_lossless.dcm", "truncated"),
     ("RG1_J2KR.dcm", "truncated"),
 ])
 def test_truncated_files_are_rejected(name, reason):
     data = Path(sample_path(name)).read_bytes()
-    with pytest.raises(InvalidDicom, match=reason):
+    with pytest.raises(InvalidDicom, match=reason) as error:
         read_instance(data[: len(data) * 2 // 3])
+    assert error.value.kind == "truncated"
 
 
 @pytest.mark.parametrize("keyword", ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"])
