@@ -2,10 +2,12 @@
 session limits, Argon2 and the password policy, TOTP two-factor for staff, production checks."""
 
 import os
+import re
 import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
@@ -402,6 +404,10 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
+def _directives(policy: str) -> dict:
+    return dict(part.strip().split(" ", 1) for part in policy.split(";"))
+
+
 def test_production_responses_carry_hsts_and_the_csp(tmp_path):
     """The headers as a production process sends them (the test process runs with DEBUG on)."""
     script = (
@@ -417,8 +423,12 @@ def test_production_responses_carry_hsts_and_the_csp(tmp_path):
                             timeout=120)
     status, hsts, csp = result.stdout.split("\n")[:3]
     assert status == "200", result.stderr
+    nginx = (Path(ROOT) / "deploy" / "security-headers.conf").read_text()
+    assert f'Strict-Transport-Security "{hsts}" always;' in nginx
+    nginx_csp = re.search(r'Content-Security-Policy "([^"]+)" always;', nginx).group(1)
+    assert _directives(nginx_csp) == _directives(csp)  # the proxy sends the same policy
     assert hsts == "max-age=31536000; includeSubDomains; preload"
-    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    directives = _directives(csp)
     assert directives["script-src"] == "'self' 'wasm-unsafe-eval'"
     assert "'unsafe-inline'" not in directives["script-src"] and "'unsafe-eval'" not in csp
     assert directives["worker-src"] == "'self' blob:"
