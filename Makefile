@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv viewer migrate serve lint bench clean
+.PHONY: demo test venv viewer migrate serve lint bench sbom audit-deps clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,14 @@ lint: venv
 
 bench: venv
 	$(PY) benchmarks/bench_stats.py
+
+# Supply chain (SECURITY.md): CycloneDX SBOMs of the locked Python and npm dependencies, and
+# pip-audit / npm audit over them, recorded under docs/security/. Need PyPI and the npm registry.
+sbom: venv
+	VENV=$(VENV) deploy/sbom.sh docs/security
+
+audit-deps: venv
+	$(PY) deploy/audit_deps.py docs/security
 
 clean:
 	rm -rf $(VENV) data staticfiles tests/artifacts

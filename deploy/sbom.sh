@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Software bill of materials (CycloneDX 1.6 JSON) from the locked dependencies.
+#
+#   deploy/sbom.sh [OUTDIR]      (default docs/security; `make sbom`)
+#
+# python.cdx.json      what `pip install -r requirements.txt` installs (the Docker image's packages):
+#                      the pins and the transitive dependencies pip resolves for them, with licenses
+#                      and the dependency graph
+# python-dev.cdx.json  the same plus requirements-dev.txt (test and tooling environment)
+# npm.cdx.json         every package in viewer_static/package-lock.json; build-only packages carry
+#                      the property cdx:npm:package:development=true
+#
+# Needs PyPI and the npm registry, nothing else. The Python environment is built in a throwaway
+# venv without pip or setuptools, so only what requirements.txt brings in is listed. Output is
+# reproducible (no timestamp, no serial number): rerunning gives the same files unless a
+# transitive Python dependency, which requirements.txt leaves unpinned, has a new release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUTDIR=${1:-docs/security}
+VENV=${VENV:-.venv}
+CYCLONEDX_NPM=@cyclonedx/cyclonedx-npm@6.0.1
+
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+python_sbom() {  # python_sbom REQUIREMENTS OUTFILE: install into the throwaway env, then describe it
+    "$VENV/bin/pip" --python "$WORK/env/bin/python" install --quiet --disable-pip-version-check -r "$1"
+    "$VENV/bin/cyclonedx-py" environment --output-reproducible --mc-type application \
+        -o "$OUTDIR/$2" "$WORK/env/bin/python"
+}
+
+python3 -m venv --without-pip "$WORK/env"
+python_sbom requirements.txt python.cdx.json
+python_sbom requirements-dev.txt python-dev.cdx.json
+
+(cd viewer_static && npx --yes "$CYCLONEDX_NPM" --package-lock-only --flatten-components \
+    --output-reproducible -o "$OUTDIR/npm.cdx.json" package.json)
+
+echo "SBOMs written to $OUTDIR: python.cdx.json python-dev.cdx.json npm.cdx.json"

@@ -1,0 +1,107 @@
+"""The SBOMs in docs/security/ (`make sbom`) list what the locked dependency files install, and the
+recorded audit covers the packages of the SBOM.
+
+The expected packages come from requirements*.txt and viewer_static/package-lock.json, never from
+the SBOMs themselves: a pin changed without `make sbom`, or a generator that drops packages, fails here.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import ROOT, skip_or_fail
+
+COMMITTED = ROOT / "docs" / "security"
+NPM_DEV = "cdx:npm:package:development"
+
+
+def pins(requirements_file: Path) -> dict[str, str]:
+    """{canonical name: version} of a pinned requirements file, following its `-r` includes."""
+    pinned = {}
+    for line in requirements_file.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r"):
+            pinned |= pins(requirements_file.parent / line.removeprefix("-r").strip())
+        elif line:
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{requirements_file.name}: {line} is not pinned"
+            pinned[canonicalize_name(requirement.name)] = specifier.version
+    return pinned
+
+
+def python_components(sbom: Path) -> dict[str, str]:
+    return {canonicalize_name(c["name"]): c["version"] for c in json.loads(sbom.read_text())["components"]}
+
+
+def npm_components(sbom: Path) -> set[tuple[str, str, bool]]:
+    """(package name with scope, version, build-only) of every component of the npm SBOM."""
+    return {
+        (
+            f"{c['group']}/{c['name']}" if c.get("group") else c["name"],
+            c["version"],
+            {"name": NPM_DEV, "value": "true"} in c.get("properties", []),
+        )
+        for c in json.loads(sbom.read_text())["components"]
+    }
+
+
+def locked_npm_packages() -> set[tuple[str, str, bool]]:
+    packages = json.loads((ROOT / "viewer_static" / "package-lock.json").read_text())["packages"]
+    return {
+        (path.rsplit("node_modules/", 1)[1], entry["version"], entry.get("dev", False))
+        for path, entry in packages.items()
+        if path  # "" is the viewer itself
+    }
+
+
+def missing_or_different(expected: dict[str, str], listed: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    return {name: (version, listed.get(name)) for name, version in expected.items() if listed.get(name) != version}
+
+
+def check_python_sboms(sbom_dir: Path):
+    runtime_pins = pins(ROOT / "requirements.txt")
+    dev_pins = pins(ROOT / "requirements-dev.txt")
+    runtime = python_components(sbom_dir / "python.cdx.json")
+    dev = python_components(sbom_dir / "python-dev.cdx.json")
+    assert missing_or_different(runtime_pins, runtime) == {}, "python.cdx.json: (pinned, listed); run `make sbom`"
+    assert missing_or_different(dev_pins, dev) == {}, "python-dev.cdx.json: (pinned, listed); run `make sbom`"
+    tools_in_runtime = sorted(set(dev_pins) - set(runtime_pins) & set(runtime))
+    assert tools_in_runtime == [], "test and tooling pins must not appear in the runtime SBOM"
+
+
+def check_npm_sbom(sbom_dir: Path):
+    listed = npm_components(sbom_dir / "npm.cdx.json")
+    locked = locked_npm_packages()
+    assert {"missing": locked - listed, "not locked": listed - locked} == {"missing": set(), "not locked": set()}
+
+
+def test_python_sboms_list_every_pin_with_its_version():
+    check_python_sboms(COMMITTED)
+
+
+def test_npm_sbom_lists_every_locked_package_and_marks_build_only_ones():
+    check_npm_sbom(COMMITTED)
+
+
+def test_recorded_python_audit_covers_every_package_of_the_sbom():
+    audited = json.loads((COMMITTED / "audit" / "pip-audit.json").read_text())["dependencies"]
+    listed = python_components(COMMITTED / "python-dev.cdx.json")
+    assert {canonicalize_name(d["name"]) for d in audited} == set(listed), "run `make audit-deps` after `make sbom`"
+
+
+@pytest.mark.slow
+def test_make_sbom_regenerates_sboms_of_the_locked_files(tmp_path):
+    """The generator itself (PyPI and the npm registry needed): ~100 s for three SBOMs."""
+    if shutil.which("npx") is None:
+        skip_or_fail("npx (Node 20) is needed to generate the npm SBOM")
+    subprocess.run([ROOT / "deploy" / "sbom.sh", tmp_path], cwd=ROOT, check=True, capture_output=True)
+    check_python_sboms(tmp_path)
+    check_npm_sbom(tmp_path)
+    # The npm SBOM comes from the lock file alone, so a rerun must reproduce the committed one.
+    assert (tmp_path / "npm.cdx.json").read_text() == (COMMITTED / "npm.cdx.json").read_text()
