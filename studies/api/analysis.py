@@ -12,7 +12,7 @@ from studies import reports
 from studies.errors import RuleViolation
 from studies.models import AnalysisRun
 from studies.permissions import Action, require, visible_studies
-from studies.services import analysis
+from studies.services import analysis, audit
 from studies.services.analysis_exports import EXPORTS
 
 from .staff import _page, study_for
@@ -79,7 +79,9 @@ class AnalysisRunDetailView(APIView):
         return Response(AnalysisRunDetailSerializer(run_for(request, run_id)).data)
 
 
-def _attachment(content, content_type: str, filename: str) -> HttpResponse:
+def _attachment(request, run: AnalysisRun, content, content_type: str, filename: str) -> HttpResponse:
+    audit.record_download(actor=request.user, study_id=run.study_id, filename=filename,
+                          entity="studies.AnalysisRun", entity_id=run.pk)
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -92,8 +94,11 @@ class AnalysisReportView(APIView):
     def get(self, request, run_id, report):
         run = run_for(request, run_id)
         if report == "report.html":
+            audit.record_download(actor=request.user, study_id=run.study_id, filename=report,
+                                  entity="studies.AnalysisRun", entity_id=run.pk)
             return HttpResponse(reports.render_html(run), content_type="text/html; charset=utf-8")
-        return _attachment(reports.render_pdf(run), "application/pdf", f"study-{run.study_id}-run-{run.pk}.pdf")
+        return _attachment(request, run, reports.render_pdf(run), "application/pdf",
+                           f"study-{run.study_id}-run-{run.pk}.pdf")
 
 
 class AnalysisExportView(APIView):
@@ -106,4 +111,5 @@ class AnalysisExportView(APIView):
             raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
         spec = EXPORTS[export]
         stem, extension = export.rsplit(".", 1)
-        return _attachment(spec.render(run), spec.content_type, f"study-{run.study_id}-run-{run.pk}-{stem}.{extension}")
+        return _attachment(request, run, spec.render(run), spec.content_type,
+                           f"study-{run.study_id}-run-{run.pk}-{stem}.{extension}")

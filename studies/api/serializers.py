@@ -93,7 +93,8 @@ class StaffReadSerializer(serializers.ModelSerializer):
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["id", "at", "actor_username", "action", "entity", "entity_id", "before", "after", "request_id"]
+        fields = ["id", "seq", "at", "actor_username", "action", "entity", "entity_id", "before", "after",
+                  "request_id", "prev_hash", "hash"]
 
 
 class JobSerializer(serializers.ModelSerializer):

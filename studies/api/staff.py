@@ -14,7 +14,7 @@ from studies import selectors
 from studies.errors import InvalidInput, NotFound, RuleViolation
 from studies.models import AuditEvent, Job, Study, User
 from studies.permissions import Action, can, require, visible_studies
-from studies.services import imports, jobs, schedule
+from studies.services import audit, imports, jobs, schedule
 from studies.services import studies as study_services
 
 from . import serializers as s
@@ -197,7 +197,8 @@ class ScheduleView(APIView):
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _csv_response(text: str, filename: str) -> HttpResponse:
+def _csv_response(request, study: Study, text: str, filename: str) -> HttpResponse:
+    audit.record_download(actor=request.user, study_id=study.pk, filename=filename)
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -206,7 +207,7 @@ def _csv_response(text: str, filename: str) -> HttpResponse:
 class ScheduleCsvView(APIView):
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
-        return _csv_response(schedule.schedule_csv(study), f"study-{study.pk}-schedule.csv")
+        return _csv_response(request, study, schedule.schedule_csv(study), f"study-{study.pk}-schedule.csv")
 
 
 class ProgressView(APIView):
@@ -229,7 +230,7 @@ class StudyReadsView(APIView):
 class StudyReadsCsvView(APIView):
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
-        return _csv_response(selectors.reads_csv(study), f"study-{study.pk}-reads.csv")
+        return _csv_response(request, study, selectors.reads_csv(study), f"study-{study.pk}-reads.csv")
 
 
 class AuditView(APIView):

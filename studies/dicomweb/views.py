@@ -2,7 +2,8 @@
 
 Every request needs a session or an ``Authorization: Token`` header (else 401), and every
 route under a study checks :func:`studies.permissions.can_view_dicom_study` first: a study
-the user may not see answers 404, exactly as one that does not exist.
+the user may not see answers 404, exactly as one that does not exist. Every request answered
+is recorded in the audit trail (who, which route, which UIDs).
 """
 
 import json
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_safe
 
 from studies.errors import NotFound
 from studies.permissions import can_view_dicom_study
+from studies.services import audit
 
 from . import http
 from .local import LocalArchive
@@ -52,6 +54,8 @@ def dicomweb_endpoint(view):
             return http.error(400, str(exc))
         except UpstreamError as exc:
             return http.error(502, str(exc))
+        audit.record_image_access(actor=user, resource=view.__name__, study_uid=study,
+                                  details={"series": series, "instance": instance, **kwargs})
         if isinstance(result, list):
             return _search_response(result)
         return http.respond(request, result)

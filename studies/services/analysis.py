@@ -94,7 +94,7 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
     if study.status not in RUNNABLE_STATUSES:
         raise RuleViolation(f"a study can be analysed while reading or after it is locked, not in {study.status}")
     snapshot = selectors.reads_csv(study)
-    return AnalysisRun.objects.create(
+    run = AnalysisRun.objects.create(
         study=study,
         job=job,
         created_by=actor,
@@ -105,6 +105,10 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
         snapshot_csv=snapshot,
         software_version=software_version(),
     )
+    audit.record(action="analysis_started", entity="studies.AnalysisRun", entity_id=run.pk, study_id=study.pk,
+                 actor=actor, after={"options": options, "is_interim": run.is_interim,
+                                     "snapshot_sha256": run.snapshot_checksum})
+    return run
 
 
 def run_analysis_job(job: Job) -> dict:
@@ -131,6 +135,9 @@ def _finish(run: AnalysisRun, *, results: dict | None = None, error: str = "") -
     run.status = AnalysisRun.Status.FAILED if error else AnalysisRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.save(update_fields=["results", "error", "status", "finished_at"])
+    audit.record(action="analysis_finished", entity="studies.AnalysisRun", entity_id=run.pk, study_id=run.study_id,
+                 actor=run.created_by, after={"status": run.status, "error": error})
+    transaction.on_commit(audit.anchor_head)  # the trail as it stood when these results were made
     if not error and not run.is_interim:
         _mark_analyzed(run)
 

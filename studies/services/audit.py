@@ -125,6 +125,24 @@ def record(*, action: str, entity: str, entity_id, study_id=None, before=None, a
                                     before=before, after=after, actor=actor)])[0]
 
 
+def record_download(*, actor, study_id: int, filename: str, entity: str = "studies.Study", entity_id=None):
+    """An export or report handed out (who took which data out of the platform)."""
+    return record(action="download", entity=entity, entity_id=study_id if entity_id is None else entity_id,
+                  study_id=study_id, actor=actor, after={"file": filename})
+
+
+def record_image_access(*, actor, resource: str, study_uid: str | None, details: dict):
+    """One DICOMweb request answered (a search, or images and metadata of the study ``study_uid``)."""
+    from studies.models import Case, DicomStudy
+
+    study_id = None
+    if study_uid:
+        study_id = (DicomStudy.objects.filter(study_instance_uid=study_uid).values_list("study_id", flat=True).first()
+                    or Case.objects.filter(study_instance_uid=study_uid).values_list("study_id", flat=True).first())
+    return record(action="dicomweb_" + resource, entity="dicomweb", entity_id=study_uid or "", study_id=study_id,
+                  actor=actor, after=details)
+
+
 def new_event(*, action: str, entity: str, entity_id, study_id=None, before=None, after=None, actor=None):
     """An unsaved event attributed to ``actor`` (default: the current one); :func:`append_events` stores it."""
     from studies.models import AuditEvent

@@ -47,7 +47,7 @@ class Verification:
     def summary(self) -> str:
         last = max(self.anchors, key=lambda anchor: anchor["seq"], default=None)
         anchored = f"last anchor seq {last['seq']} at {last['anchored_at']}" if last else "no anchor yet"
-        rows = ", ".join(f"{count} {entity.removeprefix('studies.').lower()}s" for entity, count
+        rows = " and ".join(f"{count} {entity.removeprefix('studies.').lower()}s" for entity, count
                          in self.rows_checked.items())
         return (f"audit trail intact: {self.events} events, head seq {self.head_seq} hash {self.head_hash}, "
                 f"{anchored}; {rows} match the trail")

@@ -2,9 +2,9 @@
 
 Readers' scores follow the Roe & Metz (1997) model with a modest AI benefit; reading
 times are log-normal with reader and case effects and a shorter aided read. The study is
-built through the coordinator's services; only the reads are written in bulk (one audit
-event records them), since simulated reads cannot pass through the washout of a real
-schedule.
+built through the coordinator's services; only the reads are written in bulk (with one
+audit event each, appended together), since simulated reads cannot pass through the
+washout of a real schedule.
 """
 
 import csv
@@ -150,8 +150,8 @@ def simulate_reads(*, study: Study, seed: int, ai_effect: float = AI_EFFECT) -> 
         ))
     Read.objects.bulk_create(reads, batch_size=2000)
     ReadingSession.objects.filter(study=study).update(completed_at=timezone.now())
-    audit.record(action="create", entity="studies.Read", entity_id="bulk", study_id=study.pk,
-                 after={"simulated_reads": len(reads), "seed": seed, "ai_effect": ai_effect})
+    audit.append_events([audit.new_event(action="create", entity="studies.Read", entity_id=read.pk, study_id=study.pk,
+                                         after=audit.snapshot(read)) for read in reads])
     return len(reads)
 
 

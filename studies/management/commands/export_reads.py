@@ -1,6 +1,7 @@
 from studies.management.base import StudyCommand
 from studies.permissions import Action, require
 from studies.selectors import reads_csv
+from studies.services import audit
 
 
 class Command(StudyCommand):
@@ -13,6 +14,7 @@ class Command(StudyCommand):
     def run(self, *, actor, study, output=None, **options):
         require(actor, Action.VIEW_READS, study)
         text = reads_csv(study)
+        audit.record_download(actor=actor, study_id=study.pk, filename=f"study-{study.pk}-reads.csv")
         if output:
             with open(output, "w", newline="") as handle:
                 handle.write(text)
