@@ -58,6 +58,15 @@ CONFORMANCE_ACTIONS = {
     "InstructionPerformedDateTime": "Z",
 }
 
+# Free text of non-image objects that Table E.1-1 (2024b) does not list, though it holds
+# whatever the document says, the patient's name included; E.1 asks for every attribute
+# that can identify the patient to be removed or replaced.
+SUPPLEMENTARY_RULES = {
+    "DocumentTitle": "Z",  # Type 2 in the Encapsulated Document Module (PS3.3 C.24.2)
+    "EncapsulatedDocumentLength": "X",  # the original document's size; the payload is replaced (D)
+    "TextValue": "D",  # a TEXT content item's value (PS3.3 C.17.3), Type 1C where it occurs
+}
+
 DUMMY_DATE = "19000101"
 DUMMY_TEXT = "ANONYMOUS"
 DUMMY_BY_VR = {
@@ -67,8 +76,10 @@ DUMMY_BY_VR = {
     "AE": DUMMY_TEXT, "UR": "urn:none", "IS": "0", "DS": "0",
 }
 BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
+BINARY_DUMMY = b"\x00\x00"
+# A document's title and payload can name the patient as well as the Patient Module can.
 IDENTITY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate",
-                     "OtherPatientNames", "OtherPatientIDs")
+                     "OtherPatientNames", "OtherPatientIDs", "DocumentTitle", "EncapsulatedDocument")
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,8 @@ class DeidRecord:
 
 @functools.cache
 def load_profile() -> dict[BaseTag, ProfileRule]:
-    """Read Table E.1-1 (PS3.15 E.1) rows with a single tag, keyed by tag.
+    """Read Table E.1-1 (PS3.15 E.1) rows with a single tag, keyed by tag, plus
+    :data:`SUPPLEMENTARY_RULES`.
 
     The repeating-group and private rows are handled by rule in :func:`deidentify`.
     """
@@ -167,6 +179,8 @@ def load_profile() -> dict[BaseTag, ProfileRule]:
                               if row[column]}
             rules[Tag(row["tag"].strip("()").replace(",", ""))] = ProfileRule(
                 row["keyword"], row["action"], option_actions)
+    for keyword, action in SUPPLEMENTARY_RULES.items():
+        rules[Tag(keyword)] = ProfileRule(keyword, action, {})
     return rules
 
 
@@ -260,7 +274,7 @@ class _ProfileWalker:
             self.replace_uids(elem)
             return
         elif elem.VR in BINARY_VRS:
-            elem.value = b"\x00\x00"
+            elem.value = BINARY_DUMMY
         else:
             elem.value = DUMMY_BY_VR.get(elem.VR, 0)
         self.counts["dummied"] += 1
@@ -302,11 +316,12 @@ def deidentify(ds: Dataset, *, key: bytes | str,
                options: DeidOptions = DeidOptions()) -> DeidRecord:
     """De-identify ``ds`` in place (PS3.15 E.1 Basic Profile plus E.3 options).
 
-    Every attribute of Table E.1-1 is removed (X), emptied (Z), replaced by a dummy
-    (D), given a new UID (U), kept (K) or cleaned (C) wherever it occurs, at the top
-    level, in the file meta information and inside sequence items. Private
-    attributes and curve and overlay groups are removed. Pixel data and geometry
-    are not in the table and stay as they are.
+    Every attribute of Table E.1-1 and of :data:`SUPPLEMENTARY_RULES` (a document's
+    title, its payload's length, SR text values) is removed (X), emptied (Z),
+    replaced by a dummy (D), given a new UID (U), kept (K) or cleaned (C) wherever
+    it occurs, at the top level, in the file meta information and inside sequence
+    items. Private attributes and curve and overlay groups are removed. Pixel data
+    and geometry are not in the table and stay as they are.
 
     Parameters
     ----------
@@ -372,8 +387,8 @@ def check_identified(ds: Dataset) -> list[str]:
     """Keywords of patient identity attributes that still hold a real value.
 
     Looks everywhere in ``ds`` (sequences included) for Patient's Name, Patient ID,
-    Patient's Birth Date and the other-names/IDs attributes; empty values and the
-    dummies written by :func:`deidentify` do not count. Burned In Annotation YES
+    Patient's Birth Date, the other-names/IDs attributes, and a document's title and
+    payload; empty values and the dummies written by :func:`deidentify` do not count. Burned In Annotation YES
     counts too: text in the pixels, which the header profile does not remove
     (:func:`mrmc.dicom.pixel_cleaning.clean_pixels` blacks out configured regions and
     sets it to NO).
@@ -394,6 +409,8 @@ def check_identified(ds: Dataset) -> list[str]:
 
 
 def _holds_identity(elem: DataElement) -> bool:
+    if elem.VR in BINARY_VRS:
+        return elem.value not in (None, b"", BINARY_DUMMY)
     values = elem.value if elem.VM > 1 else [elem.value]
     dummies = {"", DUMMY_TEXT, DUMMY_BY_VR.get(elem.VR, "")}
     return any(str(v).strip() not in dummies for v in values if v is not None)

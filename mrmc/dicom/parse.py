@@ -21,6 +21,7 @@ from pydicom.filereader import read_dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from .codestream import check_frame_header
 from .errors import InvalidDicom
 from .limits import DicomLimits
 from .structure import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREAMBLE_LENGTH, check_data_set, split_file
@@ -38,13 +39,6 @@ __all__ = ["InvalidDicom", "ParsedInstance", "read_instance", "write_instance"]
 # Image Pixel Module (PS3.3 C.7.6.3) Type 1 attributes a viewer cannot do without.
 REQUIRED_PIXEL_ATTRIBUTES = ("Rows", "Columns", "BitsAllocated", "BitsStored",
                              "SamplesPerPixel", "PhotometricInterpretation")
-# The first bytes of a frame in each family of encapsulated transfer syntaxes (PS3.5 A.4):
-# a JPEG SOI marker (ISO 10918-1, 14495-1), a JPEG 2000 codestream SOC+SIZ (15444-1) or a
-# JP2 signature box.
-FRAME_SIGNATURES = {
-    "jpeg": (b"\xff\xd8",),
-    "jpeg2000": (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  "),
-}
 # pydicom's warning when text does not decode in its declared character set.
 DECODE_FAILURE = "Failed to decode byte string"
 
@@ -140,7 +134,7 @@ def _too_large_file(limits: DicomLimits) -> InvalidDicom:
 
 
 def _read(data: bytes, limits: DicomLimits) -> ParsedInstance:
-    parts = split_file(data, limits)
+    parts = split_file(memoryview(data), limits)
     transfer_syntax = UID(parts.transfer_syntax)
     deflated = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
     if not transfer_syntax.is_transfer_syntax:
@@ -229,8 +223,12 @@ def number_of_frames(ds: Dataset) -> int:
 
 
 def native_frame_length(ds: Dataset) -> int:
-    """Bytes per frame of native pixel data (PS3.5 8.1.1); bit-packed for BitsAllocated 1."""
-    bits = ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated
+    """Bytes per frame of native pixel data (PS3.5 8.1.1); bit-packed for BitsAllocated 1.
+
+    YBR_FULL_422 keeps one Cb and one Cr for every two Y, two values a pixel (PS3.3 C.7.6.3.1.2).
+    """
+    samples = 2 if ds.get("PhotometricInterpretation") == "YBR_FULL_422" else ds.SamplesPerPixel
+    bits = ds.Rows * ds.Columns * samples * ds.BitsAllocated
     return (bits + 7) // 8
 
 
@@ -240,7 +238,7 @@ def check_pixel_data(ds: Dataset, transfer_syntax: UID, limits: DicomLimits) -> 
     Checks the Type 1 attributes (PS3.3 C.7.6.3), the decoded size against
     ``limits.max_pixel_values``, then for native pixel data the exact length
     (PS3.5 8.1.1), and for encapsulated pixel data the frames' fragments
-    (PS3.5 A.4), the codec's signature at the start of each frame and a
+    (PS3.5 A.4), each frame's header (:mod:`mrmc.dicom.codestream`) and a
     decoded first frame when a decoder is installed.
 
     Native pixel data longer than its frames is refused rather than trimmed:
@@ -274,15 +272,10 @@ def check_pixel_data(ds: Dataset, transfer_syntax: UID, limits: DicomLimits) -> 
 
 
 def _check_encapsulated(ds: Dataset, frames: int, transfer_syntax: UID) -> None:
-    signatures = _frame_signatures(transfer_syntax)
     found = 0
-    try:
-        for fragments in generate_fragmented_frames(ds.PixelData, number_of_frames=frames):
-            found += 1
-            if signatures and not bytes(fragments[0][:12]).startswith(signatures):
-                raise InvalidDicom(f"frame {found} is not {transfer_syntax.name} data", "decode")
-    except (ValueError, EOFError) as exc:
-        raise InvalidDicom(f"broken encapsulated pixel data: {_one_line(exc)}", "decode") from None
+    for fragments in _fragmented_frames(ds, frames):
+        found += 1
+        check_frame_header(fragments[0], transfer_syntax, ds.Rows, ds.Columns, found)
     if found < frames:
         raise InvalidDicom(f"encapsulated pixel data holds {found} of {frames} frames", "pixel-length")
     decoder = get_decoder(transfer_syntax)
@@ -294,13 +287,11 @@ def _check_encapsulated(ds: Dataset, frames: int, transfer_syntax: UID) -> None:
                                "decode") from None
 
 
-def _frame_signatures(transfer_syntax: UID) -> tuple[bytes, ...]:
-    name = transfer_syntax.name
-    if "JPEG 2000" in name:
-        return FRAME_SIGNATURES["jpeg2000"]
-    if name.startswith("JPEG"):
-        return FRAME_SIGNATURES["jpeg"]
-    return ()
+def _fragmented_frames(ds: Dataset, frames: int):
+    try:
+        yield from generate_fragmented_frames(ds.PixelData, number_of_frames=frames)
+    except (ValueError, EOFError) as exc:
+        raise InvalidDicom(f"broken encapsulated pixel data: {_one_line(exc)}", "decode") from None
 
 
 def _whole_frames_length(ds: Dataset, frames: int) -> int:

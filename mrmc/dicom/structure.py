@@ -115,7 +115,7 @@ def inflate(deflated: bytes | memoryview, limit: int) -> bytes:
 class _Level:
     """A data set, a sequence's items or encapsulated pixel fragments being walked."""
 
-    kind: str  # "data set", "sequence" or "fragments"
+    kind: str  # "data set", "sequence" or "pixel data" (its fragments)
     end: int | None  # None: undefined length, closed by a delimitation item
     implicit: bool
     little: bool
@@ -155,7 +155,7 @@ class _Walker:
                 self._pop()
                 continue
             if pos + 8 > len(self.data):
-                raise InvalidDicom(f"truncated: a {level.kind} of undefined length is never closed"
+                raise InvalidDicom(f"truncated: {level.kind} of undefined length never closed"
                                    if pos == len(self.data) else "truncated: the file ends inside an element",
                                    "truncated")
             self._count()
@@ -169,8 +169,8 @@ class _Walker:
             self._pop()
             return value_start
         if tag != ITEM:
-            raise InvalidDicom(f"malformed: {_tag_text(tag)} where a {level.kind} needs an item")
-        if level.kind == "fragments":
+            raise InvalidDicom(f"malformed: {_tag_text(tag)} where {level.kind} needs an item")
+        if level.kind == "pixel data":
             if length == UNDEFINED_LENGTH:
                 raise InvalidDicom("malformed: a pixel data fragment of undefined length")
             self._check_value(tag, value_start, length)
@@ -201,7 +201,7 @@ class _Walker:
 
     def _open_undefined(self, tag: int, vr: str | None, level: _Level, value_start: int) -> int:
         if tag == PIXEL_DATA and vr in (None, "OB", "OW"):  # encapsulated (PS3.5 A.4)
-            self.stack.append(_Level("fragments", None, level.implicit, level.little))
+            self.stack.append(_Level("pixel data", None, level.implicit, level.little))
         elif vr in (None, "SQ", "UN"):
             # Undefined-length UN holds a sequence in Implicit VR Little Endian (PS3.5 6.2.2).
             unknown = vr == "UN"

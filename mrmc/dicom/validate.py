@@ -57,6 +57,10 @@ IMAGE_STORAGE_SOP_CLASSES = frozenset({
     "1.2.840.10008.5.1.4.1.1.13.1.5",  # Breast Projection X-Ray Image Storage - For Processing
     "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine Image Storage
     "1.2.840.10008.5.1.4.1.1.128",  # Positron Emission Tomography Image Storage
+    # Retired classes (PS3.4 B.5 notes) still written by older ultrasound and NM systems.
+    "1.2.840.10008.5.1.4.1.1.3",  # Ultrasound Multi-frame Image Storage (retired)
+    "1.2.840.10008.5.1.4.1.1.5",  # Nuclear Medicine Image Storage (retired)
+    "1.2.840.10008.5.1.4.1.1.6",  # Ultrasound Image Storage (retired)
     "1.2.840.10008.5.1.4.1.1.128.1",  # Legacy Converted Enhanced PET Image Storage
     "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET Image Storage
 })

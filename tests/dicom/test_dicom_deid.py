@@ -136,8 +136,9 @@ def test_method_attributes_and_identity_check(deidentified, planted):
     assert record.method == ("Basic Application Confidentiality Profile",)
     assert ds.LongitudinalTemporalInformationModified == "REMOVED"
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
-    assert check_identified(planted) == [
-        "OtherPatientIDs", "OtherPatientNames", "PatientBirthDate", "PatientID", "PatientName"]
+    assert check_identified(planted) == [  # the planted Encapsulated Document is a real payload
+        "EncapsulatedDocument", "OtherPatientIDs", "OtherPatientNames", "PatientBirthDate", "PatientID",
+        "PatientName"]
     assert check_identified(ds) == []
 
 
