@@ -32,7 +32,7 @@ python_sbom() {  # python_sbom REQUIREMENTS OUTFILE: install into the throwaway 
         -o "$OUTDIR/$2" "$WORK/env/bin/python"
 }
 
-python3 -m venv --without-pip "$WORK/env"
+"$VENV/bin/python" -m venv --without-pip "$WORK/env"  # the project's Python, as in the Docker image
 python_sbom requirements.txt python.cdx.json
 python_sbom requirements-dev.txt python-dev.cdx.json
 
