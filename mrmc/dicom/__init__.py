@@ -4,6 +4,16 @@ Modules
 -------
 parse
     Read and validate one Part 10 instance, extract the index fields.
+limits
+    Size, depth and element limits that bound the memory of one instance.
+structure
+    The byte structure walked without recursion before pydicom parses it.
+validate
+    Image storage SOP classes, UIDs, character sets and VRs of what is stored.
+codestream
+    The size a compressed frame's header declares, checked before decoding.
+errors
+    InvalidDicom and its reason classes.
 sanitize
     Repair what breaks viewers (zero pixel spacing, zero window width ...).
 deid

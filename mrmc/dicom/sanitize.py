@@ -1,8 +1,10 @@
 """Repairs that make an instance safe for browser viewers, each one recorded.
 
 Only values that are wrong by the standard and that break rendering or
-measurement are touched; what cannot be repaired is a rejection reason of
-:func:`mrmc.dicom.parse.pixel_data_problem` instead.
+measurement are touched; what cannot be repaired is refused by
+:func:`mrmc.dicom.parse.read_instance` instead (which also re-encodes pixel
+description attributes sent with the wrong VR, see
+:func:`mrmc.dicom.validate.fix_value_representations`).
 """
 
 from __future__ import annotations
