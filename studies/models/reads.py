@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from .bounds import INTEGER_MAX, RATING_LIMIT, between, finite_between
+
 
 class Read(models.Model):
     """A reader's submitted score for one assignment. One per reader × case × arm."""
@@ -9,7 +11,7 @@ class Read(models.Model):
     reader = models.ForeignKey("studies.Reader", on_delete=models.PROTECT, related_name="reads")
     case = models.ForeignKey("studies.Case", on_delete=models.PROTECT, related_name="reads")
     arm = models.ForeignKey("studies.Arm", on_delete=models.PROTECT, related_name="reads")
-    rating = models.FloatField()
+    rating = models.FloatField(validators=finite_between(-RATING_LIMIT, RATING_LIMIT))
     decision = models.BooleanField(null=True, blank=True)
     marks = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
@@ -17,7 +19,9 @@ class Read(models.Model):
     first_image_at = models.DateTimeField(null=True, blank=True)
     client_submitted_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(auto_now_add=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Opened to submitted")
+    duration_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Opened to submitted", validators=between(0, INTEGER_MAX)
+    )
     idempotency_key = models.UUIDField(unique=True)
     revision = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .bounds import BIGINT_MAX, RATING_LIMIT, SCORE_LIMIT, SMALLINT_MAX, between, finite_between
+
 
 class StudyStatus(models.TextChoices):
     DRAFT = "draft"
@@ -48,18 +50,20 @@ class Study(models.Model):
     status = models.CharField(max_length=16, choices=StudyStatus.choices, default=StudyStatus.DRAFT)
     design = models.CharField(max_length=16, choices=StudyDesign.choices, default=StudyDesign.FULLY_CROSSED)
     rating_scale = models.CharField(max_length=16, choices=StudyScale.choices, default=StudyScale.CONTINUOUS)
-    scale_min = models.FloatField(default=0)
-    scale_max = models.FloatField(default=100)
+    scale_min = models.FloatField(default=0, validators=finite_between(-RATING_LIMIT, RATING_LIMIT))
+    scale_max = models.FloatField(default=100, validators=finite_between(-RATING_LIMIT, RATING_LIMIT))
     ordinal_labels = models.JSONField(default=list, blank=True, help_text="Labels of ratings 1..K")
     binary_decision = models.BooleanField(default=False, help_text="Readers also give a yes/no call")
     decision_threshold = models.FloatField(
-        null=True, blank=True, help_text="Rating at or above which a case counts as positive"
+        null=True, blank=True, help_text="Rating at or above which a case counts as positive",
+        validators=finite_between(-RATING_LIMIT, RATING_LIMIT),
     )
     marks_enabled = models.BooleanField(default=False)
-    max_marks = models.PositiveSmallIntegerField(default=5)
-    washout_days = models.PositiveIntegerField(default=28)
+    max_marks = models.PositiveSmallIntegerField(default=5, validators=between(0, 100))
+    washout_days = models.PositiveIntegerField(default=28, validators=between(0, 3650))
     block_size = models.PositiveIntegerField(
-        default=0, help_text="0: one arm per session; N: arms interleaved in blocks of N cases"
+        default=0, help_text="0: one arm per session; N: arms interleaved in blocks of N cases",
+        validators=between(0, 100_000),
     )
     revision_policy = models.CharField(
         max_length=16, choices=StudyRevisionPolicy.choices, default=StudyRevisionPolicy.FORBIDDEN
@@ -71,7 +75,7 @@ class Study(models.Model):
         help_text="Rules for the regions of burned-in text blacked out on ingest (mrmc.dicom.pixel_cleaning)",
     )
     reading_starts_at = models.DateTimeField(null=True, blank=True)
-    schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False)
+    schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False, validators=between(0, BIGINT_MAX))
     schedule_generated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -140,12 +144,16 @@ class Case(models.Model):
     label = models.CharField(max_length=64, help_text="The coordinator's case identifier")
     study_instance_uid = models.CharField(max_length=64, blank=True)
     accession_number = models.CharField(max_length=64, blank=True)
-    truth = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 diseased, 0 not")
+    truth = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 diseased, 0 not", validators=between(0, 1)
+    )
     truth_method = models.CharField(max_length=16, choices=TruthMethod.choices, blank=True)
     truth_established_by = models.CharField(max_length=200, blank=True)
     lesions = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True, help_text="Subgroup variables")
-    reading_group = models.PositiveSmallIntegerField(default=0, help_text="Case block (split-plot)")
+    reading_group = models.PositiveSmallIntegerField(
+        default=0, help_text="Case block (split-plot)", validators=between(0, SMALLINT_MAX)
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -174,8 +182,11 @@ class AIOutput(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ai_outputs")
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=50)
-    score = models.FloatField()
-    operating_point = models.FloatField(null=True, blank=True, help_text="The model's positive threshold")
+    score = models.FloatField(validators=finite_between(-SCORE_LIMIT, SCORE_LIMIT))
+    operating_point = models.FloatField(
+        null=True, blank=True, help_text="The model's positive threshold",
+        validators=finite_between(-SCORE_LIMIT, SCORE_LIMIT),
+    )
     findings = models.JSONField(default=list, blank=True)
     source_name = models.CharField(max_length=255, blank=True)
     source_checksum = models.CharField(max_length=64, help_text="sha256 of the file it came from")
@@ -200,7 +211,9 @@ class Reader(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="readers")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enrollments")
     code = models.CharField(max_length=32, help_text="Pseudonym in exports, e.g. R01")
-    group = models.PositiveSmallIntegerField(default=0, help_text="Reader group (split-plot)")
+    group = models.PositiveSmallIntegerField(
+        default=0, help_text="Reader group (split-plot)", validators=between(0, SMALLINT_MAX)
+    )
     enrolled_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,8 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from .bounds import between
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Administrator"
@@ -15,7 +17,7 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.READER)
     specialty = models.CharField(max_length=100, blank=True, help_text="Readers: e.g. breast imaging")
-    years_experience = models.PositiveSmallIntegerField(null=True, blank=True)
+    years_experience = models.PositiveSmallIntegerField(null=True, blank=True, validators=between(0, 100))
 
     class Meta:
         constraints = [

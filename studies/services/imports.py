@@ -16,6 +16,7 @@ from django.db import transaction
 from mrmc.dicom.deid import remap_uid
 from studies.errors import InvalidInput, RuleViolation, located
 from studies.models import AIOutput, Case, Study, User
+from studies.models.bounds import SMALLINT_MAX
 from studies.permissions import Action, require
 from studies.services import ingest
 
@@ -178,9 +179,10 @@ def _parse_truth_row(line: int, row: dict, metadata_columns: list[str], errors: 
         values["lesions"] = lesions
     if "reading_group" in row:
         group = row["reading_group"] or "0"
-        if not group.isdigit():
-            errors.add(f"'{group}' is not a group number", line=line, field_name="reading_group")
-        values["reading_group"] = int(group) if group.isdigit() else 0
+        valid = group.isascii() and group.isdigit() and len(group) <= 10 and int(group) <= SMALLINT_MAX
+        if not valid:
+            errors.add(f"'{group}' is not a group number (0 to {SMALLINT_MAX})", line=line, field_name="reading_group")
+        values["reading_group"] = int(group) if valid else 0
     values["metadata"] = {name: row[name] for name in metadata_columns if row.get(name)}
     return values
 

@@ -1,5 +1,6 @@
 """Creating and configuring studies: design, arms, readers, members and the status lifecycle."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,8 +39,19 @@ SETUP_STATUSES = (S.DRAFT, S.ENROLLING)
 EDITABLE_FIELDS = DESIGN_FIELDS | {"title", "protocol_text", "protocol_version", "reading_starts_at", "pixel_cleaning"}
 
 
+def check_fields(instance) -> None:
+    """The model's own field rules (bounds, lengths, choices) on every path, SQLite included;
+    the first problem as :class:`InvalidInput` naming the field."""
+    try:
+        instance.clean_fields(exclude=[field.name for field in instance._meta.fields if field.is_relation])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise InvalidInput(" ".join(messages), field=field) from None
+
+
 def validate_design(study: Study) -> None:
-    """Rules across fields that a single-column constraint cannot express."""
+    """The fields' own rules, then rules across fields that a single-column constraint cannot express."""
+    check_fields(study)
     if study.rating_scale == Study.Scale.ORDINAL:
         labels = study.ordinal_labels
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):

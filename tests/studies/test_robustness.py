@@ -172,3 +172,56 @@ def test_healthz_ok_when_everything_answers(db):
     response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+# ---------------------------------------------------------------- numeric bounds
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("washout_days", 5.6e13), ("washout_days", -1), ("block_size", 2**40), ("max_marks", 101),
+     ("scale_max", 1e300), ("decision_threshold", -1e7)],
+)
+def test_study_fields_out_of_bounds_are_refused_naming_the_field(api, coordinator, field, value):
+    response = api(coordinator).post("/api/v1/studies/", {"title": "Bounds", field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Study.objects.count() == 0
+
+
+def test_services_apply_the_bounds_on_every_database(coordinator):
+    from studies.errors import InvalidInput
+    from studies.services import studies as services
+
+    with pytest.raises(InvalidInput) as refused:
+        services.create_study(actor=coordinator, title="Bounds", washout_days=56_000_000_000_000)
+    assert refused.value.field == "washout_days"
+    study = services.create_study(actor=coordinator, title="Bounds", washout_days=3650)
+    with pytest.raises(InvalidInput) as refused:
+        services.update_study(actor=coordinator, study=study, scale_min=float("nan"))
+    assert refused.value.field == "scale_min"
+    study.refresh_from_db()
+    assert (study.washout_days, study.scale_min) == (3650, 0)
+
+
+def test_reading_group_beyond_the_column_is_refused_by_the_truth_import(api, make_study):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    study = make_study(status=Study.Status.DRAFT, n_cases=0)
+    upload = SimpleUploadedFile("truth.csv", b"case,truth,reading_group\nC1,1,1\nC2,0,99999999999999999999\n")
+    response = api(study.created_by).post(f"/api/v1/studies/{study.pk}/cases/import/", {"file": upload})
+    assert response.status_code == 400
+    assert "line 3, field 'reading_group'" in str(response.json())
+    assert not study.cases.exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("code", "R" * 33), ("group", 2**15), ("group", 10**30)])
+def test_enrollment_values_beyond_their_columns_are_refused(api, make_study, make_user, field, value):
+    study = make_study(status=Study.Status.DRAFT, n_readers=0, n_cases=0)
+    make_user("newreader")
+    response = api(study.created_by).post(
+        f"/api/v1/studies/{study.pk}/readers/", {"username": "newreader", field: value}, format="json"
+    )
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not study.readers.exists()
