@@ -3,7 +3,7 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,11 +15,11 @@ from studies.permissions import Action, require, visible_studies
 from studies.services import analysis, audit
 from studies.services.analysis_exports import EXPORTS
 
-from .staff import _page, study_for
+from .staff import PagedListView, _page, study_for
 
 
 class AnalysisRunSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     progress = serializers.FloatField(source="job.progress")
     progress_message = serializers.CharField(source="job.message")
     job_status = serializers.CharField(source="job.status")
@@ -37,7 +37,7 @@ class AnalysisRunDetailSerializer(AnalysisRunSerializer):
     class Meta(AnalysisRunSerializer.Meta):
         fields = [*AnalysisRunSerializer.Meta.fields, "results", "downloads"]
 
-    def get_downloads(self, run) -> dict:
+    def get_downloads(self, run) -> dict[str, str]:
         names = ["report.html", "report.pdf", *EXPORTS] if run.status == AnalysisRun.Status.SUCCEEDED else ["reads.csv"]
         return {name: f"/api/v1/analysis-runs/{run.pk}/{name}" for name in names}
 
@@ -56,7 +56,7 @@ def run_for(request, run_id: int) -> AnalysisRun:
     return run
 
 
-class AnalysisRunListView(APIView):
+class AnalysisRunListView(PagedListView):
     @extend_schema(responses=AnalysisRunSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
@@ -90,7 +90,7 @@ def _attachment(request, run: AnalysisRun, content, content_type: str, filename:
 class AnalysisReportView(APIView):
     """``report.html`` (shown inline) or ``report.pdf``, rendered from the stored results."""
 
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR, (200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, run_id, report):
         run = run_for(request, run_id)
         if report == "report.html":
@@ -104,7 +104,6 @@ class AnalysisReportView(APIView):
 class AnalysisExportView(APIView):
     """The frozen reads, the data in MRMCaov / iMRMC / RJafroc formats, or the results JSON."""
 
-    @extend_schema(responses={200: OpenApiTypes.BINARY})
     def get(self, request, run_id, export):
         run = run_for(request, run_id)
         if export != "reads.csv" and run.status != AnalysisRun.Status.SUCCEEDED:
@@ -113,3 +112,13 @@ class AnalysisExportView(APIView):
         stem, extension = export.rsplit(".", 1)
         return _attachment(request, run, spec.render(run), spec.content_type,
                            f"study-{run.study_id}-run-{run.pk}-{stem}.{extension}")
+
+
+def export_view(export: str):
+    """The download view of one export, documented with that export's media type and body."""
+    spec = EXPORTS[export]
+    media_type = spec.content_type.split(";")[0]
+    body = OpenApiTypes.OBJECT if media_type == "application/json" else OpenApiTypes.BINARY
+    view = type(f"AnalysisExportView[{export}]", (AnalysisExportView,), {})
+    schema = extend_schema(description=spec.description, responses={(200, media_type): body})
+    return extend_schema_view(get=schema)(view).as_view()

@@ -34,7 +34,7 @@ def _scale(study: Study) -> dict:
 
 
 class WorklistView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.WorklistSerializer})
     def get(self, request):
         require(request.user, Action.READ_CASES)
         return Response({"sessions": [_worklist_item(item) for item in selectors.worklist(request.user)]})
@@ -58,7 +58,7 @@ def _worklist_item(item: selectors.WorklistSession) -> dict:
 
 
 class SessionView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.SessionDetailSerializer})
     def get(self, request, session_id):
         require(request.user, Action.READ_CASES)
         session = (
@@ -98,7 +98,7 @@ class SessionView(APIView):
 class AssignmentView(APIView):
     """What the reading page needs for one case; the AI output only where the arm shows it."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.AssignmentDetailSerializer})
     def get(self, request, assignment_id):
         require(request.user, Action.READ_CASES)
         assignment = (

@@ -1,12 +1,28 @@
 """Output shapes and input validation; no business rules here (see ``studies.services``)."""
 
 from django.conf import settings
+from django.db import models
 from rest_framework import serializers
 
 from studies.models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, Study
+from studies.models.bounds import BIGINT_MAX, SMALLINT_MAX
+
+
+class JSONValueField(serializers.JSONField):
+    """A JSON value that also refuses ``null`` sent as form text where the column cannot hold it."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value is None and not self.allow_null:
+            self.fail("null")
+        return value
 
 
 class StudySerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping, models.JSONField: JSONValueField
+    }
+
     class Meta:
         model = Study
         fields = [
@@ -48,7 +64,7 @@ class AIOutputSerializer(serializers.ModelSerializer):
 class ReaderSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
     specialty = serializers.CharField(source="user.specialty", read_only=True)
-    years_experience = serializers.IntegerField(source="user.years_experience", read_only=True)
+    years_experience = serializers.IntegerField(source="user.years_experience", read_only=True, allow_null=True)
 
     class Meta:
         model = Reader
@@ -56,9 +72,9 @@ class ReaderSerializer(serializers.ModelSerializer):
 
 
 class EnrollInput(serializers.Serializer):
-    username = serializers.CharField()
-    code = serializers.CharField(required=False, default="")
-    group = serializers.IntegerField(required=False, default=0, min_value=0)
+    username = serializers.CharField(max_length=150)
+    code = serializers.CharField(required=False, default="", max_length=32)
+    group = serializers.IntegerField(required=False, default=0, min_value=0, max_value=SMALLINT_MAX)
 
 
 class TransitionInput(serializers.Serializer):
@@ -66,7 +82,7 @@ class TransitionInput(serializers.Serializer):
 
 
 class ScheduleInput(serializers.Serializer):
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX)
 
 
 class FileInput(serializers.Serializer):
@@ -107,7 +123,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class ReadInputSerializer(serializers.Serializer):
-    assignment = serializers.IntegerField()
+    assignment = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     idempotency_key = serializers.UUIDField()
     rating = serializers.FloatField()
     decision = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -136,3 +152,119 @@ class ReaderAIOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AIOutput
         fields = ["model_name", "model_version", "score", "operating_point", "findings"]
+
+
+# ---------------------------------------------------------------- shapes of composed responses (schema)
+
+
+class TruthImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    linked_to_images = serializers.IntegerField()
+
+
+class AIOutputImportResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    checksum = serializers.CharField(help_text="sha256 of the imported file")
+
+
+class ScheduleSessionSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    number = serializers.IntegerField()
+    arm = serializers.CharField(allow_null=True, help_text="Empty when arms are mixed in the session")
+    opens_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    assignments = serializers.IntegerField()
+
+
+class ScheduleSerializer(serializers.Serializer):
+    seed = serializers.IntegerField(allow_null=True)
+    generated_at = serializers.DateTimeField(allow_null=True)
+    sessions = ScheduleSessionSerializer(many=True)
+
+
+class ProgressRowSerializer(serializers.Serializer):
+    reader = serializers.CharField()
+    arm = serializers.CharField()
+    assigned = serializers.IntegerField()
+    read = serializers.IntegerField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Study.Status.choices)
+    read = serializers.IntegerField()
+    assigned = serializers.IntegerField()
+    by_reader_arm = ProgressRowSerializer(many=True)
+
+
+class StudyBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    design = serializers.ChoiceField(choices=Study.Design.choices)
+
+
+class WorklistSessionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    study = StudyBriefSerializer()
+    number = serializers.IntegerField()
+    arm = serializers.CharField(allow_null=True, help_text="The arm's label; empty when arms are mixed")
+    opens_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    is_open = serializers.BooleanField()
+    reason_closed = serializers.CharField(allow_blank=True)
+    assigned = serializers.IntegerField()
+    read = serializers.IntegerField()
+    next_assignment = serializers.IntegerField(allow_null=True)
+
+
+class WorklistSerializer(serializers.Serializer):
+    sessions = WorklistSessionSerializer(many=True)
+
+
+class ScaleSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Study.Scale.choices)
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    labels = serializers.ListField(child=serializers.CharField())
+    binary_decision = serializers.BooleanField()
+    marks_enabled = serializers.BooleanField()
+    max_marks = serializers.IntegerField()
+    revisions_allowed = serializers.BooleanField()
+
+
+class SessionAssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField()
+    arm = serializers.CharField(help_text="The arm's label")
+    read = serializers.BooleanField()
+    study_instance_uid = serializers.CharField(allow_null=True, help_text="Only while the session is open")
+
+
+class SessionDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    study = StudyBriefSerializer()
+    is_open = serializers.BooleanField()
+    reason_closed = serializers.CharField(allow_blank=True)
+    scale = ScaleSerializer()
+    assignments = SessionAssignmentSerializer(many=True)
+
+
+class AssignmentArmSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    shows_ai = serializers.BooleanField()
+
+
+class AssignmentDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    session = serializers.IntegerField()
+    order = serializers.IntegerField()
+    arm = AssignmentArmSerializer()
+    study_instance_uid = serializers.CharField(allow_null=True, help_text="Only while the session is open")
+    is_open = serializers.BooleanField()
+    reason_closed = serializers.CharField(allow_blank=True)
+    scale = ScaleSerializer()
+    read = OwnReadSerializer(allow_null=True)
+    final_because = serializers.CharField(allow_null=True, help_text="Why the read can no longer change")
+    ai = ReaderAIOutputSerializer(many=True, allow_null=True, help_text="Only in arms that show the AI, once allowed")

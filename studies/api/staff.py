@@ -3,6 +3,7 @@
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
@@ -28,14 +29,20 @@ def study_for(request, study_id: int, action: Action) -> Study:
     return study
 
 
-def _page(view: APIView, request, queryset, serializer_class):
+class PagedListView(APIView):
+    """A view whose GET answers a limit/offset page: the schema then shows the paginated envelope."""
+
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+
+
+def _page(view: PagedListView, request, queryset, serializer_class):
     """A limit/offset page of ``queryset``; large studies have many cases, reads and audit rows."""
-    paginator = api_settings.DEFAULT_PAGINATION_CLASS()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-class StudyListView(APIView):
+class StudyListView(PagedListView):
     @extend_schema(responses=s.StudySerializer(many=True))
     def get(self, request):
         require(request.user, Action.VIEW_STUDY)
@@ -62,6 +69,7 @@ class StudyDetailView(APIView):
         study = study_services.update_study(actor=request.user, study=study, **data.validated_data)
         return Response(s.StudySerializer(study).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         if study.status != Study.Status.DRAFT:
@@ -95,7 +103,7 @@ class ArmListView(APIView):
         return Response(s.ArmSerializer(arm).data, status=status.HTTP_201_CREATED)
 
 
-class CaseListView(APIView):
+class CaseListView(PagedListView):
     @extend_schema(responses=s.CaseSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_TRUTH)
@@ -113,14 +121,14 @@ class _FileImportView(APIView):
 
 
 class CaseImportView(_FileImportView):
-    @extend_schema(request={"multipart/form-data": s.FileInput}, responses={200: dict})
+    @extend_schema(request={"multipart/form-data": s.FileInput}, responses={200: s.TruthImportResultSerializer})
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         content, _ = self._file(request)
         return Response(imports.import_truth(actor=request.user, study=study, data=content))
 
 
-class AIOutputListView(APIView):
+class AIOutputListView(PagedListView):
     @extend_schema(responses=s.AIOutputSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_AI_OUTPUTS)
@@ -128,7 +136,7 @@ class AIOutputListView(APIView):
 
 
 class AIOutputImportView(_FileImportView):
-    @extend_schema(request={"multipart/form-data": s.FileInput}, responses={200: dict})
+    @extend_schema(request={"multipart/form-data": s.FileInput}, responses={200: s.AIOutputImportResultSerializer})
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         content, name = self._file(request)
@@ -156,7 +164,7 @@ class ReaderListView(APIView):
 
 
 class ScheduleView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ScheduleSerializer})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
         sessions = (
@@ -205,13 +213,14 @@ def _csv_response(request, study: Study, text: str, filename: str) -> HttpRespon
 
 
 class ScheduleCsvView(APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
         return _csv_response(request, study, schedule.schedule_csv(study), f"study-{study.pk}-schedule.csv")
 
 
 class ProgressView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: s.ProgressSerializer})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
         rows = selectors.progress(study)
@@ -220,7 +229,7 @@ class ProgressView(APIView):
         return Response({"status": study.status, "read": done, "assigned": total, "by_reader_arm": rows})
 
 
-class StudyReadsView(APIView):
+class StudyReadsView(PagedListView):
     @extend_schema(responses=s.StaffReadSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
@@ -228,12 +237,13 @@ class StudyReadsView(APIView):
 
 
 class StudyReadsCsvView(APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
         return _csv_response(request, study, selectors.reads_csv(study), f"study-{study.pk}-reads.csv")
 
 
-class AuditView(APIView):
+class AuditView(PagedListView):
     @extend_schema(responses=s.AuditEventSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)

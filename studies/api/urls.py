@@ -31,7 +31,7 @@ urlpatterns = [
         for report in ("report.html", "report.pdf")
     ],
     *[
-        path(f"analysis-runs/<int:run_id>/{export}", analysis.AnalysisExportView.as_view(), {"export": export},
+        path(f"analysis-runs/<int:run_id>/{export}", analysis.export_view(export), {"export": export},
              name=f"analysis-run-{export.replace('.', '-')}")
         for export in analysis.EXPORTS
     ],
