@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv viewer migrate serve lint bench sbom audit-deps clean
+.PHONY: demo test venv viewer migrate serve lint bench load sbom audit-deps clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ lint: venv
 
 bench: venv
 	$(PY) benchmarks/bench_stats.py
+
+# 50 simulated readers against gunicorn + a throwaway PostgreSQL cluster, a worker killed and the
+# database restarted mid-run; e.g. make load LOAD_ARGS="--runs 3"
+load: venv
+	$(PY) benchmarks/load_readers.py $(LOAD_ARGS)
 
 # Supply chain (SECURITY.md): CycloneDX SBOMs of the locked Python and npm dependencies, and
 # pip-audit / npm audit over them, recorded under docs/security/. Need PyPI and the npm registry.
