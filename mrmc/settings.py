@@ -278,6 +278,15 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+
+def _static_file_headers(headers, path, url):
+    from studies.security import static_file_headers  # imported when called: apps load after settings
+
+    static_file_headers(headers, path, url)
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_file_headers
+
 if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

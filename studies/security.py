@@ -4,6 +4,7 @@ staff, and the page or JSON answer to a locked-out login."""
 import time
 from urllib.parse import quote
 
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.forms import AuthenticationForm
@@ -95,3 +96,13 @@ def lockout_response(request, original_response=None, credentials=None):
         response = render(request, "registration/login.html", {"form": form, "locked_out": message}, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
+
+
+def static_file_headers(headers, path, url):
+    """WHITENOISE_ADD_HEADERS_FUNCTION: static files carry the policy too. A worker runs under the
+    policy of its own script's response, so this is what holds the viewer's decoder workers (and
+    their WebAssembly) to it; nginx does the same for the files it serves (deploy/nginx.conf)."""
+    if settings.CONTENT_SECURITY_POLICY:
+        headers["Content-Security-Policy"] = build_policy()
+    if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None):
+        headers["Content-Security-Policy-Report-Only"] = build_policy(report_only=True)

@@ -1,5 +1,7 @@
 """Steps the e2e tests share: logging in, waiting for a case, reading the canvas."""
 
+import time
+
 import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
@@ -41,11 +43,19 @@ def login(page, base_url: str, username: str, next_url: str = "/read/", password
     page.wait_for_url(f"**{next_url}")
 
 
+def wait_until(page, expression: str, timeout_s: float = 30) -> None:
+    """Poll ``expression`` until it is truthy. Unlike ``page.wait_for_function``, which evaluates
+    its predicate with ``eval`` in the page, this works under the production CSP (no 'unsafe-eval')."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout_s} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 def wait_for_case(page, n_opened: int = 1) -> dict:
     """Wait until the ``n_opened``-th case of this page load shows its first image."""
-    page.wait_for_function(
-        f"window.__rw && window.__rw.caseReady && window.__rw.timings.length >= {n_opened}"
-    )
+    wait_until(page, f"window.__rw && window.__rw.caseReady && window.__rw.timings.length >= {n_opened}")
     errors = page.evaluate("window.__rw.errors")
     assert not errors, errors
     return page.evaluate("window.__rw.timings.at(-1)")

@@ -1,0 +1,127 @@
+"""The Content-Security-Policy in Chromium: the reading workstation (WebAssembly codecs, module
+workers, blob: images) reads a case under it, and the staff pages render, with no violation."""
+
+import pytest
+from django.conf import settings
+
+from studies.models import Read
+from studies.services.demo import demo_password
+
+from .browser import canvas_stats, login, wait_for_case, wait_until
+from .server import ServerProcess, database_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# Every violation fires this event in the document (and Chromium also logs it as a console error).
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+"""
+
+
+@pytest.fixture
+def server(transactional_db, dicom_store, tmp_path):
+    """The real server with the policy enforced (the other browser tests get it report-only)."""
+    from django.db import connection
+
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
+           "E2E_ENFORCE_CSP": "1"}
+    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def watched(page):
+    """The page, recording CSP violations and console errors of every document it loads."""
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    # The site has no favicon; Chromium's request for one would log a 404 that is no CSP matter.
+    page.context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+    page.on("worker", lambda worker: worker.on("console", lambda m: m.type == "error"
+                                               and problems.append(f"worker console: {m.text}")))
+    return page, problems
+
+
+def _violations(page) -> list:
+    return page.evaluate("window.__csp || []")
+
+
+def _expected_policy() -> dict:
+    return {name: " ".join(values) for name, values in settings.CONTENT_SECURITY_POLICY["DIRECTIVES"].items()}
+
+
+def _served_policy(response) -> dict:
+    return dict(part.strip().split(" ", 1) for part in response.headers["content-security-policy"].split(";"))
+
+
+def test_reading_workstation_works_under_the_policy(watched, server, demo_study, tmp_path):
+    """The first case is stored JPEG-LS compressed: its frames are decoded by CharLS compiled to
+    WebAssembly in a module worker, the path that needs 'wasm-unsafe-eval' and worker-src."""
+    from pydicom.uid import JPEGLSLossless
+
+    from studies.models import Assignment, DicomInstance
+
+    from .scenario import replace_case_images, stack_datasets
+
+    first = Assignment.objects.filter(reader__user__username="reader1", session__number=1).order_by("order")[0]
+    datasets = stack_datasets(first.case.label, n_slices=2, shape=(512, 512))
+    for ds in datasets:
+        ds.compress(JPEGLSLossless)
+    served_uid = replace_case_images(first.case, datasets, tmp_path / "jpegls")
+    assert set(DicomInstance.objects.filter(series__dicom_study__study_instance_uid=served_uid)
+               .values_list("transfer_syntax_uid", flat=True)) == {JPEGLSLossless}
+    page, problems = watched
+    wasm = []
+    page.context.on("response", lambda r: r.url.endswith(".wasm") and wasm.append(r))
+    login(page, server.url, "reader1")
+    assert not _violations(page)
+    with page.expect_response(lambda r: "/read/sessions/" in r.url) as reading_page:
+        page.locator("article.session a.button").first.click()
+    policy = _served_policy(reading_page.value)
+    assert policy == _expected_policy()
+    assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"]
+
+    wait_for_case(page, 1)
+    assert [r for r in wasm if "charls" in r.url], "the JPEG-LS decoder was not loaded"
+    assert all(_served_policy(r) == policy for r in wasm)  # static files carry the policy too
+    stats = canvas_stats(page, 0)
+    assert stats["std"] > 10 and stats["bright"] > 0.2, stats
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("7")
+    page.keyboard.press("y")
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)  # the four-view mammogram
+    wait_until(page, "document.querySelector('#rw-save').dataset.state === 'saved'")
+
+    assert Read.objects.filter(reader__user__username="reader1").count() == 1
+    assert not _violations(page), _violations(page)
+    assert not problems, problems
+
+
+def test_staff_pages_render_under_the_policy(watched, server, demo_study):
+    from studies.models import User
+    from studies.services import analysis
+
+    page, problems = watched
+    run = analysis.start_run(actor=User.objects.get(username="statistician"), study=demo_study)
+    visited = {}
+    for username, paths in [
+        ("statistician", ["/", f"/analysis/studies/{demo_study.pk}/", f"/analysis/runs/{run.pk}/", "/api/docs/"]),
+        ("admin", ["/admin/", "/admin/studies/study/", f"/admin/studies/study/{demo_study.pk}/change/"]),
+    ]:
+        page.context.clear_cookies()
+        login(page, server.url, username, next_url=paths[0], password=demo_password(username))
+        for path in paths:
+            response = page.goto(f"{server.url}{path}")
+            page.wait_for_load_state("networkidle")
+            if path == "/api/docs/":  # Swagger UI drew the API from the schema
+                page.wait_for_selector(".swagger-ui .opblock")
+            visited[path] = (response.status, _violations(page))
+    assert all(status == 200 for status, _ in visited.values()), visited
+    assert not [v for _, v in visited.values() if v], visited
+    assert not problems, problems
