@@ -34,6 +34,7 @@ demo: venv viewer migrate
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: venv viewer
+	node --test viewer_static/tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -2,10 +2,11 @@
 // reader's session cookie. Nothing here talks to a third party.
 
 export class HttpError extends Error {
-  constructor(status, body, url) {
+  constructor(status, body, url, retryAfter = null) {
     super(`${status} ${body?.detail || body?.error || ''} (${url})`.trim());
     this.status = status;
     this.body = body;
+    this.retryAfter = retryAfter; // the Retry-After header of a 503 or 429, if any
   }
 }
 
@@ -35,7 +36,7 @@ async function request(url, { method = 'GET', body, accept = 'application/json',
   } catch {
     data = { detail: text.slice(0, 200) };
   }
-  if (!response.ok) throw new HttpError(response.status, data, url);
+  if (!response.ok) throw new HttpError(response.status, data, url, response.headers.get('Retry-After'));
   return { status: response.status, data };
 }
 

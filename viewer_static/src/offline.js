@@ -7,6 +7,24 @@
 import { HttpError } from './api.js';
 
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+const MAX_RETRY_AFTER_MS = 5 * 60 * 1000; // a server asking for longer still gets a try every 5 minutes
+
+/**
+ * Whether a failed send may succeed later as it is: no answer (network), throttled (429), the
+ * server or a proxy in trouble (5xx: 502, 503, 504), logged out (401) or a stale CSRF token.
+ * Any other 4xx says the read itself is refused: retrying cannot help.
+ */
+export function isRetryable(status, csrf = false) {
+  return status === 0 || status === 401 || csrf || status === 408 || status === 429 || status >= 500;
+}
+
+/** The wait a Retry-After header asks for (delay-seconds or an HTTP date, RFC 9110 10.2.3), in ms; null if none. */
+export function retryAfterMs(value, now = Date.now()) {
+  if (value === null || value === undefined || value === '') return null;
+  const seconds = Number(value);
+  const wait = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isNaN(wait) ? null : Math.min(Math.max(wait, 0), MAX_RETRY_AFTER_MS);
+}
 
 export function newIdempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -31,6 +49,7 @@ export class Outbox {
     this.attempt = 0;
     this.lastError = '';
     this.nextRetryAt = null;
+    this.retryAfter = null; // what the last failed send's server asked us to wait, in ms
     this.confirmed = new Map(); // assignment id -> listeners waiting for confirmation
     window.addEventListener('online', () => this.flush());
     window.addEventListener('storage', (e) => e.key === this.storageKey && this._emit());
@@ -118,7 +137,7 @@ export class Outbox {
     for (const item of this.items().filter((i) => i.state === 'pending')) {
       const outcome = await this._deliver(item);
       if (outcome === 'retry') {
-        const delay = RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
+        const delay = this.retryAfter ?? RETRY_MS[Math.min(this.attempt, RETRY_MS.length - 1)];
         this.attempt += 1;
         this.nextRetryAt = Date.now() + delay;
         this.timer = setTimeout(() => this.flush(), delay);
@@ -145,12 +164,13 @@ export class Outbox {
         this._remove(key);
         return 'done';
       }
-      // A change the study no longer allows (409) is refused like invalid input.
-      if ((status === 400 || status === 403 || status === 404 || status === 409) && !csrf) {
+      // Invalid input, or a change the study no longer allows (409): refused for good.
+      if (!isRetryable(status, csrf)) {
         this._update(key, { state: 'rejected', error: String(detail) });
         return 'done';
       }
-      // Network down, server restarting (5xx), logged out (401) or stale CSRF token: keep it.
+      // Network down, server busy or restarting, logged out or stale CSRF token: keep it.
+      this.retryAfter = retryAfterMs(error instanceof HttpError ? error.retryAfter : null);
       this.lastError = status === 401 || csrf ? 'log in again to send' : status ? `server error ${status}` : String(detail);
       this._emit();
       return 'retry';
