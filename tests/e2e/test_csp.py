@@ -1,5 +1,7 @@
 """The Content-Security-Policy in Chromium: the reading workstation (WebAssembly codecs, module
-workers, blob: images) reads a case under it, and the staff pages render, with no violation."""
+workers, blob: images) reads a case under it, and the staff pages render, with no violation.
+Also the workstation across a session that ends while a reader reads: the score waits in the
+outbox and is sent after the reader logs in again."""
 
 import pytest
 from django.conf import settings
@@ -125,3 +127,38 @@ def test_staff_pages_render_under_the_policy(watched, server, demo_study):
     assert all(status == 200 for status, _ in visited.values()), visited
     assert not [v for _, v in visited.values() if v], visited
     assert not problems, problems
+
+
+def test_outbox_keeps_a_score_across_an_idle_logout_and_a_new_login(watched, server, demo_study):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from studies.security import ACTIVITY_KEY
+
+    page, problems = watched
+    login(page, server.url, "reader1")
+    page.locator("article.session a.button").first.click()
+    wait_for_case(page, 1)
+    # The reader pauses longer than the idle limit: the server ends the session at the next request.
+    session_key = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    session = SessionStore(session_key=session_key)
+    session[ACTIVITY_KEY] -= 31 * 60
+    session.save()
+
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("7")
+    page.keyboard.press("y")
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#rw-save').textContent.includes('log in again')")
+    assert not Read.objects.exists()
+    kept = page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('mrmc.outbox'))"
+                         ".map((k) => JSON.parse(localStorage.getItem(k))).flat()")
+    assert [item["state"] for item in kept] == ["pending"]
+
+    second = page.context.new_page()  # the reader logs in again in another tab
+    login(second, server.url, "reader1")
+    wait_until(page, "document.querySelector('#rw-save').dataset.state === 'saved'", timeout_s=60)
+    read, = Read.objects.filter(reader__user__username="reader1")
+    assert str(read.idempotency_key) == kept[0]["body"]["idempotency_key"]
+    # Nothing but the refused requests of the ended session went wrong (its image prefetch
+    # surfaces its 401s as uncaught XMLHttpRequest rejections).
+    assert not [p for p in problems if not p.startswith(("401", "console: Failed", "page error: XMLHttpRequest"))]
