@@ -2,6 +2,7 @@
 factor), revoke it at logout. Tokens expire (REST_KNOX TOKEN_TTL) and are stored hashed."""
 
 from django.contrib.auth import logout
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -35,7 +36,7 @@ class TokenLoginView(APIView):
 
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, 400: ERROR, 403: ERROR, 429: ERROR},
+        responses={200: TokenSerializer, 400: OpenApiTypes.OBJECT, 403: ERROR, 429: ERROR},
         description="A new API token. After LOGIN_FAILURE_LIMIT wrong passwords in a row the account is "
                     "locked for LOGIN_LOCKOUT_MINUTES (429 with Retry-After), even for the right password.",
     )
