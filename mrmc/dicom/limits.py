@@ -2,8 +2,8 @@
 
 Reading a file costs about one more copy of it (the dataset's values); ingest
 holds four (the bytes received, the dataset, the file written back and the
-dataset read back from it), so the 48 MiB defaults keep an instance near
-200 MiB above the worker's own, well within a budget of 512 MiB.
+dataset read back from it), so the 64 MiB defaults keep an instance near
+256 MiB above the worker's own, within a budget of 512 MiB.
 Mammography, the largest single images read in studies, is 15 to 30 MiB.
 """
 
@@ -41,11 +41,11 @@ class DicomLimits:
         dozen per frame.
     """
 
-    max_file_bytes: int = 48 * MiB
-    max_inflated_bytes: int = 48 * MiB
+    max_file_bytes: int = 64 * MiB
+    max_inflated_bytes: int = 64 * MiB
     max_sequence_depth: int = 32
-    max_element_bytes: int = 48 * MiB
-    max_pixel_values: int = 24 * MiB
+    max_element_bytes: int = 64 * MiB
+    max_pixel_values: int = 32 * MiB
     max_elements: int = 100_000
 
     def __post_init__(self) -> None:

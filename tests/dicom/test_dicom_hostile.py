@@ -197,10 +197,25 @@ def test_unknown_transfer_syntax_is_refused():
     assert error.value.kind == "decode"
 
 
-def test_a_jpeg_frame_larger_than_rows_and_columns_is_refused_before_decoding():
-    ds = pydicom.dcmread(sample_path("SC_rgb_jpeg_dcmtk.dcm"))
-    ds.Rows = ds.Columns = 50  # the codestream is 100 x 100
-    with pytest.raises(InvalidDicom, match="100 x 100 pixels by its header, 50 x 50") as error:
+@pytest.mark.parametrize("name, header_size", [
+    ("SC_rgb_jpeg_dcmtk.dcm", "100 x 100"),  # JPEG SOF0
+    ("emri_small_jpeg_2k_lossless.dcm", "64 x 64"),  # JPEG 2000 SIZ
+    ("emri_small_jpeg_ls_lossless.dcm", "64 x 64"),  # JPEG-LS SOF55
+])
+def test_a_frame_whose_header_is_larger_than_rows_and_columns_is_refused_before_decoding(name, header_size):
+    ds = pydicom.dcmread(sample_path(name))
+    ds.Rows = ds.Columns = 50
+    with pytest.raises(InvalidDicom, match=f"frame 1 is {header_size} pixels by its header, 50 x 50") as error:
+        read_instance(to_bytes(ds))
+    assert error.value.kind == "decode"
+
+
+def test_an_rle_frame_without_its_segment_header_is_refused():
+    ds = pydicom.dcmread(sample_path("emri_small_RLE.dcm"))
+    frames = [bytes(frame) for frame in pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=10)]
+    frames[3] = b"\x10\x00\x00\x00" + frames[3][4:]  # 16 segments, PS3.5 G.3.1 allows 15
+    ds.PixelData = pydicom.encaps.encapsulate(frames)
+    with pytest.raises(InvalidDicom, match="frame 4 has no readable header") as error:
         read_instance(to_bytes(ds))
     assert error.value.kind == "decode"
 

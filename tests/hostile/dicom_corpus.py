@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -249,16 +250,25 @@ def without_transfer_syntax() -> bytes:
     return bytes(out)
 
 
-def jpeg_with_garbage(first_bytes: bytes) -> bytes:
-    """JPEG Baseline declared, each of the 4 KB fragments random bytes after ``first_bytes``."""
+def jpeg_with_garbage(header: bytes) -> bytes:
+    """JPEG Baseline declared, its one 4 KB fragment random bytes after ``header``."""
     ds = image_dataset()
     ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
-    garbage = np.random.default_rng(7).bytes(4096 - len(first_bytes))
-    ds.PixelData = encapsulate([first_bytes + garbage])
+    garbage = np.random.default_rng(7).bytes(4096 - len(header))
+    ds.PixelData = encapsulate([header + garbage])
     ds["PixelData"].VR = "OB"
     ds.LossyImageCompression = "01"
     return to_bytes(ds)
+
+
+def jpeg_header(rows: int = 64, columns: int = 64) -> bytes:
+    """The markers of a real 8-bit JPEG up to and with its start of scan, no scan data."""
+    encoded = io.BytesIO()
+    Image.fromarray(np.zeros((rows, columns), np.uint8)).save(encoded, "JPEG")
+    data = encoded.getvalue()
+    start_of_scan = data.index(b"\xff\xda")
+    return data[:start_of_scan + 2 + struct.unpack_from(">H", data, start_of_scan + 2)[0]]
 
 
 def odd_uid_characters(ds: Dataset) -> None:
@@ -304,7 +314,7 @@ CASES = [
     ("missing-sop-instance-uid.dcm", "rejected", "missing-attribute", lambda: image(without_sop_instance_uid)),
     ("missing-transfer-syntax.dcm", "rejected", "missing-attribute", without_transfer_syntax),
     ("jpeg-garbage-fragments.dcm", "rejected", "decode", lambda: jpeg_with_garbage(b"")),
-    ("jpeg-marker-then-garbage.dcm", "rejected", "decode", lambda: jpeg_with_garbage(b"\xff\xd8\xff\xe0")),
+    ("jpeg-header-then-garbage.dcm", "rejected", "decode", lambda: jpeg_with_garbage(jpeg_header())),
     ("uid-odd-characters.dcm", "rejected", "invalid-uid", lambda: image(odd_uid_characters)),
     ("uid-overlong.dcm", "rejected", "invalid-uid", lambda: image(overlong_uid)),
 ]
