@@ -128,8 +128,8 @@ def fix_value_representations(ds: Dataset) -> list[str]:
     fixes = []
     for parent, elem in list(walk_elements(ds)):
         expected = _dictionary_vrs(elem)
-        if expected is None or elem.VR in expected or elem.VR == "UN":
-            continue
+        if expected is None or elem.VR in expected or elem.VR == "UN" or " or " in elem.VR:
+            continue  # unknown to the dictionary, right, read by the dictionary, or left to pydicom's writer
         if elem.keyword not in PIXEL_DESCRIPTION:
             raise InvalidDicom(f"{_name(elem)} is encoded as {elem.VR}; PS3.6 fixes its VR as "
                                f"{' or '.join(expected)}", "invalid-vr")
