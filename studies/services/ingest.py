@@ -204,7 +204,7 @@ def _ingest_one(context: _Context, data: bytes, report: IngestReport) -> None:
     if identified and not context.study.allow_identified_data:
         raise Rejected("identified", f"still carries {', '.join(identified)}; "
                                      "this study does not allow identified data")
-    fixes = sanitize(ds)
+    fixes = [*parsed.fixes, *sanitize(ds)]  # VRs re-encoded and data sets inflated while reading, then repairs
     data = write_instance(ds)
     del ds, parsed
     stored = _read(data, context.limits)  # the index describes exactly the bytes stored
