@@ -31,3 +31,6 @@ class InvalidDicom(ValueError):
             raise ValueError(f"unknown rejection kind {kind!r}")
         super().__init__(message)
         self.kind = kind
+
+    def __reduce__(self):  # keep the kind across pickling (worker processes, result backends)
+        return type(self), (str(self), self.kind)

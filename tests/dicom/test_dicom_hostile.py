@@ -8,6 +8,7 @@ file never raises anything but InvalidDicom nor yields a dataset that cannot be 
 import copy
 import io
 import json
+import pickle
 import struct
 import subprocess
 import sys
@@ -113,6 +114,14 @@ def test_deflate_bomb_is_really_a_gibibyte(corpus):
         total += len(inflater.decompress(pending, 1 << 24))
         pending = inflater.unconsumed_tail
     assert total >= 1 << 30 and len(data) < 2 << 20
+
+
+def test_invalid_dicom_keeps_its_kind_and_message_across_pickling():
+    error = pickle.loads(pickle.dumps(InvalidDicom("sequences nested more than 32 deep", "too-deep")))
+    assert (str(error), error.kind) == ("sequences nested more than 32 deep", "too-deep")
+    assert InvalidDicom("an older caller's reason").kind == "malformed"
+    with pytest.raises(ValueError):
+        InvalidDicom("reason", "no-such-kind")
 
 
 # ---------------------------------------------------------------- the limits
