@@ -111,6 +111,13 @@ def api(db):
 
 
 @pytest.fixture(autouse=True)
+def audit_anchor_file(settings, tmp_path):
+    """Anchors of test databases stay out of the data folder's own anchor file."""
+    settings.AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors.jsonl"
+    return settings.AUDIT_ANCHOR_FILE
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -167,7 +174,7 @@ def celery_worker(transactional_db, tmp_path):
     if not _redis_reachable(BROKER_URL):
         skip_or_fail(f"Redis not reachable at {BROKER_URL}")
     env = {**os.environ, "DATABASE_URL": _test_database_url(), "CELERY_BROKER_URL": BROKER_URL,
-           "MRMC_DATA_DIR": str(settings.DATA_DIR)}
+           "MRMC_DATA_DIR": str(settings.DATA_DIR), "AUDIT_ANCHOR_FILE": str(settings.AUDIT_ANCHOR_FILE)}
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "mrmc", "worker", "--pool=solo", "--loglevel=INFO",

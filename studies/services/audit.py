@@ -99,11 +99,12 @@ def canonical_json(value) -> bytes:
 
 
 def _whole_floats_as_ints(value):
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
+    kind = type(value)  # exact types: JSON gives nothing else, and the verifier walks every value
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict:
         return {key: _whole_floats_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_whole_floats_as_ints(item) for item in value]
     return value
 
@@ -153,7 +154,7 @@ def new_event(*, action: str, entity: str, entity_id, study_id=None, before=None
         at=timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_username=getattr(actor, "username", "") or "system",
-        study_id=study_id,
+        study_id=None if study_id is None else int(study_id),
         action=action,
         entity=entity,
         entity_id=str(entity_id),
@@ -167,7 +168,7 @@ def append_events(events: list) -> list:
     """Chain and insert ``events`` in order (one lock and one INSERT for the lot)."""
     from studies.models import AuditEvent
 
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a failure fails the caller's transaction anyway
         _lock_chain()
         head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         seq, prev_hash = head or (0, GENESIS_HASH)

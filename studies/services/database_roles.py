@@ -22,12 +22,31 @@ def role_exists(connection, role: str) -> bool:
 
 
 def create_or_update_role(connection, role: str, *, password: str | None) -> bool:
-    """Create ``role`` (LOGIN, no special attributes) or reset its attributes; True when created."""
+    """Create ``role`` (LOGIN, no special attributes), or set a new password; True when created.
+
+    Both need CREATEROLE; a role created beforehand (deploy/postgres-init) needs neither.
+    """
     created = not role_exists(connection, role)
+    if not created and password is None:
+        return False
     statement = "CREATE ROLE {} LOGIN " if created else "ALTER ROLE {} LOGIN "
     statement += SAFE_ROLE_ATTRIBUTES + (" PASSWORD {}" if password is not None else "")
     _execute(connection, statement, sql.Identifier(role), *([sql.Literal(password)] if password is not None else []))
     return created
+
+
+def role_too_powerful(connection, role: str) -> str | None:
+    """Why ``role`` could still rewrite the audit trail (superuser, owner of a table...), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = %s", [role])
+        superuser, bypass_rls, create_role = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tableowner = %s AND schemaname = current_schema()",
+                       [role])
+        owned = cursor.fetchone()[0]
+    reasons = [reason for reason, present in (("is a superuser", superuser), ("bypasses row security", bypass_rls),
+                                               ("may create roles", create_role), (f"owns {owned} table(s)", owned))
+               if present]
+    return f"role {role} {', '.join(reasons)}" if reasons else None
 
 
 def grant_privileges(connection, role: str) -> None:

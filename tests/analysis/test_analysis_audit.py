@@ -6,9 +6,8 @@ from studies.models import AuditEvent, Read
 from studies.services.audit_verify import verify
 
 
-def test_a_run_its_downloads_and_an_anchor_are_recorded(read_study, statistician, api, settings, tmp_path,
+def test_a_run_its_downloads_and_an_anchor_are_recorded(read_study, statistician, api, audit_anchor_file,
                                                          django_capture_on_commit_callbacks):
-    settings.AUDIT_ANCHOR_FILE = tmp_path / "anchors.jsonl"
     study = read_study(n_cases=20)
     client = api(statistician)
     with django_capture_on_commit_callbacks(execute=True):
@@ -24,13 +23,13 @@ def test_a_run_its_downloads_and_an_anchor_are_recorded(read_study, statistician
     assert events[1][2] == {"status": "succeeded", "error": ""}
     assert [after["file"] for *_, after in events[2:]] == [f"study-{study.pk}-run-{run_id}-mrmcaov.csv", "report.html"]
 
-    anchor = json.loads(settings.AUDIT_ANCHOR_FILE.read_text().splitlines()[-1])
+    anchor = json.loads(audit_anchor_file.read_text().splitlines()[-1])
     finished = AuditEvent.objects.get(entity_id=str(run_id), action="analysis_finished")
     assert anchor["seq"] >= finished.seq
 
 
-def test_simulated_reads_have_one_chained_event_each(read_study, tmp_path):
+def test_simulated_reads_have_one_chained_event_each(read_study, audit_anchor_file):
     study = read_study(n_cases=20)
     reads = Read.objects.filter(case__study=study).count()
     assert AuditEvent.objects.filter(entity="studies.Read", action="create", study_id=study.pk).count() == reads == 200
-    assert verify(anchor_file=tmp_path / "none.jsonl").problems == []
+    assert verify(anchor_file=audit_anchor_file).problems == []

@@ -131,12 +131,6 @@ def append_only_lifted():
         yield cursor
 
 
-@pytest.fixture
-def anchors(settings, tmp_path):
-    settings.AUDIT_ANCHOR_FILE = tmp_path / "anchors.jsonl"
-    return settings.AUDIT_ANCHOR_FILE
-
-
 def test_events_form_a_hash_chain_over_their_canonical_content(make_study):
     study = make_study()
     submitted_read(study, rating=33.5)
@@ -149,7 +143,7 @@ def test_events_form_a_hash_chain_over_their_canonical_content(make_study):
         assert event.hash == spec_hash(event), event
 
 
-def test_a_clean_trail_verifies_in_one_line(make_study, anchors, capsys):
+def test_a_clean_trail_verifies_in_one_line(make_study, audit_anchor_file, capsys):
     study = make_study()
     submitted_read(study)
     audit.anchor_head()
@@ -161,23 +155,23 @@ def test_a_clean_trail_verifies_in_one_line(make_study, anchors, capsys):
     assert f"last anchor seq {head.seq}" in out and "1 reads and 8 cases match" in out
 
 
-def test_the_head_is_anchored_every_n_events(make_study, anchors, settings, django_capture_on_commit_callbacks):
+def test_the_head_is_anchored_every_n_events(make_study, audit_anchor_file, settings, django_capture_on_commit_callbacks):
     settings.AUDIT_ANCHOR_EVERY = 10
     with django_capture_on_commit_callbacks(execute=True):
         make_study()
-    lines = [json.loads(line) for line in anchors.read_text().splitlines()]
+    lines = [json.loads(line) for line in audit_anchor_file.read_text().splitlines()]
     count = AuditEvent.objects.count()
     assert len(lines) == count // 10 > 0
     hashes = dict(AuditEvent.objects.values_list("seq", "hash"))
     assert all(hashes[line["seq"]] == line["hash"] for line in lines)
 
 
-def test_a_read_changed_behind_the_applications_back_is_named(make_study, anchors):
+def test_a_read_changed_behind_the_applications_back_is_named(make_study, audit_anchor_file):
     study = make_study()
     read, other = submitted_read(study), submitted_read(study)
     with connection.cursor() as cursor:
         cursor.execute("UPDATE studies_read SET rating = 99 WHERE id = %s", [read.pk])
-    assert verify(anchor_file=anchors).problems == [
+    assert verify(anchor_file=audit_anchor_file).problems == [
         f"1 read(s) differ from the values of their last audit event (changed without one): read {read.pk}"
     ]
     with pytest.raises(CommandError, match="NOT intact"):
@@ -185,21 +179,21 @@ def test_a_read_changed_behind_the_applications_back_is_named(make_study, anchor
     assert other.pk != read.pk
 
 
-def test_truth_changed_or_a_read_deleted_behind_the_applications_back_is_named(make_study, anchors):
+def test_truth_changed_or_a_read_deleted_behind_the_applications_back_is_named(make_study, audit_anchor_file):
     study = make_study()
     read = submitted_read(study)
     case = Case.objects.filter(study=study, truth=1).first()
     with connection.cursor() as cursor:
         cursor.execute("UPDATE studies_case SET truth = 0 WHERE id = %s", [case.pk])
         cursor.execute("DELETE FROM studies_read WHERE id = %s", [read.pk])
-    problems = verify(anchor_file=anchors).problems
+    problems = verify(anchor_file=audit_anchor_file).problems
     assert problems == [
         f"1 read(s) are gone without an audit event of their deletion: read {read.pk}",
         f"1 case(s) differ from the values of their last audit event (changed without one): case {case.pk}",
     ]
 
 
-def test_changes_made_through_the_application_keep_the_trail_intact(make_study, anchors):
+def test_changes_made_through_the_application_keep_the_trail_intact(make_study, audit_anchor_file):
     study = make_study(revision_policy="audited")
     read = submitted_read(study)
     reads.revise_read(user=read.reader.user, read_id=read.pk, idempotency_key=uuid.uuid4(),
@@ -207,21 +201,21 @@ def test_changes_made_through_the_application_keep_the_trail_intact(make_study, 
     case = Case.objects.filter(study=study).first()
     case.truth_established_by = "panel"
     case.save()
-    assert verify(anchor_file=anchors).problems == []
+    assert verify(anchor_file=audit_anchor_file).problems == []
 
 
-def test_an_edited_event_is_named_and_the_rest_of_the_chain_still_checked(make_study, anchors):
+def test_an_edited_event_is_named_and_the_rest_of_the_chain_still_checked(make_study, audit_anchor_file):
     make_study()
     with append_only_lifted() as cursor:
         cursor.execute("UPDATE studies_auditevent SET actor_username = 'someone else' WHERE seq = 3")
     event = AuditEvent.objects.get(seq=3)
-    assert verify(anchor_file=anchors).problems == [
+    assert verify(anchor_file=audit_anchor_file).problems == [
         f"event seq 3 (id {event.pk}, {event.action} {event.entity} {event.entity_id}) does not match its hash: "
         "edited or forged"
     ]
 
 
-def test_a_rehashed_edit_breaks_the_next_link_and_its_anchor(make_study, anchors):
+def test_a_rehashed_edit_breaks_the_next_link_and_its_anchor(make_study, audit_anchor_file):
     make_study()
     audit.anchor_head()
     head = AuditEvent.objects.order_by("seq").last().seq
@@ -230,25 +224,25 @@ def test_a_rehashed_edit_breaks_the_next_link_and_its_anchor(make_study, anchors
     with append_only_lifted() as cursor:
         cursor.execute("UPDATE studies_auditevent SET actor_username = %s, hash = %s WHERE seq = %s",
                        [event.actor_username, spec_hash(event), head - 1])
-    problems = verify(anchor_file=anchors).problems
+    problems = verify(anchor_file=audit_anchor_file).problems
     assert len(problems) == 1 and problems[0].startswith(f"broken link at seq {head} ")
 
 
-def test_deleted_events_and_a_removed_tail_are_reported(make_study, anchors):
+def test_deleted_events_and_a_removed_tail_are_reported(make_study, audit_anchor_file):
     make_study()
     audit.anchor_head()
     head = AuditEvent.objects.order_by("seq").last().seq
     with append_only_lifted() as cursor:
         cursor.execute("DELETE FROM studies_auditevent WHERE seq IN (4, 5, 6) OR seq > %s", [head - 2])
-    problems = verify(anchor_file=anchors).problems
+    problems = verify(anchor_file=audit_anchor_file).problems
     assert problems[0] == "missing events: seq 4–6 deleted (the chain jumps from 3 to 7)"
     assert problems[1] == (f"truncated: the chain ends at seq {head - 2} but the anchor of "
-                           f"{json.loads(anchors.read_text())['anchored_at']} records seq {head}: "
+                           f"{json.loads(audit_anchor_file.read_text())['anchored_at']} records seq {head}: "
                            f"events {head - 1}–{head} (at least) were removed")
 
 
-def test_an_anchor_file_that_is_not_one_is_refused(db, anchors):
-    anchors.write_text("not json\n")
+def test_an_anchor_file_that_is_not_one_is_refused(db, audit_anchor_file):
+    audit_anchor_file.write_text("not json\n")
     with pytest.raises(CommandError, match="line 1 of the anchor file is not an anchor"):
         call_command("verify_audit")
 
@@ -273,7 +267,7 @@ def test_downloads_are_recorded(api, make_study, coordinator):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_appends_stay_one_chain(anchors):
+def test_concurrent_appends_stay_one_chain(audit_anchor_file):
     """Writers in parallel transactions: each event follows the last committed one, none forks."""
     writers, per_writer = 6, 15
     start = threading.Barrier(writers)
@@ -294,4 +288,4 @@ def test_concurrent_appends_stay_one_chain(anchors):
     for thread in threads:
         thread.join()
     assert AuditEvent.objects.filter(action="test").count() == writers * per_writer
-    assert verify(anchor_file=anchors).problems == []
+    assert verify(anchor_file=audit_anchor_file).problems == []

@@ -34,4 +34,7 @@ class Command(BaseCommand):
                 database_roles.grant_privileges(connection, role)
         except DatabaseError as exc:
             raise CommandError(f"could not set up role {role}: {exc}") from None
-        self.stdout.write(f"role {role} {'created' if created else 'updated'} and granted")
+        refusal = database_roles.role_too_powerful(connection, role)
+        if refusal:
+            raise CommandError(f"{refusal}: the application must connect as a role that owns nothing")
+        self.stdout.write(f"role {role} {'created' if created else 'exists'}; privileges granted")
