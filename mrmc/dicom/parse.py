@@ -173,7 +173,7 @@ def _parse(data: bytes, meta_end: int, inflated: bytes | None, implicit: bool,
         body = read_dataset(body_file, implicit, little)
         ds = FileDataset(io.BytesIO(), body, preamble=data[:PREAMBLE_LENGTH],
                          file_meta=FileMetaDataset(meta), is_implicit_VR=implicit, is_little_endian=little)
-        ds.set_original_encoding(implicit, little, body._character_set)
+        ds.set_original_encoding(implicit, little, body.original_character_set)
         for _ in walk_elements(ds):  # __getitem__ converts each raw element: errors surface now
             pass
     return ds, any(DECODE_FAILURE in str(warning.message) for warning in caught)
