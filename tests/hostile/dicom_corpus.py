@@ -67,9 +67,12 @@ def to_bytes(ds: Dataset) -> bytes:
 
 
 def image(change=None) -> bytes:
+    """A new valid image as a file, after ``change(ds)`` (whose bad values pydicom may warn of)."""
     ds = image_dataset()
     if change:
-        change(ds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            change(ds)
     return to_bytes(ds)
 
 
