@@ -6,6 +6,7 @@ instance's bytes never change, so its ETag is its hash and its responses are imm
 
 import hashlib
 import json
+import re
 
 import pydicom
 from django.core.cache import cache
@@ -262,7 +263,9 @@ def _escape_all(text: str) -> str:
 
 
 def _number(field: str, value: str) -> Q:
-    return Q(**{field: int(value)}) if value.lstrip("-").isdigit() else Q(pk__in=[])
+    """IS matching: a value that is no 32-bit integer (PS3.5 6.2) matches nothing."""
+    number = int(value) if re.fullmatch(r"-?[0-9]{1,10}", value) else None
+    return Q(**{field: number}) if number is not None and -(2**31) <= number < 2**31 else Q(pk__in=[])
 
 
 STUDY_FIELDS = {

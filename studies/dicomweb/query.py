@@ -60,8 +60,9 @@ def _number(params, name: str, default: int) -> int:
     value = params.get(name, "")
     if not value:
         return default
-    if not value.isdigit():
-        raise BadRequest(f"{name} must be a non-negative integer")
+    # ASCII digits only ("²" is a digit to isdigit), and few enough to stay within SQL's integers.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise BadRequest(f"{name} must be a non-negative integer of at most 9 digits")
     return min(int(value), MAX_LIMIT) if name == "limit" else int(value)
 
 

@@ -122,9 +122,10 @@ def _frame_numbers(frame_list: str) -> list[int]:
 
 
 def _positive(value: str, name: str) -> int:
-    if not value.strip().isdigit() or int(value) < 1:
-        raise http.BadRequest(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
+    number = value.strip()
+    if not (number.isascii() and number.isdigit() and len(number) <= 9) or int(number) < 1:
+        raise http.BadRequest(f"{name} must be a positive integer of at most 9 digits, not {value[:20]!r}")
+    return int(number)
 
 
 def _window(value: str) -> tuple[float, float] | None:
