@@ -6,8 +6,10 @@ from urllib.parse import quote
 
 from csp.utils import build_policy
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +25,14 @@ ACTIVITY_RESOLUTION_S = 60
 
 def _wants_json(request) -> bool:
     return request.path.startswith(("/api/", "/dicomweb/"))
+
+
+@receiver(user_logged_in, dispatch_uid="session_clock_at_login")
+def _start_session_clock(sender, request, user, **kwargs):
+    """A login starts the idle and absolute clocks afresh (a token login has no session to time)."""
+    session = getattr(request, "session", None)
+    if session is not None and SESSION_KEY in session:
+        session[LOGIN_KEY] = session[ACTIVITY_KEY] = int(time.time())
 
 
 class IdleSessionMiddleware:

@@ -1,9 +1,12 @@
 """Two-factor pages of staff: enroll an authenticator app, and enter its code after the password."""
 
+from urllib.parse import quote
+
 import segno
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from studies.errors import InvalidInput, NotAllowed
@@ -19,7 +22,9 @@ def _next_url(request) -> str:
 @login_required
 def otp_setup(request):
     """Show a new secret as an otpauth:// URI and its QR code; a code from the app confirms it."""
-    if accounts.uses_second_factor(request.user) and request.user.is_verified():
+    if accounts.uses_second_factor(request.user):
+        if not request.user.is_verified():  # a password alone must not enroll a second device
+            return redirect(f"{reverse('otp-verify')}?next={quote(request.get_full_path())}")
         return render(request, "registration/otp_setup.html", {"enrolled": True})
     try:
         device = accounts.start_totp_enrollment(user=request.user)

@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from knox.settings import knox_settings
 
-from studies.errors import InvalidInput, LockedOut, NotAllowed
+from studies.errors import InvalidInput, LockedOut, NotAllowed, RuleViolation
 from studies.models import Role
 
 from . import audit
@@ -97,6 +97,8 @@ def start_totp_enrollment(*, user) -> TOTPDevice:
     """The user's unconfirmed TOTP device (a new secret unless one is pending)."""
     if not may_use_second_factor(user):
         raise NotAllowed("readers do not use a second factor")
+    if uses_second_factor(user):
+        raise RuleViolation("two-factor login is already on; an administrator can remove the device")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     return device or TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
 
@@ -105,6 +107,8 @@ def start_totp_enrollment(*, user) -> TOTPDevice:
 def confirm_totp(*, request, user, code: str) -> TOTPDevice:
     """Confirm the pending device with a code from the app; the session counts as verified."""
     device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    if uses_second_factor(user):
+        raise RuleViolation("two-factor login is already on; an administrator can remove the device")
     if device is None:
         raise InvalidInput("no enrollment in progress: reload the page")
     if not device.verify_token(code.strip()):

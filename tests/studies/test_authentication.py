@@ -360,6 +360,14 @@ def test_wrong_code_is_refused_and_audited(totp_settings, coordinator):
     assert _events("auth.2fa_failed")
 
 
+def test_a_password_alone_cannot_enroll_another_device(totp_settings, coordinator):
+    _enroll(_logged_in(coordinator), coordinator)
+    client = _logged_in(coordinator)  # password only, code not yet entered
+    assert client.get("/accounts/2fa/")["Location"] == "/accounts/2fa/verify/?next=/accounts/2fa/"
+    assert client.post("/accounts/2fa/", {"code": "123456"})["Location"].startswith("/accounts/2fa/verify/")
+    assert TOTPDevice.objects.filter(user=coordinator).count() == 1
+
+
 def test_token_endpoint_asks_enrolled_staff_for_the_code(totp_settings, statistician):
     device = _enroll(_logged_in(statistician), statistician)
     without = _token_login(Client(), "stat", "pw")
