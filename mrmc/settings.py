@@ -235,8 +235,11 @@ AXES_RESET_ON_SUCCESS = True  # "in a row": a successful login clears the count
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "studies.security.lockout_response"
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None  # nginx in front: 1
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The address recorded with each attempt: the peer's, or with BEHIND_PROXY the X-Forwarded-For that
+# deploy/nginx.conf sets (replacing any the client sent), so a client cannot write its own.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env.bool("BEHIND_PROXY", default=False) else ["REMOTE_ADDR"]
+)
 
 # API tokens (django-rest-knox): stored hashed, expire, revoked at logout.
 REST_KNOX = {
