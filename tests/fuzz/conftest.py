@@ -1,6 +1,6 @@
 """A realistic study to fuzz against, and the in-process WSGI app inside the test's transaction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from django.core import signals
@@ -17,6 +17,7 @@ class Seeded:
 
     tokens: dict  # role -> API token
     path_ids: dict  # path parameter name -> an id that exists
+    rendered: list = field(default_factory=list)  # reports already rendered with existing ids
 
 
 def api_token(username: str) -> str:
@@ -26,8 +27,22 @@ def api_token(username: str) -> str:
     return response.json()["token"]
 
 
+def analysed_run(coordinator, statistician, capture_on_commit):
+    """A succeeded analysis run of a small, fully read and locked study."""
+    from studies.services import analysis
+    from studies.services.demo_analysis import create_read_demo_study
+
+    study = create_read_demo_study(coordinator=coordinator, statistician=statistician, n_cases=16,
+                                   readers=("fz1", "fz2", "fz3"), title="Fuzzed analysis")
+    with capture_on_commit(execute=True):
+        run = analysis.start_run(actor=statistician, study=study, options={})
+    run.refresh_from_db()
+    assert run.status == run.Status.SUCCEEDED, run.error
+    return run
+
+
 @pytest.fixture
-def seeded(make_study, admin_user):
+def seeded(request, make_study, admin_user, statistician, django_capture_on_commit_callbacks):
     import uuid
 
     study = make_study(n_readers=2, n_cases=4, washout_days=0, revision_policy=Study.RevisionPolicy.AUDITED)
@@ -37,10 +52,14 @@ def seeded(make_study, admin_user):
                              client_submitted_at=None)
     reads.submit_read(user=reader.user, assignment_id=first.pk, idempotency_key=uuid.uuid4(), values=values)
     job = jobs.enqueue(kind="generate_schedule", actor=study.created_by, study=study, params={"seed": 1})
+    # Only operations on analysis runs pay for computing one.
+    run = analysed_run(study.created_by, statistician, django_capture_on_commit_callbacks) \
+        if "{run_id}" in request.node.name else None
     return Seeded(
         tokens={"admin": api_token(admin_user.username), "reader": api_token(reader.user.username)},
         path_ids={"study_id": study.pk, "session_id": first.session_id, "assignment_id": first.pk,
-                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk},
+                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk,
+                  "run_id": run.pk if run else 0},
     )
 
 
