@@ -12,6 +12,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from mrmc.dicom.archive import ArchiveLimits
+from mrmc.dicom.limits import DicomLimits
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(environ.Env().str("MRMC_DATA_DIR", default=str(BASE_DIR / "data")))
 
@@ -176,16 +179,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- Ingest limits and lost jobs (studies.services.ingest_sources, studies.services.jobs) -------
-# Every limit is checked while reading; together they keep one worker under 512 MiB for any file.
-MiB = 1024 * 1024
-INGEST_MAX_UPLOAD_BYTES = env.int("INGEST_MAX_UPLOAD_BYTES", default=4096 * MiB)  # one upload request
-INGEST_MAX_FILE_BYTES = env.int("INGEST_MAX_FILE_BYTES", default=96 * MiB)  # a file or an archive member
-INGEST_MAX_ARCHIVE_MEMBERS = env.int("INGEST_MAX_ARCHIVE_MEMBERS", default=10_000)
-INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=16384 * MiB)  # all members inflated
-INGEST_MAX_INFLATED_BYTES = env.int("INGEST_MAX_INFLATED_BYTES", default=96 * MiB)  # Deflated transfer syntax
-INGEST_MAX_ELEMENT_BYTES = env.int("INGEST_MAX_ELEMENT_BYTES", default=96 * MiB)
-INGEST_MAX_SEQUENCE_DEPTH = env.int("INGEST_MAX_SEQUENCE_DEPTH", default=32)
-INGEST_MAX_PIXEL_VALUES = env.int("INGEST_MAX_PIXEL_VALUES", default=48 * MiB)  # frames x rows x columns x samples
+# Every limit is checked while reading. The defaults (mrmc.dicom.limits, mrmc.dicom.archive) keep a
+# worker under 512 MiB whatever it is sent; raising the file and pixel limits raises that bound.
+_DICOM_LIMITS, _ARCHIVE_LIMITS = DicomLimits(), ArchiveLimits()
+INGEST_MAX_UPLOAD_BYTES = env.int("INGEST_MAX_UPLOAD_BYTES", default=4 << 30)  # one upload request, all files
+INGEST_MAX_FILE_BYTES = env.int("INGEST_MAX_FILE_BYTES", default=_DICOM_LIMITS.max_file_bytes)  # or archive member
+INGEST_MAX_INFLATED_BYTES = env.int("INGEST_MAX_INFLATED_BYTES", default=_DICOM_LIMITS.max_inflated_bytes)
+INGEST_MAX_ELEMENT_BYTES = env.int("INGEST_MAX_ELEMENT_BYTES", default=_DICOM_LIMITS.max_element_bytes)
+INGEST_MAX_ELEMENTS = env.int("INGEST_MAX_ELEMENTS", default=_DICOM_LIMITS.max_elements)
+INGEST_MAX_SEQUENCE_DEPTH = env.int("INGEST_MAX_SEQUENCE_DEPTH", default=_DICOM_LIMITS.max_sequence_depth)
+INGEST_MAX_PIXEL_VALUES = env.int("INGEST_MAX_PIXEL_VALUES", default=_DICOM_LIMITS.max_pixel_values)
+INGEST_MAX_ARCHIVE_MEMBERS = env.int("INGEST_MAX_ARCHIVE_MEMBERS", default=_ARCHIVE_LIMITS.max_members)
+INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=_ARCHIVE_LIMITS.max_total_bytes)
 # A running job whose worker died: redelivered at once by a prefork worker (its child was lost),
 # otherwise found by the sweep when its worker process is gone or its heartbeat (every 10 s) is this old.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -18,6 +18,9 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from mrmc.dicom.limits import DicomLimits
 
 MiB = 1024 * 1024
 # Local file header; end of central directory (an empty archive).
@@ -29,6 +32,7 @@ EOCD = struct.Struct("<4s4H2LH")  # APPNOTE 4.3.16
 ZIP64_LOCATOR = struct.Struct("<4sLQL")  # 4.3.15
 ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")  # 4.3.14
 DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+READ_CHUNK = 1 * MiB
 UNIX = 3  # "version made by" host system: the high bytes of external_attr are st_mode
 
 
@@ -41,13 +45,13 @@ class ArchiveLimits:
     max_members : int
         Entries in the central directory, folders included.
     max_member_bytes : int
-        Inflated size of one member (the largest DICOM file accepted).
+        Inflated size of one member, by default the largest DICOM file accepted.
     max_total_bytes : int
         Inflated size of all members together; members after it are refused unread.
     """
 
     max_members: int = 10_000
-    max_member_bytes: int = 96 * MiB
+    max_member_bytes: int = DicomLimits.max_file_bytes
     max_total_bytes: int = 16 * 1024 * MiB
 
 
@@ -136,15 +140,29 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Archiv
         raise ArchiveRefused("too-large", f"inflates to more than {_size(limit)}")
     try:
         with archive.open(info) as handle:
-            data = handle.read(limit + 1)  # the inflater yields no more than asked, whatever the header says
+            data = read_at_most(handle, limit)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
         raise ArchiveRefused("bad-archive", f"cannot be extracted ({_reason(exc)})") from None
-    budget.left -= len(data)
-    if len(data) > limit:
+    if data is None:
+        budget.left -= limit
         raise ArchiveRefused("too-large", f"inflates to more than {_size(limit)}")
+    budget.left -= len(data)
     if looks_like_zip(data):
         raise ArchiveRefused("nested-archive", "an archive inside an archive is not opened; upload it on its own")
     return data
+
+
+def read_at_most(handle: BinaryIO, limit: int) -> bytes | None:
+    """All of ``handle`` if it holds at most ``limit`` bytes, else None; read a chunk at a time, since
+    an inflater asked for ``limit`` bytes at once allocates them whatever the member's real size."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = handle.read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    return None
 
 
 def _check_directory_size(path: Path, limits: ArchiveLimits) -> None:

@@ -11,7 +11,6 @@ StudyInstanceUID still links.
 import csv
 import hashlib
 import hmac
-import inspect
 import io
 import logging
 import time
@@ -182,14 +181,8 @@ def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], repo
         report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
 
 
-def _read(data: bytes, limits: DicomLimits) -> ParsedInstance:
-    if "limits" in inspect.signature(read_instance).parameters:
-        return read_instance(data, limits=limits)
-    return read_instance(data)
-
-
 def _ingest_one(context: _Context, data: bytes, report: IngestReport) -> None:
-    parsed = _read(data, context.limits)
+    parsed = read_instance(data, limits=context.limits)
     del data
     ds = parsed.dataset
     accession_hash = keyed_hash(parsed.accession_number, context.key)
@@ -207,7 +200,7 @@ def _ingest_one(context: _Context, data: bytes, report: IngestReport) -> None:
     fixes = [*parsed.fixes, *sanitize(ds)]  # VRs re-encoded and data sets inflated while reading, then repairs
     data = write_instance(ds)
     del ds, parsed
-    stored = _read(data, context.limits)  # the index describes exactly the bytes stored
+    stored = read_instance(data, limits=context.limits)  # the index describes exactly the bytes stored
     sha256 = hashlib.sha256(data).hexdigest()
     if _is_duplicate(context.study, stored, sha256):
         report.duplicates += 1

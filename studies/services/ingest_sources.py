@@ -6,6 +6,7 @@ the server's path, and ``read`` stops at the configured limits while reading, so
 oversized file or archive member costs at most its limit in memory.
 """
 
+import os
 import shutil
 import time
 import uuid
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from mrmc.dicom.archive import ArchiveLimits, ArchiveRefused, looks_like_zip, zip_members
+from mrmc.dicom.archive import ArchiveLimits, ArchiveRefused, looks_like_zip, read_at_most, zip_members
 from mrmc.dicom.limits import DicomLimits
 from studies.errors import DomainError
 from studies.models import Job
@@ -43,6 +44,7 @@ def dicom_limits() -> DicomLimits:
         max_inflated_bytes=settings.INGEST_MAX_INFLATED_BYTES,
         max_sequence_depth=settings.INGEST_MAX_SEQUENCE_DEPTH,
         max_element_bytes=settings.INGEST_MAX_ELEMENT_BYTES,
+        max_elements=settings.INGEST_MAX_ELEMENTS,
         max_pixel_values=settings.INGEST_MAX_PIXEL_VALUES,
     )
 
@@ -89,11 +91,17 @@ def _is_archive(path: Path) -> bool:
 
 
 def _archive_sources(name: str, path: Path) -> Iterator[DicomSource]:
+    """Its members, or the archive itself refused (so that every upload appears in the report)."""
+    members = 0
     try:
         for member in zip_members(path, archive_limits()):
+            members += 1
             yield f"{name}:{member.name}", member.read
     except ArchiveRefused as exc:
         yield name, _refusal(exc)
+    else:
+        if not members:
+            yield name, _refusal(ArchiveRefused("empty-archive", "the archive holds no files"))
 
 
 def _refusal(exc: ArchiveRefused) -> Callable[[], bytes]:
@@ -107,12 +115,12 @@ def _file_reader(path: Path, limit: int) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
             with path.open("rb") as handle:
-                data = handle.read(limit + 1)
+                data = None if os.fstat(handle.fileno()).st_size > limit else read_at_most(handle, limit)
         except FileNotFoundError:
             raise Rejected("unreadable", "no such file") from None
         except OSError as exc:
             raise Rejected("unreadable", f"cannot be read ({type(exc).__name__})") from None
-        if len(data) > limit:
+        if data is None:
             raise Rejected("too-large", f"larger than {limit >> 20} MiB")
         return data
 

@@ -56,7 +56,9 @@ def run(job_id: int) -> None:
 
     A job found running is a redelivered task: it is failed if its worker is lost, else left alone.
     """
-    job = Job.objects.get(pk=job_id)
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return  # a task redelivered after its job (or the whole study) was deleted
     now = timezone.now()
     claimed = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
         status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity())

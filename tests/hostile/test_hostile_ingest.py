@@ -1,0 +1,137 @@
+"""Every hostile file through ``manage.py import_dicom`` and through the upload API with a real worker.
+
+For each file: the expected outcome and reason class in the report, nothing partially stored
+(index rows and content-store files match what the report says was stored), the worker's or
+the command's peak memory under 512 MiB, no job left running and no staged file left behind.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from studies.models import DicomInstance, Job
+from studies.services.ingest_sources import staging_root
+from tests.conftest import ROOT, _test_database_url
+from tests.hostile.corpus import HostileCase
+
+pytestmark = pytest.mark.integration
+
+MEMORY_LIMIT = 512 * 1024 * 1024
+REPORT_LINE = re.compile(r"^  (conflict|rejected) (.+?) \[([\w-]+)\]: (.*)$")
+FILES_LINE = re.compile(r"^(\d+) files: (\d+) instances stored, (\d+) already present")
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study(n_readers=1, n_cases=2, status="draft")
+
+
+def belongs_to(case: HostileCase, file: str) -> bool:
+    """A report names a file by its own name, an archive member as ``archive:member``."""
+    return file == case.name or file.startswith(f"{case.name}:")
+
+
+def check_problems(case: HostileCase, problems: list[tuple[str, str, str]]) -> None:
+    """``problems`` are the (outcome, kind, reason) reported for the case's file or members."""
+    if case.outcome in ("stored", "duplicate"):
+        assert problems == [], case.name
+        return
+    assert problems, f"{case.name}: nothing reported"
+    assert {(outcome, kind) for outcome, kind, _ in problems} == {(case.outcome, case.kind)}, (case.name, problems[:3])
+
+
+def check_store(store: Path, expected_instances: int) -> None:
+    """Nothing half-stored: one file per index row, one row per file, and no staging left."""
+    files = {path.stem for path in store.rglob("*.dcm")} if store.exists() else set()
+    rows = set(DicomInstance.objects.values_list("sha256", flat=True))
+    assert DicomInstance.objects.count() == expected_instances
+    assert files == rows
+    assert not any(store.rglob(".incoming-*"))
+    assert not staging_root().exists() or not any(staging_root().iterdir())
+
+
+def test_every_hostile_file_through_import_dicom(transactional_db, hostile_corpus, study, coordinator, store, tmp_path,
+                                                 capsys):
+    report = tmp_path / "report.txt"
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "DICOM_STORAGE": str(store)}
+    command = [sys.executable, "manage.py", "import_dicom", "--study", str(study.pk), "--user", coordinator.username,
+               *(str(case.path) for case in hostile_corpus)]
+    started = time.monotonic()
+    errors = tmp_path / "errors.txt"
+    with report.open("w") as out, errors.open("w") as err:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not any earlier one's
+    elapsed = time.monotonic() - started
+    lines = report.read_text().splitlines()
+    assert os.waitstatus_to_exitcode(status) == 0, errors.read_text()[-3000:]
+    totals = FILES_LINE.match(lines[0])
+    assert totals, lines[:3]
+    problems = [REPORT_LINE.match(line).groups() for line in lines[1:] if REPORT_LINE.match(line)]
+    for case in hostile_corpus:
+        check_problems(case, [(outcome, kind, reason) for outcome, file, kind, reason in problems
+                              if belongs_to(case, file)])
+    assert all(any(belongs_to(case, p[1]) for case in hostile_corpus) for p in problems)
+    outcomes = Counter(case.outcome for case in hostile_corpus)
+    files, stored, duplicates = map(int, totals.groups())
+    assert (stored, duplicates) == (outcomes["stored"], outcomes["duplicate"])
+    assert files == stored + duplicates + len(problems)
+    assert not any(str(case.path.parent) in line for case in hostile_corpus for line in lines)  # no server paths
+    check_store(store, stored)
+    peak = usage.ru_maxrss * 1024
+    with capsys.disabled():
+        print(f"\nimport_dicom: {len(hostile_corpus)} hostile cases, {files} files, peak RSS "
+              f"{peak / 2**20:.0f} MiB, {elapsed:.1f} s")
+    assert peak < MEMORY_LIMIT
+
+
+def test_every_hostile_file_through_the_upload_api(hostile_corpus, study, coordinator, api, store, ingest_worker,
+                                                   capsys):
+    client = api(coordinator)
+    started = time.monotonic()
+    for case in hostile_corpus:
+        with case.path.open("rb") as handle:
+            response = client.post(f"/api/v1/studies/{study.pk}/dicom/", {"files": [handle]}, format="multipart")
+        assert response.status_code == 202, response.content
+        job = wait_for_job(response.json()["id"])
+        assert job.status == Job.Status.SUCCEEDED, (case.name, job.message)
+        result = job.result
+        problems = [(outcome, p["kind"], p["reason"]) for outcome, key in (("conflict", "conflicts"),
+                                                                            ("rejected", "rejected"))
+                    for p in result[key] if belongs_to(case, p["file"])]
+        assert len(problems) == len(result["conflicts"]) + len(result["rejected"]), (case.name, result)
+        check_problems(case, problems)
+        expected = {"stored": (1, 0), "duplicate": (0, 1)}.get(case.outcome, (0, 0))
+        assert (result["stored"], result["duplicates"]) == expected, (case.name, result)
+        assert result["files"] == sum(expected) + result["conflict_count"] + result["rejected_count"]
+        assert str(store) not in str(result)  # no server paths
+        assert not staging_root().exists() or not any(staging_root().iterdir()), case.name
+    elapsed = time.monotonic() - started
+    assert not Job.objects.exclude(status__in=(Job.Status.SUCCEEDED, Job.Status.FAILED)).exists()
+    check_store(store, sum(case.outcome == "stored" for case in hostile_corpus))
+    peak = peak_memory(ingest_worker.pid)
+    with capsys.disabled():
+        print(f"\nupload API + worker: {len(hostile_corpus)} hostile cases, worker peak RSS "
+              f"{peak / 2**20:.0f} MiB, {elapsed:.1f} s")
+    assert peak < MEMORY_LIMIT
+
+
+def wait_for_job(job_id: int, timeout: float = 120) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+            return job
+        time.sleep(0.05)
+    pytest.fail(f"job {job_id} still {job.status} after {timeout}s")
+
+
+def peak_memory(pid: int) -> int:
+    """VmHWM, the peak resident set of a live process (proc(5))."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) * 1024

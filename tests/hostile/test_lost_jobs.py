@@ -1,0 +1,112 @@
+"""No job is left running after its worker dies, and no staged upload is left behind."""
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+import zipfile
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from studies.models import DicomInstance, Job
+from studies.services import jobs
+from studies.services.ingest_sources import staging_root, upload_staging_dir
+from tests.dicomweb.images import case_datasets
+from tests.hostile.test_hostile_ingest import check_store
+
+
+@pytest.fixture
+def study(make_study):
+    return make_study(n_readers=1, n_cases=2, status="draft")
+
+
+def a_dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def running_job(study, coordinator, *, worker: str, heartbeat_age_s: float, staging=None) -> Job:
+    beat = timezone.now() - timedelta(seconds=heartbeat_age_s)
+    return Job.objects.create(kind="ingest_dicom", study=study, created_by=coordinator, status=Job.Status.RUNNING,
+                              worker=worker, started_at=beat, heartbeat_at=beat,
+                              params={"files": [], "staging": str(staging or "")})
+
+
+@pytest.mark.integration
+def test_a_job_whose_worker_is_killed_mid_ingest_ends_failed_and_its_staging_is_gone(
+    transactional_db, study, coordinator, api, store, ingest_worker
+):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for seed in range(1, 301):
+            image = io.BytesIO()
+            case_datasets(seed=seed)[0].save_as(image, enforce_file_format=True)
+            archive.writestr(f"case{seed}.dcm", image.getvalue())
+    upload = io.BytesIO(buffer.getvalue())
+    upload.name = "batch.zip"
+    response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {"files": [upload]}, format="multipart")
+    job = Job.objects.get(pk=response.json()["id"])
+    deadline = time.monotonic() + 120
+    while not DicomInstance.objects.exists():  # mid-ingest: some instances stored, most not yet
+        assert time.monotonic() < deadline, Job.objects.filter(pk=job.pk).values("status", "message", "result").first()
+        time.sleep(0.02)
+    os.kill(ingest_worker.pid, signal.SIGKILL)
+    ingest_worker.wait()
+    job.refresh_from_db()
+    staging = job.params["staging"]
+    assert job.status == Job.Status.RUNNING and os.path.isdir(staging)
+    assert job.worker == f"{socket.gethostname()}:{ingest_worker.pid}"
+
+    out = io.StringIO()
+    call_command("sweep_jobs", stdout=out)
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.message == "the worker running this job was lost"
+    assert f"job {job.pk}: the worker running this job was lost" in out.getvalue()
+    assert not os.path.exists(staging)
+    assert 0 < DicomInstance.objects.count() < 300
+    check_store(store, DicomInstance.objects.count())  # what was stored, is stored whole
+
+
+def test_a_redelivered_job_whose_worker_died_is_failed_not_run_again(study, coordinator, store):
+    staging = upload_staging_dir()
+    job = running_job(study, coordinator, worker=f"{socket.gethostname()}:{a_dead_pid()}", heartbeat_age_s=1,
+                      staging=staging)
+    jobs.run(job.pk)  # what the task does when Redis or a prefork worker delivers it again
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED and job.message == jobs.LOST_REASON
+    assert not staging.exists()
+
+
+def test_a_redelivered_job_whose_worker_still_beats_is_left_alone(study, coordinator, store):
+    staging = upload_staging_dir()
+    job = running_job(study, coordinator, worker="another-host:4242", heartbeat_age_s=5, staging=staging)
+    jobs.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and staging.exists()
+
+
+def test_the_sweep_fails_silent_jobs_and_removes_orphaned_staging(study, coordinator, store, settings):
+    silent = running_job(study, coordinator, worker="another-host:4242", heartbeat_age_s=settings.JOB_LOST_AFTER_S + 1,
+                         staging=upload_staging_dir())
+    beating = running_job(study, coordinator, worker="another-host:4343", heartbeat_age_s=5,
+                          staging=upload_staging_dir())
+    orphan, young_orphan = upload_staging_dir(), upload_staging_dir()
+    old = time.time() - settings.JOB_LOST_AFTER_S - 1
+    os.utime(orphan, (old, old))
+    os.utime(beating.params["staging"], (old, old))
+
+    swept = jobs.sweep_lost_jobs()
+
+    assert swept == {"failed": [silent.pk], "staging_removed": [orphan.name]}
+    silent.refresh_from_db()
+    beating.refresh_from_db()
+    assert silent.status == Job.Status.FAILED and beating.status == Job.Status.RUNNING
+    assert sorted(p.name for p in staging_root().iterdir()) == sorted(
+        [young_orphan.name, os.path.basename(beating.params["staging"])])
