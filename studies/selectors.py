@@ -5,7 +5,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from studies.models import Assignment, Read, ReadingSession, Study, User
@@ -25,19 +25,20 @@ class WorklistSession:
 def worklist(user: User, now: datetime | None = None) -> list[WorklistSession]:
     """A reader's sessions across studies, with progress and whether each can be read now."""
     now = now or timezone.now()
+    first_unread = Assignment.objects.filter(session=OuterRef("pk"), read__isnull=True).order_by("order")
     sessions = (
         ReadingSession.objects.filter(reader__user=user)
         .filter(study__status__in=[Study.Status.ENROLLING, Study.Status.READING])  # locked work is done
         .select_related("study", "reader", "arm")
-        .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"))
+        .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"),
+                  next_assignment_id=Subquery(first_unread.values("id")[:1]))
         .order_by("study_id", "number")
     )
-    items = []
-    for session in sessions:
-        is_open, why = session_state(session, now)
-        next_id = session.assignments.filter(read__isnull=True).order_by("order").values_list("id", flat=True).first()
-        items.append(WorklistSession(session, is_open, why, session.n_assigned, session.n_read, next_id))
-    return items
+    return [
+        WorklistSession(session, *session_state(session, now), session.n_assigned, session.n_read,
+                        session.next_assignment_id)
+        for session in sessions
+    ]
 
 
 def session_assignments(session: ReadingSession):

@@ -102,7 +102,7 @@ class AssignmentView(APIView):
     def get(self, request, assignment_id):
         require(request.user, Action.READ_CASES)
         assignment = (
-            Assignment.objects.select_related("session__study", "session__reader", "case", "arm")
+            Assignment.objects.select_related("session__study", "session__reader", "case", "arm", "read")
             .filter(pk=assignment_id, reader__user=request.user)
             .first()
         )
@@ -110,7 +110,7 @@ class AssignmentView(APIView):
             raise NotFound(f"no assignment {assignment_id} in your worklist")
         study = assignment.session.study
         is_open, why = session_state(assignment.session)
-        existing = Read.objects.filter(assignment=assignment).first()
+        existing = assignment.read if hasattr(assignment, "read") else None  # joined above: no query
         body = {
             "id": assignment.pk,
             "session": assignment.session_id,

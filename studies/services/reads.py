@@ -30,14 +30,15 @@ class ReadInput:
 def submit_read(*, user: User, assignment_id: int, idempotency_key: uuid.UUID, values: ReadInput) -> tuple[Read, bool]:
     """Store a read; returns ``(read, created)``. A retry with the same key returns the stored read."""
     idempotency_key = uuid.UUID(str(idempotency_key))
-    existing = Read.objects.filter(idempotency_key=idempotency_key).first()
+    by_key = Read.objects.select_related("reader").filter(idempotency_key=idempotency_key)
+    existing = by_key.first()
     if existing is not None:
         return _replay(existing, user, assignment_id), False
     try:
         return _create_read(user, assignment_id, idempotency_key, values)
     except IntegrityError:
         # A concurrent request won the race: either our own retry or another read of this assignment.
-        existing = Read.objects.filter(idempotency_key=idempotency_key).first()
+        existing = by_key.first()
         if existing is not None:
             return _replay(existing, user, assignment_id), False
         raise RuleViolation("this case has already been read in this arm") from None
