@@ -41,6 +41,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="gunicorn worker processes")
     parser.add_argument("--worker-class", default=defaults.worker_class, choices=("sync", "gthread"))
     parser.add_argument("--threads", type=int, default=defaults.threads, help="threads per gthread worker")
+    parser.add_argument("--database-options", default=defaults.database_options,
+                        help="DATABASE_URL query string, e.g. conn_max_age=60&conn_health_checks=True")
     parser.add_argument("--no-faults", action="store_true", help="neither kill a worker nor restart PostgreSQL")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
@@ -57,6 +59,7 @@ def main() -> int:
         log_dir = Path(tempfile.mkdtemp(prefix="mrmc-load-"))
         config = LoadConfig(readers=args.readers, seconds=args.seconds, think_seconds=args.think,
                             workers=args.workers, worker_class=args.worker_class, threads=args.threads,
+                            database_options=args.database_options,
                             kill_worker=not args.no_faults, restart_postgres=not args.no_faults,
                             random_seed=number, log_dir=log_dir)
         print(f"run {number} of {args.runs} (gunicorn log: {log_dir / 'gunicorn.log'})", flush=True)

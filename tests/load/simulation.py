@@ -46,10 +46,13 @@ REPORTED_KINDS = (SUBMISSION, WORKLIST, "assignment", "session", "resubmit", "ot
 class LoadConfig:
     readers: int = 50
     seconds: float = 60  # reading work each reader has at the mean think time
-    think_seconds: float = 1.0  # mean time a reader looks at a case before scoring it
+    # Mean time a reader looks at a case before scoring it: radiologists take 10-60 s, 3 s keeps
+    # 50 readers submitting about 16 reads/s (the run's "paced" load; --think 1 is near saturation).
+    think_seconds: float = 3.0
     workers: int = 4
     worker_class: str = "sync"
     threads: int = 1
+    database_options: str = ""  # query string of DATABASE_URL, e.g. conn_max_age=60&conn_health_checks=True
     kill_worker: bool = True
     restart_postgres: bool = True
     postgres_down_seconds: float = 2.0
@@ -103,6 +106,7 @@ class Recorder:
     windows: list[Window] = field(default_factory=list)
     acks: dict[int, Ack] = field(default_factory=dict)  # assignment id -> what the server acknowledged
     problems: list[str] = field(default_factory=list)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # while reading: gunicorn, PostgreSQL, us
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -131,12 +135,16 @@ class LoadResult:
         lines = [
             f"readers {self.config.readers}, {self.config.cases} cases x 2 arms each, think time "
             f"{self.config.think_seconds:g} s; gunicorn {self.config.workers} x {self.config.worker_class}"
-            + (f" ({self.config.threads} threads)" if self.config.worker_class == "gthread" else ""),
+            + (f" ({self.config.threads} threads)" if self.config.worker_class == "gthread" else "")
+            + (f"; database options {self.config.database_options}" if self.config.database_options else ""),
             f"load average before {_loads(self.load_average[0])}, after {_loads(self.load_average[1])}",
             f"throughput: {acknowledged} reads acknowledged in {self.reading_seconds:.1f} s = "
             f"{acknowledged / self.reading_seconds:.1f} reads/s; {len(samples) / self.reading_seconds:.1f} "
             f"requests/s",
         ]
+        if acknowledged:
+            lines.append("CPU per acknowledged read (all requests included): " + ", ".join(
+                f"{name} {seconds / acknowledged * 1000:.1f} ms" for name, seconds in self.recorder.cpu_seconds.items()))
         lines += [f"fault window: {w.name}, {w.start:.1f}-{w.end:.1f} s" for w in self.recorder.windows]
         lines.append(f"{'latency ms':<12}{'outside faults: n':>18} {'p50':>6} {'p95':>6} {'p99':>6}"
                      f"{'inside faults: n':>18} {'p50':>6} {'p95':>6} {'p99':>6}")
@@ -186,7 +194,9 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
     """
     loads_before = os.getloadavg()
     with PostgresCluster() as cluster:
-        env = server_env(cluster.create_database("mrmc_load"), cluster.folder)
+        database_url = cluster.create_database("mrmc_load")
+        env = server_env(f"{database_url}?{config.database_options}" if config.database_options else database_url,
+                         cluster.folder)
         password = secrets.token_urlsafe(12)
         progress(f"PostgreSQL on port {cluster.port}; migrating and seeding {config.readers} readers x "
                  f"{config.cases} cases x 2 arms")
@@ -259,9 +269,13 @@ async def _drive(server: Gunicorn, cluster: PostgresCluster, usernames: list[str
         await asyncio.gather(*(log_in(reader) for reader in readers))
         recorder.reading_started = recorder.now()
         progress(f"logged in after {recorder.reading_started:.1f} s; reading")
-        faults = asyncio.create_task(_inject_faults(server, cluster, recorder, config, progress))
+        cpu = CpuMeter(server, cluster)
+        faults = asyncio.create_task(_inject_faults(server, cluster, recorder, config, cpu, progress))
+        ticker = asyncio.create_task(_report_progress(recorder, len(readers) * config.cases * 2, progress))
         outcomes = await asyncio.gather(*(reader.read_all() for reader in readers), return_exceptions=True)
+        ticker.cancel()
         await faults
+        recorder.cpu_seconds = cpu.totals()
     finally:
         await asyncio.gather(*(reader.close() for reader in readers))
     for reader, outcome in zip(readers, outcomes, strict=True):
@@ -270,8 +284,16 @@ async def _drive(server: Gunicorn, cluster: PostgresCluster, usernames: list[str
     return recorder
 
 
+async def _report_progress(recorder: Recorder, scheduled: int, progress, every: float = 10) -> None:
+    while True:
+        await asyncio.sleep(every)
+        recent = [s for s in recorder.samples if s.start > recorder.now() - every]
+        progress(f"{len(recorder.acks)} of {scheduled} reads acknowledged; last {every:g} s: {len(recent)} "
+                 f"requests, {sum(s.status is None or s.status >= 500 for s in recent)} failed")
+
+
 async def _inject_faults(server: Gunicorn, cluster: PostgresCluster, recorder: Recorder, config: LoadConfig,
-                         progress):
+                         cpu: CpuMeter, progress):
     if config.kill_worker:
         await asyncio.sleep(max(0.0, recorder.reading_started + 0.3 * config.seconds - recorder.now()))
         start = recorder.now()
@@ -283,14 +305,41 @@ async def _inject_faults(server: Gunicorn, cluster: PostgresCluster, recorder: R
     if config.restart_postgres:
         await asyncio.sleep(max(0.0, recorder.reading_started + 0.6 * config.seconds - recorder.now()))
         start = recorder.now()
+        cpu.database_stopping()
         await asyncio.to_thread(cluster.stop)
         stopped = recorder.now()
         await asyncio.sleep(config.postgres_down_seconds)
         await asyncio.to_thread(cluster.start)
+        cpu.database_started()
         recorder.windows.append(Window("PostgreSQL stopped and started", start,
                                        recorder.now() + config.settle_seconds))
         progress(f"PostgreSQL stopping at {start:.1f} s, stopped at {stopped:.1f} s, started at "
                  f"{recorder.now():.1f} s")
+
+
+class CpuMeter:
+    """CPU seconds used from now on by gunicorn, PostgreSQL (across a restart) and this process."""
+
+    def __init__(self, server: Gunicorn, cluster: PostgresCluster):
+        self.server = server
+        self.cluster = cluster
+        self.server_start = server.cpu_seconds()
+        self.database_start = cluster.cpu_seconds()
+        self.database_before = 0.0  # used by the server that was stopped
+        self.own_start = time.process_time()
+
+    def database_stopping(self) -> None:
+        self.database_before += self.cluster.cpu_seconds() - self.database_start
+
+    def database_started(self) -> None:
+        self.database_start = self.cluster.cpu_seconds()
+
+    def totals(self) -> dict[str, float]:
+        return {
+            "gunicorn": self.server.cpu_seconds() - self.server_start,
+            "PostgreSQL": self.database_before + self.cluster.cpu_seconds() - self.database_start,
+            "load generator": time.process_time() - self.own_start,
+        }
 
 
 class GaveUp(Exception):

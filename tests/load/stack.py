@@ -36,6 +36,23 @@ def postgres_bin() -> Path | None:
     return found[-1].parent if found else None
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its reaped children and its live children (Linux /proc)."""
+    def times(pid: int, fields: slice) -> float:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone meanwhile
+            return 0.0
+        return sum(int(v) for v in stat.rsplit(")", 1)[1].split()[fields]) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    # Fields 14-17 of stat: utime, stime, cutime, cstime (11-14 after the command name).
+    return times(pid, slice(11, 15)) + sum(times(int(child), slice(11, 15)) for child in children)
+
+
 def missing_postgres() -> str | None:
     """Why a throwaway cluster cannot be made here, or None when it can."""
     if postgres_bin() is None:
@@ -88,6 +105,10 @@ class PostgresCluster:
     def stop(self) -> None:
         """Fast shutdown: open transactions are rolled back and every client is disconnected."""
         self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop")
+
+    def cpu_seconds(self) -> float:
+        """CPU used by the server since it started: the postmaster and its backends, ended ones too."""
+        return cpu_seconds(int((self.data / "postmaster.pid").read_text().split()[0]))
 
     def is_running(self) -> bool:
         if not (self.data / "postmaster.pid").exists():
@@ -169,6 +190,10 @@ class Gunicorn:
                 return response.status == 200
         except OSError:
             return False
+
+    def cpu_seconds(self) -> float:
+        """CPU used by the master and its workers, killed ones included."""
+        return cpu_seconds(self.process.pid)
 
     def worker_pids(self) -> list[int]:
         """The master's child processes (Linux /proc)."""
