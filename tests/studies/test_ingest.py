@@ -274,9 +274,48 @@ def test_upload_endpoint_runs_an_ingest_job(study, coordinator, api, tmp_path, d
     assert response.status_code == 202, response.content
     job = Job.objects.get(pk=response.json()["id"])
     assert job.kind == "ingest_dicom" and job.status == Job.Status.SUCCEEDED, job.message
-    assert job.result["stored"] == 1 and job.result["rejected"][0]["file"].endswith("notes.txt")
+    assert job.result["stored"] == 1 and job.result["rejected"][0]["file"] == "notes.txt"  # the upload's own name
     assert job.progress == 1.0
     assert not (dicom_storage / "incoming").exists() or not any((dicom_storage / "incoming").iterdir())
+
+
+def test_upload_over_the_size_limit_is_refused_before_it_is_read(study, coordinator, api, settings, dicom_storage):
+    settings.INGEST_MAX_UPLOAD_BYTES = 1 << 20
+    upload = SimpleUploadedFile("big.zip", bytes(2 << 20))
+    response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {"files": [upload]}, format="multipart")
+    assert response.status_code == 413
+    assert "more than the limit of 1 MiB" in response.json()["detail"]
+    assert not Job.objects.exists() and not (dicom_storage / "incoming").exists()
+
+
+def test_a_file_that_crashes_a_step_is_rejected_and_the_others_go_in(study, coordinator, tmp_path, monkeypatch,
+                                                                     dicom_storage):
+    paths = [write_case_images(tmp_path / name, seed=seed)[0] for name, seed in (("a", 12), ("b", 13))]
+    real_sanitize = ingest.sanitize
+    calls = []
+
+    def sanitize_failing_once(ds):
+        calls.append(ds.SOPInstanceUID)
+        if len(calls) == 1:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_sanitize(ds)
+
+    monkeypatch.setattr(ingest, "sanitize", sanitize_failing_once)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(p) for p in paths])
+    assert report.stored == 1 and report.rejected == [
+        ingest.Problem("01.dcm", "unreadable", "could not be processed (RecursionError)")]
+    assert DicomInstance.objects.count() == 1 and len(stored_files(dicom_storage)) == 1
+
+
+def test_a_file_the_store_cannot_write_leaves_no_index_row(study, coordinator, tmp_path, monkeypatch, dicom_storage):
+    def disk_full(self, data):
+        raise OSError(28, "No space left on device", str(dicom_storage))
+
+    monkeypatch.setattr(ingest.ContentStore, "put", disk_full)
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(p) for p in write_case_images(tmp_path)])
+    assert report.stored == 0 and [(p.kind, p.reason) for p in report.rejected] == [
+        ("unreadable", "could not be processed (OSError)")]
+    assert not DicomInstance.objects.exists() and not DicomStudy.objects.exists()
 
 
 def test_upload_without_files_is_a_400(study, coordinator, api):
