@@ -151,7 +151,6 @@ def new_event(*, action: str, entity: str, entity_id, study_id=None, before=None
     actor = actor or current_actor()
     ctx = _current.get()
     return AuditEvent(
-        at=timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_username=getattr(actor, "username", "") or "system",
         study_id=None if study_id is None else int(study_id),
@@ -172,9 +171,10 @@ def append_events(events: list) -> list:
         _lock_chain()
         head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         seq, prev_hash = head or (0, GENESIS_HASH)
+        now = timezone.now()  # taken under the lock, so the times follow the order of the chain
         for event in events:
             seq += 1
-            event.seq, event.prev_hash = seq, prev_hash
+            event.seq, event.prev_hash, event.at = seq, prev_hash, now
             event.hash = prev_hash = event_hash(vars(event))
         AuditEvent.objects.bulk_create(events)
     every = settings.AUDIT_ANCHOR_EVERY

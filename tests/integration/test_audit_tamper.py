@@ -20,11 +20,15 @@ APP_PASSWORD = "app-role-test-password"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def requires_postgresql(transactional_db):
+    if connection.vendor != "postgresql":
+        skip_or_fail("the database-role tamper tests need PostgreSQL (DATABASE_URL=postgres://...)")
+
+
 @pytest.fixture
 def app_role(monkeypatch):
     """The application's role on the test database, created and granted by the real command."""
-    if connection.vendor != "postgresql":
-        skip_or_fail("the database-role tamper tests need PostgreSQL (DATABASE_URL=postgres://...)")
     role = f"{connection.settings_dict['NAME']}_app"[:63]
     monkeypatch.setenv("TAMPER_TEST_APP_PASSWORD", APP_PASSWORD)
     call_command("grant_app_role", role=role, password_env="TAMPER_TEST_APP_PASSWORD")
