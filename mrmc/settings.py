@@ -175,6 +175,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set: several models have a "status", and the rating scale appears under two names.
+    "ENUM_NAME_OVERRIDES": {
+        "StudyStatusEnum": "studies.models.study.StudyStatus",
+        "AnalysisRunStatusEnum": "studies.models.analysis.AnalysisRunStatus",
+        "RatingScaleEnum": "studies.models.study.StudyScale",
+    },
 }
 
 # Celery: without a broker, tasks run in-process (eagerly) so the laptop needs no Redis.
