@@ -326,6 +326,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("MAX_REQUEST_FIELDS", default=1000)
 JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Truth and AI-output files are read whole into memory to be checked before anything is stored.
 IMPORT_FILE_MAX_BYTES = env.int("IMPORT_FILE_MAX_BYTES", default=64 * 2**20)
+REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "studies.api.pagination.BoundedLimitOffsetPagination"
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "studies.api.parsers.LimitedJSONParser",
     "studies.api.parsers.LimitedFormParser",

@@ -225,3 +225,11 @@ def test_enrollment_values_beyond_their_columns_are_refused(api, make_study, mak
     assert response.status_code == 400
     assert field in response.json()
     assert not study.readers.exists()
+
+
+@pytest.mark.parametrize("query", ["limit=9223372036854775809", "offset=99999999999999999999999", "limit=-1&offset=-5"])
+def test_paging_numbers_beyond_the_database_integers_are_bounded(api, coordinator, make_study, query):
+    make_study(status=Study.Status.DRAFT, n_readers=0, n_cases=0)
+    response = api(coordinator).get(f"/api/v1/studies/?{query}")
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
