@@ -250,7 +250,7 @@ class AnalysisRunAdmin(ReadOnlyStudyScopedAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["at", "actor_username", "action", "entity", "entity_id", "study_id"]
+    list_display = ["seq", "at", "actor_username", "action", "entity", "entity_id", "study_id", "hash"]
     list_filter = ["action", "entity"]
 
     def get_queryset(self, request):
