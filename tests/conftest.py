@@ -167,9 +167,15 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path):
-    """A real ``celery worker`` process consuming from Redis and writing to the test database."""
+def celery_worker(request, transactional_db, tmp_path):
+    """A real ``celery worker`` process consuming from Redis and writing to the test database.
+
+    Its pool is ``solo`` (tasks run in the worker process itself) unless a test asks for another
+    through indirect parametrization, e.g. ``prefork`` (one child process, tasks run there).
+    """
     from mrmc.celery import app
+
+    pool = getattr(request, "param", "solo")
 
     if not _redis_reachable(BROKER_URL):
         skip_or_fail(f"Redis not reachable at {BROKER_URL}")
@@ -177,7 +183,7 @@ def celery_worker(transactional_db, tmp_path):
            "MRMC_DATA_DIR": str(settings.DATA_DIR), "AUDIT_ANCHOR_FILE": str(settings.AUDIT_ANCHOR_FILE)}
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mrmc", "worker", "--pool=solo", "--loglevel=INFO",
+        [sys.executable, "-m", "celery", "-A", "mrmc", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -38,10 +38,8 @@ def running_job(study, coordinator, *, worker: str, heartbeat_age_s: float, stag
                               params={"files": [], "staging": str(staging or "")})
 
 
-@pytest.mark.integration
-def test_a_job_whose_worker_is_killed_mid_ingest_ends_failed_and_its_staging_is_gone(
-    transactional_db, study, coordinator, api, store, ingest_worker
-):
+def upload_and_wait_until_mid_ingest(api, coordinator, study) -> Job:
+    """Upload 300 images in a zip; return the job once some of them, not all, are stored."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for seed in range(1, 301):
@@ -53,25 +51,61 @@ def test_a_job_whose_worker_is_killed_mid_ingest_ends_failed_and_its_staging_is_
     response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {"files": [upload]}, format="multipart")
     job = Job.objects.get(pk=response.json()["id"])
     deadline = time.monotonic() + 120
-    while not DicomInstance.objects.exists():  # mid-ingest: some instances stored, most not yet
-        assert time.monotonic() < deadline, Job.objects.filter(pk=job.pk).values("status", "message", "result").first()
+    while not DicomInstance.objects.exists():
+        assert time.monotonic() < deadline, Job.objects.filter(pk=job.pk).values("status", "message").first()
         time.sleep(0.02)
+    job.refresh_from_db()
+    return job
+
+
+def wait_until_finished(job: Job, timeout: float = 60) -> Job:
+    deadline = time.monotonic() + timeout
+    while job.status == Job.Status.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job.refresh_from_db()
+    return job
+
+
+def check_failed_as_lost(job: Job, store) -> None:
+    assert job.status == Job.Status.FAILED and job.message == "the worker running this job was lost"
+    assert not os.path.exists(job.params["staging"])
+    assert 0 < DicomInstance.objects.count() < 300
+    check_store(store, DicomInstance.objects.count())  # what was stored, is stored whole
+
+
+@pytest.mark.integration
+def test_a_solo_worker_killed_mid_ingest_leaves_a_job_the_sweep_fails(
+    transactional_db, study, coordinator, api, store, ingest_worker
+):
+    """The task stays unacknowledged in Redis until its visibility timeout (an hour by default):
+    the sweep (beat, the next worker's start, ``manage.py sweep_jobs``) fails the job before that."""
+    job = upload_and_wait_until_mid_ingest(api, coordinator, study)
+    assert job.worker == f"{socket.gethostname()}:{ingest_worker.pid}"
     os.kill(ingest_worker.pid, signal.SIGKILL)
     ingest_worker.wait()
     job.refresh_from_db()
-    staging = job.params["staging"]
-    assert job.status == Job.Status.RUNNING and os.path.isdir(staging)
-    assert job.worker == f"{socket.gethostname()}:{ingest_worker.pid}"
+    assert job.status == Job.Status.RUNNING and os.path.isdir(job.params["staging"])
 
     out = io.StringIO()
     call_command("sweep_jobs", stdout=out)
 
     job.refresh_from_db()
-    assert job.status == Job.Status.FAILED and job.message == "the worker running this job was lost"
+    check_failed_as_lost(job, store)
     assert f"job {job.pk}: the worker running this job was lost" in out.getvalue()
-    assert not os.path.exists(staging)
-    assert 0 < DicomInstance.objects.count() < 300
-    check_store(store, DicomInstance.objects.count())  # what was stored, is stored whole
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("celery_worker", ["prefork"], indirect=True)
+def test_a_prefork_child_killed_mid_ingest_fails_its_job_when_the_task_comes_back(
+    transactional_db, study, coordinator, api, store, ingest_worker
+):
+    """The pool sees its child lost and requeues the task (task_reject_on_worker_lost); the next
+    child finds the job running with a dead worker and fails it, without waiting for a sweep."""
+    job = upload_and_wait_until_mid_ingest(api, coordinator, study)
+    child = int(job.worker.rpartition(":")[2])
+    assert child != ingest_worker.pid
+    os.kill(child, signal.SIGKILL)
+    check_failed_as_lost(wait_until_finished(job), store)
 
 
 def test_a_redelivered_job_whose_worker_died_is_failed_not_run_again(study, coordinator, store):
