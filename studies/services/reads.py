@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from studies.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from studies.models import Assignment, Read, ReadRevision, Study, User
+from studies.models.bounds import INTEGER_MAX
 from studies.permissions import Action, require
 from studies.services.schedule import complete_session_if_done, session_state
 
@@ -149,7 +150,9 @@ def _duration_ms(values: ReadInput) -> int | None:
     if values.opened_at is None:
         return None
     end = values.client_submitted_at or timezone.now()
-    return max(0, round((end - values.opened_at).total_seconds() * 1000))
+    duration = max(0, round((end - values.opened_at).total_seconds() * 1000))
+    # Over 24 days "reading" one case says the client's clock is wrong, not how long it took.
+    return duration if duration <= INTEGER_MAX else None
 
 
 @transaction.atomic

@@ -233,3 +233,16 @@ def test_paging_numbers_beyond_the_database_integers_are_bounded(api, coordinato
     response = api(coordinator).get(f"/api/v1/studies/?{query}")
     assert response.status_code == 200
     assert response.json()["count"] == 1
+
+
+def test_a_read_with_client_times_centuries_apart_is_stored_without_overflow(api, make_study):
+    import uuid
+
+    study = make_study(washout_days=0)
+    reader = study.readers.get(code="R01")
+    assignment = reader.assignments.order_by("session__number", "order").first()
+    body = {"assignment": assignment.pk, "idempotency_key": str(uuid.uuid4()), "rating": 50,
+            "opened_at": "1900-01-01T00:00:00Z", "submitted_at": "2100-01-01T00:00:00Z"}
+    response = api(reader.user).post("/api/v1/reads/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["duration_ms"] is None  # 200 years says the clock is wrong, not the reading time
