@@ -98,13 +98,15 @@ def _archive_sources(name: str, path: Path) -> Iterator[DicomSource]:
             members += 1
             yield f"{name}:{member.name}", member.read
     except ArchiveRefused as exc:
-        yield name, _refusal(exc)
+        yield name, refusal(exc)
     else:
         if not members:
-            yield name, _refusal(ArchiveRefused("empty-archive", "the archive holds no files"))
+            yield name, refusal(ArchiveRefused("empty-archive", "the archive holds no files"))
 
 
-def _refusal(exc: ArchiveRefused) -> Callable[[], bytes]:
+def refusal(exc: Exception) -> Callable[[], bytes]:
+    """A source that is reported with ``exc``'s reason instead of being read."""
+
     def read() -> bytes:
         raise exc
 

@@ -318,6 +318,12 @@ def test_a_file_the_store_cannot_write_leaves_no_index_row(study, coordinator, t
     assert not DicomInstance.objects.exists() and not DicomStudy.objects.exists()
 
 
+def test_a_study_the_dicomweb_server_does_not_deliver_is_reported(study, coordinator):
+    report = ingest.pull_from_dicomweb(actor=coordinator, study=study, url="http://127.0.0.1:9/dicom-web",
+                                       study_uids=["1.2.3"])
+    assert report.rejected == [ingest.Problem("study 1.2.3", "retrieve-failed", "could not be retrieved (ConnectionError)")]
+
+
 def test_upload_without_files_is_a_400(study, coordinator, api):
     response = api(coordinator).post(f"/api/v1/studies/{study.pk}/dicom/", {}, format="multipart")
     assert response.status_code == 400
