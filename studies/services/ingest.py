@@ -54,6 +54,7 @@ MAX_REPORTED_PROBLEMS = 200
 PROGRESS_INTERVAL_S = 2.0  # a 10,000-member archive writes its progress a few times, not 10,000
 LINK_COLUMNS = ("study_instance_uid", "accession_number")
 
+
 def content_store() -> ContentStore:
     return ContentStore(settings.DICOM_STORAGE)
 
@@ -170,11 +171,11 @@ class _Context:
 def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
     """Ingest one file; any failure but the database's becomes a rejection with a reason class."""
     try:
-        _ingest_one(context, read(), report)
+        _ingest_one(context, read, report)
     except Conflict as exc:
         report.conflicts.append(Problem(name, exc.kind, str(exc)))
     except (Rejected, InvalidDicom, ArchiveRefused) as exc:
-        report.rejected.append(Problem(name, getattr(exc, "kind", "malformed"), str(exc)))
+        report.rejected.append(Problem(name, exc.kind, str(exc)))
     except DatabaseError:
         raise  # not the file's fault: the job fails and can be run again
     except Exception as exc:  # a parser or codec bug must not stop the other files
@@ -182,9 +183,8 @@ def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], repo
         report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
 
 
-def _ingest_one(context: _Context, data: bytes, report: IngestReport) -> None:
-    parsed = read_instance(data, limits=context.limits)
-    del data
+def _ingest_one(context: _Context, read: Callable[[], bytes], report: IngestReport) -> None:
+    parsed = read_instance(read(), limits=context.limits)  # the bytes read are freed once parsed
     ds = parsed.dataset
     accession_hash = keyed_hash(parsed.accession_number, context.key)
     pixel_rule = find_rule(ds, context.pixel_rules)  # matched on the attributes as received
