@@ -1,5 +1,6 @@
 """A realistic study to fuzz against, and the in-process WSGI app inside the test's transaction."""
 
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -43,8 +44,6 @@ def analysed_run(coordinator, statistician, capture_on_commit):
 
 @pytest.fixture
 def seeded(request, make_study, admin_user, statistician, django_capture_on_commit_callbacks):
-    import uuid
-
     study = make_study(n_readers=2, n_cases=4, washout_days=0, revision_policy=Study.RevisionPolicy.AUDITED)
     reader = study.readers.get(code="R01")
     first = reader.assignments.order_by("session__number", "order").first()
