@@ -327,13 +327,6 @@ JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
 # Truth and AI-output files are read whole into memory to be checked before anything is stored.
 IMPORT_FILE_MAX_BYTES = env.int("IMPORT_FILE_MAX_BYTES", default=64 * 2**20)
 REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "studies.api.pagination.BoundedLimitOffsetPagination"
-# One schema name per choice set shared by several serializers.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    "StudyStatusEnum": "studies.models.study.StudyStatus",
-    "JobStatusEnum": "studies.models.jobs.JobStatus",
-    "AnalysisRunStatusEnum": "studies.models.analysis.AnalysisRunStatus",
-    "RatingScaleEnum": "studies.models.study.StudyScale",
-}
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "studies.api.parsers.LimitedJSONParser",
     "studies.api.parsers.LimitedFormParser",
