@@ -11,6 +11,7 @@ from studies.services import ingest
 from studies.services.ingest_sources import check_upload_size
 
 from . import serializers as s
+from .auth import ERROR
 from .staff import study_for
 
 
@@ -27,7 +28,7 @@ class DicomUploadView(APIView):
         check_upload_size(int(request.META.get("CONTENT_LENGTH") or 0))
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(request={"multipart/form-data": DicomUploadInput}, responses={202: s.JobSerializer})
+    @extend_schema(request={"multipart/form-data": DicomUploadInput}, responses={202: s.JobSerializer, 413: ERROR})
     def post(self, request, study_id):
         """Store the files de-identified and link them to cases; poll the returned job for its report
         (stored, duplicates, conflicts, rejected files with a reason class). A request larger than
