@@ -30,6 +30,7 @@ from studies.services.ingest_sources import remove_orphaned_staging, remove_stag
 log = logging.getLogger(__name__)
 
 LOST_REASON = "the worker running this job was lost"
+NOT_QUEUED_REASON = "the job could not be queued: the task broker is unreachable"
 HEARTBEAT_S = 10.0
 
 # kind -> function(job) returning a JSON-able result
@@ -47,8 +48,17 @@ def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict 
     if kind not in RUNNERS:
         raise ValueError(f"unknown job kind {kind}")
     job = Job.objects.create(kind=kind, study=study, created_by=actor, params=params or {})
-    transaction.on_commit(lambda: run_job.delay(job.pk))
+    transaction.on_commit(lambda: _publish(run_job, job))
     return job
+
+
+def _publish(task, job: Job) -> None:
+    """Queue the job's task; a job whose task never reached the broker is failed, not left queued."""
+    try:
+        task.delay(job.pk)
+    except Exception as exc:
+        _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
+        raise
 
 
 def run(job_id: int) -> None:

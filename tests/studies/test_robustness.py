@@ -9,7 +9,7 @@ from django.db import connections
 from django.test import Client
 
 from studies.api.parsers import json_depth
-from studies.models import Study
+from studies.models import Job, Study
 
 
 def nested(levels: int) -> str:
@@ -166,6 +166,9 @@ def test_broker_down_answers_503_within_seconds_and_healthz_names_it(transaction
     assert time.monotonic() - started < 2
     assert_retry_later(response)
     assert response.json()["unavailable"] == "broker"
+    job = Job.objects.get(study=study, kind="generate_schedule")
+    assert job.status == Job.Status.FAILED
+    assert "broker is unreachable" in job.message
 
 
 def test_healthz_ok_when_everything_answers(db):
