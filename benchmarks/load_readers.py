@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--worker-class", default=defaults.worker_class, choices=("sync", "gthread"))
     parser.add_argument("--threads", type=int, default=defaults.threads, help="threads per gthread worker")
     parser.add_argument("--database-options", default=defaults.database_options,
-                        help="DATABASE_URL query string, e.g. conn_max_age=60&conn_health_checks=True")
+                        help="DATABASE_URL query string, e.g. conn_max_age=0 (a connection per request)")
     parser.add_argument("--no-faults", action="store_true", help="neither kill a worker nor restart PostgreSQL")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()

@@ -46,13 +46,15 @@ REPORTED_KINDS = (SUBMISSION, WORKLIST, "assignment", "session", "resubmit", "ot
 class LoadConfig:
     readers: int = 50
     seconds: float = 60  # reading work each reader has at the mean think time
-    # Mean time a reader looks at a case before scoring it: radiologists take 10-60 s, 3 s keeps
-    # 50 readers submitting about 16 reads/s (the run's "paced" load; --think 1 is near saturation).
+    # Mean time a reader looks at a case before scoring it: radiologists take 10-60 s; 3 s has 50
+    # readers submit 11-13 reads/s here (the "paced" load; at 1 s the server saturates 2 cores).
     think_seconds: float = 3.0
-    workers: int = 4
-    worker_class: str = "sync"
-    threads: int = 1
-    database_options: str = ""  # query string of DATABASE_URL, e.g. conn_max_age=60&conn_health_checks=True
+    # As deploy/gunicorn.conf.py on 2 cores. Sync workers measured slower here: gunicorn 27 closes
+    # every connection gracefully, waiting for the client's FIN before the next request.
+    workers: int = 2
+    worker_class: str = "gthread"
+    threads: int = 4
+    database_options: str = ""  # query string of DATABASE_URL, e.g. conn_max_age=0 (a connection per request)
     kill_worker: bool = True
     restart_postgres: bool = True
     postgres_down_seconds: float = 2.0
@@ -351,8 +353,10 @@ class Reader:
 
     def __init__(self, url: str, username: str, password: str, recorder: Recorder, deadline: float,
                  rng: random.Random, config: LoadConfig):
-        # Behind nginx the app sees HTTPS in X-Forwarded-Proto (deploy/nginx.conf).
-        self.http = httpx.AsyncClient(base_url=url, timeout=60, headers={"X-Forwarded-Proto": "https"})
+        # Behind nginx the app sees HTTPS in X-Forwarded-Proto (deploy/nginx.conf). An idle connection
+        # is dropped before gunicorn's keep-alive (2 s) would close it under a request being sent.
+        self.http = httpx.AsyncClient(base_url=url, timeout=60, headers={"X-Forwarded-Proto": "https"},
+                                      limits=httpx.Limits(keepalive_expiry=1.0))
         self.username = username
         self.password = password
         self.deadline = deadline

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_no_read_lost_or_doubled_under_load_with_a_killed_worker_and_a_database_restart(tmp_path):
     if problem := missing_postgres():
         skip_or_fail(problem)
-    config = LoadConfig(readers=10, seconds=15, think_seconds=0.5, workers=3, log_dir=tmp_path)
+    config = LoadConfig(readers=10, seconds=15, think_seconds=0.5, log_dir=tmp_path)
 
     result = run_load(config)
 
