@@ -41,15 +41,16 @@ BOMBS = ("deflate-bomb-1gib.dcm", "nested-sequences-20000.dcm", "huge-element-le
          "element-bomb-200000.dcm", "pixel-values-over-limit.dcm")
 MEMORY_BUDGET = 512 << 20
 PEAK_MEMORY_SCRIPT = """
-import json, resource, sys
+import json, sys
 from mrmc.dicom.parse import InvalidDicom, read_instance
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from tests.peak_memory import peak_memory
+before = peak_memory() >> 10
 try:
     read_instance(sys.argv[1])
     kind = ""
 except InvalidDicom as exc:
     kind = exc.kind
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_memory() >> 10
 print(json.dumps({"kind": kind, "before_kib": before, "peak_kib": after}))
 """
 

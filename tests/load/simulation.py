@@ -17,6 +17,7 @@ other than 503. Latencies are reported apart inside and outside the fault window
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import math
 import os
@@ -208,7 +209,7 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
         with Gunicorn(env=env, workers=config.workers, worker_class=config.worker_class,
                       threads=config.threads, log_path=log) as server:
             progress(f"gunicorn on port {server.port}; readers log in and read")
-            recorder = asyncio.run(_drive(server, cluster, seeded["readers"], password, config, progress))
+            recorder = _run_in_own_loop(_drive(server, cluster, seeded["readers"], password, config, progress))
             reading_seconds = recorder.now() - recorder.reading_started
         progress("checking the stored reads and the audit trail")
         stored = _study_command(env, "export")
@@ -250,6 +251,13 @@ def verify_audit(env: dict) -> tuple[str, str | None]:
     if result.returncode != 0:
         return "BROKEN", f"verify_audit failed: {output[-1000:]}"
     return f"intact ({output.splitlines()[-1] if output else 'verify_audit passed'})", None
+
+
+def _run_in_own_loop(coroutine):
+    """Run ``coroutine`` on a thread of its own: the calling thread may already run an event loop
+    (Playwright's, in a test session that drove a browser), where asyncio.run is refused."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _drive(server: Gunicorn, cluster: PostgresCluster, usernames: list[str], password: str,

@@ -404,6 +404,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "MRMC_DATA_DIR": str(tmp_path),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' session, never in production
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

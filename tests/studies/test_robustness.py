@@ -142,14 +142,16 @@ def test_database_down_answers_a_503_page_and_healthz_names_it(unreachable_datab
 
 
 @pytest.fixture
-def dead_broker():
+def dead_broker(monkeypatch):
     """Tasks queued to a broker URL where nothing listens, as in production with Redis down."""
     from mrmc.celery import app
 
     from ..conftest import _drop_connection_pools
 
+    dead_url = f"redis://127.0.0.1:{closed_port()}/5"
+    monkeypatch.setenv("CELERY_BROKER_URL", dead_url)  # Celery reads it before its configuration
     previous = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.update(task_always_eager=False, broker_url=f"redis://127.0.0.1:{closed_port()}/5")
+    app.conf.update(task_always_eager=False, broker_url=dead_url)
     _drop_connection_pools(app)
     yield
     app.conf.update(previous)
