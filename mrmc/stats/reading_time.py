@@ -64,11 +64,32 @@ def two_way_cluster_variance(scores: np.ndarray, readers: np.ndarray, cases: np.
     Cameron AC, Gelbach JB, Miller DL (2011). Robust inference with multiway clustering.
     Journal of Business & Economic Statistics 29:238-249.
     """
-    totals = 0.0
+    by_reader, by_case, by_cell = _clustered_sums_of_squares(scores, readers, cases)
+    return (by_reader + by_case - by_cell) / scores.size**2
+
+
+def clustered_variance(scores: np.ndarray, readers: np.ndarray, cases: np.ndarray) -> float:
+    """:func:`two_way_cluster_variance`, or where that is negative the largest of the variances
+    clustered by reader only, by case only, and of independent reads.
+
+    The two-way estimate is a difference and can be negative in small samples (Cameron, Gelbach &
+    Miller 2011, section 2.3); its square root would be NaN. Their eigenvalue truncation gives zero
+    here, which would claim certainty, so the largest one-way variance is used instead: a
+    conservative choice that never undercuts any of the variances the two-way one combines.
+    """
+    variance = two_way_cluster_variance(scores, readers, cases)
+    if variance >= 0:
+        return variance
+    return max(_clustered_sums_of_squares(scores, readers, cases)) / scores.size**2
+
+
+def _clustered_sums_of_squares(scores, readers, cases) -> tuple[float, float, float]:
+    """Sums over reader clusters, over case clusters and over single reads of squared totals."""
+    sums = []
     for labels in (readers, cases):
         _, groups = np.unique(labels, return_inverse=True)
-        totals += np.sum(np.bincount(groups, weights=scores) ** 2)
-    return float((totals - np.sum(scores**2)) / scores.size**2)
+        sums.append(float(np.sum(np.bincount(groups, weights=scores) ** 2)))
+    return sums[0], sums[1], float(np.sum(scores**2))
 
 
 def compare_times(first: np.ndarray, second: np.ndarray, *, alpha: float = 0.05) -> TimeComparison:
@@ -86,7 +107,7 @@ def compare_times(first: np.ndarray, second: np.ndarray, *, alpha: float = 0.05)
     -----
     The log ratio of means is linearized (delta method) into per-pair scores
     a/A - u/U, the difference into a - u - (A - U); the variance of their mean is the
-    two-way cluster-robust one (:func:`two_way_cluster_variance`), because reads by the
+    two-way cluster-robust one (:func:`clustered_variance`), because reads by the
     same reader and reads of the same case are correlated (Obuchowski 1997 treats such
     clustered ratio estimators the same way). Intervals use t with min(readers, cases) - 1
     degrees of freedom, as advised for few clusters.
@@ -108,10 +129,10 @@ def compare_times(first: np.ndarray, second: np.ndarray, *, alpha: float = 0.05)
     mean_u, mean_a = u.mean(), a.mean()
     df = min(n_readers, n_cases) - 1
     quantile = stats.t.ppf(1 - alpha / 2, df)
-    log_se = np.sqrt(two_way_cluster_variance(a / mean_a - u / mean_u, readers, cases))
+    log_se = np.sqrt(clustered_variance(a / mean_a - u / mean_u, readers, cases))
     ratio = mean_a / mean_u
     difference = mean_a - mean_u
-    difference_se = np.sqrt(two_way_cluster_variance(a - u - difference, readers, cases))
+    difference_se = np.sqrt(clustered_variance(a - u - difference, readers, cases))
     return TimeComparison(
         n_pairs=int(u.size),
         n_readers=int(n_readers),

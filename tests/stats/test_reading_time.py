@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from mrmc.stats.reading_time import arm_times, compare_times, two_way_cluster_variance
+from mrmc.stats.reading_time import arm_times, clustered_variance, compare_times, two_way_cluster_variance
 
 
 def test_arm_times_ignore_untimed_reads():
@@ -21,6 +21,23 @@ def test_two_way_cluster_variance_by_hand():
     cases = np.array([0, 1, 0, 1])
     # reader totals 0, 0; case totals 3, -3; sum of squares 10 -> (0 + 18 - 10) / 16
     assert two_way_cluster_variance(scores, readers, cases) == pytest.approx(8 / 16)
+
+
+def test_a_negative_two_way_variance_falls_back_to_the_largest_one_way_variance():
+    # reader totals 1-1=0 and -1+1=0, case totals 0 and 0, sum of squares 4: two-way (0 + 0 - 4) / 16
+    scores = np.array([1.0, -1.0, -1.0, 1.0])
+    readers = np.array([0, 0, 1, 1])
+    cases = np.array([0, 1, 0, 1])
+    assert two_way_cluster_variance(scores, readers, cases) == pytest.approx(-4 / 16)
+    # by reader 0, by case 0, independent reads 4 / 16
+    assert clustered_variance(scores, readers, cases) == pytest.approx(4 / 16)
+
+
+def test_a_non_negative_two_way_variance_is_kept():
+    scores = np.array([1.0, -1.0, 2.0, -2.0])
+    readers = np.array([0, 0, 1, 1])
+    cases = np.array([0, 1, 0, 1])
+    assert clustered_variance(scores, readers, cases) == pytest.approx(8 / 16)
 
 
 def test_two_way_cluster_variance_matches_statsmodels():
