@@ -156,7 +156,9 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mrmc.wsgi", "--bind", f"127.0.0.1:{self.port}",
+            # The production configuration, with this run's address, workers and quieter logs.
+            [sys.executable, "-m", "gunicorn", "mrmc.wsgi", "--config", "deploy/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{self.port}", "--access-logfile", os.devnull,
              "--workers", str(self.workers), "--worker-class", self.worker_class, "--threads", str(self.threads),
              # gunicorn 27 opens a control socket under ~/.gunicorn by default; runs must not share one.
              "--no-control-socket", "--timeout", "30", "--graceful-timeout", "5", "--log-level", "warning"],
