@@ -25,6 +25,19 @@ def skip_or_fail(reason: str):
     pytest.skip(reason)
 
 
+def wait_for_job(job_id: int, timeout: float = 120):
+    """The job once it has succeeded or failed (a worker in another process runs it)."""
+    from studies.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
+            return job
+        time.sleep(0.05)
+    pytest.fail(f"job {job_id} still {job.status} after {timeout}s")
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, role: str = Role.READER, **fields) -> User:

@@ -16,7 +16,7 @@ import pytest
 
 from studies.models import DicomInstance, Job
 from studies.services.ingest_sources import staging_root
-from tests.conftest import ROOT, _test_database_url
+from tests.conftest import ROOT, _test_database_url, wait_for_job
 from tests.hostile.corpus import HostileCase
 from tests.peak_memory import command_reporting_peak, peak_memory
 
@@ -120,14 +120,4 @@ def test_every_hostile_file_through_the_upload_api(hostile_corpus, study, coordi
         print(f"\nupload API + worker: {len(hostile_corpus)} hostile cases, worker peak RSS "
               f"{peak / 2**20:.0f} MiB, {elapsed:.1f} s")
     assert peak < MEMORY_LIMIT
-
-
-def wait_for_job(job_id: int, timeout: float = 120) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
-            return job
-        time.sleep(0.05)
-    pytest.fail(f"job {job_id} still {job.status} after {timeout}s")
 

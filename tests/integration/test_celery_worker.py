@@ -1,22 +1,12 @@
 """Jobs run by a real Celery worker (Redis broker) against the real test database."""
 
-import time
 
 import pytest
 
 from studies.models import Assignment, Job
+from tests.conftest import wait_for_job
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for_job(job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED):
-            return job
-        time.sleep(0.2)
-    pytest.fail(f"job {job_id} still {job.status} after {timeout}s")
 
 
 def test_schedule_generated_by_the_worker(celery_worker, make_study, coordinator, api):
