@@ -157,7 +157,7 @@ DEID_KEY = env.str("DEID_KEY", default="") or f"deid:{SECRET_KEY}"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls get 401 with a WWW-Authenticate header.
-        "knox.auth.TokenAuthentication",
+        "studies.security.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from studies.security import TokenAuthentication
 
 DICOM_JSON = "application/dicom+json"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"

@@ -11,6 +11,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from knox.settings import knox_settings
@@ -55,6 +56,7 @@ def authenticate_for_token(*, request, username: str, password: str, otp_token: 
 @transaction.atomic
 def issue_token(*, request, user) -> tuple[AuthToken, str]:
     """A new API token of ``user`` (stored hashed) that expires after REST_KNOX TOKEN_TTL."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     instance, token = AuthToken.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
     audit.record(action="auth.token_created", entity="auth.User", entity_id=user.pk, actor=user,
                  after={"expiry": instance.expiry.isoformat()})

@@ -190,6 +190,29 @@ def test_expired_token_gets_401(reader):
     assert Client(HTTP_AUTHORIZATION=f"Token {token}").get("/api/v1/worklist/").status_code == 401
 
 
+def test_a_token_request_reads_only_its_own_token(reader):
+    token = _token_login(Client(), "reader1", "pw").json()["token"]
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/worklist/").status_code == 200
+    token_queries = [q["sql"] for q in queries.captured_queries if "knox_authtoken" in q["sql"]]
+    assert len(token_queries) == 1, token_queries  # the presented token (with its user), no scan of the others
+
+
+def test_issuing_a_token_removes_the_users_expired_ones(reader, make_user):
+    other = make_user("reader9")
+    _token_login(Client(), "reader1", "pw")
+    _token_login(Client(), "reader9", "pw")
+    AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
+    _token_login(Client(), "reader1", "pw")
+    assert sorted(AuthToken.objects.values_list("user__username", flat=True)) == ["reader1", "reader9"]
+    assert AuthToken.objects.get(user=reader).expiry > timezone.now()
+    assert AuthToken.objects.get(user=other).expiry < timezone.now()  # another user's: left to their next login
+
+
 def test_old_drf_token_header_format_is_still_the_prefix(reader):
     token = _token_login(Client(), "reader1", "pw").json()["token"]
     assert Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/worklist/").status_code == 401
