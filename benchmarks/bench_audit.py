@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--chain", type=int, default=300_000, help="events in the chain that is verified")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-audit-"))
-    os.environ.update(MRMC_DATA_DIR=str(scratch), LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="mrmc.settings")
+    os.environ.update(MRMC_DATA_DIR=str(scratch), LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings")
     try:
         run(args, scratch)
     finally:

@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-wado-"))
     os.environ.update(MRMC_DATA_DIR=str(scratch), DJANGO_DEBUG="0", SECRET_KEY="bench-wado",
-                      ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="mrmc.settings")
+                      ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings")
     os.environ.pop("DATABASE_URL", None)
     try:
         run(args, scratch)
@@ -106,7 +106,7 @@ def stored_file(sha256: str) -> bytes:
 
 
 class running_gunicorn:  # noqa: N801 - used like contextlib's helpers
-    """gunicorn serving mrmc.wsgi on a free loopback port, with the scratch settings."""
+    """gunicorn serving config.wsgi on a free loopback port, with the scratch settings."""
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -116,7 +116,7 @@ class running_gunicorn:  # noqa: N801 - used like contextlib's helpers
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "mrmc.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
              str(self.workers), "--no-control-socket", "--log-level", "warning"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"

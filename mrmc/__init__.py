@@ -1,5 +1,5 @@
-"""MRMC reader-study platform.
+"""mrmc: the platform's standalone libraries.
 
-The Celery app is imported lazily (see ``mrmc.celery``) so that ``mrmc.stats`` and
-``mrmc.dicom`` stay importable without Django or Celery configured.
+``mrmc.stats`` (numpy/scipy MRMC statistics) and ``mrmc.dicom`` (pydicom helpers) import neither
+Django nor the ``studies`` app; ``pip install .[stats]`` or ``.[dicom]`` installs them alone.
 """

@@ -1,4 +1,4 @@
-"""Pages for statisticians (included under /analysis/ by mrmc/urls.py)."""
+"""Pages for statisticians (included under /analysis/ by config/urls.py)."""
 
 from django.urls import path
 

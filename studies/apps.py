@@ -7,7 +7,7 @@ class StudiesConfig(AppConfig):
 
     def ready(self):
         # Bind shared tasks to the configured Celery app in every process that runs Django.
-        import mrmc.celery  # noqa: F401
+        import config.celery  # noqa: F401
 
         from . import signals  # noqa: F401
         from .services import accounts  # noqa: F401  (audit of logins, failures and lockouts)

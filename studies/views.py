@@ -46,7 +46,7 @@ def _database_answers() -> bool:
 
 def _broker_answers() -> bool:
     """Tasks run in-process without a broker; otherwise one connection attempt, no retries."""
-    from mrmc.celery import app
+    from config.celery import app
 
     if app.conf.task_always_eager:
         return True

@@ -149,7 +149,7 @@ def child_processes_without_r_libraries():
 @pytest.fixture(autouse=True)
 def tasks_in_process(request):
     """Tasks run in-process unless a test asks for the real worker (``celery_worker`` fixture)."""
-    from mrmc.celery import app
+    from config.celery import app
 
     if "celery_worker" in request.fixturenames:
         yield
@@ -186,7 +186,7 @@ def celery_worker(request, transactional_db, tmp_path):
     Its pool is ``solo`` (tasks run in the worker process itself) unless a test asks for another
     through indirect parametrization, e.g. ``prefork`` (one child process, tasks run there).
     """
-    from mrmc.celery import app
+    from config.celery import app
 
     pool = getattr(request, "param", "solo")
 
@@ -196,7 +196,7 @@ def celery_worker(request, transactional_db, tmp_path):
            "MRMC_DATA_DIR": str(settings.DATA_DIR), "AUDIT_ANCHOR_FILE": str(settings.AUDIT_ANCHOR_FILE)}
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mrmc", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

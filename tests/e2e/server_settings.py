@@ -1,9 +1,9 @@
-"""Settings of the server the e2e tests and the viewer benchmark start: ``mrmc.settings``, plus
+"""Settings of the server the e2e tests and the viewer benchmark start: ``config.settings``, plus
 the fast hasher the test process stores passwords with (tests/conftest.py)."""
 
 import os
 
-from mrmc.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from mrmc.wsgi import application
+from config.wsgi import application
 
 EXAMPLES = 10
 RENDERED = ("report.html", "report.pdf")

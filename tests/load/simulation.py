@@ -222,7 +222,7 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
 def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
     """Production settings (DJANGO_DEBUG=0) against the throwaway database."""
     return {
-        "DJANGO_SETTINGS_MODULE": "mrmc.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(40),
         "DEID_KEY": secrets.token_urlsafe(40),

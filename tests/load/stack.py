@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster and a gunicorn server for load and fault runs.
 
 Plain processes on loopback: the cluster lives in a temporary folder on a free port (never the
-system server on :5432), gunicorn serves ``mrmc.wsgi`` against it, and both are stopped and the
+system server on :5432), gunicorn serves ``config.wsgi`` against it, and both are stopped and the
 folder removed when their ``with`` blocks end. Faults are injected through them: a worker killed
 with SIGKILL (the gunicorn master starts another), PostgreSQL stopped and started again.
 """
@@ -137,7 +137,7 @@ class PostgresCluster:
 
 
 class Gunicorn:
-    """gunicorn serving ``mrmc.wsgi`` on a free loopback port with the given environment."""
+    """gunicorn serving ``config.wsgi`` on a free loopback port with the given environment."""
 
     def __init__(self, *, env: dict[str, str], workers: int, worker_class: str = "sync", threads: int = 1,
                  log_path: Path | None = None):
@@ -157,7 +157,7 @@ class Gunicorn:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             # The production configuration, with this run's address, workers and quieter logs.
-            [sys.executable, "-m", "gunicorn", "mrmc.wsgi", "--config", "deploy/gunicorn.conf.py",
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "deploy/gunicorn.conf.py",
              "--bind", f"127.0.0.1:{self.port}", "--access-logfile", os.devnull,
              "--workers", str(self.workers), "--worker-class", self.worker_class, "--threads", str(self.threads),
              # gunicorn 27 opens a control socket under ~/.gunicorn by default; runs must not share one.

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mrmc.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def seed(n_readers: int, n_cases: int, password: str) -> dict:

@@ -5,6 +5,11 @@ import logging
 import pytest
 
 
+def pytest_configure(config):
+    # Registered here too: tests/stats also runs alone, with no project configuration and no Django.
+    config.addinivalue_line("markers", "slow: long-running statistical checks")
+
+
 @pytest.fixture(scope="module")
 def proc():
     """R's robjects with pROC loaded, for cross-checks; skipped with the reason where R is missing."""

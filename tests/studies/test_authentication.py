@@ -450,7 +450,7 @@ def test_production_responses_carry_hsts_and_the_csp(tmp_path):
     )
     env = {**os.environ, "DJANGO_DEBUG": "0", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "mrmc.example.org",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MRMC_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "mrmc.settings"}
+           "DJANGO_SETTINGS_MODULE": "config.settings"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     status, hsts, csp = result.stdout.split("\n")[:3]

@@ -144,7 +144,7 @@ def test_database_down_answers_a_503_page_and_healthz_names_it(unreachable_datab
 @pytest.fixture
 def dead_broker(monkeypatch):
     """Tasks queued to a broker URL where nothing listens, as in production with Redis down."""
-    from mrmc.celery import app
+    from config.celery import app
 
     from ..conftest import _drop_connection_pools
 

@@ -85,8 +85,8 @@ MIDDLEWARE = [
     "studies.middleware.AuditContextMiddleware",
 ]
 
-ROOT_URLCONF = "mrmc.urls"
-WSGI_APPLICATION = "mrmc.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
