@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrmc.stats import FigureOfMerit, estimate_covariance, parallel, read_long_csv
+from mrmc.stats import FigureOfMerit, estimate_covariance, kernel_sums, parallel, read_long_csv
 from mrmc.stats import covariance as covariance_module
 from mrmc.stats.fom import rating_levels
 
@@ -93,8 +93,8 @@ def unbiased_by_enumeration(ratings, truth):
 
 @pytest.mark.parametrize(("block_elements", "bin_cost_ratio"), [(2**20, 1 / 3), (5, 1 / 3), (1, 1e-3)])
 def test_unbiased_equals_enumeration(monkeypatch, block_elements, bin_cost_ratio):
-    monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", block_elements)
-    monkeypatch.setattr(covariance_module, "_BIN_COST_RATIO", bin_cost_ratio)
+    monkeypatch.setattr(kernel_sums, "_PAIR_BLOCK_ELEMENTS", block_elements)
+    monkeypatch.setattr(kernel_sums, "_BIN_COST_RATIO", bin_cost_ratio)
     ratings, truth = small_study(2)
     np.testing.assert_allclose(
         estimate_covariance("unbiased", AUC, ratings, truth),
@@ -125,12 +125,12 @@ def random_ratings(seed, shape, levels):
 )
 def test_kernel_product_sums_equal_brute_force(monkeypatch, bin_cost_ratio, n_diseased, n_normal, levels):
     """Dominance counting (histograms and within-bin corrections) against the definition."""
-    monkeypatch.setattr(covariance_module, "_BIN_COST_RATIO", bin_cost_ratio)
-    monkeypatch.setattr(covariance_module, "_PAIR_BLOCK_ELEMENTS", 2**12)
+    monkeypatch.setattr(kernel_sums, "_BIN_COST_RATIO", bin_cost_ratio)
+    monkeypatch.setattr(kernel_sums, "_PAIR_BLOCK_ELEMENTS", 2**12)
     ratings = random_ratings(n_diseased, (6, n_diseased + n_normal), levels)
     diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
     np.testing.assert_array_equal(
-        covariance_module._kernel_product_sums(*levels_of(diseased, normal)),
+        kernel_sums.kernel_product_sums(*levels_of(diseased, normal)),
         kernel_product_sums_by_definition(diseased, normal),
     )
 
@@ -146,9 +146,9 @@ def test_tiled_reader_sums_equal_reader_averaged_definition(
 ):
     """Kernel tiles summed over readers: own pairs exact, different readers' pairs right in their mean."""
     monkeypatch.setattr(parallel, "THREADS", threads)
-    monkeypatch.setattr(covariance_module, "_TILE_PAIRS", tile_pairs)
-    monkeypatch.setattr(covariance_module, "_OWN_COUNT_FLUSH", 3)  # own-product byte counters summed often
-    monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles
+    monkeypatch.setattr(kernel_sums, "_TILE_PAIRS", tile_pairs)
+    monkeypatch.setattr(kernel_sums, "_OWN_COUNT_FLUSH", 3)  # own-product byte counters summed often
+    monkeypatch.setattr(kernel_sums, "_HISTOGRAM_CELL_COST", 1e12)  # force the tiles
     ratings = random_ratings(n_r * 100 + n_normal, (n_t * n_r, n_diseased + n_normal), levels)
     diseased, normal = ratings[:, :n_diseased], ratings[:, n_diseased:]
     variants = [normal]
@@ -161,14 +161,14 @@ def test_tiled_reader_sums_equal_reader_averaged_definition(
             kernel_product_sums_by_definition(diseased, normal), n_t, n_r
         )
         np.testing.assert_allclose(
-            covariance_module._kernel_product_sums(*levels_of(diseased, normal), n_r), expected, rtol=1e-12
+            kernel_sums.kernel_product_sums(*levels_of(diseased, normal), n_r), expected, rtol=1e-12
         )
 
 
 @pytest.mark.parametrize("force", ["tiles", "histograms"])
 def test_reader_averaged_unbiased_is_the_average_of_the_full_estimate(monkeypatch, force):
-    monkeypatch.setattr(covariance_module, "_HISTOGRAM_CELL_COST", 1e12 if force == "tiles" else 0)
-    monkeypatch.setattr(covariance_module, "_WITHIN_BIN_COST", 1e12 if force == "tiles" else 0)
+    monkeypatch.setattr(kernel_sums, "_HISTOGRAM_CELL_COST", 1e12 if force == "tiles" else 0)
+    monkeypatch.setattr(kernel_sums, "_WITHIN_BIN_COST", 1e12 if force == "tiles" else 0)
     ratings, truth = small_study(4, n_normal=23, n_abnormal=19, shape=(2, 4), levels=40)
     full = estimate_covariance("unbiased", AUC, ratings, truth)
     averaged = estimate_covariance("unbiased", AUC, ratings, truth, reader_averaged=True)
