@@ -10,7 +10,8 @@ import numpy as np
 from .covariance import estimate_covariance
 from .data import ReaderStudy, StudyDataError, validate_ratings
 from .fom import FigureOfMerit, RankedRatings
-from .or_analysis import ORAnalysis, or_analysis
+from .or_analysis import or_analysis
+from .or_results import ORAnalysis
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,188 +21,27 @@ from itertools import combinations
 import numpy as np
 from scipy import special
 
+from .or_components import (
+    covariance_averages,
+    mean_squares,
+    reader_covariances,
+    sums_of_squares,
+    treatment_covariances,
+    variance_components,
+)
+from .or_results import (
+    Difference,
+    Generalization,
+    GlobalTest,
+    MeanSquares,
+    ORAnalysis,
+    ReaderComponents,
+    TreatmentComponents,
+    TreatmentInterval,
+    VarianceComponents,
+)
+
 CONVENTIONS = ("iowa", "mrmcaov")
-
-
-@dataclass(frozen=True)
-class MeanSquares:
-    """Treatment x reader ANOVA of the figures of merit (``None`` where undefined)."""
-
-    ms_t: float | None
-    ms_r: float | None
-    ms_tr: float | None
-    ms_r_by_treatment: tuple[float, ...] | None
-    df_t: int
-    df_r: int
-    df_tr: int
-
-
-@dataclass(frozen=True)
-class VarianceComponents:
-    """OR variance components; Var, Cov1-3 are averages of the covariance matrix entries.
-
-    Cov1: same reader, different treatments; Cov2: same treatment, different readers;
-    Cov3: different reader and treatment. ``None`` where the design cannot estimate it
-    (one treatment or one reader).
-    """
-
-    var_R: float | None
-    var_TR: float | None
-    cov1: float | None
-    cov2: float | None
-    cov3: float | None
-    var_error: float
-
-    def correlations(self) -> dict[str, float | None]:
-        """Cov_i / Var(error)."""
-        return {
-            name: (value / self.var_error if value is not None and self.var_error else None)
-            for name, value in (("corr1", self.cov1), ("corr2", self.cov2), ("corr3", self.cov3))
-        }
-
-    def dbm_equivalent(self, n_cases: int) -> dict[str, float | None]:
-        """Dorfman-Berbaum-Metz variance components implied by these OR components.
-
-        Notes
-        -----
-        Hillis et al. (2005): sigma2_C = c Cov3, sigma2_TC = c (Cov2 - Cov3),
-        sigma2_RC = c (Cov1 - Cov3), sigma2_TRC + sigma2_eps = c (Var - Cov1 - Cov2 + Cov3),
-        with c cases; reader terms are shared. Exact for jackknife covariances.
-        """
-        if None in (self.cov1, self.cov2, self.cov3):
-            return {}
-        return {
-            "var_R": self.var_R,
-            "var_C": n_cases * self.cov3,
-            "var_TR": self.var_TR,
-            "var_TC": n_cases * (self.cov2 - self.cov3),
-            "var_RC": n_cases * (self.cov1 - self.cov3),
-            "var_TRC_error": n_cases * (self.var_error - self.cov1 - self.cov2 + self.cov3),
-        }
-
-
-@dataclass(frozen=True)
-class GlobalTest:
-    """Test of equal treatment means: F (``df2`` given) or chi-square (``df2`` None)."""
-
-    statistic: float
-    df1: int
-    df2: float | None
-    p: float
-    denominator: float
-
-
-@dataclass(frozen=True)
-class Difference:
-    """A difference of figures of merit, first minus second treatment."""
-
-    treatments: tuple[str, str]
-    estimate: float
-    se: float
-    statistic: float
-    df: float | None
-    p: float
-    ci: tuple[float, float]
-    reader: str | None = None
-
-
-@dataclass(frozen=True)
-class TreatmentInterval:
-    """Confidence interval for one treatment's mean figure of merit."""
-
-    treatment: str
-    estimate: float
-    se: float
-    df: float | None
-    ci: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Generalization:
-    """Results that apply to one population: rrrc, frrc or rrfc.
-
-    ``reader_differences`` (FRRC only) hold each reader's own treatment differences.
-    """
-
-    name: str
-    test: GlobalTest | None
-    differences: tuple[Difference, ...]
-    treatment_ci: tuple[TreatmentInterval, ...]
-    reader_differences: tuple[Difference, ...] = ()
-
-
-@dataclass(frozen=True)
-class TreatmentComponents:
-    """A treatment's own reader mean square, error variance and Cov2 (single-treatment CIs)."""
-
-    treatment: str
-    ms_r: float | None
-    var_error: float
-    cov2: float
-
-
-@dataclass(frozen=True)
-class ReaderComponents:
-    """A reader's own error variance and Cov1 (FRRC reader-specific differences)."""
-
-    reader: str
-    var_error: float
-    cov1: float
-
-
-@dataclass(frozen=True)
-class ORAnalysis:
-    mean_squares: MeanSquares
-    var_components: VarianceComponents
-    treatment_components: tuple[TreatmentComponents, ...]
-    reader_components: tuple[ReaderComponents, ...]
-    rrrc: Generalization | None
-    frrc: Generalization
-    rrfc: Generalization | None
-
-
-def _anova(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sums of squares for treatment, reader and interaction of ``theta[..., T, R]``."""
-    grand = theta.mean(axis=(-2, -1), keepdims=True)
-    by_t = theta.mean(axis=-1, keepdims=True)
-    by_r = theta.mean(axis=-2, keepdims=True)
-    return (
-        theta.shape[-1] * np.sum((by_t - grand) ** 2, axis=(-2, -1)),
-        theta.shape[-2] * np.sum((by_r - grand) ** 2, axis=(-2, -1)),
-        np.sum((theta - by_t - by_r + grand) ** 2, axis=(-2, -1)),
-    )
-
-
-def mean_squares(theta: np.ndarray) -> MeanSquares:
-    """Two-way treatment x reader ANOVA mean squares of ``theta[treatment, reader]``."""
-    n_t, n_r = theta.shape
-    ss_t, ss_r, ss_tr = _anova(theta)
-    df_t, df_r, df_tr = n_t - 1, n_r - 1, (n_t - 1) * (n_r - 1)
-    return MeanSquares(
-        ms_t=float(ss_t / df_t) if df_t else None,
-        ms_r=float(ss_r / df_r) if df_r else None,
-        ms_tr=float(ss_tr / df_tr) if df_tr else None,
-        ms_r_by_treatment=tuple(map(float, np.var(theta, axis=1, ddof=1))) if df_r else None,
-        df_t=df_t,
-        df_r=df_r,
-        df_tr=df_tr,
-    )
-
-
-def _covariance_blocks(cov: np.ndarray, n_t: int, n_r: int) -> np.ndarray:
-    return cov.reshape(cov.shape[:-2] + (n_t, n_r, n_t, n_r))
-
-
-def covariance_averages(cov: np.ndarray, n_t: int, n_r: int) -> tuple[np.ndarray, ...]:
-    """Var, Cov1, Cov2, Cov3: averages of the (..., T*R, T*R) covariance entries (None if none)."""
-    blocks = _covariance_blocks(cov, n_t, n_r)
-    same_t = np.eye(n_t, dtype=bool)[:, None, :, None]
-    same_r = np.eye(n_r, dtype=bool)[None, :, None, :]
-    averages = []
-    for mask in (same_t & same_r, ~same_t & same_r, same_t & ~same_r, ~same_t & ~same_r):
-        mask = np.broadcast_to(mask, blocks.shape[-4:])
-        averages.append(np.sum(blocks * mask, axis=(-4, -3, -2, -1)) / mask.sum() if mask.any() else None)
-    return tuple(averages)
 
 
 def rrrc_test(theta: np.ndarray, cov: np.ndarray) -> GlobalTest:
@@ -217,7 +56,7 @@ def rrrc_test(theta: np.ndarray, cov: np.ndarray) -> GlobalTest:
     ddf_H = den^2 / (MS(T:R)^2 / ((T-1)(R-1))) (Hillis 2007).
     """
     n_t, n_r = theta.shape[-2:]
-    ss_t, _, ss_tr = _anova(theta)
+    ss_t, _, ss_tr = sums_of_squares(theta)
     df_t, df_tr = n_t - 1, (n_t - 1) * (n_r - 1)
     ms_t, ms_tr = ss_t / df_t, ss_tr / df_tr
     _, _, cov2, cov3 = covariance_averages(cov, n_t, n_r)
@@ -226,47 +65,6 @@ def rrrc_test(theta: np.ndarray, cov: np.ndarray) -> GlobalTest:
         ddf = denominator**2 / (ms_tr**2 / df_tr)
         statistic = ms_t / denominator
     return _f_test(statistic, df_t, ddf, denominator)
-
-
-def _float_or_array(values: np.ndarray) -> float | np.ndarray:
-    return float(values) if np.ndim(values) == 0 else values
-
-
-def treatment_covariances(cov: np.ndarray, n_t: int, n_r: int) -> tuple[np.ndarray, np.ndarray]:
-    """Var_i and Cov2_i from each treatment's own block (Cov2_i = 0 with one reader)."""
-    within = _covariance_blocks(cov, n_t, n_r)[np.arange(n_t), :, np.arange(n_t), :]
-    var_i = np.einsum("irr->ir", within).mean(axis=1)
-    if n_r == 1:
-        return var_i, np.zeros_like(var_i)
-    return var_i, within[:, ~np.eye(n_r, dtype=bool)].mean(axis=1)
-
-
-def reader_covariances(cov: np.ndarray, n_t: int, n_r: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Var_j and Cov1_j from each reader's own block (None with one treatment)."""
-    if n_t == 1:
-        return None
-    within = _covariance_blocks(cov, n_t, n_r)[:, np.arange(n_r), :, np.arange(n_r)]
-    return np.einsum("rii->ri", within).mean(axis=1), within[:, ~np.eye(n_t, dtype=bool)].mean(axis=1)
-
-
-def variance_components(ms: MeanSquares, cov: np.ndarray, n_t: int, n_r: int) -> VarianceComponents:
-    """OR variance components by the method of moments.
-
-    Notes
-    -----
-    var_R = (MS(R) - MS(T:R)) / T - Cov1 + Cov3 and
-    var_TR = MS(T:R) - Var + Cov1 - Cov3 + Cov2 (Hillis 2007); with a single treatment
-    var_R = MS(R) - Var + Cov2.
-    """
-    var, cov1, cov2, cov3 = (None if a is None else float(a) for a in covariance_averages(cov, n_t, n_r))
-    if ms.ms_r is None:
-        var_r = var_tr = None
-    elif ms.ms_t is None:
-        var_r, var_tr = float(ms.ms_r - var + cov2), None
-    else:
-        var_r = float((ms.ms_r - ms.ms_tr) / n_t - cov1 + cov3)
-        var_tr = float(ms.ms_tr - var + cov1 + (cov2 - cov3))
-    return VarianceComponents(var_R=var_r, var_TR=var_tr, cov1=cov1, cov2=cov2, cov3=cov3, var_error=var)
 
 
 def or_analysis(
@@ -479,3 +277,7 @@ def _f_test(statistic, df1: int, df2, denominator) -> GlobalTest:
         p=_float_or_array(special.fdtrc(df1, df2, statistic)),
         denominator=_float_or_array(denominator),
     )
+
+
+def _float_or_array(values: np.ndarray) -> float | np.ndarray:
+    return float(values) if np.ndim(values) == 0 else values

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from .or_analysis import VarianceComponents
+from .or_results import VarianceComponents
 
 GENERALIZATIONS = ("rrrc", "frrc", "rrfc")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .analysis import ORResult
-from .or_analysis import Difference, Generalization, GlobalTest, TreatmentInterval
+from .or_results import Difference, Generalization, GlobalTest, TreatmentInterval
 
 CONVENTION_NOTES = {
     "iowa": "OR-DBM MRMC (Iowa) convention: FRRC error term uses max(Cov2 - Cov3, 0); CIs not clipped",
