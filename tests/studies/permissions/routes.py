@@ -1,0 +1,163 @@
+"""The API's role × route table: who may call each route, what they get, and how to call it well.
+
+A denied role is told 401 when anonymous, 404 where it may not learn that the object exists
+(``hidden_from``), else 403. An allowed role gets exactly ``status``: a 400 or 409 means the
+request was refused, and fails the test like a 403 would.
+"""
+
+import io
+import uuid
+from dataclasses import dataclass
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import NoReverseMatch, get_resolver, reverse
+
+from studies.models import AuditEvent, Study
+from tests.dicomweb.images import case_datasets
+
+ROLES = ["anonymous", "reader", "other_reader", "coordinator", "other_coordinator", "statistician", "admin"]
+STAFF = frozenset({"coordinator", "statistician", "admin"})
+CHANGE = frozenset({"coordinator", "admin"})
+READER = frozenset({"reader"})
+ANY_READER = frozenset({"reader", "other_reader"})
+SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+# Not on the study (nor on the run's study): told the object does not exist. "reader" is
+# enrolled in every study of the tests, so staff routes refuse them with 403.
+OUTSIDERS = frozenset({"other_reader", "other_coordinator"})
+NOBODY = frozenset()
+DRAFT, ENROLLING, READING = Study.Status.DRAFT, Study.Status.ENROLLING, Study.Status.READING
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: frozenset[str]
+    status: int = 200
+    state: str = READING  # the status the study must be in for the request to succeed
+    hidden_from: frozenset[str] = OUTSIDERS
+
+    def expected_status(self, role: str) -> int:
+        if role == "anonymous":
+            return 401
+        if role in self.allowed:
+            return self.status
+        return 404 if role in self.hidden_from else 403
+
+
+# url name -> {method: rule}. Every route under /api/v1/ must be listed (tests check it).
+MATRIX = {
+    "study-list": {"get": Rule(STAFF | {"other_coordinator"}, hidden_from=NOBODY),
+                   "post": Rule(CHANGE | {"other_coordinator"}, 201, hidden_from=NOBODY)},
+    "study-detail": {"get": Rule(STAFF), "patch": Rule(CHANGE), "delete": Rule(CHANGE, 204, DRAFT)},
+    "study-transition": {"post": Rule(CHANGE)},
+    "arm-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, DRAFT)},
+    "case-list": {"get": Rule(STAFF)},
+    "case-import": {"post": Rule(CHANGE)},
+    "ai-output-list": {"get": Rule(STAFF)},
+    "ai-output-import": {"post": Rule(CHANGE, state=DRAFT)},
+    "dicom-upload": {"post": Rule(CHANGE, 202)},
+    "reader-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, ENROLLING)},
+    "schedule": {"get": Rule(STAFF), "post": Rule(CHANGE, 202, ENROLLING)},
+    "schedule-csv": {"get": Rule(STAFF)},
+    "progress": {"get": Rule(STAFF)},
+    "study-reads": {"get": Rule(STAFF)},
+    "study-reads-csv": {"get": Rule(STAFF)},
+    "audit": {"get": Rule(STAFF)},
+    # A job is shown to its creator and the members of its study; to everyone else it does not exist.
+    "job-detail": {"get": Rule(STAFF, hidden_from=SIGNED_IN - STAFF)},
+    "analysis-run-list": {"get": Rule(STAFF), "post": Rule(STAFF, 202)},
+    "analysis-run-detail": {"get": Rule(STAFF)},
+    "analysis-run-report-html": {"get": Rule(STAFF)},
+    "analysis-run-report-pdf": {"get": Rule(STAFF)},
+    "analysis-run-reads-csv": {"get": Rule(STAFF)},
+    "analysis-run-mrmcaov-csv": {"get": Rule(STAFF)},
+    "analysis-run-imrmc-imrmc": {"get": Rule(STAFF)},
+    "analysis-run-rjafroc-xlsx": {"get": Rule(STAFF)},
+    "analysis-run-results-json": {"get": Rule(STAFF)},
+    "worklist": {"get": Rule(ANY_READER, hidden_from=NOBODY)},
+    "session-detail": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
+    "assignment-detail": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
+    "read-list": {"get": Rule(ANY_READER, hidden_from=NOBODY),
+                  "post": Rule(READER, 201, hidden_from=frozenset({"other_reader"}))},
+    # Revising looks up the caller's own read first: to anyone else it does not exist.
+    "read-detail": {"patch": Rule(READER, hidden_from=SIGNED_IN - READER)},
+    "api-logout": {"post": Rule(SIGNED_IN, 204)},
+    "api-logout-all": {"post": Rule(SIGNED_IN, 204)},
+}
+PUBLIC = {"api-token"}  # obtaining a token is how one authenticates
+WRITES = [(name, method) for name, methods in MATRIX.items() for method in methods if method != "get"]
+
+
+def api_url_names() -> set[str]:
+    resolver = get_resolver()
+    return {name for name in resolver.reverse_dict if isinstance(name, str) and _is_api(name)}
+
+
+def _is_api(name: str) -> bool:
+    try:
+        return reverse(name, kwargs=dict.fromkeys(route_params(name), 1)).startswith("/api/v1/")
+    except NoReverseMatch:
+        return False
+
+
+def route_params(name: str) -> list[str]:
+    (possibility, _pattern, _defaults, _converters), *_ = get_resolver().reverse_dict.getlist(name)
+    return possibility[0][1]
+
+
+def last_event_seq() -> int:
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def dicom_file(seed: int = 7) -> bytes:
+    """A small valid DX instance, as a coordinator would upload it."""
+    buffer = io.BytesIO()
+    case_datasets(seed=seed)[0].save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _truth_change(study: Study) -> dict:
+    """C000 (truth 0) becomes positive: truth may still be corrected while reading."""
+    case = study.cases.get(label="C000")
+    row = f"C000,1,{case.study_instance_uid},{case.reading_group}"
+    return {"file": SimpleUploadedFile("truth.csv", f"case,truth,study_instance_uid,reading_group\n{row}\n".encode())}
+
+
+# (name, method) -> body of a request that succeeds, given the world and the study it addresses.
+BODIES = {
+    ("study-list", "post"): lambda world, study: {"title": "new"},
+    ("study-detail", "patch"): lambda world, study: {"title": "renamed"},
+    ("study-transition", "post"): lambda world, study: {"status": "locked"},
+    ("arm-list", "post"): lambda world, study: {"name": "third", "label": "Third"},
+    ("case-import", "post"): lambda world, study: _truth_change(study),
+    ("ai-output-import", "post"): lambda world, study: {
+        "file": SimpleUploadedFile("ai.csv", b"case,model_name,model_version,score\nC000,model,2,0.5\n")},
+    ("dicom-upload", "post"): lambda world, study: {"files": [SimpleUploadedFile("image.dcm", dicom_file())]},
+    ("reader-list", "post"): lambda world, study: {"username": "outsider_reader"},
+    ("schedule", "post"): lambda world, study: {"seed": 1},
+    ("analysis-run-list", "post"): lambda world, study: {"options": {}},
+    ("read-list", "post"): lambda world, study: {"assignment": world.assignment.pk,
+                                                 "idempotency_key": str(uuid.uuid4()), "rating": 50},
+    ("read-detail", "patch"): lambda world, study: {"idempotency_key": str(uuid.uuid4()), "rating": 55},
+}
+MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post")}
+
+
+def url_for(world, name: str, method: str) -> str:
+    """The route's URL on the study in the status its rule needs (built here, before the request)."""
+    study = world.study_in(MATRIX[name][method].state)
+    values = {
+        "study_id": lambda: study.pk,
+        "session_id": lambda: world.session.pk,
+        "assignment_id": lambda: world.assignment.pk,
+        "read_id": lambda: world.read.pk,
+        "job_id": lambda: world.job.pk,
+        "run_id": lambda: world.finished_run.pk,
+    }
+    return reverse(name, kwargs={param: values[param]() for param in route_params(name)})
+
+
+def call(api, world, role: str, name: str, method: str, url: str):
+    """``role`` calls ``url`` (of route ``name``) with ``method`` and a body that succeeds for the allowed."""
+    body = BODIES.get((name, method), lambda world, study: {})(world, world.study_in(MATRIX[name][method].state))
+    data_format = "multipart" if (name, method) in MULTIPART else "json"
+    return getattr(api(world.users[role]), method)(url, body, format=data_format)
