@@ -1,0 +1,266 @@
+"""The supporting analyses of a run's results document, one section each.
+
+Each section takes the :class:`SectionContext` (the parsed snapshot, the primary OR result
+and the run's options) and returns a JSON-ready dict; :data:`SECTIONS` lists them in the
+order of the document.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mrmc.stats import (
+    FigureOfMerit,
+    PilotEstimates,
+    ReaderStudy,
+    analyze,
+    result_to_json,
+    sample_size_table,
+    sensitivity,
+    specificity,
+)
+from mrmc.stats.agreement import fleiss_kappa, intraclass_correlation
+from mrmc.stats.r_crosscheck import mrmcaov_rrrc
+from mrmc.stats.reading_time import arm_times, compare_times
+from mrmc.stats.sequential import score_changes
+from mrmc.stats.standalone import ai_versus_readers, empirical_roc, standalone_auc
+from mrmc.stats.subgroups import subgroup_analyses
+from studies.models import AnalysisRun, Study
+from studies.services.analysis_snapshot import Snapshot
+
+POWER_READERS = (4, 6, 8, 10, 15, 20)
+POWER_TARGET = 0.8
+CURVE_MAX_POINTS = 400
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    """What every section reads: the run, its parsed snapshot, the primary result and the options."""
+
+    run: AnalysisRun
+    snapshot: Snapshot
+    primary: object  # mrmc.stats.ORResult
+    options: dict  # analysis options passed to mrmc.stats.analyze
+    threshold: float | None
+    ai_model: dict | None
+    ai_scores: np.ndarray | None
+    arms_show_ai: tuple[bool, ...]
+
+    @property
+    def data(self) -> ReaderStudy:
+        return self.snapshot.study
+
+
+def _ai_standalone(context: SectionContext) -> dict:
+    if context.ai_scores is None:
+        return {"available": False, "reason": "no AI output for every analysed case"}
+    result = standalone_auc(context.ai_scores, context.data.truth, alpha=context.options["alpha"])
+    return {"available": True, "model": context.ai_model, **asdict(result)}
+
+
+def _ai_versus_readers(context: SectionContext) -> dict:
+    if context.ai_scores is None:
+        return {"available": False, "reason": "no AI output for every analysed case"}
+    kind = context.options["fom"] if context.options["fom"] == "pauc" else "auc"
+    fom = FigureOfMerit(kind, pauc_range=context.options["pauc_range"])
+    by_arm = {
+        arm: asdict(ai_versus_readers(
+            context.data.ratings[t], context.ai_scores, context.data.truth, fom=fom, cov=context.options["cov"],
+            alpha=context.options["alpha"], n_bootstrap=context.options["n_bootstrap"], seed=context.options["seed"],
+        ))
+        for t, arm in enumerate(context.data.treatments)
+    }
+    return {"available": True, "fom": fom.label, "generalization": "frrc", "by_arm": by_arm}
+
+
+def _operating_points(context: SectionContext) -> dict:
+    """Sensitivity and specificity OR analyses at the rating threshold and of the readers' own calls."""
+    sources = {}
+    if context.threshold is not None:
+        sources[f"rating >= {context.threshold:g}"] = (context.data.ratings, context.threshold)
+    if not np.isnan(context.snapshot.decisions).any():
+        sources["reader's decision"] = (context.snapshot.decisions, 0.5)
+    if not sources:
+        return {"available": False, "reason": "no decision threshold and no binary decisions"}
+    options = {**context.options, "pauc_range": None}
+    return {
+        "available": True,
+        "sources": {
+            label: {kind: _or_summary(analyze(ratings, context.data.truth, treatments=context.data.treatments,
+                                              readers=context.data.readers, **{**options, "fom": kind,
+                                                                                "threshold": threshold}))
+                    for kind in ("sens", "spec")}
+            for label, (ratings, threshold) in sources.items()
+        },
+    }
+
+
+def _or_summary(result) -> dict:
+    document = result_to_json(result)
+    return {key: document[key] for key in ("fom_label", "fom_table", "treatment_means", "rrrc", "frrc")}
+
+
+def _reader_table(context: SectionContext) -> dict:
+    data, threshold = context.data, context.threshold
+    rows = []
+    for r, reader in enumerate(data.readers):
+        row = {"reader": reader, "fom": {}, "sensitivity": {}, "specificity": {}, "mean_seconds": {}}
+        for t, arm in enumerate(data.treatments):
+            row["fom"][arm] = float(context.primary.fom_table[t, r])
+            if threshold is not None:
+                row["sensitivity"][arm] = float(sensitivity(data.ratings[t, r], data.truth, threshold))
+                row["specificity"][arm] = float(specificity(data.ratings[t, r], data.truth, threshold))
+            times = context.snapshot.seconds[t, r]
+            row["mean_seconds"][arm] = float(np.nanmean(times)) if np.isfinite(times).any() else None
+        rows.append(row)
+    return {"rows": rows, "threshold": threshold}
+
+
+def _subgroups(context: SectionContext) -> dict:
+    wanted = context.run.options["subgroup_variables"]
+    variables = {name: values for name, values in context.snapshot.case_metadata.items()
+                 if wanted is None or name in wanted}
+    minimum = context.run.options["min_subgroup_cases"]
+    results = subgroup_analyses(
+        context.data.ratings, context.data.truth, variables, min_per_class=minimum,
+        treatments=context.data.treatments, readers=context.data.readers, **context.options,
+    )
+    return {
+        "min_cases_per_class": minimum,
+        "rows": [
+            {
+                "variable": r.variable, "level": r.level, "n_normal": r.n_normal, "n_abnormal": r.n_abnormal,
+                "too_small": r.too_small, "error": r.error,
+                **({"treatment_means": result_to_json(r.result)["treatment_means"],
+                    "differences": result_to_json(r.result)["rrrc"]["differences"]} if r.result else {}),
+            }
+            for r in results
+        ],
+    }
+
+
+def _reference_and_aided_arms(context: SectionContext) -> tuple[int, list[int]]:
+    """The first arm without AI is the reference; arms that show the AI are compared with it."""
+    shows_ai = context.arms_show_ai
+    reference = next((t for t, ai in enumerate(shows_ai) if not ai), 0)
+    aided = [t for t, ai in enumerate(shows_ai) if ai and t != reference] or [
+        t for t in range(len(shows_ai)) if t != reference
+    ]
+    return reference, aided
+
+
+def _reading_time(context: SectionContext) -> dict:
+    seconds, arms = context.snapshot.seconds, context.data.treatments
+    if not np.isfinite(seconds).any():
+        return {"available": False, "reason": "no read was timed"}
+    reference, aided = _reference_and_aided_arms(context)
+    return {
+        "available": True,
+        "by_arm": {arm: asdict(arm_times(seconds[t])) for t, arm in enumerate(arms)},
+        "by_reader": {arm: {reader: _mean_or_none(seconds[t, r]) for r, reader in enumerate(context.data.readers)}
+                      for t, arm in enumerate(arms)},
+        "comparisons": [
+            {"reference": arms[reference], "arm": arms[t],
+             **asdict(compare_times(seconds[reference], seconds[t], alpha=context.options["alpha"]))}
+            for t in aided
+        ],
+    }
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+
+def _agreement(context: SectionContext) -> dict:
+    data, decisions = context.data, context.snapshot.decisions
+    by_arm = {}
+    for t, arm in enumerate(data.treatments):
+        if not np.isnan(decisions[t]).any():
+            calls, source = decisions[t], "reader's decision"
+        elif context.threshold is not None:
+            calls, source = data.ratings[t] >= context.threshold, f"rating >= {context.threshold:g}"
+        else:
+            calls, source = None, None
+        by_arm[arm] = {
+            "kappa_source": source,
+            "fleiss_kappa": asdict(fleiss_kappa(calls)) if calls is not None else None,
+            "icc": asdict(intraclass_correlation(data.ratings[t], alpha=context.options["alpha"])),
+        }
+    return {"by_arm": by_arm}
+
+
+def _sequential(context: SectionContext) -> dict:
+    if context.run.study.design != Study.Design.SEQUENTIAL:
+        return {"available": False, "reason": "not a sequential-design study"}
+    reference, aided = _reference_and_aided_arms(context)
+    t = aided[0]
+    changes = score_changes(context.data.ratings[reference], context.data.ratings[t], context.data.truth,
+                            threshold=context.threshold)
+    return {"available": True, "unaided": context.data.treatments[reference], "aided": context.data.treatments[t],
+            **asdict(changes)}
+
+
+def _power(context: SectionContext) -> dict:
+    components = context.primary.analysis.var_components
+    n_cases = len(context.data.cases)
+    pilot = PilotEstimates.from_components(components, n_cases)
+    effect = context.run.options["power_effect"]
+    table = sample_size_table(pilot, effect_size=effect, readers=POWER_READERS, target_power=POWER_TARGET,
+                              alpha=context.options["alpha"])
+    return {
+        "effect_size": effect,
+        "target_power": POWER_TARGET,
+        "alpha": context.options["alpha"],
+        "pilot": asdict(pilot),
+        "rows": [{"readers": readers, "cases": cases} for readers, cases in table],
+    }
+
+
+def _curves(context: SectionContext) -> dict:
+    """Empirical ROC vertices (thinned for plotting), pooled and per reader, and operating points."""
+    data, threshold = context.data, context.threshold
+    decisions = context.snapshot.decisions
+    curves = {"arms": {}, "ai": None, "threshold": threshold}
+    for t, arm in enumerate(data.treatments):
+        pooled = _thinned(*empirical_roc(data.ratings[t].ravel(), np.tile(data.truth, len(data.readers))))
+        per_reader = {reader: _thinned(*empirical_roc(data.ratings[t, r], data.truth))
+                      for r, reader in enumerate(data.readers)}
+        points = {}
+        for r, reader in enumerate(data.readers):
+            calls = decisions[t, r] if not np.isnan(decisions[t, r]).any() else (
+                data.ratings[t, r] >= threshold if threshold is not None else None)
+            if calls is not None:
+                calls = calls.astype(bool)
+                points[reader] = {"fpr": float(calls[~data.truth].mean()), "tpr": float(calls[data.truth].mean())}
+        curves["arms"][arm] = {"pooled": pooled, "readers": per_reader, "operating_points": points}
+    if context.ai_scores is not None:
+        curves["ai"] = _thinned(*empirical_roc(context.ai_scores, data.truth))
+    return curves
+
+
+def _thinned(fpr: np.ndarray, tpr: np.ndarray) -> dict:
+    if fpr.size > CURVE_MAX_POINTS:
+        keep = np.unique(np.linspace(0, fpr.size - 1, CURVE_MAX_POINTS).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": np.round(fpr, 4).tolist(), "tpr": np.round(tpr, 4).tolist()}
+
+
+def _r_crosscheck(context: SectionContext) -> dict:
+    if not context.run.options["r_crosscheck"]:
+        return {"requested": False}
+    return {"requested": True, **mrmcaov_rrrc(context.data, cov=context.options["cov"])}
+
+
+SECTIONS = {
+    "ai_standalone": _ai_standalone,
+    "ai_versus_readers": _ai_versus_readers,
+    "operating_points": _operating_points,
+    "reader_table": _reader_table,
+    "subgroups": _subgroups,
+    "reading_time": _reading_time,
+    "agreement": _agreement,
+    "sequential": _sequential,
+    "power": _power,
+    "curves": _curves,
+    "r_crosscheck": _r_crosscheck,
+}
