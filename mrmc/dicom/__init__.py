@@ -17,7 +17,9 @@ errors
 sanitize
     Repair what breaks viewers (zero pixel spacing, zero window width ...).
 deid
-    PS3.15 Annex E Basic Application Level Confidentiality Profile.
+    PS3.15 Annex E Basic Application Level Confidentiality Profile, applied.
+deid_profile
+    Its attribute table (Table E.1-1) and the E.3 options, as rules.
 storage
     Content-addressed file store.
 dicomjson

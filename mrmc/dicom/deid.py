@@ -1,71 +1,27 @@
 """De-identification by the PS3.15 Annex E Basic Application Level Confidentiality Profile.
 
-The attribute table (PS3.15 Table E.1-1, edition 2024b) is data, in
-``data/ps3.15_basic_profile.csv``; this module only interprets its action codes.
-UIDs are replaced by a keyed hash so that every instance of a study, imported
+The attribute table (PS3.15 Table E.1-1, edition 2024b) and the E.3 options are
+loaded and resolved in :mod:`mrmc.dicom.deid_profile`; this module applies the
+actions. UIDs are replaced by a keyed hash so that every instance of a study, imported
 in any order or on any day, maps to the same new UIDs for the same key.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import functools
 import hashlib
 import hmac
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import BaseTag
 
-PROFILE_CSV = Path(__file__).with_name("data") / "ps3.15_basic_profile.csv"
-PROFILE_EDITION = "2024b"
+from .deid_profile import OPTIONS, DeidOptions, load_profile
 
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
-
-# Option flag -> (column of Table E.1-1, CID 7050 code, code meaning).
-OPTIONS = {
-    "retain_uids": ("Retain UIDs", "113110", "Retain UIDs Option"),
-    "retain_device_identity": (
-        "Retain Device Identity", "113109", "Retain Device Identity Option"),
-    "retain_institution_identity": (
-        "Retain Institution Identity", "113112", "Retain Institution Identity Option"),
-    "retain_patient_characteristics": (
-        "Retain Patient Characteristics", "113108", "Retain Patient Characteristics Option"),
-    "retain_full_dates": (
-        "Retain Longitudinal Temporal Information Full Dates", "113106",
-        "Retain Longitudinal Temporal Information Full Dates Option"),
-    "retain_modified_dates": (
-        "Retain Longitudinal Temporal Information Modified Dates", "113107",
-        "Retain Longitudinal Temporal Information Modified Dates Option"),
-}
-
-# Compound actions are "X unless Z/D is required to maintain IOD conformance".
-# These attributes are Type 1 (-> D) or Type 2 (-> Z) in the image IODs the
-# platform serves (CR, DX, MG, CT, MR and their enhanced forms, PS3.3 A.2-A.53);
-# every other compound action takes its first, most protective, branch.
-CONFORMANCE_ACTIONS = {
-    "ContentDate": "D",  # Type 1 in the enhanced multi-frame image modules
-    "ContentTime": "D",
-    "AcquisitionDateTime": "D",  # Type 1C in enhanced MR/CT for ORIGINAL images
-    "PatientID": "Z",  # Type 2, Patient Module C.7.1.1
-    "AcquisitionContextSequence": "Z",  # Type 2, Acquisition Context Module C.7.6.14
-    "ContrastBolusAgent": "Z",  # Type 2, Contrast/Bolus Module C.7.6.4
-    "ContentCreatorName": "Z",
-    "InstructionPerformedDateTime": "Z",
-}
-
-# Free text of non-image objects that Table E.1-1 (2024b) does not list, though it holds
-# whatever the document says, the patient's name included; E.1 asks for every attribute
-# that can identify the patient to be removed or replaced.
-SUPPLEMENTARY_RULES = {
-    "DocumentTitle": "Z",  # Type 2 in the Encapsulated Document Module (PS3.3 C.24.2)
-    "EncapsulatedDocumentLength": "X",  # the original document's size; the payload is replaced (D)
-    "TextValue": "D",  # a TEXT content item's value (PS3.3 C.17.3), Type 1C where it occurs
-}
+BASIC_PROFILE_ONLY = DeidOptions()  # no E.3 option
 
 DUMMY_DATE = "19000101"
 DUMMY_TEXT = "ANONYMOUS"
@@ -80,66 +36,6 @@ BINARY_DUMMY = b"\x00\x00"
 # A document's title and payload can name the patient as well as the Patient Module can.
 IDENTITY_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate",
                      "OtherPatientNames", "OtherPatientIDs", "DocumentTitle", "EncapsulatedDocument")
-
-
-@dataclass(frozen=True)
-class DeidOptions:
-    """Profile options of PS3.15 E.3 that the platform supports.
-
-    Parameters
-    ----------
-    retain_uids : bool
-        E.3.9, keep UIDs unchanged.
-    retain_device_identity : bool
-        E.3.4, keep device serial numbers, station names and the like.
-    retain_institution_identity : bool
-        E.3.14, keep institution names and addresses.
-    retain_patient_characteristics : bool
-        E.3.5, keep age, sex, size, weight.
-    retain_full_dates : bool
-        E.3.6, keep dates and times unchanged.
-    retain_modified_dates : bool
-        E.3.6, shift every date by a per-patient offset derived from the key.
-    """
-
-    retain_uids: bool = False
-    retain_device_identity: bool = False
-    retain_institution_identity: bool = False
-    retain_patient_characteristics: bool = False
-    retain_full_dates: bool = False
-    retain_modified_dates: bool = False
-
-    def __post_init__(self) -> None:
-        if self.retain_full_dates and self.retain_modified_dates:
-            raise ValueError("full dates and modified dates are exclusive options")
-
-    @property
-    def enabled(self) -> tuple[str, ...]:
-        """Names of the options in use, in the order of ``OPTIONS``."""
-        return tuple(name for name in OPTIONS if getattr(self, name))
-
-
-@dataclass(frozen=True)
-class ProfileRule:
-    """One row of Table E.1-1: the Basic action and the option overrides."""
-
-    keyword: str
-    action: str
-    option_actions: dict[str, str]
-
-    def action_for(self, options: DeidOptions) -> str:
-        """Action after the options in use (E.3: an option's K or C replaces the Basic action)."""
-        for name in options.enabled:
-            override = self.option_actions.get(name)
-            if override:
-                return override
-        if "/" not in self.action:
-            return self.action
-        if self.action == "X/Z/U*":
-            # Keep the reference sequence; its UIDs are replaced (U) when the
-            # items are cleaned, so references between instances survive.
-            return "K"
-        return CONFORMANCE_ACTIONS.get(self.keyword, self.action[0])
 
 
 @dataclass(frozen=True)
@@ -161,28 +57,6 @@ class DeidRecord:
     options: tuple[str, ...]
     method: tuple[str, ...]
     counts: dict[str, int]
-
-
-@functools.cache
-def load_profile() -> dict[BaseTag, ProfileRule]:
-    """Read Table E.1-1 (PS3.15 E.1) rows with a single tag, keyed by tag, plus
-    :data:`SUPPLEMENTARY_RULES`.
-
-    The repeating-group and private rows are handled by rule in :func:`deidentify`.
-    """
-    rules = {}
-    with PROFILE_CSV.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            if not row["keyword"]:
-                continue
-            option_actions = {name: row[column] for name, (column, _, _) in OPTIONS.items()
-                              if row[column]}
-            rules[Tag(row["tag"].strip("()").replace(",", ""))] = ProfileRule(
-                row["keyword"], row["action"], option_actions)
-    for keyword, action in SUPPLEMENTARY_RULES.items():
-        rules[Tag(keyword)] = ProfileRule(keyword, action, {})
-    return rules
-
 
 def remap_uid(uid: str, key: bytes | str) -> str:
     """Map a UID to a new one, the same for the same key (PS3.15 E.1 action U).
@@ -313,7 +187,7 @@ def _shift_date_text(value: str, days: int) -> str:
 
 
 def deidentify(ds: Dataset, *, key: bytes | str,
-               options: DeidOptions = DeidOptions()) -> DeidRecord:
+               options: DeidOptions = BASIC_PROFILE_ONLY) -> DeidRecord:
     """De-identify ``ds`` in place (PS3.15 E.1 Basic Profile plus E.3 options).
 
     Every attribute of Table E.1-1 and of :data:`SUPPLEMENTARY_RULES` (a document's

@@ -11,7 +11,8 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from mrmc.dicom.deid import PROFILE_CSV, DeidOptions, check_identified, date_offset_days, deidentify, remap_uid
+from mrmc.dicom.deid import DeidOptions, check_identified, date_offset_days, deidentify, remap_uid
+from mrmc.dicom.deid_profile import PROFILE_CSV
 
 KEY = b"test-study-secret"
 PLANTED_BY_VR = {
