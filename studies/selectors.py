@@ -5,11 +5,12 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 
-from studies.models import Assignment, Read, ReadingSession, Study, User
-from studies.services.schedule import session_state
+from studies.errors import NotFound
+from studies.models import AIOutput, Assignment, Read, ReadingSession, Study, User
+from studies.rules import revision_refusal, session_state, unaided_score_pending
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,68 @@ def worklist(user: User, now: datetime | None = None) -> list[WorklistSession]:
     ]
 
 
-def session_assignments(session: ReadingSession):
-    return session.assignments.select_related("case", "arm").annotate(is_read=Count("read")).order_by("order")
+@dataclass(frozen=True)
+class ReaderSession:
+    """One of a reader's sessions with its assignments (``is_read``, ``visible_study_instance_uid``)."""
+
+    session: ReadingSession
+    is_open: bool
+    reason_closed: str
+    assignments: list[Assignment]
+
+
+def reader_session(user: User, session_id: int) -> ReaderSession:
+    """A session of ``user``'s; the image UIDs only while it is open (the viewer prefetches with them)."""
+    session = (
+        ReadingSession.objects.select_related("study", "arm").filter(pk=session_id, reader__user=user).first()
+    )
+    if session is None:
+        raise NotFound(f"no session {session_id} in your worklist")
+    is_open, why = session_state(session)
+    assignments = session.assignments.select_related("arm").annotate(
+        is_read=Exists(Read.objects.filter(assignment=OuterRef("pk"))),
+        visible_study_instance_uid=_uid_if(is_open),
+    )
+    return ReaderSession(session, is_open, why, list(assignments))
+
+
+def _uid_if(is_open: bool):
+    return F("case__study_instance_uid") if is_open else Value(None, output_field=CharField())
+
+
+@dataclass(frozen=True)
+class ReaderAssignment:
+    """One case as the reader sees it: the AI output only where the arm and the design allow it."""
+
+    assignment: Assignment
+    is_open: bool
+    reason_closed: str
+    visible_study_instance_uid: str | None
+    read: Read | None
+    final_because: str | None  # why the read can no longer change
+    ai_outputs: list[AIOutput] | None
+
+
+def reader_assignment(user: User, assignment_id: int) -> ReaderAssignment:
+    assignment = (
+        Assignment.objects.select_related("session__study", "case", "arm", "read")
+        .filter(pk=assignment_id, reader__user=user)
+        .first()
+    )
+    if assignment is None:
+        raise NotFound(f"no assignment {assignment_id} in your worklist")
+    is_open, why = session_state(assignment.session)
+    read = assignment.read if hasattr(assignment, "read") else None  # joined above: no query
+    shows_ai = is_open and assignment.arm.shows_ai and not unaided_score_pending(assignment)
+    return ReaderAssignment(
+        assignment=assignment,
+        is_open=is_open,
+        reason_closed=why,
+        visible_study_instance_uid=assignment.case.study_instance_uid if is_open else None,
+        read=read,
+        final_because=revision_refusal(assignment) if read else None,
+        ai_outputs=list(assignment.case.ai_outputs.all()) if shows_ai else None,
+    )
 
 
 def progress(study: Study) -> list[dict]:

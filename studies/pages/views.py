@@ -15,7 +15,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from studies import selectors
 from studies.models import ReadingSession
 from studies.permissions import Action, has_action
-from studies.services.schedule import session_state
+from studies.rules import session_state
 
 from .viewer import viewer_assets
 

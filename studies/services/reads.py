@@ -12,7 +12,8 @@ from studies.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from studies.models import Assignment, Read, ReadRevision, Study, User
 from studies.models.bounds import INTEGER_MAX
 from studies.permissions import Action, require
-from studies.services.schedule import complete_session_if_done, session_state
+from studies.rules import revision_refusal, session_state, unaided_score_pending
+from studies.services.schedule import complete_session_if_done
 
 REVISABLE_FIELDS = ("rating", "decision", "marks", "comment")
 
@@ -64,12 +65,13 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
     open_, why = session_state(assignment.session)
     if not open_:
         raise NotAllowed(why)
-    _check_sequence(assignment)
+    if unaided_score_pending(assignment):
+        raise RuleViolation("submit the unaided score for this case first")
     _validate(study, values)
     read = Read.objects.create(
         assignment=assignment,
         reader=assignment.reader,
-        case=assignment.case,
+        case_id=assignment.case_id,
         arm=assignment.arm,
         idempotency_key=idempotency_key,
         duration_ms=_duration_ms(values),
@@ -81,24 +83,14 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
 
 def _own_assignment(user, assignment_id, *, lock=False) -> Assignment:
     require(user, Action.READ_CASES)
-    queryset = Assignment.objects.select_related("session__study", "session__reader", "reader", "case", "arm")
+    # The reader (through whom the audit trail finds the study) and the arm (the revision rule) are used.
+    queryset = Assignment.objects.select_related("session__study", "reader", "arm")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
     assignment = queryset.filter(pk=assignment_id, reader__user=user).first()
     if assignment is None:  # the same answer whether it does not exist or is someone else's
         raise NotFound(f"no assignment {assignment_id} in your worklist")
     return assignment
-
-
-def _check_sequence(assignment: Assignment) -> None:
-    """Sequential design: the AI-aided score comes only after the unaided one is locked in."""
-    if assignment.session.study.design != Study.Design.SEQUENTIAL:
-        return
-    earlier = Assignment.objects.filter(
-        session=assignment.session, case=assignment.case, order__lt=assignment.order, read__isnull=True
-    )
-    if earlier.exists():
-        raise RuleViolation("submit the unaided score for this case first")
 
 
 def _validate(study: Study, values: ReadInput) -> None:
@@ -181,29 +173,3 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
     read.rating = float(values.rating)
     read.save()
     return read
-
-
-def revision_refusal(assignment: Assignment) -> str | None:
-    """Why the read of ``assignment`` cannot be revised now, or None when it can."""
-    study = assignment.session.study
-    if study.revision_policy != Study.RevisionPolicy.AUDITED:
-        return "submitted reads are final in this study"
-    if study.status != Study.Status.READING:
-        return f"the study is {study.status}; reads can no longer change"
-    if not assignment.arm.shows_ai and _ai_output_available(assignment):
-        return "the AI output for this case is open to you in an aided reading, so your unaided read of it is final"
-    return None
-
-
-def _ai_output_available(assignment: Assignment) -> bool:
-    """Whether the reader's aided assignment of the same case is in a session that has opened.
-
-    From then on the reader may have seen the AI output for the case (sequential design: at
-    once), and changing the unaided read would measure reading with the AI, not without it.
-    """
-    return Assignment.objects.filter(
-        reader_id=assignment.reader_id,
-        case_id=assignment.case_id,
-        arm__shows_ai=True,
-        session__opens_at__lte=timezone.now(),
-    ).exists()

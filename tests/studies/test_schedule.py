@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from studies import rules
 from studies.errors import NotAllowed, RuleViolation
 from studies.models import Assignment, ReadingSession, Study
 from studies.services import reads, schedule
@@ -139,7 +140,7 @@ def test_finishing_a_session_starts_the_washout_clock(make_study):
     second = ReadingSession.objects.get(study=study, number=2)
     second.opens_at = timezone.now() - timedelta(days=1)  # as if the planned date had passed
     second.save()
-    assert schedule.session_state(second)[1] == "finish the previous session first"
+    assert rules.session_state(second)[1] == "finish the previous session first"
     for i, assignment in enumerate(first.assignments.all()):
         reads.submit_read(
             user=first.reader.user, assignment_id=assignment.pk, idempotency_key=f"{i:032x}",
@@ -149,7 +150,7 @@ def test_finishing_a_session_starts_the_washout_clock(make_study):
     second.refresh_from_db()
     assert first.completed_at is not None
     assert second.opens_at >= first.completed_at + timedelta(days=10)
-    assert schedule.session_state(second)[0] is False
+    assert rules.session_state(second)[0] is False
 
 
 def test_schedule_cannot_be_regenerated_once_reading(make_study, coordinator):
