@@ -1,6 +1,8 @@
 // HTTP to our own server only: the reading API (/api/v1) and DICOMweb (/dicomweb), with the
 // reader's session cookie. Nothing here talks to a third party.
 
+import { readAssignment, readSession } from './payloads.js';
+
 export class HttpError extends Error {
   constructor(status, body, url, retryAfter = null) {
     super(`${status} ${body?.detail || body?.error || ''} (${url})`.trim());
@@ -40,23 +42,29 @@ async function request(url, { method = 'GET', body, accept = 'application/json',
   return { status: response.status, data };
 }
 
+/** The outbox needs only the status of a stored read: nothing of the response is read. */
+async function sendRead(url, method, body, signal) {
+  const { status } = await request(url, { method, body, signal });
+  return { status };
+}
+
 export class ReadingApi {
   constructor(root) {
     this.root = root.replace(/\/$/, '');
   }
   async session(id) {
-    return (await request(`${this.root}/sessions/${id}/`)).data;
+    return readSession((await request(`${this.root}/sessions/${id}/`)).data);
   }
   async assignment(id) {
-    return (await request(`${this.root}/assignments/${id}/`)).data;
+    return readAssignment((await request(`${this.root}/assignments/${id}/`)).data);
   }
-  /** POST a read; resolves {status, data} (201 created, 200 replay of the same key). */
+  /** POST a read; resolves {status} (201 created, 200 replay of the same key). */
   submitRead(body, signal) {
-    return request(`${this.root}/reads/`, { method: 'POST', body, signal });
+    return sendRead(`${this.root}/reads/`, 'POST', body, signal);
   }
-  /** PATCH a change to one's own read (studies with audited revisions); resolves {status, data}. */
+  /** PATCH a change to one's own read (studies with audited revisions); resolves {status}. */
   reviseRead(readId, body, signal) {
-    return request(`${this.root}/reads/${readId}/`, { method: 'PATCH', body, signal });
+    return sendRead(`${this.root}/reads/${readId}/`, 'PATCH', body, signal);
   }
 }
 

@@ -80,7 +80,7 @@ export class Overlays {
 
     if (this.showFindings) {
       for (const f of this.findings) {
-        if (!here(f.sop_instance_uid || f.instance_uid, f.frame)) continue;
+        if (!here(f.sop_instance_uid, f.frame)) continue;
         svg.append(...drawFinding(f, toCanvas));
       }
     }
@@ -104,23 +104,21 @@ function fmt(v) {
   return v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(2);
 }
 
+/** A finding as payloads.js reads it: a box (x, y, width, height), a point (x, y) or a contour (points). */
 function drawFinding(f, toCanvas) {
   const label = f.score !== undefined && f.score !== null ? `AI ${fmt(f.score)}` : 'AI';
-  const type = f.type || (f.box ? 'box' : f.point ? 'point' : f.points ? 'contour' : 'point');
   const nodes = [];
-  if (type === 'box') {
-    const [x, y, w, h] = f.box || [f.x, f.y, f.width, f.height];
-    const [x0, y0] = toCanvas(x, y);
-    const [x1, y1] = toCanvas(x + w, y + h);
+  if (f.type === 'box') {
+    const [x0, y0] = toCanvas(f.x, f.y);
+    const [x1, y1] = toCanvas(f.x + f.width, f.y + f.height);
     nodes.push(el('rect', { class: 'rw-ai', x: Math.min(x0, x1), y: Math.min(y0, y1), width: Math.abs(x1 - x0), height: Math.abs(y1 - y0) }));
     nodes.push(el('text', { class: 'rw-ai-label', x: Math.min(x0, x1), y: Math.min(y0, y1) - 4 }, label));
-  } else if (type === 'contour') {
+  } else if (f.type === 'contour') {
     const pts = (f.points || []).map(([x, y]) => toCanvas(x, y));
     nodes.push(el('polygon', { class: 'rw-ai', points: pts.map((p) => p.join(',')).join(' ') }));
     if (pts.length) nodes.push(el('text', { class: 'rw-ai-label', x: pts[0][0], y: pts[0][1] - 4 }, label));
   } else {
-    const [x, y] = f.point || [f.x, f.y];
-    const [cx, cy] = toCanvas(x, y);
+    const [cx, cy] = toCanvas(f.x, f.y);
     nodes.push(el('path', { class: 'rw-ai', d: `M${cx - 10},${cy} L${cx + 10},${cy} M${cx},${cy - 10} L${cx},${cy + 10}` }));
     nodes.push(el('text', { class: 'rw-ai-label', x: cx + 12, y: cy - 12 }, label));
   }

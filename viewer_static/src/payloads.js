@@ -1,0 +1,91 @@
+// The one place the viewer reads the reading API's JSON. Each payload is copied into a plain
+// object holding only the fields the viewer uses, under the same names; the rest of the viewer
+// never sees the raw response. reader_fields.json lists these fields (a node test checks it
+// against what the functions below read, and a server test against the output serializers):
+// a field added here must be added there, and it must be one a reader may see.
+//
+// Nothing is read from the worklist (Django renders that page) nor from the response to a
+// submitted or revised read (the outbox needs only its status).
+
+function readScale(scale) {
+  return {
+    type: scale.type,
+    min: scale.min,
+    max: scale.max,
+    labels: scale.labels,
+    binary_decision: scale.binary_decision,
+    marks_enabled: scale.marks_enabled,
+    max_marks: scale.max_marks,
+    revisions_allowed: scale.revisions_allowed,
+  };
+}
+
+/** GET /sessions/<id>/: the session, its scale and its assignments in reading order. */
+export function readSession(payload) {
+  return {
+    number: payload.number,
+    study: { title: payload.study.title, design: payload.study.design },
+    is_open: payload.is_open,
+    reason_closed: payload.reason_closed,
+    scale: readScale(payload.scale),
+    assignments: payload.assignments
+      .map((a) => ({ id: a.id, order: a.order, arm: a.arm, read: a.read, study_instance_uid: a.study_instance_uid }))
+      .sort((a, b) => a.order - b.order),
+  };
+}
+
+function readMark(mark) {
+  return { x: mark.x, y: mark.y, confidence: mark.confidence, instance_uid: mark.instance_uid, frame: mark.frame };
+}
+
+/** The reader's own submitted read, as the starting point of a change. */
+function readOwnRead(read) {
+  return {
+    id: read.id,
+    rating: read.rating,
+    decision: read.decision,
+    marks: (read.marks || []).map(readMark),
+    comment: read.comment,
+  };
+}
+
+/** An AI finding as the AI import stores it (box: x, y, width, height; point: x, y; contour: points). */
+function readFinding(f) {
+  return {
+    type: f.type,
+    x: f.x,
+    y: f.y,
+    width: f.width,
+    height: f.height,
+    points: f.points,
+    score: f.score,
+    sop_instance_uid: f.sop_instance_uid,
+    frame: f.frame,
+  };
+}
+
+function readAiOutput(output) {
+  return {
+    model_name: output.model_name,
+    model_version: output.model_version,
+    score: output.score,
+    operating_point: output.operating_point,
+    findings: (output.findings || []).map(readFinding),
+  };
+}
+
+/** GET /assignments/<id>/: one case, the reader's read of it if any, and AI output where shown. */
+export function readAssignment(payload) {
+  const { read, ai } = payload;
+  return {
+    id: payload.id,
+    order: payload.order,
+    arm: { label: payload.arm.label, shows_ai: payload.arm.shows_ai },
+    study_instance_uid: payload.study_instance_uid,
+    is_open: payload.is_open,
+    reason_closed: payload.reason_closed,
+    read: read ? readOwnRead(read) : null,
+    final_because: payload.final_because,
+    ai: ai ? ai.map(readAiOutput) : null,
+  };
+}
