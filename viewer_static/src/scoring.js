@@ -1,6 +1,8 @@
 // The scoring panel, built from the study's rating scale: a slider (continuous) or 1..K buttons
 // (ordinal), an optional binary decision, optional lesion marks with their own confidence, and a
-// comment. The rating starts unset so that no default value nudges the reader.
+// comment. It draws a ScoreState (score_state.js), which holds the values and their rules.
+
+import { ScoreState } from './score_state.js';
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -24,98 +26,55 @@ export class ScoringPanel {
     this.root = root;
     this.scale = scale;
     this.hooks = hooks;
-    this.reset();
+    this.state = new ScoreState(scale);
+    this.render();
   }
 
   reset() {
-    this.rating = null;
-    this.decision = null;
-    this.marks = [];
-    this.selectedMark = -1;
-    this.comment = '';
-    this.revision = null; // {reason} while changing a submitted read
-    this.locked = false;
+    this.state.reset();
     this.render();
   }
 
-  /** Start from a submitted read's values; the change needs a reason (kept in the audit history). */
   startRevision(read) {
-    this.rating = read.rating;
-    this.decision = read.decision;
-    this.marks = (read.marks || []).map((mark) => ({ ...mark }));
-    this.comment = read.comment || '';
-    this.revision = { reason: '' };
+    this.state.startRevision(read);
     this.render();
   }
 
-  get ordinal() {
-    return this.scale.type === 'ordinal';
-  }
-
-  get complete() {
-    return this.missing().length === 0;
-  }
-
-  missing() {
-    const need = [];
-    if (this.rating === null) need.push('a rating');
-    if (this.scale.binary_decision && this.decision === null) need.push('a decision');
-    if (this.revision && !this.revision.reason.trim()) need.push('the reason for the change');
-    return need;
+  /** While a read is being sent its values cannot change. */
+  lock(locked = true) {
+    this.state.locked = locked;
+    this.update();
   }
 
   setRating(value) {
-    if (this.locked) return;
-    const { min, max } = this.scale;
-    this.rating = Math.max(min, Math.min(max, this.ordinal ? Math.round(value) : Math.round(value * 10) / 10));
-    this.update();
+    if (this.state.setRating(value)) this.update();
+  }
+
+  setRatingFromDigit(digit) {
+    if (this.state.setRatingFromDigit(digit)) this.update();
   }
 
   nudgeRating(delta) {
-    const { min, max } = this.scale;
-    const start = this.rating ?? (this.ordinal ? min : (min + max) / 2);
-    this.setRating(this.rating === null ? start : start + delta);
+    if (this.state.nudgeRating(delta)) this.update();
   }
 
   setDecision(value) {
-    if (this.locked || !this.scale.binary_decision) return;
-    this.decision = value;
-    this.update();
+    if (this.state.setDecision(value)) this.update();
   }
 
   addMark(point) {
-    if (this.locked || !this.scale.marks_enabled) return false;
-    if (this.marks.length >= this.scale.max_marks) {
-      this.flash(`At most ${this.scale.max_marks} marks per case`);
-      return false;
-    }
-    const confidence = this.rating ?? (this.ordinal ? this.scale.max : this.scale.max);
-    this.marks.push({ ...point, x: round1(point.x), y: round1(point.y), confidence });
-    this.selectedMark = this.marks.length - 1;
-    this.render();
-    return true;
+    const outcome = this.state.addMark(point);
+    if (outcome === 'limit') this.flash(`At most ${this.scale.max_marks} marks per case`);
+    if (outcome === 'added') this.render();
   }
 
-  removeMark(index = this.selectedMark >= 0 ? this.selectedMark : this.marks.length - 1) {
-    if (this.locked || index < 0 || index >= this.marks.length) return;
-    this.marks.splice(index, 1);
-    this.selectedMark = Math.min(this.selectedMark, this.marks.length - 1);
-    this.render();
+  removeMark(index) {
+    if (this.state.removeMark(index)) this.render();
   }
 
   setMarkConfidence(index, value) {
-    const { min, max } = this.scale;
-    this.marks[index].confidence = Math.max(min, Math.min(max, Number(value)));
-    this.hooks.onMarksChanged?.(this.marks, this.selectedMark);
-  }
-
-  values() {
-    return {
-      rating: this.rating,
-      decision: this.scale.binary_decision ? this.decision : null,
-      marks: this.marks.map(({ x, y, confidence, instance_uid, frame }) => ({ x, y, confidence, instance_uid, frame })),
-      comment: this.comment,
-    };
+    this.state.setMarkConfidence(index, value);
+    this.hooks.onMarksChanged?.(this.state.marks, this.state.selectedMark);
   }
 
   flash(message) {
@@ -124,33 +83,35 @@ export class ScoringPanel {
   }
 
   update() {
+    const { state } = this;
     const out = this.root.querySelector('#rw-rating-value');
-    if (out) out.textContent = this.rating === null ? 'not set' : String(this.rating);
+    if (out) out.textContent = state.rating === null ? 'not set' : String(state.rating);
     const slider = this.root.querySelector('#rw-rating');
     if (slider) {
-      if (this.rating !== null) slider.value = String(this.rating);
-      slider.classList.toggle('unset', this.rating === null);
-      slider.setAttribute('aria-valuetext', this.rating === null ? 'not set' : String(this.rating));
+      if (state.rating !== null) slider.value = String(state.rating);
+      slider.classList.toggle('unset', state.rating === null);
+      slider.setAttribute('aria-valuetext', state.rating === null ? 'not set' : String(state.rating));
     }
     this.root.querySelectorAll('[data-rating]').forEach((b) => {
-      b.setAttribute('aria-pressed', String(Number(b.dataset.rating) === this.rating));
+      b.setAttribute('aria-pressed', String(Number(b.dataset.rating) === state.rating));
     });
     this.root.querySelectorAll('[data-decision]').forEach((b) => {
-      b.setAttribute('aria-pressed', String(this.decision !== null && String(this.decision) === b.dataset.decision));
+      b.setAttribute('aria-pressed', String(state.decision !== null && String(state.decision) === b.dataset.decision));
     });
     const submit = this.root.querySelector('#rw-submit');
     if (submit) {
-      submit.disabled = this.locked || !this.complete;
-      const action = this.revision ? 'Save the change and go on (Enter)' : 'Submit and go to the next case (Enter)';
-      submit.title = this.complete ? action : `Still needed: ${this.missing().join(', ')}`;
+      submit.disabled = state.locked || !state.complete;
+      const action = state.revision ? 'Save the change and go on (Enter)' : 'Submit and go to the next case (Enter)';
+      submit.title = state.complete ? action : `Still needed: ${state.missing().join(', ')}`;
     }
-    this.flash(this.complete || this.locked ? '' : `Still needed: ${this.missing().join(', ')}`);
+    this.flash(state.complete || state.locked ? '' : `Still needed: ${state.missing().join(', ')}`);
     this.hooks.onChange?.(this);
   }
 
   render() {
+    const { state } = this;
     const { min, max, labels } = this.scale;
-    const ratingControl = this.ordinal
+    const ratingControl = state.ordinal
       ? h(
           'div',
           { class: 'rw-ordinal', role: 'group', 'aria-labelledby': 'rw-rating-label' },
@@ -198,27 +159,27 @@ export class ScoringPanel {
       ? h(
           'fieldset',
           { class: 'rw-marks' },
-          h('legend', {}, `Lesion marks (${this.marks.length}/${this.scale.max_marks}) `, h('kbd', {}, 'M')),
-          this.marks.length
+          h('legend', {}, `Lesion marks (${state.marks.length}/${this.scale.max_marks}) `, h('kbd', {}, 'M')),
+          state.marks.length
             ? h(
                 'ol',
                 {},
-                this.marks.map((mark, i) =>
+                state.marks.map((mark, i) =>
                   h(
                     'li',
-                    { class: i === this.selectedMark ? 'selected' : '' },
+                    { class: i === state.selectedMark ? 'selected' : '' },
                     h('label', { for: `rw-mark-${i}` }, `Mark ${i + 1} confidence`),
                     h('input', {
                       id: `rw-mark-${i}`,
                       type: 'number',
                       min,
                       max,
-                      step: this.ordinal ? 1 : 'any',
+                      step: state.ordinal ? 1 : 'any',
                       value: mark.confidence,
                       onchange: (e) => this.setMarkConfidence(i, e.target.value),
                       onfocus: () => {
-                        this.selectedMark = i;
-                        this.hooks.onMarksChanged?.(this.marks, i);
+                        state.selectedMark = i;
+                        this.hooks.onMarksChanged?.(state.marks, i);
                       },
                       onkeydown: (e) => e.stopPropagation(),
                     }),
@@ -231,29 +192,29 @@ export class ScoringPanel {
       : null;
 
     const comment = this._textField('rw-comment', ['Comment ', h('kbd', {}, 'C')], 5000, (text) => {
-      this.comment = text;
+      state.comment = text;
     });
-    const reason = this.revision
+    const reason = state.revision
       ? this._textField('rw-reason', 'Reason for changing the submitted score (required)', 2000, (text) => {
-          this.revision.reason = text;
+          state.revision.reason = text;
           this.update();
         })
       : null;
 
     this.root.replaceChildren(
-      h('h2', { id: 'rw-rating-label' }, this.revision ? 'Changing the rating ' : 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
+      h('h2', { id: 'rw-rating-label' }, state.revision ? 'Changing the rating ' : 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
       ratingControl,
       decision,
       marks,
       comment,
       reason,
       h('p', { id: 'rw-score-message', class: 'muted', role: 'status' }),
-      h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, this.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
+      h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, state.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
     );
-    this.root.querySelector('#rw-comment').value = this.comment;
-    if (this.revision) this.root.querySelector('#rw-reason').value = this.revision.reason;
+    this.root.querySelector('#rw-comment').value = state.comment;
+    if (state.revision) this.root.querySelector('#rw-reason').value = state.revision.reason;
     this.update();
-    this.hooks.onMarksChanged?.(this.marks, this.selectedMark);
+    this.hooks.onMarksChanged?.(state.marks, state.selectedMark);
   }
 
   /** A labelled two-line text box; keys typed in it do not reach the viewer's shortcuts. */
@@ -274,8 +235,4 @@ export class ScoringPanel {
       this.hooks.onSubmit?.();
     }
   }
-}
-
-function round1(v) {
-  return Math.round(v * 10) / 10;
 }

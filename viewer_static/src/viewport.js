@@ -227,4 +227,26 @@ export function parseImageId(imageId) {
   return match ? { instanceUid: match[1], frame: Number(match[2]) } : { instanceUid: null, frame: 1 };
 }
 
-export { csUtils, Enums };
+/** For the e2e tests and benchmarks: where an image pixel is on the canvas, and what a viewport shows. */
+export function viewportProbe(hanging) {
+  return {
+    imageToCanvas(index, x, y) {
+      const viewport = hanging.viewports[index];
+      return viewport.worldToCanvas(csUtils.imageToWorldCoords(viewport.getCurrentImageId(), [x, y]));
+    },
+    view(index) {
+      const viewport = hanging.viewports[index];
+      const { voiRange, invert } = viewport.getProperties();
+      const { flipHorizontal, flipVertical } = viewport.getCamera();
+      return {
+        voi: voiRange,
+        invert: Boolean(invert),
+        imageIndex: viewport.getCurrentImageIdIndex(),
+        images: viewport.getImageIds().length,
+        flipHorizontal: Boolean(flipHorizontal),
+        flipVertical: Boolean(flipVertical),
+        ...parseImageId(viewport.getCurrentImageId()),
+      };
+    },
+  };
+}
