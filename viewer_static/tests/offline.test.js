@@ -97,3 +97,120 @@ test('which failures are retried', () => {
   assert.deepEqual([400, 403, 404, 409, 413, 415, 422].filter((s) => isRetryable(s)), []);
   assert.equal(isRetryable(403, true), true); // a stale CSRF token: a reload fixes it
 });
+
+const CHANGE = { assignment: 7, read: 40, idempotency_key: '1f3c3d5e-1111-4222-8333-944445555666', rating: 45, reason: 'r' };
+
+test('a case already queued keeps its first read and key; changes are each kept', () => {
+  const { outbox } = outboxAnswering();
+  assert.equal(outbox.enqueue(READ), READ.idempotency_key);
+  assert.equal(outbox.enqueue({ ...READ, idempotency_key: 'another', rating: 90 }), READ.idempotency_key);
+  outbox.enqueue(CHANGE);
+  outbox.enqueue({ ...CHANGE, idempotency_key: 'second change' });
+  assert.deepEqual(outbox.items().map((item) => item.body.idempotency_key), [READ.idempotency_key, CHANGE.idempotency_key, 'second change']);
+  assert.equal(outbox.items()[0].body.rating, 40);
+});
+
+test('pending assignments are first reads waiting to be sent, not changes nor refused reads', async () => {
+  const { outbox } = outboxAnswering(new HttpError(400, { detail: 'bad' }, '/x'));
+  outbox.enqueue({ ...READ, assignment: 8, idempotency_key: 'refused' });
+  await outbox.flush();
+  outbox.enqueue(CHANGE);
+  outbox.enqueue(READ);
+  assert.deepEqual([...outbox.pendingAssignments()], [7]);
+  assert.equal(outbox.status().pending, 2);
+});
+
+test('a refused read of a case gives way to a new read of it', async () => {
+  const { outbox } = outboxAnswering(new HttpError(422, { detail: 'rating: outside the scale' }, '/x'));
+  outbox.enqueue(READ);
+  await outbox.flush();
+  assert.equal(outbox.status().rejected.length, 1);
+  outbox.enqueue({ ...READ, idempotency_key: 'retyped', rating: 50 });
+  assert.deepEqual(outbox.items().map((item) => [item.state, item.body.idempotency_key]), [['pending', 'retyped']]);
+});
+
+test('a 409 for a first read means the server already holds one (another tab): it leaves the outbox', async () => {
+  const { outbox } = outboxAnswering(new HttpError(409, { detail: 'already read' }, '/x'));
+  outbox.enqueue(READ);
+  await outbox.flush();
+  assert.deepEqual(outbox.items(), []);
+});
+
+test('a 409 for a change means the study no longer allows it: refused for good', async () => {
+  const { outbox } = outboxAnswering(new HttpError(409, { detail: 'the session has ended' }, '/x'));
+  outbox.enqueue(CHANGE);
+  await outbox.flush();
+  assert.deepEqual(outbox.status().rejected.map((item) => item.error), ['the session has ended']);
+  outbox.dismissRejected();
+  assert.deepEqual(outbox.items(), []);
+});
+
+test('reads go oldest first; the first failure stops the round and keeps the rest for the retry', async () => {
+  const { outbox, sent } = outboxAnswering(undefined, new TypeError('Failed to fetch'));
+  outbox.enqueue({ ...READ, assignment: 1, idempotency_key: 'a' });
+  outbox.enqueue({ ...READ, assignment: 2, idempotency_key: 'b' });
+  outbox.enqueue({ ...READ, assignment: 3, idempotency_key: 'c' });
+  await outbox.flush();
+  assert.deepEqual(sent.map((body) => body.idempotency_key), ['a', 'b']);
+  assert.deepEqual(outbox.items().map((item) => item.body.idempotency_key), ['b', 'c']);
+  assert.equal(outbox.status().lastError, 'server unreachable');
+  mock.timers.tick(1000);
+  await outbox.sending;
+  assert.deepEqual(sent.map((body) => body.idempotency_key), ['a', 'b', 'b', 'c']);
+  assert.equal(outbox.status().lastError, '');
+});
+
+test('the back-off grows 1, 2, 4, 8, 15 s and stays at 15 s', async () => {
+  const down = () => new TypeError('Failed to fetch');
+  const { outbox } = outboxAnswering(...Array.from({ length: 7 }, down));
+  outbox.enqueue(READ);
+  await outbox.flush();
+  const waits = [];
+  for (let i = 0; i < 6; i++) {
+    const wait = outbox.status().nextRetryAt - Date.now();
+    waits.push(wait);
+    mock.timers.tick(wait);
+    await outbox.sending;
+  }
+  assert.deepEqual(waits, [1000, 2000, 4000, 8000, 15000, 15000]);
+});
+
+test('logged out (401) or a stale CSRF token (403): kept, and the reader is asked to log in again', async () => {
+  for (const failure of [new HttpError(401, { detail: 'not authenticated' }, '/x'), new HttpError(403, { detail: 'CSRF Failed: token missing' }, '/x')]) {
+    store.clear();
+    const { outbox } = outboxAnswering(failure);
+    outbox.enqueue(READ);
+    await outbox.flush();
+    assert.equal(outbox.status().pending, 1);
+    assert.equal(outbox.status().lastError, 'log in again to send');
+  }
+});
+
+test('a 403 that is not about CSRF is a refusal', async () => {
+  const { outbox } = outboxAnswering(new HttpError(403, { detail: 'not your assignment' }, '/x'));
+  outbox.enqueue(READ);
+  await outbox.flush();
+  assert.equal(outbox.status().rejected.length, 1);
+});
+
+test('whenDone resolves once the read of the case has been confirmed', async () => {
+  const { outbox } = outboxAnswering();
+  outbox.enqueue(READ);
+  let done = false;
+  const waiting = outbox.whenDone(7).then(() => (done = true));
+  await Promise.resolve();
+  assert.equal(done, false);
+  await outbox.flush();
+  await waiting;
+  assert.equal(done, true);
+  await outbox.whenDone(99); // nothing queued: resolves at once
+});
+
+test("each reader has an outbox of their own, and one that cannot be parsed is empty", () => {
+  const first = new Outbox('reader1', async () => ({ status: 201 }));
+  const second = new Outbox('reader2', async () => ({ status: 201 }));
+  first.enqueue(READ);
+  assert.equal(second.items().length, 0);
+  store.set('mrmc.outbox.v1.reader2', '{not json');
+  assert.deepEqual(second.items(), []);
+});
