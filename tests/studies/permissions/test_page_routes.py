@@ -1,0 +1,82 @@
+"""Every server-rendered page × role: the exact status, or the redirect to the login page.
+
+The DICOMweb routes have their own table (tests/dicomweb/test_dicomweb_authorization.py).
+"""
+
+import pytest
+from django.urls import get_resolver, reverse
+
+from studies.pages.viewer import ViewerAssets
+
+from .routes import ANY_READER, OUTSIDERS, ROLES, SIGNED_IN, STAFF, route_params
+
+LOGIN = "login"  # expected: a redirect to the login page (anonymous, where login is required)
+STAFF_PAGE = {"anonymous": LOGIN, **dict.fromkeys(ANY_READER, 403), **dict.fromkeys(STAFF | {"other_coordinator"}, 200)}
+READER_PAGE = {"anonymous": LOGIN, **dict.fromkeys(ANY_READER, 200), **dict.fromkeys(STAFF | {"other_coordinator"}, 403)}
+EVERYONE = dict.fromkeys(ROLES, 200)
+# A study's analysis pages: members see them; "reader" (enrolled) is refused, outsiders are told 404.
+STUDY_PAGE = {"anonymous": LOGIN, "reader": 403, **dict.fromkeys(OUTSIDERS, 404), **dict.fromkeys(STAFF, 200)}
+START_RUN = {**STUDY_PAGE, **dict.fromkeys(STAFF, 302)}  # a started run redirects to its page
+START_RUN_FORM = {"fom": "auc", "cov": "jackknife", "convention": "iowa", "alpha": "0.05",
+                  "min_subgroup_cases": "10", "power_effect": "0.05"}
+
+# (url name, method) -> role -> expected status
+PAGES = {
+    ("home", "get"): {**STAFF_PAGE, **dict.fromkeys(ANY_READER, 302)},  # readers go on to their worklist
+    ("login", "get"): EVERYONE,
+    ("logout", "post"): dict.fromkeys(ROLES, 302),  # to the login page (LOGOUT_REDIRECT_URL)
+    ("otp-setup", "get"): STAFF_PAGE,  # readers never use a second factor
+    ("otp-verify", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 200)},
+    ("reader-worklist", "get"): READER_PAGE,
+    ("reading", "get"): {**READER_PAGE, "other_reader": 404},  # not their session
+    ("analysis-study-runs", "get"): STUDY_PAGE,
+    ("analysis-study-runs", "post"): START_RUN,
+    ("analysis-run-page", "get"): STUDY_PAGE,
+    ("schema", "get"): EVERYONE,
+    ("api-docs", "get"): EVERYONE,
+    ("api-redoc", "get"): EVERYONE,
+    ("healthz", "get"): EVERYONE,
+}
+REDIRECTS_TO = {("home", "reader"): "reader-worklist", ("home", "other_reader"): "reader-worklist",
+                ("logout", "*"): "login"}
+
+
+def page_url_names() -> set[str]:
+    names = {name for name in get_resolver().reverse_dict if isinstance(name, str)}
+    return {name for name in names if not _url(name).startswith(("/api/v1/", "/dicomweb/"))}
+
+
+def _url(name: str, **values) -> str:
+    return reverse(name, kwargs={param: values.get(param, 1) for param in route_params(name)})
+
+
+def test_every_page_route_is_in_the_table():
+    assert page_url_names() == {name for name, _ in PAGES}
+
+
+CASES = [(name, method, role) for (name, method) in PAGES for role in ROLES]
+
+
+@pytest.fixture(autouse=True)
+def viewer_built(monkeypatch):
+    """The reading page answers 503 while the viewer is not built; who may open it is the question here."""
+    monkeypatch.setattr("studies.pages.views.viewer_assets", lambda: ViewerAssets("/static/viewer/app.js", ()))
+
+
+@pytest.mark.parametrize("name,method,role", CASES, ids=[f"{n}-{m}-{r}" for n, m, r in CASES])
+def test_page_matrix(client, world, name, method, role):
+    values = {"session_id": world.session.pk, "study_id": world.study.pk}
+    if "run_id" in route_params(name):
+        values["run_id"] = world.finished_run.pk
+    url = _url(name, **values)
+    if world.users[role] is not None:
+        client.force_login(world.users[role])
+    response = getattr(client, method)(url, START_RUN_FORM if method == "post" else {})
+    expected = PAGES[(name, method)][role]
+    if expected == LOGIN:
+        assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next={url}"
+        return
+    assert response.status_code == expected, response.content[:300]
+    target = REDIRECTS_TO.get((name, role)) or REDIRECTS_TO.get((name, "*"))
+    if target:
+        assert response["Location"] == reverse(target)
