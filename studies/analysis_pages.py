@@ -9,7 +9,7 @@ from studies.errors import DomainError, NotAllowed
 from studies.models import AnalysisRun
 from studies.permissions import Action, can, require, visible_studies
 from studies.services import analysis
-from studies.services.analysis_exports import EXPORTS
+from studies.services.analysis_exports import EXPORTS, downloads
 
 
 class StartRunForm(forms.Form):
@@ -68,6 +68,6 @@ def run_page(request, run_id: int):
         "primary": primary,
         "means": list(primary["treatment_means"].items()) if primary else [],
         "difference": primary["rrrc"]["differences"][0] if primary and primary["rrrc"] else None,
-        "exports": {name: spec.description for name, spec in EXPORTS.items()},
+        "exports": {name: EXPORTS[name].description for name in downloads(run) if name in EXPORTS},
     }
     return render(request, "analysis/run.html", context)

@@ -9,11 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from studies import reports
-from studies.errors import RuleViolation
-from studies.models import AnalysisRun
+from studies.models import AnalysisRun, Study
 from studies.permissions import Action, require, visible_studies
-from studies.services import analysis, audit
-from studies.services.analysis_exports import EXPORTS
+from studies.services import analysis, analysis_exports, audit
+from studies.services.analysis_exports import EXPORTS, REPORTS
 
 from .staff import PagedListView, _page, study_for
 
@@ -38,12 +37,33 @@ class AnalysisRunDetailSerializer(AnalysisRunSerializer):
         fields = [*AnalysisRunSerializer.Meta.fields, "results", "downloads"]
 
     def get_downloads(self, run) -> dict[str, str]:
-        names = ["report.html", "report.pdf", *EXPORTS] if run.status == AnalysisRun.Status.SUCCEEDED else ["reads.csv"]
-        return {name: f"/api/v1/analysis-runs/{run.pk}/{name}" for name in names}
+        return {name: f"/api/v1/analysis-runs/{run.pk}/{name}" for name in analysis_exports.downloads(run)}
 
 
 class StartRunInput(serializers.Serializer):
     options = serializers.DictField(required=False, default=dict)
+
+
+class ResultsRecordSerializer(serializers.Serializer):
+    """The run's record in ``results.json`` (built by ``analysis_exports.results_document``)."""
+
+    id = serializers.IntegerField()
+    study = serializers.IntegerField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=AnalysisRun.Status.choices)
+    error = serializers.CharField(allow_blank=True)
+    is_interim = serializers.BooleanField()
+    study_status = serializers.ChoiceField(choices=Study.Status.choices)
+    options = serializers.JSONField()
+    snapshot_sha256 = serializers.CharField()
+    software_version = serializers.CharField()
+
+
+class ResultsDocumentSerializer(serializers.Serializer):
+    run = ResultsRecordSerializer()
+    results = serializers.JSONField(allow_null=True, help_text="The stored results, as the report shows them")
 
 
 def run_for(request, run_id: int) -> AnalysisRun:
@@ -90,13 +110,13 @@ def _attachment(request, run: AnalysisRun, content, content_type: str, filename:
 class AnalysisReportView(APIView):
     """``report.html`` (shown inline) or ``report.pdf``, rendered from the stored results."""
 
-    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR, (200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, run_id, report):
         run = run_for(request, run_id)
         if report == "report.html":
+            content = reports.render_html(run)
             audit.record_download(actor=request.user, study_id=run.study_id, filename=report,
                                   entity="studies.AnalysisRun", entity_id=run.pk)
-            return HttpResponse(reports.render_html(run), content_type="text/html; charset=utf-8")
+            return HttpResponse(content, content_type="text/html; charset=utf-8")
         return _attachment(request, run, reports.render_pdf(run), "application/pdf",
                            f"study-{run.study_id}-run-{run.pk}.pdf")
 
@@ -106,19 +126,30 @@ class AnalysisExportView(APIView):
 
     def get(self, request, run_id, export):
         run = run_for(request, run_id)
-        if export != "reads.csv" and run.status != AnalysisRun.Status.SUCCEEDED:
-            raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
-        spec = EXPORTS[export]
+        content = analysis_exports.render_export(run=run, name=export)
         stem, extension = export.rsplit(".", 1)
-        return _attachment(request, run, spec.render(run), spec.content_type,
+        return _attachment(request, run, content, EXPORTS[export].content_type,
                            f"study-{run.study_id}-run-{run.pk}-{stem}.{extension}")
 
 
+REPORT_BODIES = {"report.html": ("text/html", OpenApiTypes.STR), "report.pdf": ("application/pdf", OpenApiTypes.BINARY)}
+assert set(REPORT_BODIES) == set(REPORTS)
+
+
+def _documented(view: type[APIView], name: str, *, media_type: str, body, description: str = ""):
+    """``view`` for one download, its schema naming that download's media type and body."""
+    subclass = type(f"{view.__name__}[{name}]", (view,), {})
+    schema = extend_schema(description=description, responses={(200, media_type): body})
+    return extend_schema_view(get=schema)(subclass).as_view()
+
+
+def report_view(report: str):
+    media_type, body = REPORT_BODIES[report]
+    return _documented(AnalysisReportView, report, media_type=media_type, body=body)
+
+
 def export_view(export: str):
-    """The download view of one export, documented with that export's media type and body."""
     spec = EXPORTS[export]
     media_type = spec.content_type.split(";")[0]
-    body = OpenApiTypes.OBJECT if media_type == "application/json" else OpenApiTypes.BINARY
-    view = type(f"AnalysisExportView[{export}]", (AnalysisExportView,), {})
-    schema = extend_schema(description=spec.description, responses={(200, media_type): body})
-    return extend_schema_view(get=schema)(view).as_view()
+    body = ResultsDocumentSerializer if media_type == "application/json" else OpenApiTypes.BINARY
+    return _documented(AnalysisExportView, export, media_type=media_type, body=body, description=spec.description)

@@ -26,9 +26,9 @@ urlpatterns = [
     path("studies/<int:study_id>/analysis-runs/", analysis.AnalysisRunListView.as_view(), name="analysis-run-list"),
     path("analysis-runs/<int:run_id>/", analysis.AnalysisRunDetailView.as_view(), name="analysis-run-detail"),
     *[
-        path(f"analysis-runs/<int:run_id>/{report}", analysis.AnalysisReportView.as_view(), {"report": report},
+        path(f"analysis-runs/<int:run_id>/{report}", analysis.report_view(report), {"report": report},
              name=f"analysis-run-{report.replace('.', '-')}")
-        for report in ("report.html", "report.pdf")
+        for report in analysis.REPORTS
     ],
     *[
         path(f"analysis-runs/<int:run_id>/{export}", analysis.export_view(export), {"export": export},

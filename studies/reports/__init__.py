@@ -4,22 +4,17 @@ import base64
 
 from django.template.loader import render_to_string
 
-from studies.errors import RuleViolation
 from studies.models import AnalysisRun
+from studies.services.analysis_exports import require_download
 
 from .content import report_sections, report_title
 from .figures import report_figures
 from .pdf import render_pdf_document
 
 
-def _require_results(run: AnalysisRun) -> None:
-    if run.status != AnalysisRun.Status.SUCCEEDED:
-        raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
-
-
 def render_html(run: AnalysisRun) -> str:
     """A self-contained HTML report (figures embedded as PNG data URIs)."""
-    _require_results(run)
+    require_download(run, "report.html")
     figures = {name: base64.b64encode(png).decode() for name, png in report_figures(run.results).items()}
     sections = [
         {"section": section, "figures": [(figures[name], caption) for name, caption in section.figures
@@ -31,5 +26,5 @@ def render_html(run: AnalysisRun) -> str:
 
 def render_pdf(run: AnalysisRun) -> bytes:
     """The same report as a PDF (reportlab)."""
-    _require_results(run)
+    require_download(run, "report.pdf")
     return render_pdf_document(report_title(run), report_sections(run), report_figures(run.results))

@@ -1,4 +1,5 @@
-"""Downloads of an analysis run: the frozen reads, the data in other MRMC programs' formats, the results."""
+"""Downloads of an analysis run: the frozen reads, the data in other MRMC programs' formats, the results,
+and which of them (and of the reports) a run offers."""
 
 import json
 from collections.abc import Callable
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 from django.core.serializers.json import DjangoJSONEncoder
 
 from mrmc.stats.exports import imrmc_text, mrmcaov_csv, rjafroc_workbook
+from studies.errors import RuleViolation
 from studies.models import AnalysisRun
-from studies.services.analysis_results import parse_snapshot
+from studies.services.analysis_snapshot import parse_snapshot
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,21 @@ EXPORTS = {
                            lambda run: rjafroc_workbook(_analysed_data(run)), "RJafroc ROC workbook (JAFROC format)"),
     "results.json": Export("application/json", results_document, "The run and its full results"),
 }
+REPORTS = ("report.html", "report.pdf")
+WITHOUT_RESULTS = ("reads.csv",)  # the frozen snapshot exists from the start; everything else needs results
+
+
+def downloads(run: AnalysisRun) -> list[str]:
+    """The reports and exports that ``run`` offers now."""
+    return [*REPORTS, *EXPORTS] if run.status == AnalysisRun.Status.SUCCEEDED else list(WITHOUT_RESULTS)
+
+
+def require_download(run: AnalysisRun, name: str) -> None:
+    if name not in downloads(run):
+        raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
+
+
+def render_export(*, run: AnalysisRun, name: str) -> str | bytes:
+    """The content of export ``name`` of ``run``, where the run offers it."""
+    require_download(run, name)
+    return EXPORTS[name].render(run)
