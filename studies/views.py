@@ -1,5 +1,6 @@
 """Server-rendered pages. The reading workstation itself lives in ``viewer_static``."""
 
+from celery import current_app
 from django import db
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -46,8 +47,7 @@ def _database_answers() -> bool:
 
 def _broker_answers() -> bool:
     """Tasks run in-process without a broker; otherwise one connection attempt, no retries."""
-    from config.celery import app
-
+    app = current_app  # the project's Celery app (config.celery), which the app layer does not import
     if app.conf.task_always_eager:
         return True
     try:
