@@ -7,10 +7,10 @@ decides on which studies. Platform admins act on every study.
 from enum import StrEnum
 
 from django.conf import settings
-from django.utils import timezone
 
 from .errors import NotAllowed
-from .models import Assignment, Case, DicomStudy, ReadingSession, Role, Study
+from .models import Assignment, Case, DicomStudy, Role, Study
+from .rules import open_sessions
 
 
 class Action(StrEnum):
@@ -78,19 +78,12 @@ def visible_studies(user):
 
 
 def open_case_ids(user):
-    """Ids of the cases in a reader's sessions that are open right now (a subquery).
+    """Ids of the cases in a reader's sessions that are open right now (a subquery, no query of its own).
 
-    Open means :func:`studies.services.schedule.session_state` says so: the study is
-    reading, the washout is over, earlier sessions are done and this one is not.
+    Open as :func:`studies.rules.session_state` says: the study is reading, the washout is over,
+    earlier sessions are done and this one is not.
     """
-    from .services.schedule import session_state  # services import this module
-
-    now = timezone.now()
-    candidates = ReadingSession.objects.filter(
-        reader__user=user, study__status=Study.Status.READING, completed_at__isnull=True, opens_at__lte=now
-    ).select_related("study", "reader")
-    open_ids = [session.pk for session in candidates if session_state(session, now)[0]]
-    return Assignment.objects.filter(session_id__in=open_ids).values("case_id")
+    return Assignment.objects.filter(session__in=open_sessions().filter(reader__user=user)).values("case_id")
 
 
 def dicom_studies_visible_to(user):

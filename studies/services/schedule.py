@@ -219,22 +219,6 @@ def schedule_csv(study: Study) -> str:
     return out.getvalue()
 
 
-def session_state(session: ReadingSession, now: datetime | None = None) -> tuple[bool, str]:
-    """Whether the reader may read in ``session`` now, and if not, why."""
-    now = now or timezone.now()
-    if session.completed_at is not None:
-        return False, "session completed"
-    if session.study.status != Study.Status.READING:
-        return False, f"the study is {session.study.status}, not open for reading"
-    if now < session.opens_at:
-        return False, f"this session opens on {session.opens_at:%Y-%m-%d %H:%M} UTC (washout)"
-    # Sessions are numbered from 1: the first has none before it (and no query on every read).
-    previous = session.reader.sessions.filter(number__lt=session.number, completed_at__isnull=True)
-    if session.number > 1 and previous.exists():
-        return False, "finish the previous session first"
-    return True, ""
-
-
 def complete_session_if_done(session: ReadingSession) -> None:
     """Close a finished session and start the washout clock of the next one."""
     if session.completed_at or session.assignments.filter(read__isnull=True).exists():
@@ -242,7 +226,8 @@ def complete_session_if_done(session: ReadingSession) -> None:
     session.completed_at = timezone.now()
     session.save(update_fields=["completed_at"])
     earliest = session.completed_at + timedelta(days=session.study.washout_days)
-    for later in session.reader.sessions.filter(number=session.number + 1, opens_at__lt=earliest):
+    for later in ReadingSession.objects.filter(reader_id=session.reader_id, number=session.number + 1,
+                                               opens_at__lt=earliest):
         later.opens_at = earliest
         later.save(update_fields=["opens_at"])
 
