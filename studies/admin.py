@@ -34,6 +34,8 @@ from .services.studies import (
     check_design_change,
     check_member_role,
     check_reader_role,
+    delete_study,
+    is_deletable,
     status_rule,
     validate_design,
 )
@@ -171,6 +173,23 @@ class StudyAdmin(StudyScopedAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             StudyMembership.objects.get_or_create(study=obj, user=request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or is_deletable(obj))
+
+    def get_deleted_objects(self, objs, request):
+        """Whether a study may go is the service's rule (a draft goes with all it holds), not the
+        permissions of each record that goes with it (AI outputs, for one, are never deleted alone)."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        refused = {self.opts.verbose_name for study in objs if not self.has_delete_permission(request, study)}
+        return deleted, counts, refused, protected
+
+    def delete_model(self, request, obj):
+        delete_study(actor=request.user, study=obj)
+
+    def delete_queryset(self, request, queryset):
+        for study in queryset:  # each checked by has_delete_permission before the admin gets here
+            delete_study(actor=request.user, study=study)
 
 
 @admin.register(Case)

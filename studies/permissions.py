@@ -74,6 +74,12 @@ def visible_studies(user):
     return Study.objects.none()
 
 
+def can_view_job(user, job) -> bool:
+    """A job is seen by its author and by whoever may see its study."""
+    own = getattr(user, "is_authenticated", False) and job.created_by_id == user.pk
+    return own or (job.study is not None and can(user, Action.VIEW_STUDY, job.study))
+
+
 # ------------------------------------------------------------------------ images
 
 

@@ -18,27 +18,43 @@ class JSONValueField(serializers.JSONField):
         return value
 
 
+STUDY_FIELDS = [
+    "id", "title", "protocol_text", "protocol_version", "status", "design", "rating_scale", "scale_min", "scale_max",
+    "ordinal_labels", "binary_decision", "decision_threshold", "marks_enabled", "max_marks", "washout_days",
+    "block_size", "revision_policy", "allow_identified_data", "pixel_cleaning", "reading_starts_at", "schedule_seed",
+    "schedule_generated_at", "created_at", "updated_at",
+]
+STUDY_SET_BY_THE_PLATFORM = {"id", "status", "schedule_seed", "schedule_generated_at", "created_at", "updated_at"}
+
+
 class StudySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Study
+        fields = read_only_fields = STUDY_FIELDS
+
+
+class StudyInput(serializers.ModelSerializer):
+    """The fields a coordinator sets when creating or changing a study (the service checks the rules)."""
+
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping, models.JSONField: JSONValueField
     }
 
     class Meta:
         model = Study
-        fields = [
-            "id", "title", "protocol_text", "protocol_version", "status", "design", "rating_scale", "scale_min",
-            "scale_max", "ordinal_labels", "binary_decision", "decision_threshold", "marks_enabled", "max_marks",
-            "washout_days", "block_size", "revision_policy", "allow_identified_data", "pixel_cleaning",
-            "reading_starts_at", "schedule_seed", "schedule_generated_at", "created_at", "updated_at",
-        ]
-        read_only_fields = ["status", "schedule_seed", "schedule_generated_at", "created_at", "updated_at"]
+        fields = [name for name in STUDY_FIELDS if name not in STUDY_SET_BY_THE_PLATFORM]
 
 
 class ArmSerializer(serializers.ModelSerializer):
     class Meta:
         model = Arm
-        fields = ["id", "name", "label", "shows_ai", "order"]
-        read_only_fields = ["order"]
+        fields = read_only_fields = ["id", "name", "label", "shows_ai", "order"]
+
+
+class ArmInput(serializers.ModelSerializer):
+    class Meta:
+        model = Arm
+        fields = ["name", "label", "shows_ai"]
 
 
 class CaseSerializer(serializers.ModelSerializer):
@@ -169,17 +185,22 @@ class AIOutputImportResultSerializer(serializers.Serializer):
 
 
 class ScheduleSessionSerializer(serializers.Serializer):
-    reader = serializers.CharField()
+    """A reading session; ``assignments`` counted by the query (``n_assignments``)."""
+
+    reader = serializers.CharField(source="reader.code")
     number = serializers.IntegerField()
-    arm = serializers.CharField(allow_null=True, help_text="Empty when arms are mixed in the session")
+    arm = serializers.CharField(source="arm.name", allow_null=True,
+                                help_text="Empty when arms are mixed in the session")
     opens_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
-    assignments = serializers.IntegerField()
+    assignments = serializers.IntegerField(source="n_assignments")
 
 
 class ScheduleSerializer(serializers.Serializer):
-    seed = serializers.IntegerField(allow_null=True)
-    generated_at = serializers.DateTimeField(allow_null=True)
+    """A study's schedule: its seed and sessions (prefetched, with their assignment counts)."""
+
+    seed = serializers.IntegerField(source="schedule_seed", allow_null=True)
+    generated_at = serializers.DateTimeField(source="schedule_generated_at", allow_null=True)
     sessions = ScheduleSessionSerializer(many=True)
 
 
@@ -191,10 +212,18 @@ class ProgressRowSerializer(serializers.Serializer):
 
 
 class ProgressSerializer(serializers.Serializer):
+    """``{"status", "by_reader_arm"}`` with the study's totals added."""
+
     status = serializers.ChoiceField(choices=Study.Status.choices)
-    read = serializers.IntegerField()
-    assigned = serializers.IntegerField()
+    read = serializers.SerializerMethodField()
+    assigned = serializers.SerializerMethodField()
     by_reader_arm = ProgressRowSerializer(many=True)
+
+    def get_read(self, progress) -> int:
+        return sum(row["read"] for row in progress["by_reader_arm"])
+
+    def get_assigned(self, progress) -> int:
+        return sum(row["assigned"] for row in progress["by_reader_arm"])
 
 
 class StudyBriefSerializer(serializers.Serializer):

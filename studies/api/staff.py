@@ -1,6 +1,6 @@
 """Endpoints for coordinators, statisticians and admins. Thin: authorize, call a service, render."""
 
-from django.db.models import Count
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -12,10 +12,10 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from studies import selectors
-from studies.errors import InvalidInput, NotFound, RuleViolation
-from studies.models import AuditEvent, Job, Study, User
-from studies.permissions import Action, can, require, visible_studies
-from studies.services import audit, imports, jobs, schedule
+from studies.errors import NotFound
+from studies.models import AuditEvent, Job, Study
+from studies.permissions import Action, can_view_job, require, visible_studies
+from studies.services import audit, imports, schedule
 from studies.services import studies as study_services
 
 from . import serializers as s
@@ -48,9 +48,9 @@ class StudyListView(PagedListView):
         require(request.user, Action.VIEW_STUDY)
         return _page(self, request, visible_studies(request.user).order_by("id"), s.StudySerializer)
 
-    @extend_schema(request=s.StudySerializer, responses={201: s.StudySerializer})
+    @extend_schema(request=s.StudyInput, responses={201: s.StudySerializer})
     def post(self, request):
-        data = s.StudySerializer(data=request.data)
+        data = s.StudyInput(data=request.data)
         data.is_valid(raise_exception=True)
         study = study_services.create_study(actor=request.user, **data.validated_data)
         return Response(s.StudySerializer(study).data, status=status.HTTP_201_CREATED)
@@ -61,20 +61,17 @@ class StudyDetailView(APIView):
     def get(self, request, study_id):
         return Response(s.StudySerializer(study_for(request, study_id, Action.VIEW_STUDY)).data)
 
-    @extend_schema(request=s.StudySerializer, responses=s.StudySerializer)
+    @extend_schema(request=s.StudyInput, responses=s.StudySerializer)
     def patch(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
-        data = s.StudySerializer(study, data=request.data, partial=True)
+        data = s.StudyInput(study, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         study = study_services.update_study(actor=request.user, study=study, **data.validated_data)
         return Response(s.StudySerializer(study).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, study_id):
-        study = study_for(request, study_id, Action.CHANGE_STUDY)
-        if study.status != Study.Status.DRAFT:
-            raise RuleViolation("only a draft study can be deleted")
-        study.delete()
+        study_services.delete_study(actor=request.user, study=study_for(request, study_id, Action.CHANGE_STUDY))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -94,10 +91,10 @@ class ArmListView(APIView):
         study = study_for(request, study_id, Action.VIEW_STUDY)
         return Response(s.ArmSerializer(study.arms.all(), many=True).data)
 
-    @extend_schema(request=s.ArmSerializer, responses={201: s.ArmSerializer})
+    @extend_schema(request=s.ArmInput, responses={201: s.ArmSerializer})
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
-        data = s.ArmSerializer(data=request.data)
+        data = s.ArmInput(data=request.data)
         data.is_valid(raise_exception=True)
         arm = study_services.add_arm(actor=request.user, study=study, **data.validated_data)
         return Response(s.ArmSerializer(arm).data, status=status.HTTP_201_CREATED)
@@ -125,7 +122,8 @@ class CaseImportView(_FileImportView):
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         content, _ = self._file(request)
-        return Response(imports.import_truth(actor=request.user, study=study, data=content))
+        result = imports.import_truth(actor=request.user, study=study, data=content)
+        return Response(s.TruthImportResultSerializer(result).data)
 
 
 class AIOutputListView(PagedListView):
@@ -140,7 +138,8 @@ class AIOutputImportView(_FileImportView):
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         content, name = self._file(request)
-        return Response(imports.import_ai_outputs(actor=request.user, study=study, data=content, filename=name))
+        result = imports.import_ai_outputs(actor=request.user, study=study, data=content, filename=name)
+        return Response(s.AIOutputImportResultSerializer(result).data)
 
 
 class ReaderListView(APIView):
@@ -156,9 +155,7 @@ class ReaderListView(APIView):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         data = s.EnrollInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = User.objects.filter(username=data.validated_data.pop("username")).first()
-        if user is None:
-            raise InvalidInput("no such user", field="username")
+        user = study_services.reader_user(data.validated_data.pop("username"))
         reader = study_services.enroll_reader(actor=request.user, study=study, user=user, **data.validated_data)
         return Response(s.ReaderSerializer(reader).data, status=status.HTTP_201_CREATED)
 
@@ -167,28 +164,9 @@ class ScheduleView(APIView):
     @extend_schema(responses={200: s.ScheduleSerializer})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
-        sessions = (
-            study.sessions.select_related("reader", "arm")
-            .annotate(n_assignments=Count("assignments"))
-            .order_by("reader__code", "number")
-        )
-        return Response(
-            {
-                "seed": study.schedule_seed,
-                "generated_at": study.schedule_generated_at,
-                "sessions": [
-                    {
-                        "reader": session.reader.code,
-                        "number": session.number,
-                        "arm": session.arm.name if session.arm else None,
-                        "opens_at": session.opens_at,
-                        "completed_at": session.completed_at,
-                        "assignments": session.n_assignments,
-                    }
-                    for session in sessions
-                ],
-            }
-        )
+        sessions = study.sessions.select_related("reader", "arm").annotate(n_assignments=Count("assignments"))
+        prefetch_related_objects([study], Prefetch("sessions", sessions.order_by("reader__code", "number")))
+        return Response(s.ScheduleSerializer(study).data)
 
     @extend_schema(request=s.ScheduleInput, responses={202: s.JobSerializer})
     def post(self, request, study_id):
@@ -196,11 +174,7 @@ class ScheduleView(APIView):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         data = s.ScheduleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if study.status not in (Study.Status.DRAFT, Study.Status.ENROLLING):
-            raise RuleViolation("the schedule can only be generated before reading starts")
-        job = jobs.enqueue(
-            kind="generate_schedule", actor=request.user, study=study, params={"seed": data.validated_data.get("seed")}
-        )
+        job = study_services.request_schedule(actor=request.user, study=study, seed=data.validated_data.get("seed"))
         job.refresh_from_db()  # already finished when tasks run in-process
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -223,10 +197,8 @@ class ProgressView(APIView):
     @extend_schema(responses={200: s.ProgressSerializer})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
-        rows = selectors.progress(study)
-        done = sum(r["read"] for r in rows)
-        total = sum(r["assigned"] for r in rows)
-        return Response({"status": study.status, "read": done, "assigned": total, "by_reader_arm": rows})
+        progress = {"status": study.status, "by_reader_arm": selectors.progress(study)}
+        return Response(s.ProgressSerializer(progress).data)
 
 
 class StudyReadsView(PagedListView):
@@ -254,6 +226,6 @@ class JobView(APIView):
     @extend_schema(responses=s.JobSerializer)
     def get(self, request, job_id):
         job = get_object_or_404(Job, pk=job_id)
-        if job.created_by_id != request.user.pk and not (job.study and can(request.user, Action.VIEW_STUDY, job.study)):
+        if not can_view_job(request.user, job):
             raise NotFound(f"no job {job_id}")
         return Response(s.JobSerializer(job).data)

@@ -131,8 +131,7 @@ def generate_schedule(*, actor: User, study: Study, seed: int | None = None) -> 
     """Replace the study's schedule by one generated from ``seed`` (random if not given)."""
     require(actor, Action.CHANGE_STUDY, study)
     study = Study.objects.select_for_update().get(pk=study.pk)
-    if study.status not in (Study.Status.DRAFT, Study.Status.ENROLLING):
-        raise RuleViolation("the schedule can only be generated before reading starts")
+    check_schedule_can_change(study)
     arms = list(study.arms.order_by("order"))
     readers = list(study.readers.order_by("code"))
     cases = list(study.cases.order_by("label"))
@@ -169,6 +168,11 @@ def generate_schedule(*, actor: User, study: Study, seed: int | None = None) -> 
         after={"seed": seed, "sessions": len(sessions), "assignments": sum(len(p.reads) for p in plan)},
     )
     return sessions
+
+
+def check_schedule_can_change(study: Study) -> None:
+    if study.status not in (Study.Status.DRAFT, Study.Status.ENROLLING):
+        raise RuleViolation("the schedule can only be generated before reading starts")
 
 
 def _check_schedulable(study, arms, readers, cases) -> None:

@@ -6,8 +6,9 @@ from django.utils import timezone
 
 from mrmc.dicom.pixel_cleaning import parse_rules
 from studies.errors import InvalidInput, RuleViolation
-from studies.models import Arm, Reader, Role, Study, StudyMembership, User
+from studies.models import Arm, Job, Reader, Role, Study, StudyMembership, User
 from studies.permissions import Action, require
+from studies.services import jobs, schedule
 
 S = Study.Status
 
@@ -129,6 +130,32 @@ def _check_ready_to_read(study: Study) -> None:
             raise RuleViolation(f"cases without AI output in an AI-aided study: {', '.join(missing)}")
 
 
+def is_deletable(study: Study) -> bool:
+    """Only a draft can go: nothing has been read, scheduled for reading or analysed from it."""
+    return study.status == S.DRAFT
+
+
+@transaction.atomic
+def delete_study(*, actor: User, study: Study) -> None:
+    """Remove a draft study with everything that belongs to it (arms, cases, AI outputs, readers,
+    members, schedule, jobs, image index). The audit trail records every removed row and keeps
+    its own events: they name the study by id."""
+    require(actor, Action.CHANGE_STUDY, study)
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if not is_deletable(study):
+        raise RuleViolation("only a draft study can be deleted")
+    study.delete()
+
+
+@transaction.atomic
+def request_schedule(*, actor: User, study: Study, seed: int | None = None) -> Job:
+    """Queue the generation of the study's schedule from ``seed`` (random if None); refused at once
+    where the job itself would refuse."""
+    require(actor, Action.CHANGE_STUDY, study)
+    schedule.check_schedule_can_change(study)
+    return jobs.enqueue(kind="generate_schedule", actor=actor, study=study, params={"seed": seed})
+
+
 @transaction.atomic
 def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: bool = False) -> Arm:
     require(actor, Action.CHANGE_STUDY, study)
@@ -150,6 +177,14 @@ def enroll_reader(*, actor: User, study: Study, user: User, code: str = "", grou
     if study.readers.filter(code=code).exists():
         raise InvalidInput(f"reader code '{code}' is taken", field="code")
     return Reader.objects.create(study=study, user=user, code=code, group=group)
+
+
+def reader_user(username: str) -> User:
+    """The user to enroll, named by username; InvalidInput on that field where there is none."""
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput("no such user", field="username")
+    return user
 
 
 def check_reader_role(user: User) -> None:
