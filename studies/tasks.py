@@ -1,28 +1,53 @@
-"""Celery tasks: take primary keys, call a service."""
+"""Celery tasks: take primary keys, call a service.
+
+Services queue tasks (``studies.services.jobs`` imports :func:`run_job`); a task imports the
+services it calls inside its body, so that importing this module loads no service and no
+import cycle arises. Every task is safe to deliver twice. The names are what queued messages
+and beat schedules refer to: they never change.
+"""
 
 from celery import shared_task
 from celery.signals import worker_ready
 
-from studies.services import audit, jobs
-
 
 @shared_task(name="studies.run_job")
-def run_job(job_id: int) -> None:
-    jobs.run(job_id)
+def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -> None:
+    """Run a queued job with the service function of its kind; a job already claimed is not run again.
+
+    ``legacy_job_pk``: messages queued before the key was passed by name carry it positionally.
+    """
+    from studies.services import jobs
+    from studies.services.analysis import run_analysis_job
+    from studies.services.ingest import run_ingest_job
+    from studies.services.schedule import run_generate_schedule_job
+
+    runners = {
+        jobs.Kind.GENERATE_SCHEDULE: run_generate_schedule_job,
+        jobs.Kind.ANALYSIS_RUN: run_analysis_job,
+        jobs.Kind.INGEST_DICOM: run_ingest_job,
+    }
+    jobs.run(job_pk=job_pk if job_pk is not None else legacy_job_pk, runners=runners)
 
 
 @shared_task(name="studies.sweep_lost_jobs")
 def sweep_lost_jobs() -> dict:
+    """Celery beat: fail jobs whose worker is gone and remove staged uploads no job uses."""
+    from studies.services import jobs
+
     return jobs.sweep_lost_jobs()
 
 
 @shared_task(name="studies.anchor_audit")
 def anchor_audit() -> None:
     """Celery beat: write the audit chain's head to the anchor file."""
+    from studies.services import audit
+
     audit.anchor_head()
 
 
 @worker_ready.connect
 def sweep_when_a_worker_starts(**_) -> None:
     """A worker restarted after a crash finds the jobs its predecessor left running."""
+    from studies.services import jobs
+
     jobs.sweep_lost_jobs()

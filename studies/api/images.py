@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from studies.permissions import Action
 from studies.services import ingest
-from studies.services.ingest_sources import check_upload_size
+from studies.services.ingest import check_upload_size
 
 from . import serializers as s
 from .auth import ERROR

@@ -84,7 +84,7 @@ def analyze_now(*, actor: User, study: Study, options: dict | None = None) -> An
     with transaction.atomic():
         job = Job.objects.create(kind=JOB_KIND, study=study, created_by=actor, params={"options": options})
         run = _freeze_snapshot(actor=actor, study=study, options=options, job=job)
-    jobs.run(job.pk)
+    jobs.run(job_pk=job.pk, runners={JOB_KIND: run_analysis_job})
     run.refresh_from_db()
     return run
 

@@ -16,16 +16,18 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from studies.errors import DomainError
 from studies.models import Job, Study, User
-from studies.services.ingest_sources import remove_orphaned_staging, remove_staging
+from studies.services.staging import remove_orphaned_staging, remove_staging
+from studies.tasks import run_job
 
 log = logging.getLogger(__name__)
 
@@ -33,40 +35,45 @@ LOST_REASON = "the worker running this job was lost"
 NOT_QUEUED_REASON = "the job could not be queued: the task broker is unreachable"
 HEARTBEAT_S = 10.0
 
-# kind -> function(job) returning a JSON-able result
-RUNNERS = {
-    "generate_schedule": "studies.services.schedule.run_generate_schedule_job",
-    "analysis_run": "studies.services.analysis.run_analysis_job",
-    "ingest_dicom": "studies.services.ingest.run_ingest_job",
-}
+# A job's work: the job in, a JSON-able result out (stored on the job).
+Runner = Callable[[Job], dict]
+
+
+class Kind(StrEnum):
+    """What a job does. Each kind's runner is defined with its service and chosen in
+    :func:`studies.tasks.run_job`."""
+
+    GENERATE_SCHEDULE = "generate_schedule"
+    ANALYSIS_RUN = "analysis_run"
+    INGEST_DICOM = "ingest_dicom"
 
 
 def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict | None = None) -> Job:
     """Create the job and queue its task once the surrounding transaction commits."""
-    from studies.tasks import run_job
-
-    if kind not in RUNNERS:
+    if kind not in set(Kind):
         raise ValueError(f"unknown job kind {kind}")
     job = Job.objects.create(kind=kind, study=study, created_by=actor, params=params or {})
-    transaction.on_commit(lambda: _publish(run_job, job))
+    transaction.on_commit(lambda: _publish(job))
     return job
 
 
-def _publish(task, job: Job) -> None:
+def _publish(job: Job) -> None:
     """Queue the job's task; a job whose task never reached the broker is failed, not left queued."""
     try:
-        task.delay(job.pk)
+        run_job.delay(job_pk=job.pk)
     except Exception as exc:
         _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
         raise
 
 
-def run(job_id: int) -> None:
-    """Execute a queued job; a domain error fails the job with its message, anything else is logged too.
+def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
+    """Execute a queued job with the runner of its kind; a domain error fails the job with its
+    message, anything else is logged too.
 
-    A job found running is a redelivered task: it is failed if its worker is lost, else left alone.
+    Safe to call again for the same job: only a queued job is claimed and run. A job found
+    running is a redelivered task: it is failed if its worker is lost, else left alone.
     """
-    job = Job.objects.filter(pk=job_id).first()
+    job = Job.objects.filter(pk=job_pk).first()
     if job is None:
         return  # a task redelivered after its job (or the whole study) was deleted
     now = timezone.now()
@@ -79,7 +86,7 @@ def run(job_id: int) -> None:
         return
     try:
         with _heartbeat(job.pk):
-            result = import_string(RUNNERS[job.kind])(job)
+            result = runners[job.kind](job)
     except DomainError as exc:
         _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
     except Exception as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from studies.models import DicomInstance, Job
-from studies.services.ingest_sources import staging_root
+from studies.services.staging import staging_root
 from tests.conftest import ROOT, _test_database_url, wait_for_job
 from tests.hostile.corpus import HostileCase
 from tests.peak_memory import command_reporting_peak, peak_memory

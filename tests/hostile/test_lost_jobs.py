@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from studies.models import DicomInstance, Job
 from studies.services import jobs
-from studies.services.ingest_sources import staging_root, upload_staging_dir
+from studies.services.staging import staging_root, upload_staging_dir
+from studies.tasks import run_job
 from tests.dicomweb.images import case_datasets
 from tests.hostile.test_hostile_ingest import check_store
 
@@ -112,7 +113,7 @@ def test_a_redelivered_job_whose_worker_died_is_failed_not_run_again(study, coor
     staging = upload_staging_dir()
     job = running_job(study, coordinator, worker=f"{socket.gethostname()}:{a_dead_pid()}", heartbeat_age_s=1,
                       staging=staging)
-    jobs.run(job.pk)  # what the task does when Redis or a prefork worker delivers it again
+    run_job(job_pk=job.pk)  # Redis or a prefork worker delivers the task again
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED and job.message == jobs.LOST_REASON
     assert not staging.exists()
@@ -121,7 +122,7 @@ def test_a_redelivered_job_whose_worker_died_is_failed_not_run_again(study, coor
 def test_a_redelivered_job_whose_worker_still_beats_is_left_alone(study, coordinator, store):
     staging = upload_staging_dir()
     job = running_job(study, coordinator, worker="another-host:4242", heartbeat_age_s=5, staging=staging)
-    jobs.run(job.pk)
+    run_job(job_pk=job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.RUNNING and staging.exists()
 

@@ -10,10 +10,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from mrmc.dicom.deid import check_identified, remap_uid
+from mrmc.dicom.storage import ContentStore
 from mrmc.dicom.synth import make_case
 from studies.errors import InvalidInput, NotAllowed
 from studies.models import AuditEvent, Case, DicomInstance, DicomStudy, Job
 from studies.services import ingest
+from studies.services.ingest import pipeline
 from tests.dicomweb.images import case_datasets, write_case_images
 
 
@@ -291,7 +293,7 @@ def test_upload_over_the_size_limit_is_refused_before_it_is_read(study, coordina
 def test_a_file_that_crashes_a_step_is_rejected_and_the_others_go_in(study, coordinator, tmp_path, monkeypatch,
                                                                      dicom_storage):
     paths = [write_case_images(tmp_path / name, seed=seed)[0] for name, seed in (("a", 12), ("b", 13))]
-    real_sanitize = ingest.sanitize
+    real_sanitize = pipeline.sanitize
     calls = []
 
     def sanitize_failing_once(ds):
@@ -300,7 +302,7 @@ def test_a_file_that_crashes_a_step_is_rejected_and_the_others_go_in(study, coor
             raise RecursionError("maximum recursion depth exceeded")
         return real_sanitize(ds)
 
-    monkeypatch.setattr(ingest, "sanitize", sanitize_failing_once)
+    monkeypatch.setattr(pipeline, "sanitize", sanitize_failing_once)
     report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(p) for p in paths])
     assert report.stored == 1 and report.rejected == [
         ingest.Problem("01.dcm", "unreadable", "could not be processed (RecursionError)")]
@@ -311,7 +313,7 @@ def test_a_file_the_store_cannot_write_leaves_no_index_row(study, coordinator, t
     def disk_full(self, data):
         raise OSError(28, "No space left on device", str(dicom_storage))
 
-    monkeypatch.setattr(ingest.ContentStore, "put", disk_full)
+    monkeypatch.setattr(ContentStore, "put", disk_full)
     report = ingest.ingest_paths(actor=coordinator, study=study, paths=[str(p) for p in write_case_images(tmp_path)])
     assert report.stored == 0 and [(p.kind, p.reason) for p in report.rejected] == [
         ("unreadable", "could not be processed (OSError)")]

@@ -1,4 +1,4 @@
-"""Where ingested files come from: files, folders and zip archives on disk, uploads staged for a job.
+"""Where ingested files come from: files, folders and zip archives on disk (uploads are staged there).
 
 Each source is (name shown in reports, function returning the bytes). The name is the
 file's own name (a folder's name and the path inside it, ``archive.zip:member``), never
@@ -7,9 +7,6 @@ oversized file or archive member costs at most its limit in memory.
 """
 
 import os
-import shutil
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,8 +14,6 @@ from django.conf import settings
 
 from mrmc.dicom.archive import ArchiveLimits, ArchiveRefused, looks_like_zip, read_at_most, zip_members
 from mrmc.dicom.limits import DicomLimits
-from studies.errors import DomainError
-from studies.models import Job
 
 # (name shown in reports, function returning the file's bytes)
 DicomSource = tuple[str, Callable[[], bytes]]
@@ -31,10 +26,6 @@ class Rejected(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
-
-
-class UploadTooLarge(DomainError):
-    status_code = 413
 
 
 def dicom_limits() -> DicomLimits:
@@ -74,6 +65,11 @@ def file_sources(files: Iterable[tuple[str, Path]]) -> Iterator[DicomSource]:
             yield from _archive_sources(name, path)
         else:
             yield name, _file_reader(path, limit)
+
+
+def dicom_sources(paths: Iterable[str | Path]) -> Iterator[DicomSource]:
+    """Every file under ``paths`` (files, folders, zip archives), each named by its own name."""
+    return file_sources(named_paths(paths))
 
 
 def count_sources(files: Iterable[tuple[str, Path]]) -> int:
@@ -127,66 +123,3 @@ def _file_reader(path: Path, limit: int) -> Callable[[], bytes]:
         return data
 
     return read
-
-
-# ------------------------------------------------------------------ staging
-
-
-def staging_root() -> Path:
-    """Uploads wait here for their job, next to the store so a worker on the same disk sees them."""
-    return Path(settings.DICOM_STORAGE) / "incoming"
-
-
-def upload_staging_dir() -> Path:
-    path = staging_root() / uuid.uuid4().hex
-    path.mkdir(parents=True)
-    return path
-
-
-def check_upload_size(length: int) -> None:
-    """Refuse an upload request over ``INGEST_MAX_UPLOAD_BYTES`` before its body is read."""
-    limit = settings.INGEST_MAX_UPLOAD_BYTES
-    if length > limit:
-        raise UploadTooLarge(f"the upload is {length >> 20} MiB, more than the limit of {limit >> 20} MiB")
-
-
-def stage_uploads(uploads: list) -> tuple[Path, list[tuple[str, str]]]:
-    """Write uploaded files into a fresh staging folder; returns it and (upload name, staged path) pairs."""
-    staging = upload_staging_dir()
-    files = []
-    try:
-        for number, upload in enumerate(uploads, start=1):
-            name = Path(upload.name or "upload").name
-            path = staging / f"{number:05d}-{name}"
-            with path.open("wb") as handle:
-                for chunk in upload.chunks():
-                    handle.write(chunk)
-            files.append((name, str(path)))
-    except BaseException:
-        remove_staging(str(staging))
-        raise
-    return staging, files
-
-
-def remove_staging(path: str) -> None:
-    """Delete a staging folder, only ever one under :func:`staging_root`."""
-    folder = Path(path)
-    if folder.parent == staging_root():
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def remove_orphaned_staging(*, older_than_s: float) -> list[str]:
-    """Delete staging folders no queued or running job names, once older than ``older_than_s``
-    (younger ones may belong to an upload whose job is being created); returns their names."""
-    root = staging_root()
-    if not root.is_dir():
-        return []
-    active = Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING), kind="ingest_dicom")
-    in_use = {Path(params.get("staging", "")).name for params in active.values_list("params", flat=True)}
-    cutoff = time.time() - older_than_s
-    removed = []
-    for folder in root.iterdir():
-        if folder.name not in in_use and folder.is_dir() and folder.stat().st_mtime < cutoff:
-            remove_staging(str(folder))
-            removed.append(folder.name)
-    return removed

@@ -1,0 +1,42 @@
+"""DICOM ingest, one concern per module.
+
+- :mod:`.sources`: where files come from (files, folders, zip archives), read within limits
+- :mod:`.pipeline`: one file at a time through parse, de-identify, pixel cleaning, sanitize
+- :mod:`.store`: the content-addressed file and its index rows, duplicates and conflicts
+- :mod:`.linking`: stored DICOM studies to cases (UID, accession number, mapping file)
+- :mod:`.keys`: the per-study de-identification key
+- :mod:`.report`: what an ingest did, file by file
+- :mod:`.pull`: whole studies from a DICOMweb server
+- :mod:`.upload`: API uploads, staged (:mod:`studies.services.staging`) and ingested by a job
+
+The functions other code calls are importable from here.
+"""
+
+from .keys import deid_key_for
+from .linking import link_cases, parse_link_mapping
+from .pipeline import ingest, ingest_files, ingest_paths
+from .pull import pull_from_dicomweb
+from .report import IngestReport, Problem
+from .sources import DicomSource, Rejected, dicom_sources
+from .store import content_store
+from .upload import UploadTooLarge, check_upload_size, run_ingest_job, start_upload
+
+__all__ = [
+    "DicomSource",
+    "IngestReport",
+    "Problem",
+    "Rejected",
+    "UploadTooLarge",
+    "check_upload_size",
+    "content_store",
+    "deid_key_for",
+    "dicom_sources",
+    "ingest",
+    "ingest_files",
+    "ingest_paths",
+    "link_cases",
+    "parse_link_mapping",
+    "pull_from_dicomweb",
+    "run_ingest_job",
+    "start_upload",
+]
