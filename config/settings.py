@@ -193,7 +193,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
-# --- Ingest limits and lost jobs (studies.services.ingest_sources, studies.services.jobs) -------
+# --- Ingest limits and lost jobs (studies.services.ingest, studies.services.jobs) --------------
 # Every limit is checked while reading. The defaults (mrmc.dicom.limits, mrmc.dicom.archive) keep a
 # worker under 512 MiB whatever it is sent; raising the file and pixel limits raises that bound.
 _DICOM_LIMITS, _ARCHIVE_LIMITS = DicomLimits(), ArchiveLimits()
