@@ -1,0 +1,88 @@
+"""Jobs run through one Celery task: each kind reaches its own service's runner, a task delivered twice
+runs its job once, a message queued before the key was passed by name still runs, and the service
+queues the task only once the job's transaction commits."""
+
+import pytest
+
+from studies.models import Job
+from studies.services import jobs
+from studies.tasks import run_job
+
+# where each kind's runner is defined (the task imports it from there when it runs)
+RUNNER_OF_KIND = {
+    "generate_schedule": "studies.services.schedule.run_generate_schedule_job",
+    "analysis_run": "studies.services.analysis.run_analysis_job",
+    "ingest_dicom": "studies.services.ingest.run_ingest_job",
+}
+
+
+@pytest.fixture
+def recorded_runs(monkeypatch):
+    """Every runner replaced by one that records (kind, job id) and returns them as the result."""
+    runs = []
+    for kind, path in RUNNER_OF_KIND.items():
+        def record(job, kind=kind):
+            runs.append((kind, job.pk))
+            return {"ran": kind}
+
+        monkeypatch.setattr(path, record)
+    return runs
+
+
+def queued_job(study, kind: str) -> Job:
+    return Job.objects.create(kind=kind, study=study, created_by=study.created_by)
+
+
+def test_every_kind_of_job_has_a_runner_listed_here():
+    assert set(RUNNER_OF_KIND) == set(jobs.Kind)
+
+
+@pytest.mark.parametrize("kind", RUNNER_OF_KIND)
+def test_the_task_runs_a_job_with_the_runner_of_its_kind(make_study, recorded_runs, kind):
+    job = queued_job(make_study(), kind)
+    run_job(job_pk=job.pk)
+    job.refresh_from_db()
+    assert recorded_runs == [(kind, job.pk)]
+    assert (job.status, job.result, job.progress) == (Job.Status.SUCCEEDED, {"ran": kind}, 1.0)
+
+
+def test_a_task_delivered_twice_runs_its_job_once(make_study, recorded_runs):
+    job = queued_job(make_study(), "generate_schedule")
+    run_job(job_pk=job.pk)
+    finished_at = Job.objects.get(pk=job.pk).finished_at
+    run_job(job_pk=job.pk)
+    assert recorded_runs == [("generate_schedule", job.pk)]
+    assert Job.objects.get(pk=job.pk).finished_at == finished_at
+
+
+def test_a_task_for_a_deleted_job_does_nothing(make_study, recorded_runs):
+    job = queued_job(make_study(), "generate_schedule")
+    job_pk = job.pk
+    job.delete()
+    run_job(job_pk=job_pk)
+    assert recorded_runs == []
+
+
+def test_a_message_with_the_job_key_passed_positionally_still_runs(make_study, recorded_runs):
+    job = queued_job(make_study(), "ingest_dicom")
+    run_job.apply(args=(job.pk,))  # as messages were written before the key was passed by name
+    assert recorded_runs == [("ingest_dicom", job.pk)]
+
+
+def test_the_job_is_queued_by_keyword_once_its_transaction_commits(
+    make_study, monkeypatch, django_capture_on_commit_callbacks
+):
+    study = make_study()
+    sent = []
+    monkeypatch.setattr(run_job, "delay", lambda *args, **kwargs: sent.append((args, kwargs)))
+    with django_capture_on_commit_callbacks(execute=True):
+        job = jobs.enqueue(kind="generate_schedule", actor=study.created_by, study=study, params={"seed": 3})
+        assert sent == []
+    assert sent == [((), {"job_pk": job.pk})]
+
+
+def test_an_unknown_kind_is_refused_before_a_job_exists(make_study):
+    study = make_study()
+    with pytest.raises(ValueError, match="unknown job kind reindex"):
+        jobs.enqueue(kind="reindex", actor=study.created_by, study=study)
+    assert not Job.objects.exists()
