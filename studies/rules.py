@@ -18,8 +18,18 @@ def _unfinished_sessions_before(reader, number) -> QuerySet:
     return ReadingSession.objects.filter(reader=reader, number__lt=number, completed_at__isnull=True)
 
 
-def session_state(session: ReadingSession, now: datetime | None = None) -> tuple[bool, str]:
-    """Whether the reader may read in ``session`` now, and if not, why."""
+def earlier_sessions_unfinished() -> Exists:
+    """Per session of a queryset: whether an earlier session of its reader is not completed."""
+    return Exists(_unfinished_sessions_before(OuterRef("reader"), OuterRef("number")))
+
+
+def session_state(
+    session: ReadingSession, now: datetime | None = None, *, earlier_unfinished: bool | None = None
+) -> tuple[bool, str]:
+    """Whether the reader may read in ``session`` now, and if not, why.
+
+    ``earlier_unfinished``: :func:`earlier_sessions_unfinished` where the caller annotated it, else asked.
+    """
     now = now or timezone.now()
     if session.completed_at is not None:
         return False, "session completed"
@@ -27,8 +37,10 @@ def session_state(session: ReadingSession, now: datetime | None = None) -> tuple
         return False, f"the study is {session.study.status}, not open for reading"
     if now < session.opens_at:
         return False, f"this session opens on {session.opens_at:%Y-%m-%d %H:%M} UTC (washout)"
-    # Sessions are numbered from 1: the first has none before it (and no query on every read).
-    if session.number > 1 and _unfinished_sessions_before(session.reader_id, session.number).exists():
+    if earlier_unfinished is None:  # sessions are numbered from 1: the first has none before it (and no query)
+        earlier = _unfinished_sessions_before(session.reader_id, session.number)
+        earlier_unfinished = session.number > 1 and earlier.exists()
+    if earlier_unfinished:
         return False, "finish the previous session first"
     return True, ""
 
@@ -38,7 +50,7 @@ def open_sessions(now: datetime | None = None) -> QuerySet:
     now = now or timezone.now()
     return ReadingSession.objects.filter(
         completed_at__isnull=True, study__status=Study.Status.READING, opens_at__lte=now
-    ).filter(~Exists(_unfinished_sessions_before(OuterRef("reader"), OuterRef("number"))))
+    ).filter(~earlier_sessions_unfinished())
 
 
 def unaided_score_pending(assignment: Assignment) -> bool:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from studies.errors import NotFound
 from studies.models import AIOutput, Assignment, Read, ReadingSession, Study, User
-from studies.rules import revision_refusal, session_state, unaided_score_pending
+from studies.rules import earlier_sessions_unfinished, revision_refusal, session_state, unaided_score_pending
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,13 @@ def worklist(user: User, now: datetime | None = None) -> list[WorklistSession]:
         .filter(study__status__in=[Study.Status.ENROLLING, Study.Status.READING])  # locked work is done
         .select_related("study", "reader", "arm")
         .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"),
-                  next_assignment_id=Subquery(first_unread.values("id")[:1]))
+                  next_assignment_id=Subquery(first_unread.values("id")[:1]),
+                  earlier_unfinished=earlier_sessions_unfinished())
         .order_by("study_id", "number")
     )
     return [
-        WorklistSession(session, *session_state(session, now), session.n_assigned, session.n_read,
-                        session.next_assignment_id)
+        WorklistSession(session, *session_state(session, now, earlier_unfinished=session.earlier_unfinished),
+                        session.n_assigned, session.n_read, session.next_assignment_id)
         for session in sessions
     ]
 

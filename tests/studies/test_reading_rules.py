@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from studies import rules
+from studies import rules, selectors
 from studies.models import Assignment, Case, ReadingSession, Study
 from studies.permissions import can_view_dicom_study, case_study_uids_visible_to, open_case_ids
 
@@ -71,3 +71,12 @@ def test_read_submission_stays_within_its_query_budget(make_study, api, django_a
         assert client.post("/api/v1/reads/", body, format="json").status_code == 201
     with django_assert_max_num_queries(1):  # a retry: found by its key
         assert client.post("/api/v1/reads/", body, format="json").status_code == 200
+
+
+def test_worklist_costs_one_query_however_many_sessions(sessions_in_every_state, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        items = selectors.worklist(sessions_in_every_state["reader"])
+    assert [item.session for item in items if item.is_open] == [sessions_in_every_state["open"]]
+    reasons = [item.reason_closed for item in items]  # the locked study's sessions are not listed
+    assert reasons[:3] == ["session completed", "", "finish the previous session first"]
+    assert reasons[3].startswith("this session opens on") and len(reasons) == 4
