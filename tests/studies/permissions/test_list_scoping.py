@@ -4,6 +4,7 @@ appear, and a reader sees only their own sessions and reads. Checked by ids agai
 import pytest
 
 from studies.models import AIOutput, AnalysisRun, Arm, AuditEvent, Case, Read, Reader, ReadingSession, Study, User
+from studies.services import analysis
 
 # list route (under /api/v1/studies/<id>/) -> the study's objects it lists
 STUDY_LISTS = {
@@ -29,10 +30,8 @@ def db_ids(queryset) -> set[int]:
 
 
 @pytest.fixture
-def both(world, theirs, statistician, coordinator):
+def both(world, theirs, statistician):
     """Our study with an analysis run of its own, next to theirs."""
-    from studies.services import analysis
-
     analysis.start_run(actor=statistician, study=world.study)
     return world, theirs
 
