@@ -32,15 +32,12 @@ class ReadInput:
 def submit_read(*, user: User, assignment_id: int, idempotency_key: uuid.UUID, values: ReadInput) -> tuple[Read, bool]:
     """Store a read; returns ``(read, created)``. A retry with the same key returns the stored read."""
     idempotency_key = uuid.UUID(str(idempotency_key))
-    by_key = Read.objects.select_related("reader").filter(idempotency_key=idempotency_key)
-    existing = by_key.first()
-    if existing is not None:
-        return _replay(existing, user, assignment_id), False
     try:
         return _create_read(user, assignment_id, idempotency_key, values)
     except IntegrityError:
-        # A concurrent request won the race: either our own retry or another read of this assignment.
-        existing = by_key.first()
+        # A concurrent request won the race (our own retry, or another read of this assignment), or the
+        # key is already a read of another assignment: the unique constraints decide, never a lost write.
+        existing = Read.objects.select_related("reader").filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, user, assignment_id), False
         raise RuleViolation("this case has already been read in this arm") from None
@@ -55,8 +52,10 @@ def _replay(read: Read, user: User, assignment_id: int) -> Read:
 @transaction.atomic
 def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tuple[Read, bool]:
     assignment = _own_assignment(user, assignment_id, lock=True)
-    # Under the lock: a retry that waited for its twin to commit finds the twin's read.
-    stored = Read.objects.filter(assignment=assignment).first()
+    # A retry finds its read here, whatever has changed since (the session may have closed). A twin that
+    # committed while this request waited for the lock is not in the joined row: its read makes the
+    # INSERT below fail on the unique constraints, and submit_read answers with it.
+    stored = assignment.read if hasattr(assignment, "read") else None
     if stored is not None:
         if stored.idempotency_key == idempotency_key:
             return stored, False
@@ -85,8 +84,8 @@ def _own_assignment(user, assignment_id, *, lock=False) -> Assignment:
     require(user, Action.READ_CASES)
     # The reader (through whom the audit trail finds the study) and the arm (the revision rule) are used.
     queryset = Assignment.objects.select_related("session__study", "reader", "arm")
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
+    if lock:  # submitting: the read already stored, if any, comes in the same query
+        queryset = queryset.select_related("read").select_for_update(of=("self",))
     assignment = queryset.filter(pk=assignment_id, reader__user=user).first()
     if assignment is None:  # the same answer whether it does not exist or is someone else's
         raise NotFound(f"no assignment {assignment_id} in your worklist")
