@@ -11,10 +11,12 @@ PORT ?= 8000
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-r.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-r.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	# The library itself, editable: python -m mrmc.stats (and mrmc-stats) from any directory.
+	$(VENV)/bin/pip install -q --no-deps -e .
 	# The R cross-checks are optional: rpy2 only where R is installed (ABI mode needs no R headers).
 	if command -v R >/dev/null; then RPY2_CFFI_MODE=ABI $(VENV)/bin/pip install -q -r requirements-r.txt; fi
 	touch $@

@@ -7,6 +7,7 @@ local wheel cache), so nothing from the project's own environment can leak in.
 import json
 import shutil
 import subprocess
+import sys
 import tomllib
 import venv
 from pathlib import Path
@@ -96,3 +97,9 @@ def test_the_project_requirements_pin_what_the_extras_need():
             requirement = Requirement(spec)
             assert requirement.name.lower() in pins, f"{requirement.name} of [{extra}] is not pinned"
             assert requirement.specifier.contains(pins[requirement.name.lower()]), (extra, spec)
+
+
+def test_the_project_environment_runs_the_cli_from_any_directory(tmp_path):
+    """make venv installs the library (editable) into the project's environment too."""
+    text = _run([sys.executable, "-m", "mrmc.stats", "analyze", VANDYKE], cwd=tmp_path)
+    assert "F(1, 15.26) = 4.4563, p = 0.0517" in text
