@@ -60,9 +60,7 @@ def froc_end_points(study: FrocStudy) -> tuple[np.ndarray, np.ndarray]:
     return marked_lesions / study.n_lesions, nl_marks / len(study.cases)
 
 
-def analyze_froc(
-    study: FrocStudy, *, fom: str = "wafroc", convention: str = "iowa", alpha: float = 0.05
-) -> FrocResult:
+def analyze_froc(study: FrocStudy, *, fom: str = "wafroc", convention: str = "iowa", alpha: float = 0.05) -> FrocResult:
     """OR analysis (jackknife covariance) of a FROC figure of merit.
 
     Parameters

@@ -104,7 +104,6 @@ class FrocRatings:
             columns.append(weighted.sum(axis=1))
         return np.concatenate(rows).reshape(*lead, -1), np.concatenate(columns).reshape(*lead, -1)
 
-
     def values_and_left_out(self) -> tuple[np.ndarray, np.ndarray]:
         """The figure of merit (...) and its value with each case left out (..., K1 + K2).
 

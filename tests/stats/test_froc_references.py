@@ -122,10 +122,11 @@ def _generalization_cases(fom: str, section: dict):
                        (generalization, "treatment_ci", _name(treatment), *path))
     for label, entry in frrc["ciDiffTrtEachRdr"].items():
         reader, pair = label.split("::")
+        reader = _name(reader)
         for key, value in entry.items():
             path = DIFFERENCE_FIELDS[key]
             yield (f"{fom}-frrc-{label}-{key}", fom, value,
-                   lambda doc, r=_name(reader), p=pair, path=path:
+                   lambda doc, r=reader, p=pair, path=path:
                    _dig(_difference(doc["frrc"]["reader_differences"], p, reader=r), path))
 
 
