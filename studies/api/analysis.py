@@ -10,10 +10,12 @@ from rest_framework.views import APIView
 
 from studies import reports
 from studies.models import AnalysisRun, Study
+from studies.models.bounds import BIGINT_MAX
 from studies.permissions import Action, require, visible_studies
 from studies.services import analysis, analysis_exports, audit
 from studies.services.analysis_exports import EXPORTS, REPORTS
 
+from .serializers import StrictInput
 from .staff import PagedListView, _page, study_for
 
 
@@ -40,8 +42,29 @@ class AnalysisRunDetailSerializer(AnalysisRunSerializer):
         return {name: f"/api/v1/analysis-runs/{run.pk}/{name}" for name in analysis_exports.downloads(run)}
 
 
-class StartRunInput(serializers.Serializer):
-    options = serializers.DictField(required=False, default=dict)
+class AnalysisOptionsInput(StrictInput):
+    """The options an analysis run accepts (``analysis.DEFAULT_OPTIONS``); the service fills in the
+    defaults and checks how they combine."""
+
+    fom = serializers.ChoiceField(choices=analysis.FOM_CHOICES, required=False)
+    cov = serializers.ChoiceField(choices=analysis.COV_CHOICES, required=False)
+    alpha = serializers.FloatField(required=False)
+    convention = serializers.ChoiceField(choices=analysis.CONVENTION_CHOICES, required=False)
+    threshold = serializers.FloatField(required=False, allow_null=True,
+                                       help_text="sensitivity/specificity threshold; null: the study's")
+    pauc_range = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=1), min_length=2,
+                                       max_length=2, required=False, allow_null=True)
+    n_bootstrap = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, required=False, allow_null=True)
+    subgroup_variables = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
+                                               allow_null=True, help_text="null: every case metadata variable")
+    min_subgroup_cases = serializers.IntegerField(required=False)
+    power_effect = serializers.FloatField(required=False)
+    r_crosscheck = serializers.BooleanField(required=False)
+
+
+class StartRunInput(StrictInput):
+    options = AnalysisOptionsInput(required=False, default=dict)
 
 
 class ResultsRecordSerializer(serializers.Serializer):

@@ -13,10 +13,12 @@ from studies.errors import LockedOut
 from studies.security import lockout_response
 from studies.services import accounts
 
+from .serializers import NoBody, StrictInput
+
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenRequestSerializer(StrictInput):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
     otp_token = serializers.CharField(
@@ -55,6 +57,7 @@ class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
         """Revoke the token this request presents (or end its browser session)."""
+        NoBody(data=request.data).is_valid(raise_exception=True)
         if request.auth is not None:
             accounts.revoke_token(user=request.user, token=request.auth)
         else:
@@ -66,5 +69,6 @@ class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
         """Revoke every API token of the requesting user."""
+        NoBody(data=request.data).is_valid(raise_exception=True)
         accounts.revoke_all_tokens(user=request.user)
         return Response(status=204)

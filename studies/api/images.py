@@ -15,7 +15,7 @@ from .auth import ERROR
 from .staff import study_for
 
 
-class DicomUploadInput(serializers.Serializer):
+class DicomUploadInput(s.StrictInput):
     files = serializers.ListField(child=serializers.FileField(), help_text="DICOM files and/or zip archives")
     mapping = serializers.FileField(required=False, help_text="CSV: case,study_instance_uid|accession_number")
 
@@ -34,6 +34,7 @@ class DicomUploadView(APIView):
         (stored, duplicates, conflicts, rejected files with a reason class). A request larger than
         ``INGEST_MAX_UPLOAD_BYTES`` is refused with 413 before it is read."""
         study = study_for(request, study_id, Action.CHANGE_STUDY)
+        DicomUploadInput(data=request.data).is_valid(raise_exception=True)
         mapping = request.FILES.get("mapping")
         job = ingest.start_upload(
             actor=request.user, study=study, uploads=request.FILES.getlist("files"),

@@ -12,6 +12,8 @@ from rest_framework import serializers
 from studies.models import AIOutput, Read, Study
 from studies.models.bounds import BIGINT_MAX
 
+from .serializers import StrictInput
+
 # ---------------------------------------------------------------- values kept in JSON columns
 
 
@@ -57,7 +59,7 @@ class StoredPoints(_Stored):
 # ---------------------------------------------------------------- inputs
 
 
-class ReadInputSerializer(serializers.Serializer):
+class ReadInputSerializer(StrictInput):
     assignment = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     idempotency_key = serializers.UUIDField()
     rating = serializers.FloatField()

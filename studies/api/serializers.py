@@ -1,11 +1,50 @@
 """Output shapes and input validation; no business rules here (see ``studies.services``)."""
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from studies.models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, Study
 from studies.models.bounds import BIGINT_MAX, SMALLINT_MAX
+
+
+class RefusesUnknownKeys:
+    """Mixed into every input serializer: a key the serializer does not accept is refused (400, keyed
+    by its name) instead of ignored, so a misplaced value (a run option outside ``options``) is an
+    error rather than a silent default. Nested input serializers refuse theirs the same way.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            accepted = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - accepted)
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field: not accepted here"] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class RefusesUnknownKeysSchema(OpenApiSerializerExtension):
+    """The OpenAPI schema of a strict input says so: ``additionalProperties: false``."""
+
+    target_class = RefusesUnknownKeys
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
+class StrictInput(RefusesUnknownKeys, serializers.Serializer):
+    """A request body of declared keys only."""
+
+
+class NoBody(StrictInput):
+    """A request that takes no values: any key sent is refused."""
 
 
 class JSONValueField(serializers.JSONField):
@@ -33,7 +72,7 @@ class StudySerializer(serializers.ModelSerializer):
         fields = read_only_fields = STUDY_FIELDS
 
 
-class StudyInput(serializers.ModelSerializer):
+class StudyInput(RefusesUnknownKeys, serializers.ModelSerializer):
     """The fields a coordinator sets when creating or changing a study (the service checks the rules)."""
 
     serializer_field_mapping = {
@@ -51,7 +90,7 @@ class ArmSerializer(serializers.ModelSerializer):
         fields = read_only_fields = ["id", "name", "label", "shows_ai", "order"]
 
 
-class ArmInput(serializers.ModelSerializer):
+class ArmInput(RefusesUnknownKeys, serializers.ModelSerializer):
     class Meta:
         model = Arm
         fields = ["name", "label", "shows_ai"]
@@ -87,21 +126,21 @@ class ReaderSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "group", "username", "specialty", "years_experience", "enrolled_at"]
 
 
-class EnrollInput(serializers.Serializer):
+class EnrollInput(StrictInput):
     username = serializers.CharField(max_length=150)
     code = serializers.CharField(required=False, default="", max_length=32)
     group = serializers.IntegerField(required=False, default=0, min_value=0, max_value=SMALLINT_MAX)
 
 
-class TransitionInput(serializers.Serializer):
+class TransitionInput(StrictInput):
     status = serializers.ChoiceField(choices=Study.Status.choices)
 
 
-class ScheduleInput(serializers.Serializer):
+class ScheduleInput(StrictInput):
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX)
 
 
-class FileInput(serializers.Serializer):
+class FileInput(StrictInput):
     file = serializers.FileField()
 
     def validate_file(self, upload):

@@ -71,7 +71,9 @@ class StudyDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, study_id):
-        study_services.delete_study(actor=request.user, study=study_for(request, study_id, Action.CHANGE_STUDY))
+        study = study_for(request, study_id, Action.CHANGE_STUDY)
+        s.NoBody(data=request.data).is_valid(raise_exception=True)
+        study_services.delete_study(actor=request.user, study=study)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

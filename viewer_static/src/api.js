@@ -62,9 +62,13 @@ export class ReadingApi {
   submitRead(body, signal) {
     return sendRead(`${this.root}/reads/`, 'POST', body, signal);
   }
-  /** PATCH a change to one's own read (studies with audited revisions); resolves {status}. */
+  /**
+   * PATCH a change to one's own read (studies with audited revisions); resolves {status}. The outbox
+   * keeps the read's id and its assignment beside the change; the server refuses keys it does not take.
+   */
   reviseRead(readId, body, signal) {
-    return sendRead(`${this.root}/reads/${readId}/`, 'PATCH', body, signal);
+    const { read: _read, assignment: _assignment, ...change } = body;
+    return sendRead(`${this.root}/reads/${readId}/`, 'PATCH', change, signal);
   }
 }
 

@@ -139,6 +139,8 @@ test('the reading API hands the viewer its copy, never the raw response', async 
   assert.deepEqual(await api.submitRead({ assignment: 11 }), { status: 201 });
   assert.equal(requests[0].url, '/api/v1/reads/');
   assert.equal(requests[0].headers['X-CSRFToken'], 'abc');
-  fakeFetch(200, ASSIGNMENT.read);
-  assert.deepEqual(await api.reviseRead(40, { read: 40 }), { status: 200 });
+  const revisions = fakeFetch(200, ASSIGNMENT.read);
+  assert.deepEqual(await api.reviseRead(40, { read: 40, assignment: 11, rating: 3 }), { status: 200 });
+  assert.equal(revisions[0].url, '/api/v1/reads/40/');
+  assert.deepEqual(JSON.parse(revisions[0].body), { rating: 3 }); // the server refuses keys it does not take
 });
