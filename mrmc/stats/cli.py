@@ -1,4 +1,4 @@
-"""Command line: ``python -m mrmc.stats {analyze,power,simulate} ...``.
+"""Command line: ``python -m mrmc.stats {analyze,analyze-froc,power,simulate} ...``.
 
 Exit status 0 on success, 2 with a one-line message on bad input.
 """
@@ -15,6 +15,8 @@ from .analysis import analyze_study
 from .covariance import COV_METHODS
 from .data import read_long_csv
 from .fom import FOM_KINDS, PAUC_AXES
+from .froc import analyze_froc_csv, format_froc_end_points, froc_result_to_json
+from .froc_fom import FROC_FOMS
 from .or_analysis import CONVENTIONS
 from .power import GENERALIZATIONS, PilotEstimates, sample_size_table, study_power
 from .report import format_report, result_to_json
@@ -38,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     analysis.add_argument("csv", help="CSV with columns reader,treatment,case,truth,rating")
     _add_analysis_options(analysis)
     analysis.add_argument("--json", action="store_true", help="print one JSON object")
+
+    froc = commands.add_parser("analyze-froc", help="OR analysis of a FROC study (marks.csv + truth.csv)")
+    froc.add_argument("marks", help="CSV with columns reader,treatment,case,truth,mark_rating,lesion_id")
+    froc.add_argument("truth", help="CSV with columns case,truth,lesion_id,weight")
+    froc.add_argument("--fom", choices=FROC_FOMS, default="wafroc")
+    froc.add_argument("--convention", choices=CONVENTIONS, default="iowa")
+    froc.add_argument("--alpha", type=float, default=0.05)
+    froc.add_argument("--json", action="store_true", help="print one JSON object")
 
     power = commands.add_parser("power", help="power / sample size from pilot variance components")
     source = power.add_mutually_exclusive_group(required=True)
@@ -99,6 +109,13 @@ def _run_analyze(args: argparse.Namespace) -> str:
     return json.dumps(result_to_json(result), indent=2) if args.json else format_report(result)
 
 
+def _run_analyze_froc(args: argparse.Namespace) -> str:
+    result = analyze_froc_csv(args.marks, args.truth, fom=args.fom, convention=args.convention, alpha=args.alpha)
+    if args.json:
+        return json.dumps(froc_result_to_json(result), indent=2)
+    return format_report(result.analysis) + format_froc_end_points(result)
+
+
 def _pilot(args: argparse.Namespace) -> PilotEstimates:
     if args.components:
         var_tr, var_error, cov1, cov2, cov3, cases = args.components
@@ -157,7 +174,7 @@ def _run_simulate(args: argparse.Namespace) -> str:
     return ""
 
 
-_COMMANDS = {"analyze": _run_analyze, "power": _run_power, "simulate": _run_simulate}
+_COMMANDS = {"analyze": _run_analyze, "analyze-froc": _run_analyze_froc, "power": _run_power, "simulate": _run_simulate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,3 +121,16 @@ def froc_result_to_json(result: FrocResult) -> dict:
         "lesion_sensitivity": by_treatment_and_reader(result.lesion_sensitivity),
         "nl_fraction": by_treatment_and_reader(result.nl_fraction),
     }
+
+
+def format_froc_end_points(result: FrocResult) -> str:
+    """Text lines: each reader's lesion-level sensitivity and NLF at the lowest threshold."""
+    analysis = result.analysis
+    lines = ["", f"FROC end points (lowest threshold; {result.n_lesions} lesions): lesion sensitivity / NLF"]
+    lines.append("reader      " + "".join(f"{t:>20}" for t in analysis.treatments))
+    for j, reader in enumerate(analysis.readers):
+        cells = (
+            f"{s:.4f} / {f:.4f}" for s, f in zip(result.lesion_sensitivity[:, j], result.nl_fraction[:, j], strict=True)
+        )
+        lines.append(f"{reader:<12}" + "".join(f"{cell:>20}" for cell in cells))
+    return "\n".join(lines) + "\n"

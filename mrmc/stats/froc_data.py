@@ -171,22 +171,21 @@ def _read_truth(path: str | Path) -> _Truth:
         if any(known == lesion for known, _ in case_lesions):
             raise StudyDataError(f"{where}: lesion {lesion} of case {case!r} is listed twice")
         case_lesions.append((lesion, weight))
-    _check_lesion_counts(path, declared, lesions)
+    _check_lesion_counts(declared, lesions)
     if not normal or not lesions:
         raise StudyDataError(f"{path}: FROC analysis needs non-diseased and diseased cases")
     return _Truth(normal=normal, diseased=list(lesions), lesions=lesions)
 
 
-def _check_lesion_counts(
-    path: str | Path, declared: dict[str, tuple[int, str]], lesions: dict[str, list[tuple[int, float]]]
-) -> None:
+def _check_lesion_counts(declared: dict[str, tuple[int, str]], lesions: dict[str, list[tuple[int, float]]]) -> None:
+    """Each diseased case's lesion rows against its truth and weights; errors name its first row."""
     for case, case_lesions in lesions.items():
         count, where = declared[case]
         if len(case_lesions) != count:
-            raise StudyDataError(f"{path}: case {case!r} has truth {count} but {len(case_lesions)} lesion row(s)")
+            raise StudyDataError(f"{where}: case {case!r} has truth {count} but {len(case_lesions)} lesion row(s)")
         total = sum(weight for _, weight in case_lesions)
         if abs(total - 1) > WEIGHT_TOLERANCE:
-            raise StudyDataError(f"{path}: the lesion weights of case {case!r} sum to {total:.10g}, not 1")
+            raise StudyDataError(f"{where}: the lesion weights of case {case!r} sum to {total:.10g}, not 1")
 
 
 def _read_marks(path: str | Path, truth: _Truth) -> FrocStudy:
