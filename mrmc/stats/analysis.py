@@ -9,6 +9,8 @@ import numpy as np
 
 from .covariance import estimate_covariance
 from .data import ReaderStudy, StudyDataError, validate_ratings
+from .design_covariance import design_unbiased_covariance, design_values_and_jackknife
+from .designs import StudyDesign, detect_design
 from .fom import FigureOfMerit, RankedRatings
 from .or_analysis import or_analysis
 from .or_results import ORAnalysis
@@ -31,6 +33,11 @@ class ORResult:
         :func:`mrmc.stats.covariance.reader_averaged_covariance`): what the OR model uses.
     analysis : ORAnalysis
         Mean squares, variance components and the rrrc/frrc/rrfc results.
+    design : StudyDesign
+        The design found in the reads (fully crossed, split-plot or partially paired)
+        and the reads missing.
+    method : str
+        'or': Obuchowski-Rockette over the reads that exist.
     """
 
     fom: FigureOfMerit
@@ -46,6 +53,8 @@ class ORResult:
     analysis: ORAnalysis
     n_bootstrap: int | None = None
     seed: int | None = None
+    design: StudyDesign | None = None
+    method: str = "or"
 
     @property
     def treatment_means(self) -> np.ndarray:
@@ -58,6 +67,7 @@ def analyze(
     *,
     treatments: Sequence[str] | None = None,
     readers: Sequence[str] | None = None,
+    cases: Sequence[str] | None = None,
     fom: str | FigureOfMerit = "auc",
     threshold: float | None = None,
     pauc_range: tuple[float, float] | None = None,
@@ -65,17 +75,18 @@ def analyze(
     cov: str = "jackknife",
     n_bootstrap: int = 2000,
     seed: int | None = None,
-    convention: str = "iowa",
+    convention: str | None = None,
     alpha: float = 0.05,
 ) -> ORResult:
-    """Obuchowski-Rockette MRMC analysis of a fully crossed reader study.
+    """Obuchowski-Rockette MRMC analysis of a reader study of any design.
 
     Parameters
     ----------
     ratings : array_like, shape (n_treatments, n_readers, n_cases)
+        NaN where a read does not exist (split-plot designs, missing reads).
     truth : array_like of bool or 0/1, shape (n_cases,)
         1 / True = diseased.
-    treatments, readers : sequence of str, optional
+    treatments, readers, cases : sequence of str, optional
         Labels (default "1", "2", ...). Differences are first minus second in this order.
     fom : {'auc', 'pauc', 'sens', 'spec'} or FigureOfMerit
     threshold : float, optional
@@ -83,9 +94,12 @@ def analyze(
     pauc_range, pauc_axis
         For pauc: the specificity (or sensitivity) range, default specificity 0.8-1.
     cov : {'jackknife', 'delong', 'unbiased', 'bootstrap'}
+        Studies that are not fully crossed take 'jackknife' or 'unbiased' (AUC), as
+        MRMCaov 0.3 computes them (:mod:`mrmc.stats.design_covariance`).
     n_bootstrap, seed
         Bootstrap resamples and random seed (bootstrap only).
-    convention : {'iowa', 'mrmcaov'}
+    convention : {'iowa', 'mrmcaov'}, optional
+        Default 'iowa' for fully crossed studies and 'mrmcaov' for any other design.
     alpha : float
         1 - confidence level of the intervals.
 
@@ -93,23 +107,35 @@ def analyze(
     -------
     ORResult
 
+    Notes
+    -----
+    Fully crossed, split-plot and partially paired studies share the OR formulas
+    (factorial Hillis ddf); only the figures of merit (each over the cases its reader
+    read) and their covariance differ. Reader averages are unweighted.
+
     References
     ----------
     Obuchowski NA, Rockette HE (1995). Communications in Statistics - Simulation and
     Computation 24:285-308. Hillis SL (2007). Statistics in Medicine 26:596-619.
+    Hillis SL (2014). Statistics in Medicine 33:330-360 (split-plot OR).
     """
     ratings = np.asarray(ratings, dtype=float)
     truth = _as_truth(truth)
     validate_ratings(ratings, truth)
-    n_t, n_r, _ = ratings.shape
+    n_t, n_r, n_cases = ratings.shape
     treatments = _labels(treatments, n_t, "treatments")
     readers = _labels(readers, n_r, "readers")
+    design = detect_design(~np.isnan(ratings), truth, treatments, readers, _labels(cases, n_cases, "cases"))
+    convention = convention or ("iowa" if design.fully_crossed else "mrmcaov")
     figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
-    ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by the AUC and its covariance
-    theta = figure.values(ratings, truth, ranked=ranked)
-    cov_matrix = estimate_covariance(
-        cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, ranked=ranked
-    )
+    if design.fully_crossed:
+        ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by AUC and covariance
+        theta = figure.values(ratings, truth, ranked=ranked)
+        cov_matrix = estimate_covariance(
+            cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, ranked=ranked
+        )
+    else:
+        theta, cov_matrix = _design_estimates(cov, figure, ratings, truth, design)
     _require_case_variability(cov_matrix, figure.kind)
     return ORResult(
         fom=figure,
@@ -125,7 +151,26 @@ def analyze(
         analysis=or_analysis(theta, cov_matrix, treatments, readers, convention=convention, alpha=alpha),
         n_bootstrap=n_bootstrap if cov == "bootstrap" else None,
         seed=seed if cov == "bootstrap" else None,
+        design=design,
     )
+
+
+def _design_estimates(
+    cov: str, figure: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, design: StudyDesign
+) -> tuple[np.ndarray, np.ndarray]:
+    """Figures of merit and covariance over the reads that exist (a design not fully crossed)."""
+    if cov not in ("jackknife", "unbiased"):
+        raise StudyDataError(
+            f"cov={cov!r} needs a fully crossed study (every reader reads every case in every treatment); "
+            f"this study is {design.label}: use cov='jackknife' or cov='unbiased'"
+        )
+    read = ~np.isnan(ratings)
+    theta, jackknife = design_values_and_jackknife(figure, ratings, truth, read)
+    if cov == "jackknife":
+        return theta, jackknife
+    if figure.kind != "auc":
+        raise ValueError("the unbiased covariance estimator is defined for fom='auc' only")
+    return theta, design_unbiased_covariance(ratings, truth, read)
 
 
 def _require_case_variability(cov_matrix: np.ndarray, fom_name: str) -> None:
@@ -140,7 +185,9 @@ def _require_case_variability(cov_matrix: np.ndarray, fom_name: str) -> None:
 
 def analyze_study(study: ReaderStudy, **options) -> ORResult:
     """:func:`analyze` applied to a :class:`ReaderStudy`, keeping its labels."""
-    return analyze(study.ratings, study.truth, treatments=study.treatments, readers=study.readers, **options)
+    return analyze(
+        study.ratings, study.truth, treatments=study.treatments, readers=study.readers, cases=study.cases, **options
+    )
 
 
 def analyze_long(rows: Iterable[Mapping[str, object] | Sequence[object]], **options) -> ORResult:

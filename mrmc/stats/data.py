@@ -1,7 +1,9 @@
 """Reader-study data: a long table of reads turned into a ratings array.
 
 A reader study is held as ``ratings[treatment, reader, case]`` with ``truth[case]``
-(True = diseased). Labels keep the order in which they first appear in the input.
+(True = diseased) and NaN where a read does not exist (split-plot designs, missing
+reads; see :mod:`mrmc.stats.designs`). Labels keep the order in which they first
+appear in the input.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 REQUIRED_COLUMNS = ("reader", "treatment", "case", "truth", "rating")
-_MAX_LISTED = 5
 
 
 class StudyDataError(ValueError):
@@ -24,12 +25,13 @@ class StudyDataError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class ReaderStudy:
-    """A fully crossed reader study.
+    """A reader study, fully crossed or not.
 
     Attributes
     ----------
     ratings : ndarray, shape (n_treatments, n_readers, n_cases)
-        Higher rating = more confident the case is diseased.
+        Higher rating = more confident the case is diseased; NaN where the reader did
+        not read the case in that treatment.
     truth : ndarray of bool, shape (n_cases,)
         True for diseased (abnormal) cases.
     treatments, readers, cases : tuple of str
@@ -47,6 +49,11 @@ class ReaderStudy:
         expected = (len(self.treatments), len(self.readers), len(self.cases))
         if self.ratings.shape != expected:
             raise StudyDataError(f"ratings have shape {self.ratings.shape} but the labels give {expected}")
+
+    @property
+    def read_mask(self) -> np.ndarray:
+        """True where a read exists, shaped like ``ratings``."""
+        return ~np.isnan(self.ratings)
 
     @property
     def n_normal(self) -> int:
@@ -97,7 +104,7 @@ def read_long_csv(path: str | Path) -> ReaderStudy:
 
 
 def validate_ratings(ratings: np.ndarray, truth: np.ndarray) -> None:
-    """Check shapes, finiteness and that both truth classes are present."""
+    """Check shapes, that ratings are finite or NaN (no read) and that both truth classes are present."""
     if ratings.ndim != 3:
         raise StudyDataError("ratings must be shaped (treatment, reader, case)")
     if truth.shape != ratings.shape[-1:]:
@@ -107,8 +114,10 @@ def validate_ratings(ratings: np.ndarray, truth: np.ndarray) -> None:
         )
     if truth.dtype != bool:
         raise StudyDataError("truth must be boolean (True = diseased)")
-    if not np.all(np.isfinite(ratings)):
-        raise StudyDataError("ratings contain NaN or infinite values")
+    if np.isinf(ratings).any():
+        raise StudyDataError("ratings contain infinite values")
+    if ratings.size and np.isnan(ratings).all():
+        raise StudyDataError("no reads: every rating is NaN (NaN marks a read that does not exist)")
     if not truth.any():
         raise StudyDataError("no diseased cases (truth = 1): the ROC analysis needs both classes")
     if truth.all():
@@ -155,7 +164,6 @@ def _build_study(records: Iterable[tuple[str, Mapping[str, object]]]) -> ReaderS
     ratings = np.full(shape, np.nan)
     index = np.array(list(cells), dtype=np.intp).T
     ratings[tuple(index)] = list(cells.values())
-    _require_fully_crossed(ratings, list(treatments), list(readers), list(cases))
     return ReaderStudy(
         ratings=ratings,
         truth=np.array([case_truth[case][0] for case in cases]),
@@ -163,17 +171,6 @@ def _build_study(records: Iterable[tuple[str, Mapping[str, object]]]) -> ReaderS
         readers=tuple(readers),
         cases=tuple(cases),
     )
-
-
-def _require_fully_crossed(ratings: np.ndarray, treatments: list[str], readers: list[str], cases: list[str]) -> None:
-    missing = np.argwhere(np.isnan(ratings))
-    if missing.size == 0:
-        return
-    listed = "; ".join(
-        f"reader {readers[r]!r} / case {cases[c]!r} / treatment {treatments[t]!r}" for t, r, c in missing[:_MAX_LISTED]
-    )
-    more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
-    raise StudyDataError(f"design is not fully crossed: {len(missing)} missing read(s): {listed}{more}")
 
 
 def _field(row: Mapping[str, object], field: str, where: str) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .analysis import ORResult
+from .designs import StudyDesign
 from .or_results import Difference, Generalization, GlobalTest, TreatmentInterval
 
 CONVENTION_NOTES = {
@@ -12,6 +13,9 @@ CONVENTION_NOTES = {
     "mrmcaov": (
         "MRMCaov convention: FRRC error term uses Cov2 - Cov3 untruncated; single-treatment CIs clipped to [0, 1]"
     ),
+}
+METHOD_NOTES = {
+    "or": "Obuchowski-Rockette over the reads that exist (reader averages unweighted, Hillis ddf)",
 }
 _GENERALIZATIONS = (
     ("rrrc", "Random readers, random cases (F test, Hillis ddf)"),
@@ -76,6 +80,27 @@ def _generalization_json(result: Generalization | None) -> dict | None:
     return entry
 
 
+def design_json(design: StudyDesign | None) -> dict | None:
+    """The design found in the reads, its reader blocks and what is missing."""
+    if design is None:
+        return None
+    return {
+        "kind": design.kind,
+        "label": design.label,
+        "n_reads": design.n_reads,
+        "n_missing": design.n_missing,
+        "blocks": [
+            {"readers": list(block.readers), "n_normal": block.n_normal, "n_abnormal": block.n_abnormal}
+            for block in design.blocks
+        ],
+        "reads_by_cell": [
+            {"treatment": c.treatment, "reader": c.reader, "n_reads": c.n_reads, "n_missing": c.n_missing}
+            for c in design.cells
+        ],
+        "missing": [{"treatment": t, "reader": r, "case": c} for t, r, c in design.missing],
+    }
+
+
 def result_to_json(result: ORResult) -> dict:
     """JSON-serializable dict with the documented key names (non-finite numbers become None)."""
     analysis = result.analysis
@@ -88,6 +113,9 @@ def result_to_json(result: ORResult) -> dict:
         "cov": result.cov,
         "convention": result.convention,
         "convention_note": CONVENTION_NOTES[result.convention],
+        "method": result.method,
+        "method_note": METHOD_NOTES[result.method],
+        "design": design_json(result.design),
         "alpha": result.alpha,
         "treatments": list(result.treatments),
         "readers": list(result.readers),
@@ -163,6 +191,7 @@ def format_report(result: ORResult) -> str:
         f"Covariance: {result.cov}"
         + (f" ({result.n_bootstrap} resamples, seed {result.seed})" if result.cov == "bootstrap" else ""),
         CONVENTION_NOTES[result.convention],
+        *design_lines(result.design),
         "",
         "Figure of merit by reader (rows) and treatment (columns)",
         "reader      " + "".join(f"{t:>14}" for t in result.treatments),
@@ -179,6 +208,29 @@ def format_report(result: ORResult) -> str:
         if generalization is not None:
             lines += ["", title] + _generalization_lines(generalization, confidence)
     return "\n".join(lines) + "\n"
+
+
+def design_lines(design: StudyDesign | None) -> list[str]:
+    """The design, its reader blocks (split-plot groups) and the reads missing, for the text report."""
+    if design is None:
+        return []
+    lines = [f"Design: {design.label} ({design.n_reads} reads, {design.n_missing} missing)"]
+    if len(design.blocks) > 1:
+        lines += [
+            f"  reader group {number}: readers {', '.join(block.readers)}; "
+            f"{block.n_normal} normal + {block.n_abnormal} abnormal cases"
+            for number, block in enumerate(design.blocks, start=1)
+        ]
+    lines += [
+        f"  reader {c.reader}, treatment {c.treatment}: {c.n_missing} missing of {c.n_reads + c.n_missing}"
+        for c in design.cells
+        if c.n_missing
+    ]
+    if design.missing:
+        listed = "; ".join(f"reader {r} / case {c} / treatment {t}" for t, r, c in design.missing)
+        more = design.n_missing - len(design.missing)
+        lines.append(f"  missing: {listed}" + (f" and {more} more" if more else ""))
+    return lines
 
 
 def _generalization_lines(result: Generalization, confidence: str) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrmc.stats import ReaderStudy, StudyDataError, analyze, analyze_long, read_long_csv
+from mrmc.stats import ReaderStudy, StudyDataError, analyze, analyze_long, analyze_study, format_report, read_long_csv
 
 DATA = Path(__file__).parent / "data"
 HEADER = "reader,treatment,case,truth,rating\n"
@@ -65,9 +65,10 @@ def test_missing_reader_case_is_named(tmp_path):
     lines = (DATA / "vandyke.csv").read_text().splitlines(keepends=True)
     dropped = lines.pop(300)  # one read
     reader, treatment, case = dropped.split(",")[:3]
-    with pytest.raises(StudyDataError, match="not fully crossed") as error:
-        read_long_csv(write(tmp_path, "".join(lines)))
-    assert f"reader '{reader}' / case '{case}' / treatment '{treatment}'" in str(error.value)
+    result = analyze_study(read_long_csv(write(tmp_path, "".join(lines))))
+    assert result.design.kind == "partially_paired"
+    assert result.design.missing == ((treatment, reader, case),)
+    assert f"reader {reader} / case {case} / treatment {treatment}" in format_report(result)
 
 
 def test_no_diseased_cases(tmp_path):
