@@ -23,12 +23,16 @@ def mrmcaov_available() -> tuple[bool, str]:
     return True, ""
 
 
+class CrossCheckError(RuntimeError):
+    """MRMCaov ran but its summary is not shaped as expected."""
+
+
 def mrmcaov_rrrc(study: ReaderStudy, *, cov: str = "jackknife") -> dict:
     """MRMCaov's RRRC treatment difference for ``study`` (empirical AUC), or why it cannot run.
 
-    Returns a dict with ``available`` and, when it is, MRMCaov's estimate, standard error,
-    F statistic, denominator df, p value and confidence interval of the first treatment
-    difference, to be shown beside ours.
+    Returns a dict with ``available`` and, when it is, MRMCaov's comparison label, estimate,
+    standard error, denominator df, p value and confidence interval of the first treatment
+    difference, to be shown beside ours. R errors and an unexpected summary raise.
 
     References
     ----------
@@ -46,17 +50,64 @@ def mrmcaov_rrrc(study: ReaderStudy, *, cov: str = "jackknife") -> dict:
         f"fit <- MRMCaov::mrmc(empirical_auc(truth, rating), treatment, reader, case, data = mrmc_data,"
         f" cov = MRMCaov::{method})"
     )
-    ro.r("s <- summary(fit)")
-    row = ro.r("as.list(s$test_trt_diffs[1, ])")
-    values = {name: row.rx2(name)[0] for name in row.names}
+    return {"available": True, **first_difference(ro.r("summary(fit)"))}
+
+
+def first_difference(summary) -> dict:
+    """The first treatment difference of an MRMCaov summary (an rpy2 list).
+
+    MRMCaov 0.3.0 keeps the differences in ``test_diffs``, a data frame whose ``CI`` column is a
+    matrix (columns ``Lower``, ``Upper``) and whose p value column is ``p-value``; earlier versions
+    named them ``test_trt_diffs``, ``CI.Lower``/``CI.Upper`` and ``p.value``. Both are read.
+    """
+    diffs = _element(summary, "test_diffs", "test_trt_diffs")
     return {
-        "available": True,
-        "estimate": float(values["Estimate"]),
-        "se": float(values["StdErr"]),
-        "df": float(values["df"]),
-        "ci": [float(values["CI.Lower"]), float(values["CI.Upper"])],
-        "p": float(values["p.value"]),
+        "comparison": str(_element(diffs, "Comparison")[0]) if "Comparison" in _names(diffs) else None,
+        "estimate": _first_number(diffs, "Estimate"),
+        "se": _first_number(diffs, "StdErr"),
+        "df": _first_number(diffs, "df"),
+        "ci": _first_interval(diffs),
+        "p": _first_number(diffs, "p-value", "p.value"),
     }
+
+
+def _names(value) -> list[str]:
+    try:
+        return [str(name) for name in value.names]
+    except (AttributeError, TypeError):  # no names: R's NULL is not iterable
+        return []
+
+
+def _element(value, *names: str):
+    """The first of ``names`` that ``value`` has (an R list or data frame element)."""
+    present = _names(value)
+    for name in names:
+        if name in present:
+            return value[present.index(name)]
+    raise CrossCheckError(f"MRMCaov's summary has no {' or '.join(names)} (it has: {', '.join(present) or 'nothing'})")
+
+
+def _first_number(frame, *names: str) -> float:
+    return float(_element(frame, *names)[0])
+
+
+def _first_interval(frame) -> list[float]:
+    if "CI" not in _names(frame):
+        return [_first_number(frame, "CI.Lower"), _first_number(frame, "CI.Upper")]
+    matrix = _element(frame, "CI")
+    n_rows, n_columns = tuple(matrix.dim)
+    columns = [str(name) for name in matrix.colnames] if _has_colnames(matrix) else ["Lower", "Upper"]
+    if n_columns != 2 or sorted(columns) != ["Lower", "Upper"]:
+        raise CrossCheckError(f"MRMCaov's CI column has columns {columns}, not Lower and Upper")
+    first_row = {name: float(matrix[j * n_rows]) for j, name in enumerate(columns)}  # column-major
+    return [first_row["Lower"], first_row["Upper"]]
+
+
+def _has_colnames(matrix) -> bool:
+    try:
+        return len(list(matrix.colnames)) > 0
+    except TypeError:
+        return False
 
 
 def _data_frame(ro, study: ReaderStudy):

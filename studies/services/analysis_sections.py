@@ -248,7 +248,10 @@ def _thinned(fpr: np.ndarray, tpr: np.ndarray) -> dict:
 def _r_crosscheck(context: SectionContext) -> dict:
     if not context.run.options["r_crosscheck"]:
         return {"requested": False}
-    return {"requested": True, **mrmcaov_rrrc(context.data, cov=context.options["cov"])}
+    try:
+        return {"requested": True, **mrmcaov_rrrc(context.data, cov=context.options["cov"])}
+    except Exception as exc:  # R, rpy2 or MRMCaov failing in any way: said here, never fatal to the run
+        return {"requested": True, "available": False, "reason": f"the cross-check failed: {type(exc).__name__}: {exc}"}
 
 
 SECTIONS = {
