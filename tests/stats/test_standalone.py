@@ -41,12 +41,12 @@ def test_standalone_auc_se_equals_delong_by_hand():
     assert result.ci == pytest.approx((result.auc - 1.959964 * result.se, result.auc + 1.959964 * result.se), abs=1e-6)
 
 
-def test_one_reader_against_ai_is_the_paired_delong_test():
+def test_one_reader_against_ai_is_the_paired_delong_test():  # FRRC: the AI as one more fixed reader
     rng = np.random.default_rng(2)
     truth, latent = sample(rng)
     reader = latent + rng.normal(scale=0.7, size=truth.size)
     ai = latent + rng.normal(scale=0.4, size=truth.size)
-    result = ai_versus_readers(reader[None, :], ai, truth, fom=FigureOfMerit("auc"), cov="delong")
+    result = ai_versus_readers(reader[None, :], ai, truth, fom=FigureOfMerit("auc"), method="frrc", cov="delong")
     s = delong_by_loops(reader, ai, truth)
     se = np.sqrt(s[0, 0] + s[1, 1] - 2 * s[0, 1])
     assert result.difference == pytest.approx(float(auc(reader, truth) - auc(ai, truth)))
@@ -95,5 +95,5 @@ def test_ai_versus_one_reader_matches_proc_roc_test(proc):
     proc.globalenv["ai"] = proc.FloatVector(ai)
     z = proc.r("roc <- function(x) pROC::roc(truth, x, levels = c(0, 1), direction = '<', quiet = TRUE);"
                "pROC::roc.test(roc(reader), roc(ai), method = 'delong', paired = TRUE)$statistic")[0]
-    result = ai_versus_readers(reader[None, :], ai, truth, fom=FigureOfMerit("auc"), cov="delong")
-    assert result.z == pytest.approx(z, rel=1e-8)
+    result = ai_versus_readers(reader[None, :], ai, truth, fom=FigureOfMerit("auc"), method="frrc", cov="delong")
+    assert result.statistic == pytest.approx(z, rel=1e-8)
