@@ -61,9 +61,9 @@ def class_restricted_covariance(
 ) -> np.ndarray:
     """Jackknife covariance of sensitivity (specificity) over the diseased (non-diseased) cases only.
 
-    ``ratings`` is (T, R, N); the result is over the flattened (treatment, reader) index,
-    ``(T*R, T*R)``, or with ``reader_averaged`` its
-    :func:`~mrmc.stats.covariance.reader_averaged_covariance`.
+    ``ratings`` is (..., T, R, N), leading axes being independent studies; the result is over
+    the flattened (treatment, reader) index, ``(..., T*R, T*R)``, or with ``reader_averaged``
+    (one study) its :func:`~mrmc.stats.covariance.reader_averaged_covariance`.
 
     Notes
     -----
@@ -81,13 +81,17 @@ def class_restricted_covariance(
     ``binary_spec`` with ``cov = jackknife``.
     """
     calls = correct_calls(ratings, truth, kind=kind, threshold=threshold)
-    flat = calls.reshape(-1, calls.shape[-1])
+    flat = calls.reshape(calls.shape[:-3] + (-1, calls.shape[-1]))
     n_class = flat.shape[-1]
     if n_class < 2:
         raise ValueError(f"{kind} needs at least two cases of its class for a variance")
     centred = flat - flat.mean(axis=-1, keepdims=True)
-    cov = centred @ centred.T / (n_class * (n_class - 1))
-    return reader_averaged_covariance(cov, *ratings.shape[-3:-1]) if reader_averaged else cov
+    cov = centred @ centred.swapaxes(-1, -2) / (n_class * (n_class - 1))
+    if reader_averaged:
+        if ratings.ndim != 3:
+            raise ValueError("the reader-averaged covariance is computed for one study at a time")
+        return reader_averaged_covariance(cov, *ratings.shape[-3:-1])
+    return cov
 
 
 def endpoint_covariance(

@@ -19,6 +19,7 @@ from mrmc.stats.binary import (
     ustat_variance,
 )
 from mrmc.stats.covariance import estimate_covariance
+from mrmc.stats.or_analysis import rrrc_test
 
 # 4 diseased then 3 non-diseased cases; threshold 3: a rating >= 3 is a positive call
 TRUTH = np.array([True, True, True, True, False, False, False])
@@ -203,3 +204,31 @@ def test_refuses_unknown_endpoint_and_method():
     with pytest.raises(ValueError, match="method"):
         binary_endpoint_analysis(ratings, TRUTH, kind="sens", threshold=3, treatments=("a",), readers=("1", "2"),
                                  method="dbm")
+
+
+def null_binary_studies(rng, n_studies, n_readers, n_diseased, *, reader_sd=0.3, separation=1.2):
+    """Two arms with the same distribution of ratings: reader, case and arm x case effects, threshold 0.
+
+    A diseased rating is separation + N(0, reader_sd^2) per reader, plus a case effect N(0, 0.3)
+    shared by every read of the case, an arm x case effect N(0, 0.2) and noise N(0, 0.5).
+    """
+    n_cases = 2 * n_diseased
+    truth = np.arange(n_cases) < n_diseased
+    reader = separation + reader_sd * rng.normal(size=(n_studies, 1, n_readers, 1))
+    case = np.sqrt(0.3) * rng.normal(size=(n_studies, 1, 1, n_cases))
+    arm_case = np.sqrt(0.2) * rng.normal(size=(n_studies, 2, 1, n_cases))
+    noise = np.sqrt(0.5) * rng.normal(size=(n_studies, 2, n_readers, n_cases))
+    return reader * truth - 0.6 + case + arm_case + noise, truth
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sens", "spec"])
+def test_type_one_error_of_the_rrrc_test(kind):
+    rng = np.random.default_rng(17)
+    ratings, truth = null_binary_studies(rng, 10_000, 5, 60)
+    theta = correct_calls(ratings, truth, kind=kind, threshold=0.0).mean(axis=-1)
+    cov = class_restricted_covariance(ratings, truth, kind=kind, threshold=0.0)
+    p = rrrc_test(theta, cov).p
+    assert np.isfinite(p).all()
+    rate = float(np.mean(p < 0.05))
+    assert 0.04 <= rate <= 0.06, rate
