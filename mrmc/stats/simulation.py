@@ -52,6 +52,8 @@ def simulate_roe_metz(
     treatment_effect: float = 0.0,
     n_studies: int | None = None,
     seed: int | None = None,
+    split_plot_groups: int | None = None,
+    missing_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate continuous ratings from the Roe & Metz model.
 
@@ -64,11 +66,18 @@ def simulate_roe_metz(
     n_studies : int, optional
         Simulate this many independent studies at once (leading axis).
     seed : int, optional
+    split_plot_groups : int, optional
+        Split-plot design: readers in this many groups of consecutive readers, each
+        reading its own block of consecutive cases of each class in every treatment
+        (:func:`split_plot_reads`); the other reads are NaN.
+    missing_fraction : float
+        Fraction of the remaining reads made missing (NaN), drawn at random once: every
+        study of the call shares the pattern.
 
     Returns
     -------
     ratings : ndarray, shape ([n_studies,] n_treatments, n_readers, n_cases)
-        Non-diseased cases first.
+        Non-diseased cases first; NaN where a read does not exist.
     truth : ndarray of bool, shape (n_cases,)
 
     Notes
@@ -102,4 +111,30 @@ def simulate_roe_metz(
             ratings += np.sqrt(variance) * rng.standard_normal(batch + shape)
         classes.append(ratings)
     truth = np.r_[np.zeros(n_normal, dtype=bool), np.ones(n_abnormal, dtype=bool)]
-    return np.concatenate(classes, axis=-1), truth
+    ratings = np.concatenate(classes, axis=-1)
+    read = np.ones(ratings.shape[-3:], dtype=bool)
+    if split_plot_groups is not None:
+        read &= split_plot_reads(n_treatments, n_readers, truth, split_plot_groups)
+    if missing_fraction:
+        read &= rng.random(read.shape) >= missing_fraction
+    return np.where(read, ratings, np.nan), truth
+
+
+def split_plot_reads(n_treatments: int, n_readers: int, truth: np.ndarray, n_groups: int) -> np.ndarray:
+    """Reads of a split-plot design, ``read[treatment, reader, case]``.
+
+    Readers and the cases of each truth class are cut into ``n_groups`` runs of
+    consecutive indices as even as possible; reader group g reads case block g.
+
+    References
+    ----------
+    Obuchowski NA, Gallas BD, Hillis SL (2012). Multi-reader ROC studies with split-plot
+    designs: a comparison of statistical methods. Academic Radiology 19:1508-1517.
+    """
+    if not 1 <= n_groups <= min(n_readers, np.count_nonzero(truth), np.count_nonzero(~truth)):
+        raise ValueError(f"{n_groups} split-plot groups need at least that many readers and cases of each class")
+    reader_group = np.arange(n_readers) * n_groups // n_readers
+    case_block = np.empty(truth.size, dtype=int)
+    for members in (np.flatnonzero(~truth), np.flatnonzero(truth)):
+        case_block[members] = np.arange(members.size) * n_groups // members.size
+    return np.broadcast_to(reader_group[:, None] == case_block[None, :], (n_treatments, n_readers, truth.size))
