@@ -152,12 +152,20 @@ def auc(ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None 
 
 
 def sensitivity(ratings: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:
-    """Fraction of diseased cases rated at or above ``threshold``."""
+    """Fraction of diseased cases rated at or above ``threshold``.
+
+    Its case-sampling variance lives in the diseased cases only: see
+    :func:`mrmc.stats.binary.class_restricted_covariance` (MRMCaov's ``binary_sens``).
+    """
     return np.mean(ratings[..., truth] >= threshold, axis=-1)
 
 
 def specificity(ratings: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:
-    """Fraction of non-diseased cases rated below ``threshold``."""
+    """Fraction of non-diseased cases rated below ``threshold``.
+
+    Its case-sampling variance lives in the non-diseased cases only: see
+    :func:`mrmc.stats.binary.class_restricted_covariance` (MRMCaov's ``binary_spec``).
+    """
     return np.mean(ratings[..., ~truth] < threshold, axis=-1)
 
 
