@@ -29,6 +29,8 @@ from .analysis import ORResult, analyze, analyze_long, analyze_study
 from .covariance import COV_METHODS, estimate_covariance
 from .data import ReaderStudy, StudyDataError, read_long_csv
 from .fom import FigureOfMerit, auc, partial_auc, placement_values, sensitivity, specificity
+from .froc import FrocResult, analyze_froc, analyze_froc_csv, froc_result_to_json
+from .froc_data import FrocStudy, read_froc_csv
 from .or_analysis import CONVENTIONS, or_analysis
 from .power import PilotEstimates, PowerResult, cases_for_power, sample_size_table, study_power
 from .report import format_report, result_to_json
@@ -38,6 +40,8 @@ __all__ = [
     "CONVENTIONS",
     "COV_METHODS",
     "FigureOfMerit",
+    "FrocResult",
+    "FrocStudy",
     "ORResult",
     "PilotEstimates",
     "PowerResult",
@@ -45,15 +49,19 @@ __all__ = [
     "ReaderStudy",
     "StudyDataError",
     "analyze",
+    "analyze_froc",
+    "analyze_froc_csv",
     "analyze_long",
     "analyze_study",
     "auc",
     "cases_for_power",
     "estimate_covariance",
     "format_report",
+    "froc_result_to_json",
     "or_analysis",
     "partial_auc",
     "placement_values",
+    "read_froc_csv",
     "read_long_csv",
     "result_to_json",
     "sample_size_table",
