@@ -70,7 +70,8 @@ def _ai_versus_readers(context: SectionContext) -> dict:
         ))
         for t, arm in enumerate(context.data.treatments)
     }
-    return {"available": True, "fom": fom.label, "generalization": "frrc", "by_arm": by_arm}
+    return {"available": True, "fom": fom.label, "generalization": next(iter(by_arm.values()))["method"],
+            "by_arm": by_arm}
 
 
 def _operating_points(context: SectionContext) -> dict:
