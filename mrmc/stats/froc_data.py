@@ -199,7 +199,7 @@ def _read_marks(path: str | Path, truth: _Truth) -> FrocStudy:
     treatments: dict[str, int] = {}
     readers: dict[str, int] = {}
     nl_marks: dict[tuple[int, int, int], list[float]] = {}
-    ll_marks: dict[tuple[int, int, int, int], tuple[float, str]] = {}
+    ll_marks: dict[tuple[int, int, int, int], tuple[float, str]] = {}  # rating and where it was read
     for where, row in _rows(path, MARK_COLUMNS):
         reader, treatment, case = (_text(row, field, where) for field in ("reader", "treatment", "case"))
         count, lesion = _integer(row, "truth", where), _integer(row, "lesion_id", where)
@@ -220,7 +220,7 @@ def _read_marks(path: str | Path, truth: _Truth) -> FrocStudy:
         if key in ll_marks:
             raise StudyDataError(
                 f"{where}: reader {reader!r} marked lesion {lesion} of case {case!r} in treatment {treatment!r} "
-                f"twice (first on {ll_marks[key][1].split(', ')[-1]}); keep only the highest-rated mark"
+                f"twice (first: {ll_marks[key][1]}); keep only the highest-rated mark"
             )
         ll_marks[key] = (rating, where)
     if not treatments:
