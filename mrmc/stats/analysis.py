@@ -14,6 +14,9 @@ from .designs import StudyDesign, detect_design
 from .fom import FigureOfMerit, RankedRatings
 from .or_analysis import or_analysis
 from .or_results import ORAnalysis
+from .ustatistics import UStatResult, ustat_analysis
+
+METHODS = ("or", "ustat")
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +80,8 @@ def analyze(
     seed: int | None = None,
     convention: str | None = None,
     alpha: float = 0.05,
-) -> ORResult:
+    method: str = "or",
+) -> ORResult | UStatResult:
     """Obuchowski-Rockette MRMC analysis of a reader study of any design.
 
     Parameters
@@ -102,10 +106,14 @@ def analyze(
         Default 'iowa' for fully crossed studies and 'mrmcaov' for any other design.
     alpha : float
         1 - confidence level of the intervals.
+    method : {'or', 'ustat'}
+        'or' (default): Obuchowski-Rockette. 'ustat': the U-statistic analysis of
+        reader averages weighted by case pairs, as iMRMC 4.0 computes it (AUC only;
+        ``cov`` and ``convention`` do not apply), see :mod:`mrmc.stats.ustatistics`.
 
     Returns
     -------
-    ORResult
+    ORResult, or UStatResult for method 'ustat'
 
     Notes
     -----
@@ -126,6 +134,12 @@ def analyze(
     treatments = _labels(treatments, n_t, "treatments")
     readers = _labels(readers, n_r, "readers")
     design = detect_design(~np.isnan(ratings), truth, treatments, readers, _labels(cases, n_cases, "cases"))
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "ustat":
+        if fom != "auc":
+            raise ValueError("method='ustat' is defined for fom='auc' only")
+        return ustat_analysis(ratings, truth, treatments=treatments, readers=readers, design=design, alpha=alpha)
     convention = convention or ("iowa" if design.fully_crossed else "mrmcaov")
     figure = fom if isinstance(fom, FigureOfMerit) else FigureOfMerit(fom, threshold, pauc_range, pauc_axis)
     if design.fully_crossed:
@@ -183,14 +197,14 @@ def _require_case_variability(cov_matrix: np.ndarray, fom_name: str) -> None:
         )
 
 
-def analyze_study(study: ReaderStudy, **options) -> ORResult:
+def analyze_study(study: ReaderStudy, **options) -> ORResult | UStatResult:
     """:func:`analyze` applied to a :class:`ReaderStudy`, keeping its labels."""
     return analyze(
         study.ratings, study.truth, treatments=study.treatments, readers=study.readers, cases=study.cases, **options
     )
 
 
-def analyze_long(rows: Iterable[Mapping[str, object] | Sequence[object]], **options) -> ORResult:
+def analyze_long(rows: Iterable[Mapping[str, object] | Sequence[object]], **options) -> ORResult | UStatResult:
     """Analyse long-table rows ``(reader, treatment, case, truth, rating)`` directly.
 
     This is the entry point for callers that hold reads as records (e.g. a database

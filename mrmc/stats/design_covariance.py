@@ -28,6 +28,8 @@ diagnostic performance comparison of imaging modalities. Proc. SPIE 11316:113160
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .data import StudyDataError
@@ -87,21 +89,50 @@ def design_unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, read: np.
 
     Computed per block of readers who share cases (:func:`mrmc.stats.designs.reader_blocks`);
     cells of different blocks share no case and have covariance 0.
-
-    Notes
-    -----
-    Within a block, a diseased case a cell did not read is given a rating below every
-    other and a non-diseased one a rating above every other, so that every kernel
-    involving it is 0; then the row and column sums of each cell's kernel (U, V) and the
-    kernel product sums B over common (diseased, non-diseased) pairs
-    (:func:`mrmc.stats.kernel_sums.kernel_product_sums`) come from the fully crossed
-    machinery, and with S = sum U,
-    D_xy = S_x S_y - U_x.U_y - V_x.V_y + B_xy,
-    W_xy = p_x q_x p_y q_y - p_x p_y q_xy - q_x q_y p_xy + p_xy q_xy
-    (p, q: diseased and non-diseased cases read; p_xy, q_xy: those read by both).
     """
     n_t, n_r, _ = read.shape
     cov = np.zeros((n_t * n_r, n_t * n_r))
+    for cells, moments in _blocks(ratings, truth, read):
+        theta = moments.totals / moments.pairs
+        cov[np.ix_(cells, cells)] = np.outer(theta, theta) - moments.distinct_sums / moments.distinct_pairs
+    return cov
+
+
+@dataclass(frozen=True)
+class KernelMoments:
+    """Sums of AUC kernels psi(diseased, non-diseased) of the (treatment, reader) cells.
+
+    ``totals`` and ``pairs``: each cell's kernel sum and number of case pairs read;
+    ``distinct_sums`` and ``distinct_pairs`` (cells x cells): the sum of products
+    psi_x(i, j) psi_y(i', j') over i != i', j != j' and the number of such products.
+    """
+
+    totals: np.ndarray
+    pairs: np.ndarray
+    distinct_sums: np.ndarray
+    distinct_pairs: np.ndarray
+
+
+def kernel_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> KernelMoments:
+    """:class:`KernelMoments` of every cell of ``ratings[treatment, reader, case]`` (NaN = not read).
+
+    Cells of different reader blocks share no case: their products are all distinct.
+    """
+    n_t, n_r, _ = read.shape
+    totals, pairs = np.empty(n_t * n_r), np.empty(n_t * n_r)
+    blocks = list(_blocks(ratings, truth, read))
+    for cells, moments in blocks:
+        totals[cells], pairs[cells] = moments.totals, moments.pairs
+    distinct_sums, distinct_pairs = np.outer(totals, totals), np.outer(pairs, pairs)
+    for cells, moments in blocks:
+        distinct_sums[np.ix_(cells, cells)] = moments.distinct_sums
+        distinct_pairs[np.ix_(cells, cells)] = moments.distinct_pairs
+    return KernelMoments(totals, pairs, distinct_sums, distinct_pairs)
+
+
+def _blocks(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray):
+    """Per reader block: the flattened (treatment, reader) indices of its cells and their moments."""
+    n_t, n_r, _ = read.shape
     labels = reader_blocks(read)
     for block in range(labels.max() + 1):
         readers = np.flatnonzero(labels == block)
@@ -109,12 +140,24 @@ def design_unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, read: np.
         cells = (np.arange(n_t)[:, None] * n_r + readers[None, :]).ravel()
         block_read = read[:, readers][..., cases].reshape(len(cells), -1)
         block_ratings = ratings[:, readers][..., cases].reshape(len(cells), -1)
-        cov[np.ix_(cells, cells)] = _block_unbiased(block_ratings, truth[cases], block_read)
-    return cov
+        yield cells, _block_moments(block_ratings, truth[cases], block_read)
 
 
-def _block_unbiased(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> np.ndarray:
-    """:func:`design_unbiased_covariance` of one block: ``ratings`` and ``read`` are (cells, cases)."""
+def _block_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> KernelMoments:
+    """:class:`KernelMoments` of one block: ``ratings`` and ``read`` are (cells, cases).
+
+    Notes
+    -----
+    A diseased case a cell did not read is given a rating below every other and a
+    non-diseased one a rating above every other, so that every kernel involving it is
+    0; then the row and column sums of each cell's kernel (U, V) and the kernel product
+    sums B over common (diseased, non-diseased) pairs
+    (:func:`mrmc.stats.kernel_sums.kernel_product_sums`) come from the fully crossed
+    machinery, and with S = sum U,
+    D_xy = S_x S_y - U_x.U_y - V_x.V_y + B_xy,
+    W_xy = p_x q_x p_y q_y - p_x p_y q_xy - q_x q_y p_xy + p_xy q_xy
+    (p, q: diseased and non-diseased cases read; p_xy, q_xy: those read by both).
+    """
     finite = np.where(read, ratings, 0.0)
     low, high = finite.min() - 1.0, finite.max() + 1.0
     sentinel = np.where(read, ratings, np.where(truth, low, high))
@@ -124,11 +167,15 @@ def _block_unbiased(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) ->
     row_sums, column_sums = n_normal * v10, n_diseased * v01
     kernel_products = kernel_product_sums(ranked.diseased, ranked.normal, ranked.n_levels, counts=ranked.counts)
     totals = row_sums.sum(axis=1)
-    p = read[:, truth].sum(axis=1).astype(float)
-    q = read[:, ~truth].sum(axis=1).astype(float)
-    p_common = read[:, truth].astype(float) @ read[:, truth].T.astype(float)
-    q_common = read[:, ~truth].astype(float) @ read[:, ~truth].T.astype(float)
-    distinct = np.outer(totals, totals) - row_sums @ row_sums.T - column_sums @ column_sums.T + kernel_products
-    pairs = np.outer(p * q, p * q) - np.outer(p, p) * q_common - np.outer(q, q) * p_common + p_common * q_common
-    theta = totals / (p * q)
-    return np.outer(theta, theta) - distinct / pairs
+    diseased_read, normal_read = read[:, truth].astype(float), read[:, ~truth].astype(float)
+    p, q = diseased_read.sum(axis=1), normal_read.sum(axis=1)
+    p_common, q_common = diseased_read @ diseased_read.T, normal_read @ normal_read.T
+    return KernelMoments(
+        totals=totals,
+        pairs=p * q,
+        distinct_sums=np.outer(totals, totals) - row_sums @ row_sums.T - column_sums @ column_sums.T + kernel_products,
+        distinct_pairs=np.outer(p * q, p * q)
+        - np.outer(p, p) * q_common
+        - np.outer(q, q) * p_common
+        + p_common * q_common,
+    )

@@ -7,6 +7,7 @@ import math
 from .analysis import ORResult
 from .designs import StudyDesign
 from .or_results import Difference, Generalization, GlobalTest, TreatmentInterval
+from .ustatistics import UStatEstimate, UStatResult
 
 CONVENTION_NOTES = {
     "iowa": "OR-DBM MRMC (Iowa) convention: FRRC error term uses max(Cov2 - Cov3, 0); CIs not clipped",
@@ -16,6 +17,10 @@ CONVENTION_NOTES = {
 }
 METHOD_NOTES = {
     "or": "Obuchowski-Rockette over the reads that exist (reader averages unweighted, Hillis ddf)",
+    "ustat": (
+        "U-statistics as iMRMC 4.0 (Gallas 2009): reader averages weighted by case pairs, unbiased "
+        "one-shot variance pooling kernel products over reader pairs, normal tests"
+    ),
 }
 _GENERALIZATIONS = (
     ("rrrc", "Random readers, random cases (F test, Hillis ddf)"),
@@ -101,8 +106,10 @@ def design_json(design: StudyDesign | None) -> dict | None:
     }
 
 
-def result_to_json(result: ORResult) -> dict:
+def result_to_json(result: ORResult | UStatResult) -> dict:
     """JSON-serializable dict with the documented key names (non-finite numbers become None)."""
+    if isinstance(result, UStatResult):
+        return _ustat_json(result)
     analysis = result.analysis
     components = analysis.var_components
     ms = analysis.mean_squares
@@ -171,6 +178,44 @@ def result_to_json(result: ORResult) -> dict:
     return document
 
 
+def _estimate_json(estimate: UStatEstimate) -> dict:
+    return {
+        "label": estimate.label,
+        "estimate": _number(estimate.estimate),
+        "variance": _number(estimate.variance),
+        "se": _number(estimate.se),
+        "statistic": _number(estimate.statistic),
+        "p": _number(estimate.p),
+        "ci": [_number(bound) for bound in estimate.ci],
+    }
+
+
+def _ustat_json(result: UStatResult) -> dict:
+    return {
+        "fom": "auc",
+        "method": result.method,
+        "method_note": METHOD_NOTES[result.method],
+        "design": design_json(result.design),
+        "alpha": result.alpha,
+        "treatments": list(result.treatments),
+        "readers": list(result.readers),
+        "n_normal": result.n_normal,
+        "n_abnormal": result.n_abnormal,
+        "fom_table": {
+            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
+            for treatment, row in zip(result.treatments, result.fom_table, strict=True)
+        },
+        "reader_weights": {
+            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
+            for treatment, row in zip(result.treatments, result.reader_weights, strict=True)
+        },
+        "treatment_means": {t: _number(v) for t, v in zip(result.treatments, result.treatment_means, strict=True)},
+        "covariance": [[_number(v) for v in row] for row in result.covariance],
+        "treatment_tests": [_estimate_json(e) for e in result.treatment_estimates],
+        "differences": [_estimate_json(e) for e in result.differences],
+    }
+
+
 def _fmt(value: float | None, digits: int = 8) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -179,8 +224,10 @@ def _p(value: float) -> str:
     return f"{value:.4f}"
 
 
-def format_report(result: ORResult) -> str:
+def format_report(result: ORResult | UStatResult) -> str:
     """Plain-text report in the order of the OR-DBM MRMC printout."""
+    if isinstance(result, UStatResult):
+        return _ustat_report(result)
     analysis = result.analysis
     confidence = f"{100 * (1 - result.alpha):g}%"
     lines = [
@@ -255,3 +302,27 @@ def _generalization_lines(result: Generalization, confidence: str) -> list[str]:
             f"{confidence} CI [{i.ci[0]:.5f}, {i.ci[1]:.5f}]"
         )
     return lines
+
+
+def _ustat_report(result: UStatResult) -> str:
+    confidence = f"{100 * (1 - result.alpha):g}%"
+    lines = [
+        "MRMC analysis (U-statistics)",
+        f"{len(result.treatments)} treatments, {len(result.readers)} readers, "
+        f"{result.n_normal + result.n_abnormal} cases ({result.n_normal} normal, {result.n_abnormal} abnormal)",
+        "Figure of merit: auc",
+        METHOD_NOTES[result.method],
+        *design_lines(result.design),
+        "",
+        "AUC by reader (rows) and treatment (columns)",
+        "reader      " + "".join(f"{t:>14}" for t in result.treatments),
+    ]
+    for j, reader in enumerate(result.readers):
+        lines.append(f"{reader:<12}" + "".join(f"{v:>14.8f}" for v in result.fom_table[:, j]))
+    lines += ["pair-weighted" + "".join(f"{v:>13.8f}" for v in result.treatment_means), ""]
+    for estimate in result.treatment_estimates + result.differences:
+        lines.append(
+            f"  {estimate.label}: {estimate.estimate:.5f} (SE {_fmt(estimate.se, 5)}, z, p {_fmt(estimate.p, 4)}), "
+            f"{confidence} CI [{_fmt(estimate.ci[0], 5)}, {_fmt(estimate.ci[1], 5)}]"
+        )
+    return "\n".join(lines) + "\n"
