@@ -28,9 +28,7 @@ list(test_trt_diffs = data.frame(Estimate = 0.043, StdErr = 0.015, df = 20.5, CI
 
 @pytest.fixture(scope="module")
 def r():
-    robjects = pytest.importorskip("rpy2.robjects", reason="rpy2 and R are needed to build R summaries")
-    logging.getLogger("rpy2.rinterface_lib.embedded").setLevel(logging.WARNING)
-    return robjects.r
+    return pytest.importorskip("rpy2.robjects", reason="rpy2 and R are needed to build R summaries").r
 
 
 def test_reads_mrmcaov_0_3_0_summary(r):
@@ -79,6 +77,7 @@ def test_without_mrmcaov_the_run_succeeds_and_says_why(read_study, statistician,
     assert section["reason"] == "the R package MRMCaov is not installed" and "MRMCaov" in section["how_to_install"]
 
 
+logging.getLogger("rpy2.rinterface_lib.embedded").setLevel(logging.WARNING)  # R's exit message after pytest
 MRMCAOV, WHY_NOT = mrmcaov_available()
 
 
