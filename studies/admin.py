@@ -143,6 +143,9 @@ class StudyAdminForm(forms.ModelForm):
     fixed once reading can start) apply to edits made here too; the admin supplies the model
     and fields."""
 
+    def clean_endpoints(self):
+        return self.cleaned_data["endpoints"] or {}  # an emptied box: no endpoints pre-specified
+
     def clean(self):
         cleaned = super().clean()
         candidate = copy.copy(self.instance)
@@ -153,8 +156,9 @@ class StudyAdminForm(forms.ModelForm):
                 check_design_change(self.instance, set(self.changed_data))
             validate_design(candidate)
         except DomainError as exc:
-            field = exc.field if exc.field in self.fields else None
-            raise ValidationError({field: exc.message} if field else exc.message) from None
+            field = (exc.field or "").split(".")[0]  # a value inside a JSON field is named by its path
+            message = exc.message if field == exc.field else f"{exc.field}: {exc.message}"
+            raise ValidationError({field: message} if field in self.fields else message) from None
         return cleaned
 
 

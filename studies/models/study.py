@@ -74,6 +74,12 @@ class Study(models.Model):
         blank=True,
         help_text="Rules for the regions of burned-in text blacked out on ingest (mrmc.dicom.pixel_cleaning)",
     )
+    endpoints = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Pre-specified endpoints: primary, co-primary and secondary figures of merit, hypothesis, "
+                  "alpha and sidedness (studies.services.endpoints); fixed once the schedule exists",
+    )
     reading_starts_at = models.DateTimeField(null=True, blank=True)
     schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False, validators=between(0, BIGINT_MAX))
     schedule_generated_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -3,7 +3,8 @@
 The primary analysis is ``mrmc.stats.analyze`` on the snapshot exactly as the CLI would
 run it on the same CSV (``python -m mrmc.stats analyze snapshot.csv --json``); the
 supporting analyses (:mod:`studies.services.analysis_sections`) each go into their own
-section, which records its error instead of failing the run.
+section, which records its error instead of failing the run; ``endpoints`` holds each
+pre-specified endpoint's decision (:mod:`studies.services.endpoint_decisions`).
 """
 
 import math
@@ -18,6 +19,7 @@ from studies.errors import RuleViolation
 from studies.models import AIOutput, AnalysisRun, Study
 from studies.services.analysis_sections import SECTIONS, SectionContext
 from studies.services.analysis_snapshot import parse_snapshot
+from studies.services.endpoint_decisions import decide_endpoints
 
 
 def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -> dict:
@@ -43,7 +45,9 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
     for number, (name, section) in enumerate(SECTIONS.items()):
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
         results[name] = _section(section, context)
-    return plain(results)
+    results = plain(results)
+    results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results))
+    return results
 
 
 def analysis_options(options: dict, threshold: float | None) -> dict:

@@ -5,6 +5,7 @@ the field; an invalid file creates nothing.
 """
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -29,6 +30,7 @@ TOP_LEVEL_KEYS = {
     "revision_policy",
     "allow_identified_data",
     "pixel_cleaning",
+    "endpoints",
     "arms",
     "readers",
     "members",
@@ -149,6 +151,9 @@ def _study_fields(top: _Fields) -> dict:
         "allow_identified_data": top.get("allow_identified_data", bool, False),
         "pixel_cleaning": [_plain(rule) for rule in top.get("pixel_cleaning", list, [])],
     }
+    endpoints = top.node.value.get("endpoints")
+    if endpoints is not None:
+        values["endpoints"] = _plain(endpoints)  # checked by the study service, errors located below
     for key in ("washout_days", "block_size"):
         if values[key] < 0:
             raise InvalidInput("must not be negative", line=top.line(key), field=key)
@@ -181,7 +186,7 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
         study = study_services.create_study(actor=actor, title=title, **_study_fields(top))
     except InvalidInput as exc:
         key = PROTOCOL_KEYS.get(exc.field, exc.field or "title")
-        raise InvalidInput(exc.message, field=key, line=top.line(key.split(".")[0])) from None
+        raise InvalidInput(exc.message, field=key, line=_line_of(top.node, key)) from None
     for arm in arms:
         arm.check_keys({"name", "label", "shows_ai"})
         with _located(arm, "name"):
@@ -201,6 +206,19 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
                 group=reader.get("group", int, 0),
             )
     return study
+
+
+def _line_of(node: _Node, path: str) -> int:
+    """The line of the deepest node on ``path`` (``endpoints.co_primary[1].margin``) that exists."""
+    for step in re.findall(r"[^.\[\]]+", path):
+        children = node.value
+        if isinstance(children, dict) and step in children:
+            node = children[step]
+        elif isinstance(children, list) and step.isdigit() and int(step) < len(children):
+            node = children[int(step)]
+        else:
+            break
+    return node.line
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from studies.errors import InvalidInput, RuleViolation
 from studies.models import Arm, Job, Reader, Role, Study, StudyMembership, User
 from studies.permissions import Action, require
 from studies.services import jobs, schedule
+from studies.services.endpoints import validate_endpoints
 
 S = Study.Status
 
@@ -33,6 +34,7 @@ DESIGN_FIELDS = {
     "block_size",
     "revision_policy",
     "allow_identified_data",
+    "endpoints",
 }
 # pixel cleaning rules concern images still to be ingested, not the reading design
 # arms and readers change only before reading can start
@@ -62,6 +64,7 @@ def validate_design(study: Study) -> None:
     low, high = study.rating_bounds
     if study.decision_threshold is not None and not low <= study.decision_threshold <= high:
         raise InvalidInput(f"must lie within the rating scale [{low:g}, {high:g}]", field="decision_threshold")
+    validate_endpoints(study.endpoints)
     try:
         parse_rules(study.pixel_cleaning)
     except ValueError as exc:
@@ -70,8 +73,10 @@ def validate_design(study: Study) -> None:
 
 def check_design_change(study: Study, changed: set[str]) -> None:
     """The design is fixed once reading can have started: after enrolling, or once a schedule exists."""
-    if DESIGN_FIELDS & changed and (study.status not in (S.DRAFT, S.ENROLLING) or study.sessions.exists()):
-        raise RuleViolation("the design can only change in draft or enrolling, before a schedule exists")
+    fixed = DESIGN_FIELDS & changed
+    if fixed and (study.status not in (S.DRAFT, S.ENROLLING) or study.sessions.exists()):
+        raise RuleViolation("the design can only change in draft or enrolling, before a schedule exists "
+                            f"(asked to change: {', '.join(sorted(fixed))})")
 
 
 @transaction.atomic
