@@ -92,7 +92,7 @@ def design_unbiased_covariance(ratings: np.ndarray, truth: np.ndarray, read: np.
     """
     n_t, n_r, _ = read.shape
     cov = np.zeros((n_t * n_r, n_t * n_r))
-    for cells, moments in _blocks(ratings, truth, read):
+    for cells, _, moments in _blocks(ratings, truth, read):
         theta = moments.totals / moments.pairs
         cov[np.ix_(cells, cells)] = np.outer(theta, theta) - moments.distinct_sums / moments.distinct_pairs
     return cov
@@ -104,13 +104,20 @@ class KernelMoments:
 
     ``totals`` and ``pairs``: each cell's kernel sum and number of case pairs read;
     ``distinct_sums`` and ``distinct_pairs`` (cells x cells): the sum of products
-    psi_x(i, j) psi_y(i', j') over i != i', j != j' and the number of such products.
+    psi_x(i, j) psi_y(i', j') over i != i', j != j' and the number of such products;
+    ``diseased_sums`` and ``normal_sums`` (cells x cases of the class): each case's
+    kernel sum over the cases of the other class (0 where not read), and
+    ``diseased_read``, ``normal_read`` whether the cell read it.
     """
 
     totals: np.ndarray
     pairs: np.ndarray
     distinct_sums: np.ndarray
     distinct_pairs: np.ndarray
+    diseased_sums: np.ndarray
+    normal_sums: np.ndarray
+    diseased_read: np.ndarray
+    normal_read: np.ndarray
 
 
 def kernel_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> KernelMoments:
@@ -119,19 +126,28 @@ def kernel_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> 
     Cells of different reader blocks share no case: their products are all distinct.
     """
     n_t, n_r, _ = read.shape
-    totals, pairs = np.empty(n_t * n_r), np.empty(n_t * n_r)
+    n_cells = n_t * n_r
+    totals, pairs = np.empty(n_cells), np.empty(n_cells)
+    by_case = [np.zeros((n_cells, np.count_nonzero(truth == member))) for member in (True, False) for _ in (0, 1)]
+    class_position = np.where(truth, np.cumsum(truth), np.cumsum(~truth)) - 1
     blocks = list(_blocks(ratings, truth, read))
-    for cells, moments in blocks:
+    for cells, cases, moments in blocks:
         totals[cells], pairs[cells] = moments.totals, moments.pairs
+        local = (moments.diseased_sums, moments.diseased_read, moments.normal_sums, moments.normal_read)
+        for full, part, member in zip(by_case, local, (True, True, False, False), strict=True):
+            full[np.ix_(cells, class_position[cases[truth[cases] == member]])] = part
     distinct_sums, distinct_pairs = np.outer(totals, totals), np.outer(pairs, pairs)
-    for cells, moments in blocks:
+    for cells, _, moments in blocks:
         distinct_sums[np.ix_(cells, cells)] = moments.distinct_sums
         distinct_pairs[np.ix_(cells, cells)] = moments.distinct_pairs
-    return KernelMoments(totals, pairs, distinct_sums, distinct_pairs)
+    diseased_sums, diseased_read, normal_sums, normal_read = by_case
+    return KernelMoments(
+        totals, pairs, distinct_sums, distinct_pairs, diseased_sums, normal_sums, diseased_read, normal_read
+    )
 
 
 def _blocks(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray):
-    """Per reader block: the flattened (treatment, reader) indices of its cells and their moments."""
+    """Per reader block: the flattened (treatment, reader) indices of its cells, its cases and their moments."""
     n_t, n_r, _ = read.shape
     labels = reader_blocks(read)
     for block in range(labels.max() + 1):
@@ -140,7 +156,7 @@ def _blocks(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray):
         cells = (np.arange(n_t)[:, None] * n_r + readers[None, :]).ravel()
         block_read = read[:, readers][..., cases].reshape(len(cells), -1)
         block_ratings = ratings[:, readers][..., cases].reshape(len(cells), -1)
-        yield cells, _block_moments(block_ratings, truth[cases], block_read)
+        yield cells, cases, _block_moments(block_ratings, truth[cases], block_read)
 
 
 def _block_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> KernelMoments:
@@ -178,4 +194,8 @@ def _block_moments(ratings: np.ndarray, truth: np.ndarray, read: np.ndarray) -> 
         - np.outer(p, p) * q_common
         - np.outer(q, q) * p_common
         + p_common * q_common,
+        diseased_sums=row_sums,
+        normal_sums=column_sums,
+        diseased_read=diseased_read,
+        normal_read=normal_read,
     )

@@ -19,7 +19,8 @@ METHOD_NOTES = {
     "or": "Obuchowski-Rockette over the reads that exist (reader averages unweighted, Hillis ddf)",
     "ustat": (
         "U-statistics as iMRMC 4.0 (Gallas 2009): reader averages weighted by case pairs, unbiased "
-        "one-shot variance pooling kernel products over reader pairs, normal tests"
+        "one-shot variance pooling kernel products over reader pairs, t tests with BDG df truncated to an "
+        "integer (normal from df 50)"
     ),
 }
 _GENERALIZATIONS = (
@@ -185,8 +186,12 @@ def _estimate_json(estimate: UStatEstimate) -> dict:
         "variance": _number(estimate.variance),
         "se": _number(estimate.se),
         "statistic": _number(estimate.statistic),
+        "df_bdg": _number(estimate.df),
+        "df_used": estimate.df_used,
         "p": _number(estimate.p),
         "ci": [_number(bound) for bound in estimate.ci],
+        "p_normal": _number(estimate.p_normal),
+        "ci_normal": [_number(bound) for bound in estimate.ci_normal],
     }
 
 
@@ -321,8 +326,9 @@ def _ustat_report(result: UStatResult) -> str:
         lines.append(f"{reader:<12}" + "".join(f"{v:>14.8f}" for v in result.fom_table[:, j]))
     lines += ["pair-weighted" + "".join(f"{v:>13.8f}" for v in result.treatment_means), ""]
     for estimate in result.treatment_estimates + result.differences:
+        df = "z" if estimate.df_used is None else f"t df {estimate.df_used} (BDG {estimate.df:.2f})"
         lines.append(
-            f"  {estimate.label}: {estimate.estimate:.5f} (SE {_fmt(estimate.se, 5)}, z, p {_fmt(estimate.p, 4)}), "
+            f"  {estimate.label}: {estimate.estimate:.5f} (SE {_fmt(estimate.se, 5)}, {df}, p {_fmt(estimate.p, 4)}), "
             f"{confidence} CI [{_fmt(estimate.ci[0], 5)}, {_fmt(estimate.ci[1], 5)}]"
         )
     return "\n".join(lines) + "\n"

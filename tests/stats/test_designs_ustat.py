@@ -1,7 +1,8 @@
 """The U-statistic analysis (iMRMC's convention) of split-plot and partially paired studies.
 
 Reference: tests/stats/data/sp_a_expected.json, iMRMC 4.0.3 full-precision U-statistic results
-(``iMRMC.Ustat``: reader-averaged AUCs, variances, covariance, normal p-values and CIs); with
+(``iMRMC.Ustat``: reader-averaged AUCs, variances, covariance, BDG degrees of freedom, t and
+normal p-values and CIs); with
 missing reads the estimates are checked against a direct enumeration written here from the
 definition (pair-weighted reader averages; A_t A_u minus the mean kernel product over different
 readers and different cases).
@@ -44,14 +45,22 @@ def test_split_plot_matches_imrmc_ustat():
     assert ours.variance == pytest.approx(difference["var_diff"], abs=1e-14)
     assert ours.se == pytest.approx(difference["se"], abs=1e-13)
     assert abs(ours.statistic) == pytest.approx(difference["z_or_t"], abs=1e-11)
-    assert ours.p == pytest.approx(difference["normal"]["p"], abs=1e-12)
-    assert ours.ci == pytest.approx((difference["normal"]["ci_lower"], difference["normal"]["ci_upper"]), abs=1e-12)
-    for estimate, name in zip(result.treatment_estimates, ("modality_1", "modality_2"), strict=True):
+    for estimate, name in zip(
+        result.treatment_estimates + result.differences,
+        ("modality_1", "modality_2", "difference_1_minus_2"),
+        strict=True,
+    ):
         expected = reference()[name]
-        assert estimate.variance == pytest.approx(expected["var_auc"], abs=1e-14)
-        assert estimate.statistic == pytest.approx(expected["z_or_t"], abs=1e-11)
-        assert estimate.p == pytest.approx(expected["normal"]["p"], rel=1e-10)
-        assert estimate.ci == pytest.approx((expected["normal"]["ci_lower"], expected["normal"]["ci_upper"]), abs=1e-12)
+        if name.startswith("modality"):
+            assert estimate.variance == pytest.approx(expected["var_auc"], abs=1e-14)
+            assert estimate.statistic == pytest.approx(expected["z_or_t"], abs=1e-11)
+        normal, bdg = expected["normal"], expected["BDG"]
+        assert estimate.p_normal == pytest.approx(normal["p"], rel=1e-10)
+        assert estimate.ci_normal == pytest.approx((normal["ci_lower"], normal["ci_upper"]), abs=1e-12)
+        assert estimate.df == pytest.approx(bdg["df"], rel=1e-11)
+        assert estimate.df_used == bdg["df_used_for_t"]
+        assert estimate.p == pytest.approx(bdg["p"], rel=1e-10)
+        assert estimate.ci == pytest.approx((bdg["ci_lower"], bdg["ci_upper"]), abs=1e-12)
     for reader, aucs in difference["reader_auc"].items():
         assert result.fom_table[:, int(reader) - 1] == pytest.approx(aucs, abs=1e-15)
 
@@ -101,3 +110,13 @@ def test_missing_reads_weight_readers_by_case_pairs():
 def test_ustat_is_auc_only():
     with pytest.raises(ValueError, match="fom='auc' only"):
         analyze_study(read_long_csv(DATA / "sp_a.csv"), method="ustat", fom="sens", threshold=0.5)
+
+
+def test_bdg_df_is_floored_at_the_smallest_component_df():
+    from mrmc.stats.ustatistics import bdg_df
+
+    freedom = np.array([79.0, 79.0, 5.0])
+    assert bdg_df(1e-3, np.array([1.0, 1.0, 1.0]), freedom) == 5.0
+    # variance^2 / sum (MS/df)^2/df, worked by hand: 1e-6 / (2 (0.079/79)^2/79 + (0.005/5)^2/5)
+    expected = 1e-6 / (2 * (0.079 / 79) ** 2 / 79 + (0.005 / 5) ** 2 / 5)
+    assert bdg_df(1e-3, np.array([0.079, 0.079, 0.005]), freedom) == pytest.approx(expected, rel=1e-14)
