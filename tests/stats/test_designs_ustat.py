@@ -117,6 +117,7 @@ def test_bdg_df_is_floored_at_the_smallest_component_df():
 
     freedom = np.array([79.0, 79.0, 5.0])
     assert bdg_df(1e-3, np.array([1.0, 1.0, 1.0]), freedom) == 5.0
-    # variance^2 / sum (MS/df)^2/df, worked by hand: 1e-6 / (2 (0.079/79)^2/79 + (0.005/5)^2/5)
-    expected = 1e-6 / (2 * (0.079 / 79) ** 2 / 79 + (0.005 / 5) ** 2 / 5)
-    assert bdg_df(1e-3, np.array([0.079, 0.079, 0.005]), freedom) == pytest.approx(expected, rel=1e-14)
+    # variance^2 / sum (MS/df)^2/df, worked by hand: 9e-6 / (2 (0.079/79)^2/79 + (0.005/5)^2/5) = 39.94...
+    expected = 9e-6 / (2 * (0.079 / 79) ** 2 / 79 + (0.005 / 5) ** 2 / 5)
+    assert expected > 5
+    assert bdg_df(3e-3, np.array([0.079, 0.079, 0.005]), freedom) == pytest.approx(expected, rel=1e-14)
