@@ -210,11 +210,16 @@ def _endpoints(results: dict) -> Section | None:
          f"minus the arm that does not (RRRC), each endpoint succeeding when its lower confidence bound exceeds 0 "
          f"(superiority) or minus its margin (non-inferiority). Co-primary endpoints: all must succeed with the "
          f"primary. Secondary endpoints: Holm's step-down, tested once the primary endpoints succeed.",
-         f"Primary hypothesis: {decisions['primary_outcome']}.",
-         *[f"{e['label']} ({e['role']}): {e.get('statement') or e['decision'] + ', ' + e['reason']}."
-           for e in decisions["endpoints"]]],
+         " ".join([f"Primary hypothesis: {decisions['primary_outcome']}.", decisions["note"]]).strip(),
+         *[_decision_sentence(endpoint) for endpoint in decisions["endpoints"]]],
         [Table("Endpoint decisions", ["Role", "Endpoint", "Hypothesis", "Difference", "CI", "Decision"], rows)],
     )
+
+
+def _decision_sentence(endpoint: dict) -> str:
+    where = f"{endpoint['role']}; {endpoint['source']}" if "source" in endpoint else endpoint["role"]
+    outcome = endpoint.get("statement") or f"{endpoint['decision']}, {endpoint['reason']}"
+    return f"{endpoint['label']} ({where}): {outcome}."
 
 
 def _decision_row(endpoint: dict) -> list[str]:

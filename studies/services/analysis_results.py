@@ -46,7 +46,8 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
         results[name] = _section(section, context)
     results = plain(results)
-    results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results))
+    results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results,
+                                                 interim=run.is_interim))
     return results
 
 

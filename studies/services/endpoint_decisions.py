@@ -36,7 +36,11 @@ class NotAnalysed(Exception):
     """The run did not compute this endpoint; the message says why."""
 
 
-def decide_endpoints(*, endpoints: dict, results: dict) -> dict:
+INTERIM_NOTE = ("interim run: these decisions are descriptive, not confirmatory (no alpha is spent on interim "
+                "looks); the confirmatory decision is the final run's.")
+
+
+def decide_endpoints(*, endpoints: dict, results: dict, interim: bool = False) -> dict:
     """The decision of every pre-specified endpoint and of the study's primary hypothesis."""
     if not endpoints:
         return {"specified": False}
@@ -57,6 +61,7 @@ def decide_endpoints(*, endpoints: dict, results: dict) -> dict:
         "one_sided_alpha": level,
         "ci_level": 1 - 2 * level,
         "primary_outcome": outcome,
+        "note": INTERIM_NOTE if interim else "",
         "endpoints": primary + _holm(plan["secondary"], results, level, gate_open=primary_success),
     }
 

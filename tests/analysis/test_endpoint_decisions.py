@@ -153,3 +153,9 @@ def test_a_run_states_each_endpoint_decision_in_its_results_and_report(read_stud
     html = render_html(run)
     assert "Hypotheses and decisions" in html and auc["statement"] in html
     assert "not analysed, this run has no FROC (localization) analysis" in html
+
+
+def test_an_interim_run_says_its_decisions_are_not_confirmatory():
+    document = decide_endpoints(endpoints=AUC_SUPERIORITY, results=results(), interim=True)
+    assert "not confirmatory" in document["note"]
+    assert decide_endpoints(endpoints=AUC_SUPERIORITY, results=results())["note"] == ""
