@@ -137,7 +137,7 @@ def analyze(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method == "ustat":
-        if fom != "auc":
+        if getattr(fom, "kind", fom) != "auc":
             raise ValueError("method='ustat' is defined for fom='auc' only")
         return ustat_analysis(ratings, truth, treatments=treatments, readers=readers, design=design, alpha=alpha)
     convention = convention or ("iowa" if design.fully_crossed else "mrmcaov")
