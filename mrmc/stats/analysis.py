@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .covariance import estimate_covariance
+from .binary import endpoint_covariance
 from .data import ReaderStudy, StudyDataError, validate_ratings
 from .design_covariance import design_unbiased_covariance, design_values_and_jackknife
 from .designs import StudyDesign, detect_design
@@ -145,7 +145,7 @@ def analyze(
     if design.fully_crossed:
         ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by AUC and covariance
         theta = figure.values(ratings, truth, ranked=ranked)
-        cov_matrix = estimate_covariance(
+        cov_matrix = endpoint_covariance(
             cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, ranked=ranked
         )
     else:

@@ -232,3 +232,21 @@ def test_type_one_error_of_the_rrrc_test(kind):
     assert np.isfinite(p).all()
     rate = float(np.mean(p < 0.05))
     assert 0.04 <= rate <= 0.06, rate
+
+
+@pytest.mark.parametrize("kind", ["sens", "spec"])
+def test_the_or_analysis_uses_the_class_restricted_covariance(kind):
+    """``analyze`` (and so the platform's operating points) jackknifes sens/spec within their class."""
+    from mrmc.stats import analyze
+    from mrmc.stats.binary import class_restricted_covariance
+
+    rng = np.random.default_rng(7)
+    truth = np.repeat([False, True], [30, 20])
+    ratings = rng.normal(size=(2, 4, truth.size)) + truth
+    result = analyze(ratings, truth, fom=kind, threshold=0.5)
+    expected = class_restricted_covariance(ratings, truth, kind=kind, threshold=0.5, reader_averaged=True)
+    assert np.allclose(result.covariance, expected, rtol=0, atol=1e-15)
+    all_cases = estimate_covariance("jackknife", FigureOfMerit(kind, 0.5), ratings, truth, reader_averaged=True)
+    n, n_class = truth.size, (truth.sum() if kind == "sens" else (~truth).sum())
+    # the all-case jackknife is inflated by (n-1)/n / ((n_class-1)/n_class) on the variances
+    assert np.allclose(np.diag(all_cases), np.diag(expected) * (n - 1) / n / ((n_class - 1) / n_class))
