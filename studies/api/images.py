@@ -34,7 +34,8 @@ class DicomUploadView(APIView):
         (stored, duplicates, conflicts, rejected files with a reason class). A request larger than
         ``INGEST_MAX_UPLOAD_BYTES`` is refused with 413 before it is read."""
         study = study_for(request, study_id, Action.CHANGE_STUDY)
-        DicomUploadInput(data=request.data).is_valid(raise_exception=True)
+        # Only the keys: each file is checked by the ingest job, a bad one rejected with its reason.
+        DicomUploadInput().refuse_unknown_keys(request.data)
         mapping = request.FILES.get("mapping")
         job = ingest.start_upload(
             actor=request.user, study=study, uploads=request.FILES.getlist("files"),

@@ -18,12 +18,15 @@ class RefusesUnknownKeys:
     """
 
     def to_internal_value(self, data):
+        self.refuse_unknown_keys(data)
+        return super().to_internal_value(data)
+
+    def refuse_unknown_keys(self, data) -> None:
         if isinstance(data, Mapping):
             accepted = {name for name, field in self.fields.items() if not field.read_only}
             unknown = sorted(set(data) - accepted)
             if unknown:
                 raise serializers.ValidationError({key: ["unknown field: not accepted here"] for key in unknown})
-        return super().to_internal_value(data)
 
 
 class RefusesUnknownKeysSchema(OpenApiSerializerExtension):
