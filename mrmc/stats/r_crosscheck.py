@@ -46,9 +46,11 @@ def mrmcaov_rrrc(study: ReaderStudy, *, cov: str = "jackknife") -> dict:
 
     ro.globalenv["mrmc_data"] = _data_frame(ro, study)
     method = {"jackknife": "jackknife", "delong": "DeLong", "unbiased": "unbiased"}.get(cov, "jackknife")
+    # mrmc() names the covariance method `method` (a function or its name); the metric stays unqualified
+    # because mrmc() looks it up by name in its own namespace.
     ro.r(
-        f"fit <- MRMCaov::mrmc(empirical_auc(truth, rating), treatment, reader, case, data = mrmc_data,"
-        f" cov = MRMCaov::{method})"
+        "fit <- MRMCaov::mrmc(empirical_auc(truth, rating), treatment, reader, case, data = mrmc_data,"
+        f' method = "{method}")'
     )
     return {"available": True, **first_difference(ro.r("summary(fit)"))}
 
