@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .data import ReaderStudy
 
 HOW_TO_INSTALL = (
@@ -113,8 +115,8 @@ def _has_colnames(matrix) -> bool:
 
 
 def _data_frame(ro, study: ReaderStudy):
-    n_t, n_r, n_c = study.ratings.shape
-    cells = [(t, r, c) for t in range(n_t) for r in range(n_r) for c in range(n_c)]
+    """One row per read that exists: MRMCaov finds the design from which reads are there."""
+    cells = [tuple(int(i) for i in cell) for cell in zip(*np.nonzero(study.read_mask), strict=True)]
     return ro.DataFrame(
         {
             "reader": ro.StrVector([study.readers[r] for _, r, _ in cells]),
