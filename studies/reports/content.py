@@ -381,9 +381,10 @@ def _r_crosscheck(results: dict) -> Section | None:
         return Section("R cross-check (MRMCaov)", [f"Not available: {section.get('reason')}. "
                                                    f"{section.get('how_to_install', '')}"])
     ours = results["primary"]["rrrc"]["differences"][0]
-    rows = [["This platform", number(ours["estimate"], 5), number(ours["se"], 5), number(ours["df"], 2),
-             interval(ours["ci"], 5), p_value(ours["p"])],
-            ["MRMCaov", number(section["estimate"], 5), number(section["se"], 5), number(section["df"], 2),
+    rows = [[f"This platform ({' - '.join(ours['treatments'])})", number(ours["estimate"], 5),
+             number(ours["se"], 5), number(ours["df"], 2), interval(ours["ci"], 5), p_value(ours["p"])],
+            [f"MRMCaov ({section['comparison']})" if section.get("comparison") else "MRMCaov",
+             number(section["estimate"], 5), number(section["se"], 5), number(section["df"], 2),
              interval(section["ci"], 5), p_value(section["p"])]]
     return Section("R cross-check (MRMCaov)", [], [Table("RRRC difference", ["Software", "Estimate", "SE", "df",
                                                                              "CI", "p"], rows)])
