@@ -161,3 +161,14 @@ def test_real_mrmcaov_matches_the_primary_analysis(read_study, statistician, run
     assert section["se"] == pytest.approx(ours["se"], rel=1e-8)
     assert section["df"] == pytest.approx(ours["df"], rel=1e-6)
     assert section["p"] == pytest.approx(ours["p"], rel=1e-6)
+
+
+def test_a_run_shows_mrmcaov_beside_its_own_difference(stand_in_mrmcaov, read_study, statistician, run_analysis):
+    from studies.reports import render_html
+
+    run = run_analysis(actor=statistician, study=read_study(n_cases=30), options={"r_crosscheck": True})
+    section, ours = run.results["r_crosscheck"], run.results["primary"]["rrrc"]["differences"][0]
+    assert run.status == AnalysisRun.Status.SUCCEEDED and section["available"], section
+    assert abs(section["estimate"]) == pytest.approx(abs(ours["estimate"]), abs=1e-12)  # the same reader-averaged AUCs
+    html = render_html(run)
+    assert f"MRMCaov ({section['comparison']})" in html and f"This platform ({' - '.join(ours['treatments'])})" in html
