@@ -14,7 +14,9 @@ present) is, for every study independently:
 - a site or lesion is marked, with that rating, when it exceeds the reader's threshold
   ``threshold + N(0, threshold_sd^2)``; otherwise it is unmarked (-inf).
 
-Treatments have identical distributions, so every test of equal treatment means is under its null.
+Treatments have identical distributions, so every test of equal treatment means is under its null,
+unless ``treatment_effect`` adds to the lesions' separation in every treatment after the first
+(for power, :mod:`mrmc.stats.power_sim`).
 """
 
 from __future__ import annotations
@@ -73,9 +75,10 @@ def simulate_froc_null(
     n_diseased: int,
     n_treatments: int = 2,
     model: FrocNullModel | None = None,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
+    treatment_effect: float = 0.0,
 ) -> SimulatedFroc:
-    """Simulate ``n_studies`` independent null FROC studies (see the module docstring)."""
+    """Simulate ``n_studies`` independent FROC studies, null unless ``treatment_effect`` (see the module docstring)."""
     model = model or FrocNullModel()
     rng = np.random.default_rng(seed)
     n_cases = n_normal + n_diseased
@@ -96,6 +99,7 @@ def simulate_froc_null(
     interaction = model.reader_treatment_sd * rng.standard_normal((*reading_shape, 1, 1))
     lesion_values = model.case_sd * rng.standard_normal((n_studies, 1, 1, n_diseased, model.max_lesions))
     noise = model.noise_sd * rng.standard_normal((*reading_shape, n_diseased, model.max_lesions))
-    ll = model.separation + skill + interaction + lesion_values + noise
+    separations = model.separation + treatment_effect * (np.arange(n_treatments) > 0)
+    ll = separations[:, None, None, None] + skill + interaction + lesion_values + noise
     ll = np.where(lesion_mask & (ll > thresholds), ll, UNMARKED)
     return SimulatedFroc(nl=nl, ll=ll, weights=weights, lesion_mask=lesion_mask, n_normal=n_normal)
