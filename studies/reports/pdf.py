@@ -10,7 +10,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
-from .content import Section
+from .elements import Section
 
 PAGE_WIDTH = A4[0] - 3 * cm
 TABLE_STYLE = TableStyle([

@@ -1,0 +1,40 @@
+"""The building blocks of a report: sections, tables and the formatting of numbers."""
+
+from dataclasses import dataclass, field
+
+GENERALIZATIONS = {
+    "rrrc": "Random readers, random cases (RRRC)",
+    "frrc": "Fixed readers, random cases (FRRC)",
+    "rrfc": "Random readers, fixed cases (RRFC)",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (figure name, caption)
+
+
+def number(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def p_value(value) -> str:
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def interval(bounds, digits: int = 3) -> str:
+    if not bounds or None in bounds:
+        return "–"
+    return f"{bounds[0]:.{digits}f} to {bounds[1]:.{digits}f}"
