@@ -29,6 +29,15 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
     jobs.run(job_pk=job_pk if job_pk is not None else legacy_job_pk, runners=runners)
 
 
+@shared_task(name="studies.power_chunk", ignore_result=False)
+def power_chunk(*, spec: dict, seed: int, chunk: int, n_studies: int) -> dict:
+    """Simulate one chunk of a power run (:func:`studies.services.power.simulate_power`) and return its
+    counts; a pure function of its arguments, so a second delivery gives the same counts."""
+    from mrmc.stats.power_sim import power_chunk as simulate_chunk
+
+    return simulate_chunk(spec, seed=seed, chunk=chunk, n_studies=n_studies)
+
+
 @shared_task(name="studies.sweep_lost_jobs")
 def sweep_lost_jobs() -> dict:
     """Celery beat: fail jobs whose worker is gone and remove staged uploads no job uses."""

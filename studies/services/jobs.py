@@ -16,10 +16,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
 
+from celery import group
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ from django.utils import timezone
 from studies.errors import DomainError
 from studies.models import Job, Study, User
 from studies.services.staging import remove_orphaned_staging, remove_staging
-from studies.tasks import run_job
+from studies.tasks import power_chunk, run_job
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ def _publish(job: Job) -> None:
     except Exception as exc:
         _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
         raise
+
+
+def run_power_chunks(*, spec: dict, seed: int, sizes: Sequence[int], timeout_s: float) -> list[dict]:
+    """Run the chunks of a simulated power run as one Celery group, in parallel on the workers, and
+    wait for their counts (in this process when Celery is eager, without a broker).
+
+    Never call it from a task: a worker waiting for its own queue could wait forever (Celery refuses).
+    """
+    chunks = group(
+        power_chunk.s(spec=spec, seed=seed, chunk=index, n_studies=size) for index, size in enumerate(sizes)
+    )
+    return chunks.apply_async().get(timeout=timeout_s)
 
 
 def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
