@@ -10,6 +10,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from .analysis import analyze_study
 from .covariance import COV_METHODS
@@ -19,7 +20,10 @@ from .froc import analyze_froc_csv, format_froc_end_points, froc_result_to_json
 from .froc_fom import FROC_FOMS
 from .or_analysis import CONVENTIONS
 from .power import GENERALIZATIONS, PilotEstimates, sample_size_table, study_power
+from .power_designs import readers_mean_auc
+from .power_sim import DESIGNS, FrocPowerModel, PowerSpec, simulated_power
 from .report import format_report, result_to_json
+from .roe_metz_params import roe_metz_from_or
 from .simulation import ROE_METZ_STRUCTURES, simulate_roe_metz
 
 
@@ -66,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     power.add_argument("--power", type=float, default=0.8, dest="target_power")
     power.add_argument("--generalization", choices=GENERALIZATIONS, default="rrrc")
     power.add_argument("--json", action="store_true")
+    simulated = power.add_argument_group(
+        "simulation", "--simulate: power of --cases (half diseased) by simulating a Roe & Metz model fitted to "
+        "the pilot's AUC, var_R, var_TR and error correlations (Hillis 2018, 2020)"
+    )
+    simulated.add_argument("--simulate", action="store_true", help="simulate instead of the analytic power")
+    simulated.add_argument("--design", choices=DESIGNS, default="fully_crossed",
+                           help="froc: the FROC model of mrmc.stats.froc_simulation, --effect raising the lesions' "
+                           "latent separation (the pilot is not used)")
+    simulated.add_argument("--groups", type=int, help="split-plot reader groups")
+    simulated.add_argument("--missing", type=float, default=0.0, help="fraction of reads missing at random")
+    simulated.add_argument("--studies", type=int, default=2000, help="simulated studies per reader count")
+    simulated.add_argument("--simulation-seed", type=int, default=0)
+    simulated.add_argument("--auc", type=float, help="control AUC (default: the pilot's first treatment)")
+    simulated.add_argument("--var-r", type=float, help="OR var_R (with --components; default: the pilot's)")
 
     simulate = commands.add_parser("simulate", help="write a Roe & Metz simulated study as CSV")
     simulate.add_argument("--readers", type=int, default=5)
@@ -126,6 +144,8 @@ def _pilot(args: argparse.Namespace) -> PilotEstimates:
 
 
 def _run_power(args: argparse.Namespace) -> str:
+    if args.simulate:
+        return _run_simulated_power(args)
     pilot = _pilot(args)
     readers = args.readers or list(range(3, 16))
     design = {"effect_size": args.effect, "generalization": args.generalization, "alpha": args.alpha}
@@ -150,6 +170,58 @@ def _run_power(args: argparse.Namespace) -> str:
     body = [
         f"readers {row['readers']:>3}  cases {row['cases'] if row['cases'] is not None else 'unreachable':>8}"
         + (f"  power {row['power']:.3f}" if "power" in row else f"  for power {args.target_power:g}")
+        for row in rows
+    ]
+    return "\n".join([header, *body]) + "\n"
+
+
+def _simulated_model(args: argparse.Namespace):
+    """The design's model: a Roe & Metz model fitted to the pilot (AUC, control + effect), or the FROC model."""
+    if args.design == "froc":
+        return FrocPowerModel(treatment_effect=args.effect), {}
+    pilot, control_auc, var_r = _pilot(args), args.auc, args.var_r
+    n_abnormal = pilot.n_cases // 2
+    if args.pilot:
+        study = read_long_csv(args.pilot)
+        result = analyze_study(study, **_analysis_options(args))
+        control_auc = control_auc if control_auc is not None else float(result.fom_table[0].mean())
+        var_r = var_r if var_r is not None else result.analysis.var_components.var_R
+        n_abnormal = int(study.truth.sum())
+    if control_auc is None or var_r is None:
+        raise InputError("--simulate with --components needs --auc and --var-r")
+    correlations = (pilot.cov1 / pilot.var_error, pilot.cov2 / pilot.var_error, pilot.cov3 / pilot.var_error)
+    fit = roe_metz_from_or(
+        auc=(control_auc, control_auc + (0.0 if args.design == "ai_vs_readers" else args.effect)),
+        var_R=var_r, var_TR=pilot.var_TR, correlations=correlations,
+        n_normal=pilot.n_cases - n_abnormal, n_abnormal=n_abnormal,
+    )
+    details = {"roe_metz": asdict(fit.model), "or_misfit": fit.max_residual, "implied_var_error": fit.implied.var_error}
+    return fit.model, details
+
+
+def _run_simulated_power(args: argparse.Namespace) -> str:
+    if not args.cases:
+        raise InputError("--simulate needs --cases")
+    model, details = _simulated_model(args)
+    # AI versus readers: the AI's AUC lies --effect below the readers' mean
+    ai_auc = readers_mean_auc(model) - args.effect if args.design == "ai_vs_readers" else None
+    rows = []
+    for n_readers in args.readers or list(range(3, 16)):
+        spec = PowerSpec(
+            args.design, model, n_readers, args.cases - args.cases // 2, args.cases // 2, n_groups=args.groups,
+            missing_fraction=args.missing, alpha=args.alpha, ai_auc=ai_auc,
+        )
+        result = simulated_power(spec, n_studies=args.studies, seed=args.simulation_seed)
+        rows.append({"readers": n_readers, "cases": args.cases, "power": result.power, "mc_se": result.mc_se})
+    settings = {"design": args.design, "effect_size": args.effect, "alpha": args.alpha, "studies": args.studies}
+    if args.json:
+        return json.dumps({**settings, **details, "rows": rows}, indent=2)
+    header = (
+        f"{args.design} power by simulation, effect {args.effect:g}, alpha {args.alpha:g}, "
+        f"{args.studies} studies per row (+/- Monte-Carlo SE)"
+    )
+    body = [
+        f"readers {row['readers']:>3}  cases {row['cases']:>8}  power {row['power']:.3f} +/- {row['mc_se']:.3f}"
         for row in rows
     ]
     return "\n".join([header, *body]) + "\n"
