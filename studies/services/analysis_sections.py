@@ -5,9 +5,11 @@ and the run's options) and returns a JSON-ready dict; :data:`SECTIONS` lists the
 order of the document.
 """
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 from mrmc.stats import (
     FigureOfMerit,
@@ -20,12 +22,14 @@ from mrmc.stats import (
     specificity,
 )
 from mrmc.stats.agreement import fleiss_kappa, intraclass_correlation
+from mrmc.stats.binormal import fit_binormal
+from mrmc.stats.dbm import dbm_analysis
 from mrmc.stats.r_crosscheck import mrmcaov_rrrc
 from mrmc.stats.reading_time import arm_times, compare_times
 from mrmc.stats.sequential import score_changes
 from mrmc.stats.standalone import ai_versus_readers, empirical_roc, standalone_auc
 from mrmc.stats.subgroups import subgroup_analyses
-from studies.models import AnalysisRun, Study
+from studies.models import AnalysisRun, ReadingSession, Study
 from studies.services.analysis_snapshot import Snapshot
 
 POWER_READERS = (4, 6, 8, 10, 15, 20)
@@ -255,6 +259,66 @@ def _r_crosscheck(context: SectionContext) -> dict:
         return {"requested": True, "available": False, "reason": f"the cross-check failed: {type(exc).__name__}: {exc}"}
 
 
+def _reader_intervals(context: SectionContext) -> dict:
+    """Each reader's figure of merit per arm with its case-sampling SE (the run's covariance) and Wald interval."""
+    primary = context.primary
+    n_readers = len(context.data.readers)
+    variances = np.diag(primary.covariance).reshape(len(context.data.treatments), n_readers)
+    z = stats.norm.ppf(1 - context.options["alpha"] / 2)
+    by_arm = {}
+    for t, arm in enumerate(context.data.treatments):
+        by_arm[arm] = {}
+        for r, reader in enumerate(context.data.readers):
+            value, se = primary.fom_table[t, r], np.sqrt(variances[t, r]) if variances[t, r] >= 0 else np.nan
+            by_arm[arm][reader] = {"estimate": value, "se": se, "ci": [value - z * se, value + z * se]}
+    return {"method": context.options["cov"], "ci_kind": "Wald (estimate +- z SE)", "by_arm": by_arm}
+
+
+def _dbm(context: SectionContext) -> dict:
+    """The DBM pseudovalue analysis printed beside OR (fully crossed studies analysed with OR only)."""
+    if context.primary.method != "or" or np.isnan(context.data.ratings).any():
+        return {"available": False, "reason": "DBM needs every reader to read every case in every arm"}
+    if len(context.data.treatments) < 2 or len(context.data.readers) < 2:
+        return {"available": False, "reason": "DBM needs at least two arms and two readers"}
+    result = dbm_analysis(context.primary.fom, context.data.ratings, context.data.truth)
+    return {"available": True, "identical_to_or": context.options["cov"] == "jackknife", **asdict(result)}
+
+
+def _binormal(context: SectionContext) -> dict:
+    """Maximum-likelihood binormal a, b and area per reader and arm (see :mod:`mrmc.stats.binormal`)."""
+    data = context.data
+    fits = {}
+    for t, arm in enumerate(data.treatments):
+        fits[arm] = {}
+        for r, reader in enumerate(data.readers):
+            present = ~np.isnan(data.ratings[t, r])
+            try:
+                fits[arm][reader] = asdict(fit_binormal(data.ratings[t, r][present], data.truth[present]))
+            except ValueError as exc:
+                fits[arm][reader] = {"error": str(exc)}
+    return {"method": "maximum likelihood (Dorfman & Alf 1969); more than 10 distinct ratings cut at deciles",
+            "by_arm": fits}
+
+
+def _schedule(context: SectionContext) -> dict:
+    """The study's planned design: washout, sessions per reader, and the order in which readers met the arms."""
+    study = context.run.study
+    arms_by_reader: dict[int, list[str]] = {}
+    for session in ReadingSession.objects.filter(study=study).select_related("arm").order_by("reader_id", "number"):
+        arms_by_reader.setdefault(session.reader_id, []).append(session.arm.name if session.arm else "mixed")
+    sessions = [len(arms) for arms in arms_by_reader.values()]
+    orders = Counter(" then ".join(arms) for arms in arms_by_reader.values())
+    return {
+        "design": study.design,
+        "design_label": Study.Design(study.design).label,
+        "washout_days": study.washout_days,
+        "block_size": study.block_size,
+        "readers_scheduled": len(arms_by_reader),
+        "sessions_per_reader": [min(sessions), max(sessions)] if sessions else None,
+        "arm_orders": [{"order": order, "readers": count} for order, count in orders.most_common()],
+    }
+
+
 SECTIONS = {
     "ai_standalone": _ai_standalone,
     "ai_versus_readers": _ai_versus_readers,
@@ -267,4 +331,8 @@ SECTIONS = {
     "power": _power,
     "curves": _curves,
     "r_crosscheck": _r_crosscheck,
+    "reader_intervals": _reader_intervals,
+    "dbm": _dbm,
+    "binormal": _binormal,
+    "schedule": _schedule,
 }
