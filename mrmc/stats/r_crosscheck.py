@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import ReaderStudy
+from .exports import names_in_given_order
 
 HOW_TO_INSTALL = (
     "Install R (Debian: apt-get install r-base-core), the Python bridge (pip install rpy2==3.5.17) "
@@ -115,12 +116,14 @@ def _has_colnames(matrix) -> bool:
 
 
 def _data_frame(ro, study: ReaderStudy):
-    """One row per read that exists: MRMCaov finds the design from which reads are there."""
+    """One row per read that exists: MRMCaov finds the design from which reads are there. Treatment names
+    sort in the study's order (R's ``factor`` sorts them), so MRMCaov's first difference is the study's."""
     cells = [tuple(int(i) for i in cell) for cell in zip(*np.nonzero(study.read_mask), strict=True)]
+    treatments = names_in_given_order(study.treatments)
     return ro.DataFrame(
         {
             "reader": ro.StrVector([study.readers[r] for _, r, _ in cells]),
-            "treatment": ro.StrVector([study.treatments[t] for t, _, _ in cells]),
+            "treatment": ro.StrVector([treatments[t] for t, _, _ in cells]),
             "case": ro.StrVector([study.cases[c] for _, _, c in cells]),
             "truth": ro.IntVector([int(study.truth[c]) for _, _, c in cells]),
             "rating": ro.FloatVector([float(study.ratings[t, r, c]) for t, r, c in cells]),

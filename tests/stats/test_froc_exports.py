@@ -65,4 +65,4 @@ def test_workbook_round_trips_to_the_same_figures_of_merit(study, tmp_path, fom)
 def test_names_rjafroc_cannot_read_back_are_numbered(study):
     renamed = dataclasses.replace(study, readers=("Dr A", "Dr B, MD", "C", "D"), treatments=("AI", "x", "y", "z", "w"))
     truth = sheets(rjafroc_froc_workbook(renamed))["Truth"]
-    assert truth[1][3:5] == ("1, 2, 3, 4", "AI, x, y, z, w")
+    assert truth[1][3:5] == ("1, 2, 3, 4", "1_AI, 2_x, 3_y, 4_z, 5_w")  # named to sort in the study's order
