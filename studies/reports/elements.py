@@ -38,3 +38,23 @@ def interval(bounds, digits: int = 3) -> str:
     if not bounds or None in bounds:
         return "–"
     return f"{bounds[0]:.{digits}f} to {bounds[1]:.{digits}f}"
+
+
+def arm_label(results: dict, arm: str) -> str:
+    """An arm's label as the study names it (the arm's code when the results predate labels)."""
+    labels = {entry["name"]: entry["label"] for entry in results.get("study", {}).get("arms", [])}
+    return labels.get(arm, arm)
+
+
+def difference_label(results: dict, treatments) -> str:
+    """'AI-aided − Unaided': the difference in the order the results computed it, never assumed."""
+    first, second = treatments
+    return f"{arm_label(results, first)} − {arm_label(results, second)}"
+
+
+def negative_estimate_note(name: str, value, used_as: str) -> str | None:
+    """Why a variance component printed negative is not an error, or None when it is not negative."""
+    if value is None or value >= 0:
+        return None
+    return (f"{name} is estimated as {value:.6f}; negative estimates occur by chance when the true component is "
+            f"small (ANOVA estimates are unbiased, not truncated). {used_as}")

@@ -7,12 +7,15 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
 from .elements import Section
 
 PAGE_WIDTH = A4[0] - 3 * cm
+CELL_FONT, CELL_SIZES = "Helvetica", (7.0, 6.5, 6.0, 5.5)
+CELL_PADDING = 12  # reportlab's default 6 pt left and right
 TABLE_STYLE = TableStyle([
     ("FONTSIZE", (0, 0), (-1, -1), 7),
     ("LEADING", (0, 0), (-1, -1), 8.5),
@@ -25,7 +28,6 @@ TABLE_STYLE = TableStyle([
 
 def render_pdf_document(title: str, sections: list[Section], figures: dict[str, bytes]) -> bytes:
     styles = getSampleStyleSheet()
-    cell = styles["BodyText"].clone("cell", fontSize=7, leading=8.5)
     story = [Paragraph(escape(title), styles["Title"])]
     for section in sections:
         story.append(Paragraph(escape(section.title), styles["Heading2"]))
@@ -33,7 +35,7 @@ def render_pdf_document(title: str, sections: list[Section], figures: dict[str, 
         for table in section.tables:
             story.append(KeepTogether([
                 Paragraph(f"<i>{escape(table.caption)}</i>", styles["BodyText"]),
-                _table(table.header, table.rows, cell),
+                _table(table.header, table.rows, styles["BodyText"]),
                 Spacer(1, 0.3 * cm),
             ]))
         for name, caption in section.figures:
@@ -47,11 +49,31 @@ def render_pdf_document(title: str, sections: list[Section], figures: dict[str, 
     return out.getvalue()
 
 
-def _table(header: list[str], rows: list[list[str]], style) -> Table:
-    data = [[Paragraph(escape(str(value)), style) for value in row] for row in [header, *rows]]
-    table = Table(data, colWidths=[PAGE_WIDTH / len(header)] * len(header), repeatRows=1)
-    table.setStyle(TABLE_STYLE)
+def _table(header: list[str], rows: list[list[str]], body_style) -> Table:
+    """A table whose columns are at least as wide as their longest word, so no word is ever broken."""
+    texts = [[str(value) for value in row] for row in [header, *rows]]
+    size, widths = column_widths(texts)
+    style = body_style.clone("cell", fontName=CELL_FONT, fontSize=size, leading=size + 1.5)
+    table = Table([[Paragraph(escape(text), style) for text in row] for row in texts], colWidths=widths,
+                  repeatRows=1)
+    table.setStyle(TableStyle([*TABLE_STYLE.getCommands(), ("FONTSIZE", (0, 0), (-1, -1), size)]))
     return table
+
+
+def column_widths(texts: list[list[str]]) -> tuple[float, list[float]]:
+    """Font size and column widths: each column gets its longest word, the rest of the page goes to the
+    columns in proportion to how much longer their longest cell is (the smallest font that fits is used)."""
+    for size in CELL_SIZES:
+        columns = list(zip(*texts, strict=True))
+        words = [max(stringWidth(word, CELL_FONT, size) for text in column for word in text.split() or [""])
+                 + CELL_PADDING for column in columns]
+        if sum(words) <= PAGE_WIDTH or size == CELL_SIZES[-1]:
+            break
+    lines = [max(stringWidth(text, CELL_FONT, size) for text in column) + CELL_PADDING for column in columns]
+    spare = max(PAGE_WIDTH - sum(words), 0.0)
+    wanted = [line - word for line, word in zip(lines, words, strict=True)]
+    share = min(1.0, spare / sum(wanted)) if sum(wanted) else 0.0
+    return size, [word + share * extra for word, extra in zip(words, wanted, strict=True)]
 
 
 def _image(png: bytes) -> Image:

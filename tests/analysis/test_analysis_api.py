@@ -34,7 +34,7 @@ def finished(read_study, statistician, api, django_capture_on_commit_callbacks):
 def test_start_and_follow_a_run(finished, statistician, api):
     body = api(statistician).get(f"/api/v1/analysis-runs/{finished.pk}/").json()
     assert body["status"] == "succeeded" and body["progress"] == 1.0
-    assert body["results"]["primary"]["treatments"] == ["unaided", "aided"]
+    assert body["results"]["primary"]["treatments"] == ["aided", "unaided"]  # the AI arm first: AI − control
     assert set(body["downloads"]) >= {"report.html", "report.pdf", "mrmcaov.csv", "imrmc.imrmc", "rjafroc.xlsx"}
     listing = api(statistician).get(f"/api/v1/studies/{finished.study_id}/analysis-runs/").json()
     assert [run["id"] for run in listing["results"]] == [finished.pk]
@@ -71,7 +71,7 @@ def test_pdf_report_text(finished, statistician, api, tmp_path):
 
 def test_figures_are_drawn(finished):
     figures = report_figures(finished.results)
-    assert set(figures) == {"roc_curves", "reader_foms", "ai_roc", "reading_time"}
+    assert set(figures) == {"roc_curves", "reader_foms", "ai_roc", "binormal_roc", "reading_time"}
     for png in figures.values():
         pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
         assert pixels.shape[0] > 200 and pixels.std() > 10  # not blank

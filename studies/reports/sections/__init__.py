@@ -13,8 +13,13 @@ from studies.reports.elements import Section
 
 SECTION_ORDER = [
     "summary",
+    "schedule",
     "methods",
     "primary",
+    "anova",
+    "dbm",
+    "reader_intervals",
+    "binormal",
     "endpoints",
     "ai",
     "operating_points",

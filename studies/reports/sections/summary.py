@@ -21,7 +21,7 @@ def build(run: AnalysisRun, results: dict) -> Section:
         f"{' (INTERIM: reading not finished)' if run.is_interim else ''}. Snapshot sha256 "
         f"{run.snapshot_checksum}. Software: {run.software_version}.",
     ]
-    if study["dropped_incomplete_cases"]:
+    if study.get("dropped_incomplete_cases"):  # runs made before every read was kept
         paragraphs.append(f"{study['dropped_incomplete_cases']} cases not yet read by every reader in every arm "
                           "were left out of this interim analysis.")
     rows = [

@@ -1,0 +1,37 @@
+"""The Dorfman-Berbaum-Metz analysis beside OR, as the Iowa OR-DBM MRMC software prints it."""
+
+from studies.models import AnalysisRun
+from studies.reports.elements import Section, Table, negative_estimate_note, number, p_value
+
+SOURCES = {"T": "T", "R": "R", "C": "C", "TR": "T×R", "TC": "T×C", "RC": "R×C", "TRC": "T×R×C"}
+
+
+def build(run: AnalysisRun, results: dict) -> Section | None:
+    dbm = results.get("dbm")
+    if not dbm:
+        return None
+    if not dbm.get("available"):
+        reason = dbm.get("reason") or dbm.get("error")
+        return Section("DBM analysis (Dorfman-Berbaum-Metz)", [f"Not computed: {reason}."])
+    ms_rows = [[label, str(dbm["df"][source]), number(dbm["mean_squares"][source], 8)]
+               for source, label in SOURCES.items()]
+    component_rows = [[name, number(value, 8)] for name, value in dbm["var_components"].items()]
+    test_row = [[str(dbm["df1"]), number(dbm["df2"], 2), number(dbm["mean_squares"]["T"], 8),
+                 number(dbm["denominator"], 8), number(dbm["f"], 3), p_value(dbm["p"])]]
+    agreement = ("With the jackknife covariance the DBM and OR analyses are the same test: this F, its Hillis df and "
+                 "p equal the OR RRRC test above (Hillis et al. 2005; Hillis, Berbaum & Metz 2008)."
+                 if dbm["identical_to_or"] else
+                 "The OR analysis of this run uses another covariance method, so its F differs from this "
+                 "jackknife-based DBM F.")
+    notes = [note for name in ("var_R", "var_TR", "var_TC")
+             if (note := negative_estimate_note(name, dbm["var_components"][name],
+                                                "The F test's error term uses max(MS(T×C) − MS(T×R×C), 0)."))]
+    return Section(
+        "DBM analysis (Dorfman-Berbaum-Metz)",
+        ["ANOVA of normalized jackknife pseudovalues (treatment × reader × case), readers and cases random. "
+         "Error term MS(T×R) + max(MS(T×C) − MS(T×R×C), 0) with Hillis' denominator df.", agreement, *notes],
+        [Table("Pseudovalue ANOVA", ["Source", "df", "Mean square"], ms_rows),
+         Table("DBM variance components", ["Component", "Estimate"], component_rows),
+         Table("Test of equal arm means (RRRC)", ["df1", "df2 (Hillis)", "MS(T)", "Error term", "F", "p"],
+               test_row)],
+    )

@@ -1,0 +1,131 @@
+"""The report of a real run: every section the statistician expects, tables with header rows, legends
+outside the axes, PDF columns at least as wide as their longest word."""
+
+import copy
+from html.parser import HTMLParser
+
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from reportlab.pdfbase.pdfmetrics import stringWidth
+
+from studies.reports import render_html, render_pdf
+from studies.reports.content import report_sections
+from studies.reports.figures import report_figure_objects
+from studies.reports.pdf import CELL_FONT, CELL_PADDING, column_widths
+from studies.reports.sections import SECTION_ORDER, anova
+
+NEW_SECTIONS = ("Study design and reading schedule", "OR analysis of variance and error terms",
+                "DBM analysis (Dorfman-Berbaum-Metz)", "Reader-level intervals and arm intervals",
+                "Fitted binormal ROC curves")
+
+
+@pytest.fixture
+def finished_run(read_study, statistician, run_analysis):
+    run = run_analysis(actor=statistician, study=read_study(n_cases=40), options={"seed": 1})
+    assert run.status == "succeeded", run.error
+    return run
+
+
+class _Tables(HTMLParser):
+    """Per table: whether its first row is a header row of <th> cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._first_row_cells = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append(None)
+        elif tag == "tr" and self.tables and self.tables[-1] is None:
+            self._first_row_cells = []
+        elif tag in ("th", "td") and self._first_row_cells is not None:
+            self._first_row_cells.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._first_row_cells is not None:
+            self.tables[-1] = bool(self._first_row_cells) and set(self._first_row_cells) == {"th"}
+            self._first_row_cells = None
+
+
+def test_the_report_of_a_run_has_every_new_section_and_every_table_a_header_row(finished_run):
+    html = render_html(finished_run)
+    for title in NEW_SECTIONS:
+        assert f"<h2>{title}</h2>" in html
+    parser = _Tables()
+    parser.feed(html)
+    assert len(parser.tables) > 10 and all(parser.tables)
+    assert "word-break: keep-all" in html
+
+
+def test_differences_are_named_from_the_results_not_assumed(finished_run):
+    results = finished_run.results
+    labels = {arm["name"]: arm["label"] for arm in results["study"]["arms"]}
+    first, second = results["primary"]["rrrc"]["differences"][0]["treatments"]
+    html = render_html(finished_run)
+    assert f"Differences: {labels[first]} − {labels[second]}." in html
+    assert "first arm minus second" not in html
+
+
+def test_the_dbm_section_prints_the_or_test_of_the_same_run(finished_run):
+    dbm, test = finished_run.results["dbm"], finished_run.results["primary"]["rrrc"]["test"]
+    assert dbm["identical_to_or"]
+    assert dbm["f"] == pytest.approx(test["statistic"], rel=1e-10)
+    assert dbm["df2"] == pytest.approx(test["df2"], rel=1e-10)
+    assert f"{dbm['f']:.3f}" in render_html(finished_run)
+
+
+def test_per_reader_intervals_and_binormal_fits_cover_every_reader_and_arm(finished_run):
+    results = finished_run.results
+    for arm, readers in results["primary"]["fom_table"].items():
+        for reader, value in readers.items():
+            interval = results["reader_intervals"]["by_arm"][arm][reader]
+            assert interval["ci"][0] < value < interval["ci"][1] and interval["se"] > 0
+            fit = results["binormal"]["by_arm"][arm][reader]
+            assert fit["converged"] and fit["b"] > 0
+            assert fit["auc"] == pytest.approx(value, abs=0.1)  # a smooth fit near the empirical area
+
+
+def test_a_negative_variance_estimate_is_explained_where_it_appears(finished_run):
+    results = copy.deepcopy(finished_run.results)
+    results["primary"]["var_components"]["var_TR"] = -0.0007
+    section = anova.build(finished_run, results)
+    note = next(p for p in section.paragraphs if p.startswith("var_TR is estimated as -0.000700"))
+    assert "occur by chance when the true component is small" in note and "max(Cov2 − Cov3, 0)" in note
+    results["primary"]["var_components"]["var_TR"] = 0.0007
+    assert not any(p.startswith("var_TR is estimated") for p in anova.build(finished_run, results).paragraphs)
+
+
+def test_every_legend_lies_outside_its_axes(finished_run):
+    figures = report_figure_objects(finished_run.results)
+    assert "binormal_roc" in figures
+    checked = 0
+    for figure in figures.values():
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        for axes in figure.axes:
+            legend = axes.get_legend()
+            if legend is not None:
+                assert not legend.get_window_extent(renderer).overlaps(axes.get_window_extent(renderer))
+                checked += 1
+    assert checked >= len(figures)
+
+
+def test_the_pooled_curve_is_labelled_as_pooled(finished_run):
+    axes = report_figure_objects(finished_run.results)["roc_curves"].axes[0]
+    assert any(text.get_text().startswith("pooled ROC") for text in axes.get_legend().get_texts())
+
+
+def test_pdf_columns_are_never_narrower_than_their_longest_word(finished_run):
+    assert render_pdf(finished_run).startswith(b"%PDF")
+    for section in report_sections(finished_run):
+        for table in section.tables:
+            texts = [table.header, *table.rows]
+            size, widths = column_widths(texts)
+            for column, width in zip(zip(*texts, strict=True), widths, strict=True):
+                longest = max(stringWidth(word, CELL_FONT, size) for text in column for word in text.split() or [""])
+                assert width >= longest + CELL_PADDING - 1e-9
+
+
+def test_registering_a_section_is_one_name_in_the_order():
+    assert SECTION_ORDER[:2] == ["summary", "schedule"] and SECTION_ORDER[-1] == "references"
+    assert len(set(SECTION_ORDER)) == len(SECTION_ORDER)
