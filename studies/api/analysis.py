@@ -46,10 +46,13 @@ class AnalysisOptionsInput(StrictInput):
     """The options an analysis run accepts (``analysis.DEFAULT_OPTIONS``); the service fills in the
     defaults and checks how they combine."""
 
+    method = serializers.ChoiceField(choices=analysis.METHOD_CHOICES, required=False,
+                                     help_text="or: Obuchowski-Rockette; ustat: iMRMC's U-statistics (AUC only)")
     fom = serializers.ChoiceField(choices=analysis.FOM_CHOICES, required=False)
     cov = serializers.ChoiceField(choices=analysis.COV_CHOICES, required=False)
     alpha = serializers.FloatField(required=False)
-    convention = serializers.ChoiceField(choices=analysis.CONVENTION_CHOICES, required=False)
+    convention = serializers.ChoiceField(choices=analysis.CONVENTION_CHOICES, required=False, allow_null=True,
+                                         help_text="OR convention; null: iowa for fully crossed reads, else mrmcaov")
     threshold = serializers.FloatField(required=False, allow_null=True,
                                        help_text="sensitivity/specificity threshold; null: the study's")
     pauc_range = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=1), min_length=2,

@@ -30,11 +30,13 @@ RUNNABLE_STATUSES = (Study.Status.READING, Study.Status.LOCKED, Study.Status.ANA
 FOM_CHOICES = ("auc", "pauc", "sens", "spec")
 COV_CHOICES = ("jackknife", "delong", "unbiased", "bootstrap")
 CONVENTION_CHOICES = ("iowa", "mrmcaov")
+METHOD_CHOICES = ("or", "ustat")
 DEFAULT_OPTIONS = {
+    "method": "or",  # "or": Obuchowski-Rockette; "ustat": iMRMC's U-statistic analysis (AUC only)
     "fom": "auc",
     "cov": "jackknife",
     "alpha": 0.05,
-    "convention": "iowa",
+    "convention": None,  # OR convention; None: "iowa" when the reads are fully crossed, "mrmcaov" otherwise
     "threshold": None,  # sens/spec threshold; None: the study's decision threshold
     "pauc_range": None,
     "n_bootstrap": 2000,
@@ -52,9 +54,13 @@ def validate_options(options: dict | None) -> dict:
     unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
         raise InvalidInput(f"unknown analysis option(s): {', '.join(sorted(unknown))}")
-    for name, choices in (("fom", FOM_CHOICES), ("cov", COV_CHOICES), ("convention", CONVENTION_CHOICES)):
+    for name, choices in (("method", METHOD_CHOICES), ("fom", FOM_CHOICES), ("cov", COV_CHOICES)):
         if options[name] not in choices:
             raise InvalidInput(f"must be one of {', '.join(choices)}", field=name)
+    if options["convention"] is not None and options["convention"] not in CONVENTION_CHOICES:
+        raise InvalidInput(f"must be one of {', '.join(CONVENTION_CHOICES)}, or null (by design)", field="convention")
+    if options["method"] == "ustat":
+        _require_ustat_options(options)
     if not isinstance(options["alpha"], (int, float)) or not 0 < options["alpha"] < 0.5:
         raise InvalidInput("must be a number between 0 and 0.5", field="alpha")
     if options["fom"] in ("sens", "spec") and options["threshold"] is None:
@@ -66,6 +72,14 @@ def validate_options(options: dict | None) -> dict:
     if not isinstance(options["power_effect"], (int, float)) or not 0 < options["power_effect"] < 1:
         raise InvalidInput("must be an AUC difference between 0 and 1", field="power_effect")
     return options
+
+
+def _require_ustat_options(options: dict) -> None:
+    """The U-statistic analysis is of the AUC with its own variance: OR-only options are refused, not ignored."""
+    if options["fom"] != "auc":
+        raise InvalidInput("the U-statistic analysis (method ustat) is defined for fom auc only", field="method")
+    if options["convention"] is not None:
+        raise InvalidInput("applies to the OR analysis (method or), not to method ustat", field="convention")
 
 
 @transaction.atomic

@@ -17,20 +17,22 @@ import numpy as np
 from mrmc.stats import StudyDataError, analyze_study, result_to_json
 from studies.errors import RuleViolation
 from studies.models import AIOutput, AnalysisRun, Study
+from studies.services.analysis_design import design_section
 from studies.services.analysis_sections import SECTIONS, SectionContext
 from studies.services.analysis_snapshot import parse_snapshot
 from studies.services.endpoint_decisions import decide_endpoints
 
 
 def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -> dict:
-    """The run's results: the primary OR analysis, the study summary and every supporting analysis."""
+    """The run's results: the primary analysis, the design, the study summary and every supporting analysis."""
     progress(0.05, "reading the snapshot")
-    snapshot = parse_snapshot(run.snapshot_csv, complete_cases_only=run.is_interim)
+    snapshot = parse_snapshot(run.snapshot_csv)
     threshold = run.options["threshold"] if run.options["threshold"] is not None else run.study.decision_threshold
     options = analysis_options(run.options, threshold)
-    progress(0.1, "primary Obuchowski-Rockette analysis")
+    method = run.options["method"]
+    progress(0.1, "primary U-statistic analysis" if method == "ustat" else "primary Obuchowski-Rockette analysis")
     try:
-        primary = analyze_study(snapshot.study, **options)
+        primary = analyze_study(snapshot.study, **options, method=method)
     except (StudyDataError, ValueError) as exc:
         raise RuleViolation(f"the primary analysis failed: {exc}") from exc
     model, scores = _ai_scores(run.study, snapshot.study.cases)
@@ -39,8 +41,9 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
     context = SectionContext(run, snapshot, primary, options, threshold, model, scores, arms_show_ai)
     results = {
         "primary": result_to_json(primary),
+        "design": design_section(run.study, primary, snapshot.reads()),
         "study": _study_summary(context),
-        "options": {**run.options, "threshold": threshold},
+        "options": {**run.options, "threshold": threshold, "convention": getattr(primary, "convention", None)},
     }
     for number, (name, section) in enumerate(SECTIONS.items()):
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
@@ -52,7 +55,8 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
 
 
 def analysis_options(options: dict, threshold: float | None) -> dict:
-    """The run's options as keyword arguments of ``mrmc.stats.analyze`` (and CLI flags)."""
+    """The run's options as keyword arguments of an OR ``mrmc.stats.analyze`` (and CLI flags); the
+    primary analysis adds the run's ``method``, the supporting analyses are OR analyses."""
     return {
         "fom": options["fom"],
         "threshold": threshold if options["fom"] in ("sens", "spec") else None,
@@ -82,9 +86,12 @@ def _ai_scores(study: Study, cases: tuple[str, ...]) -> tuple[dict | None, np.nd
     by_case = {o.case.label: o for o in outputs if (o.model_name, o.model_version) == (name, version)}
     if any(case not in by_case for case in cases):
         return {"name": name, "version": version, "missing_cases": True}, None
-    operating_point = next(iter(by_case.values())).operating_point
+    operating_points = {output.operating_point for output in by_case.values()}
+    model = {"name": name, "version": version, "operating_point": next(iter(operating_points))}
+    if len(operating_points) > 1:  # one threshold per model: several cannot say which calls the model made
+        model.update(operating_point=None, operating_point_note="the AI outputs give different operating points")
     return (
-        {"name": name, "version": version, "operating_point": operating_point},
+        model,
         np.array([by_case[case].score for case in cases]),
     )
 
@@ -120,7 +127,7 @@ def _study_summary(context: SectionContext) -> dict:
         "n_normal": data.n_normal,
         "n_abnormal": data.n_abnormal,
         "n_reads": snapshot.n_reads,
-        "dropped_incomplete_cases": snapshot.dropped_cases,
+        "cases_without_truth": context.run.study.cases.filter(truth__isnull=True).count(),
         "cases_by_subgroup": by_subgroup,
         "ai_model": context.ai_model,
     }

@@ -1,12 +1,15 @@
 """The supporting analyses of a run's results document, one section each.
 
-Each section takes the :class:`SectionContext` (the parsed snapshot, the primary OR result
+Each section takes the :class:`SectionContext` (the parsed snapshot, the primary result
 and the run's options) and returns a JSON-ready dict; :data:`SECTIONS` lists them in the
-order of the document.
+order of the document. The supporting analyses are Obuchowski-Rockette analyses, also when the
+primary analysis is the U-statistic one; ratings are NaN where a read does not exist, and the
+analyses that need every reader to read every case say so instead of counting a missing read.
 """
 
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import stats
@@ -16,6 +19,7 @@ from mrmc.stats import (
     PilotEstimates,
     ReaderStudy,
     analyze,
+    analyze_study,
     result_to_json,
     sample_size_table,
     sensitivity,
@@ -43,7 +47,7 @@ class SectionContext:
 
     run: AnalysisRun
     snapshot: Snapshot
-    primary: object  # mrmc.stats.ORResult
+    primary: object  # mrmc.stats.ORResult, or UStatResult for method 'ustat'
     options: dict  # analysis options passed to mrmc.stats.analyze
     threshold: float | None
     ai_model: dict | None
@@ -54,17 +58,58 @@ class SectionContext:
     def data(self) -> ReaderStudy:
         return self.snapshot.study
 
+    @property
+    def fully_crossed(self) -> bool:
+        return not np.isnan(self.data.ratings).any()
+
+    @cached_property
+    def or_result(self):
+        """The OR analysis of the reads: the primary result, or for method 'ustat' the OR analysis beside it."""
+        return self.primary if self.primary.method == "or" else analyze_study(self.data, **self.options)
+
+
+def _require_fully_crossed(context: SectionContext, analysis: str) -> None:
+    if not context.fully_crossed:
+        raise ValueError(f"{analysis} needs every reader to read every case in every arm; "
+                         f"these reads are {context.primary.design.label}")
+
 
 def _ai_standalone(context: SectionContext) -> dict:
     if context.ai_scores is None:
         return {"available": False, "reason": "no AI output for every analysed case"}
     result = standalone_auc(context.ai_scores, context.data.truth, alpha=context.options["alpha"])
-    return {"available": True, "model": context.ai_model, **asdict(result)}
+    return {"available": True, "model": context.ai_model, **asdict(result),
+            "operating_point": _ai_operating_point(context)}
+
+
+def _ai_operating_point(context: SectionContext) -> dict:
+    """The AI's sensitivity and specificity at its stored operating point, with Wilson score intervals.
+
+    A score at or above the operating point is a positive call, as a rating at or above the study's
+    decision threshold is (Wilson 1927; Brown, Cai & DasGupta 2001 on why not the Wald interval).
+    """
+    threshold = context.ai_model.get("operating_point")
+    if threshold is None:
+        return {"available": False, "reason": context.ai_model.get("operating_point_note")
+                or "the AI outputs give no operating point (the model's positive threshold)"}
+    positive, truth = context.ai_scores >= threshold, context.data.truth
+    alpha = context.options["alpha"]
+    return {"available": True, "threshold": threshold, "rule": "score >= operating point", "ci_method": "Wilson score",
+            "sensitivity": _proportion(positive[truth], alpha), "specificity": _proportion(~positive[~truth], alpha)}
+
+
+def _proportion(successes: np.ndarray, alpha: float) -> dict:
+    count, n = int(successes.sum()), int(successes.size)
+    interval = stats.binomtest(count, n).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return {"estimate": count / n, "count": count, "n": n, "ci": [interval.low, interval.high]}
 
 
 def _ai_versus_readers(context: SectionContext) -> dict:
     if context.ai_scores is None:
         return {"available": False, "reason": "no AI output for every analysed case"}
+    if not context.fully_crossed:
+        return {"available": False, "reason": f"the AI versus readers analysis needs every reader to read every "
+                                              f"case; these reads are {context.primary.design.label}"}
     kind = context.options["fom"] if context.options["fom"] == "pauc" else "auc"
     fom = FigureOfMerit(kind, pauc_range=context.options["pauc_range"])
     by_arm = {
@@ -112,9 +157,10 @@ def _reader_table(context: SectionContext) -> dict:
         row = {"reader": reader, "fom": {}, "sensitivity": {}, "specificity": {}, "mean_seconds": {}}
         for t, arm in enumerate(data.treatments):
             row["fom"][arm] = float(context.primary.fom_table[t, r])
+            read = ~np.isnan(data.ratings[t, r])
             if threshold is not None:
-                row["sensitivity"][arm] = float(sensitivity(data.ratings[t, r], data.truth, threshold))
-                row["specificity"][arm] = float(specificity(data.ratings[t, r], data.truth, threshold))
+                row["sensitivity"][arm] = float(sensitivity(data.ratings[t, r, read], data.truth[read], threshold))
+                row["specificity"][arm] = float(specificity(data.ratings[t, r, read], data.truth[read], threshold))
             times = context.snapshot.seconds[t, r]
             row["mean_seconds"][arm] = float(np.nanmean(times)) if np.isfinite(times).any() else None
         rows.append(row)
@@ -177,6 +223,7 @@ def _mean_or_none(values: np.ndarray) -> float | None:
 
 
 def _agreement(context: SectionContext) -> dict:
+    _require_fully_crossed(context, "agreement between readers (Fleiss' kappa, ICC)")
     data, decisions = context.data, context.snapshot.decisions
     by_arm = {}
     for t, arm in enumerate(data.treatments):
@@ -206,7 +253,7 @@ def _sequential(context: SectionContext) -> dict:
 
 
 def _power(context: SectionContext) -> dict:
-    components = context.primary.analysis.var_components
+    components = context.or_result.analysis.var_components
     n_cases = len(context.data.cases)
     pilot = PilotEstimates.from_components(components, n_cases)
     effect = context.run.options["power_effect"]
@@ -227,16 +274,18 @@ def _curves(context: SectionContext) -> dict:
     decisions = context.snapshot.decisions
     curves = {"arms": {}, "ai": None, "threshold": threshold}
     for t, arm in enumerate(data.treatments):
-        pooled = _thinned(*empirical_roc(data.ratings[t].ravel(), np.tile(data.truth, len(data.readers))))
-        per_reader = {reader: _thinned(*empirical_roc(data.ratings[t, r], data.truth))
+        read = ~np.isnan(data.ratings[t])
+        pooled = _thinned(*empirical_roc(data.ratings[t][read], np.broadcast_to(data.truth, read.shape)[read]))
+        per_reader = {reader: _thinned(*empirical_roc(data.ratings[t, r, read[r]], data.truth[read[r]]))
                       for r, reader in enumerate(data.readers)}
         points = {}
         for r, reader in enumerate(data.readers):
-            calls = decisions[t, r] if not np.isnan(decisions[t, r]).any() else (
-                data.ratings[t, r] >= threshold if threshold is not None else None)
+            truth, given = data.truth[read[r]], decisions[t, r, read[r]]
+            calls = given if not np.isnan(given).any() else (
+                data.ratings[t, r, read[r]] >= threshold if threshold is not None else None)
             if calls is not None:
                 calls = calls.astype(bool)
-                points[reader] = {"fpr": float(calls[~data.truth].mean()), "tpr": float(calls[data.truth].mean())}
+                points[reader] = {"fpr": float(calls[~truth].mean()), "tpr": float(calls[truth].mean())}
         curves["arms"][arm] = {"pooled": pooled, "readers": per_reader, "operating_points": points}
     if context.ai_scores is not None:
         curves["ai"] = _thinned(*empirical_roc(context.ai_scores, data.truth))
@@ -261,7 +310,7 @@ def _r_crosscheck(context: SectionContext) -> dict:
 
 def _reader_intervals(context: SectionContext) -> dict:
     """Each reader's figure of merit per arm with its case-sampling SE (the run's covariance) and Wald interval."""
-    primary = context.primary
+    primary = context.or_result
     n_readers = len(context.data.readers)
     variances = np.diag(primary.covariance).reshape(len(context.data.treatments), n_readers)
     z = stats.norm.ppf(1 - context.options["alpha"] / 2)
@@ -276,11 +325,11 @@ def _reader_intervals(context: SectionContext) -> dict:
 
 def _dbm(context: SectionContext) -> dict:
     """The DBM pseudovalue analysis printed beside OR (fully crossed studies analysed with OR only)."""
-    if context.primary.method != "or" or np.isnan(context.data.ratings).any():
+    if not context.fully_crossed:
         return {"available": False, "reason": "DBM needs every reader to read every case in every arm"}
     if len(context.data.treatments) < 2 or len(context.data.readers) < 2:
         return {"available": False, "reason": "DBM needs at least two arms and two readers"}
-    result = dbm_analysis(context.primary.fom, context.data.ratings, context.data.truth)
+    result = dbm_analysis(context.or_result.fom, context.data.ratings, context.data.truth)
     return {"available": True, "identical_to_or": context.options["cov"] == "jackknife", **asdict(result)}
 
 

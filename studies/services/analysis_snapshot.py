@@ -14,7 +14,8 @@ from studies.selectors import READS_CSV_COLUMNS
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The reads snapshot as arrays; ``decisions`` and ``seconds`` are NaN where not given."""
+    """The reads snapshot as arrays, NaN where a read does not exist (every read that exists is kept);
+    ``decisions`` and ``seconds`` are also NaN where not given."""
 
     study: ReaderStudy
     decisions: np.ndarray
@@ -23,10 +24,15 @@ class Snapshot:
     n_reads: int
     dropped_cases: int
 
+    def reads(self) -> set[tuple[str, str, str]]:
+        """The reads that exist, as (treatment, reader, case) labels."""
+        data = self.study
+        return {(data.treatments[t], data.readers[r], data.cases[c]) for t, r, c in np.argwhere(data.read_mask)}
+
 
 def parse_snapshot(text: str, *, complete_cases_only: bool = False) -> Snapshot:
-    """Arrays from a reads export; with ``complete_cases_only`` (interim runs) cases not yet read
-    by every reader in every arm are left out instead of failing the fully crossed analysis."""
+    """Arrays from a reads export, a read that does not exist being NaN; with ``complete_cases_only``
+    cases not read by every reader in every arm are left out (and counted in ``dropped_cases``)."""
     rows = list(csv.DictReader(io.StringIO(text)))
     dropped = 0
     if complete_cases_only:

@@ -90,15 +90,20 @@ def test_subgroups_are_flagged_below_the_minimum(read_study, statistician, run_a
         assert ("treatment_means" in row) == (not row["too_small"] and row["error"] is None)
 
 
-def test_interim_run_uses_only_fully_read_cases(make_study, coordinator, statistician, run_analysis):
+def test_interim_run_keeps_every_read_and_lists_the_missing_ones(make_study, coordinator, statistician,
+                                                                   run_analysis):
     study = make_study(n_readers=3, n_cases=12)
     study_services.add_member(actor=coordinator, study=study, user=statistician)
     simulate_reads(study=study, seed=3)
     Read.objects.filter(case__study=study, case__label__in=["C000", "C001"], reader__code="R02").delete()
     run = run_analysis(actor=statistician, study=study)
     assert run.is_interim and run.status == AnalysisRun.Status.SUCCEEDED, run.error
-    assert run.results["study"]["n_cases"] == 10
-    assert run.results["study"]["dropped_incomplete_cases"] == 2
+    assert run.results["study"]["n_cases"] == 12 and run.results["study"]["n_reads"] == 3 * 2 * 12 - 4
+    missing = run.results["design"]["missing_reads"]
+    assert missing["count"] == 4
+    assert {(m["reader"], m["case"]) for m in missing["listed"]} == {("R02", "C000"), ("R02", "C001")}
+    assert run.results["design"]["found"]["kind"] == "partially_paired"
+    assert run.results["primary"]["convention"] == "mrmcaov"
     assert Study.objects.get(pk=study.pk).status == Study.Status.READING
 
 
