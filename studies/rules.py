@@ -5,12 +5,17 @@ permissions when something is shown. Each rule is written once; where a caller n
 rows at a time it also has a queryset form built from the same parts.
 """
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from operator import attrgetter
+from typing import TypeVar
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 from django.utils import timezone
 
 from studies.models import Assignment, ReadingSession, Study
+
+ArmT = TypeVar("ArmT")
 
 
 def _unfinished_sessions_before(reader, number) -> QuerySet:
@@ -89,3 +94,18 @@ def _ai_output_available(assignment: Assignment) -> bool:
         arm__shows_ai=True,
         session__opens_at__lte=timezone.now(),
     ).exists()
+
+
+def analysis_arm_order(
+    arms: Iterable[ArmT], *, shows_ai: Callable[[ArmT], bool] = attrgetter("shows_ai")
+) -> list[ArmT]:
+    """The order in which analyses and exports list a study's arms: the arms that show the AI first, then the
+    others, each group in the order given (the study's arm order). Every "first minus second" difference of
+    an analysis is then AI minus control, and so are the exports' arm orders."""
+    return sorted(arms, key=lambda arm: not shows_ai(arm))  # stable: keeps the study's order within each group
+
+
+def analysis_arm_rank(study: Study) -> Case:
+    """Per read of a queryset: its arm's position in :func:`analysis_arm_order` (for ``order_by``)."""
+    ranks = [When(arm_id=arm.pk, then=Value(rank)) for rank, arm in enumerate(analysis_arm_order(study.arms.all()))]
+    return Case(*ranks, default=Value(len(ranks)), output_field=IntegerField())

@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from studies.errors import NotFound
 from studies.models import AIOutput, Assignment, Read, ReadingSession, Study, User
-from studies.rules import earlier_sessions_unfinished, revision_refusal, session_state, unaided_score_pending
+from studies.rules import (
+    analysis_arm_rank,
+    earlier_sessions_unfinished,
+    revision_refusal,
+    session_state,
+    unaided_score_pending,
+)
 
 
 @dataclass(frozen=True)
@@ -122,8 +128,13 @@ def progress(study: Study) -> list[dict]:
 
 
 def study_reads(study: Study):
-    return Read.objects.filter(case__study=study).select_related("reader", "case", "arm").order_by(
-        "reader__code", "arm__order", "case__label"
+    """A study's reads arm by arm in analysis order (``rules.analysis_arm_order``: AI arms first), so that a
+    reads export lists its arms in that order and every analysis of it takes AI minus control."""
+    return (
+        Read.objects.filter(case__study=study)
+        .select_related("reader", "case", "arm")
+        .annotate(analysis_arm=analysis_arm_rank(study))
+        .order_by("analysis_arm", "reader__code", "case__label")
     )
 
 

@@ -9,9 +9,11 @@ has none), so the decision does not depend on the run's own α.
 """
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from scipy import stats
 
+from studies.rules import analysis_arm_order
 from studies.services.endpoints import endpoint_plan, one_sided_alpha
 
 FIGURE_LABELS = {"auc": "AUC", "pauc": "pAUC", "sensitivity": "sensitivity", "specificity": "specificity",
@@ -162,12 +164,13 @@ def _operating_point(kind: str, section: dict, test: dict, control: dict) -> Dif
 
 
 def _compared_arms(arms: list[dict]) -> tuple[dict, dict]:
-    """The first arm that shows the AI against the first that does not."""
-    control = next((arm for arm in arms if not arm["shows_ai"]), None)
-    test = next((arm for arm in arms if arm["shows_ai"]), None)
-    if control is None or test is None:
+    """The first AI arm and the first control arm in analysis order (``rules.analysis_arm_order``), whichever
+    order the run listed them in (runs made before that order put AI arms first list the control first)."""
+    ordered = analysis_arm_order(arms, shows_ai=itemgetter("shows_ai"))
+    control = next((arm for arm in ordered if not arm["shows_ai"]), None)
+    if control is None or not ordered[0]["shows_ai"]:
         raise NotAnalysed("the study needs an arm that shows the AI and one that does not")
-    return test, control
+    return ordered[0], control
 
 
 def _oriented(generalization: dict | None, test: dict, control: dict, source: str) -> Difference:

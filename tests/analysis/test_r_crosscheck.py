@@ -146,7 +146,7 @@ def test_the_crosscheck_calls_mrmc_as_mrmcaov_0_3_0_takes_it(stand_in_mrmcaov, r
     study = ReaderStudy(ratings, np.array([False, False, True, True]), ("unaided", "aided"), ("R1", "R2"),
                         ("C1", "C2", "C3", "C4"))
     difference = mrmcaov_rrrc(study, cov="delong")
-    assert difference["available"] and difference["comparison"] == "unaided - aided"
+    assert difference["available"] and difference["comparison"] == "1_unaided - 2_aided"  # named to sort in the study order
     assert difference["estimate"] == pytest.approx(0.375, abs=1e-12)
     assert (difference["se"], difference["df"]) == (0.02, 15)
     assert r("nrow(mrmc_data)")[0] == 15  # the read that does not exist is not sent
