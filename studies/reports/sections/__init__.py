@@ -14,6 +14,7 @@ from studies.reports.elements import Section
 SECTION_ORDER = [
     "summary",
     "schedule",
+    "design",
     "methods",
     "primary",
     "anova",
