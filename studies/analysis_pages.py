@@ -13,10 +13,14 @@ from studies.services.analysis_exports import EXPORTS, downloads
 
 
 class StartRunForm(forms.Form):
+    method = forms.ChoiceField(choices=[(c, c) for c in analysis.METHOD_CHOICES], initial="or", required=False)
     fom = forms.ChoiceField(choices=[(c, c) for c in analysis.FOM_CHOICES], initial="auc")
     cov = forms.ChoiceField(choices=[(c, c) for c in analysis.COV_CHOICES], initial="jackknife",
                             label="Covariance")
-    convention = forms.ChoiceField(choices=[(c, c) for c in analysis.CONVENTION_CHOICES], initial="iowa")
+    convention = forms.ChoiceField(
+        choices=[("", "by design (iowa if fully crossed, else mrmcaov)"),
+                 *((c, c) for c in analysis.CONVENTION_CHOICES)],
+        initial="", required=False)
     alpha = forms.FloatField(initial=0.05, min_value=0.001, max_value=0.5)
     threshold = forms.FloatField(required=False, help_text="Sens/spec threshold; empty: the study's")
     min_subgroup_cases = forms.IntegerField(initial=10, min_value=2, label="Minimum subgroup cases per class")
@@ -24,7 +28,8 @@ class StartRunForm(forms.Form):
     r_crosscheck = forms.BooleanField(required=False, label="Cross-check with R MRMCaov")
 
     def options(self) -> dict:
-        return dict(self.cleaned_data)
+        return {**self.cleaned_data, "method": self.cleaned_data["method"] or "or",
+                "convention": self.cleaned_data["convention"] or None}
 
 
 def _allowed(request, action: Action, study) -> None:

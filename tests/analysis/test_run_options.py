@@ -56,3 +56,15 @@ def test_a_fully_crossed_run_records_the_iowa_convention_it_used(read_study, sta
 def test_a_convention_asked_for_is_used(read_study, statistician, run_analysis):
     run = run_analysis(actor=statistician, study=read_study(n_cases=30), options={"convention": "mrmcaov"})
     assert run.results["primary"]["convention"] == "mrmcaov" == run.results["design"]["convention"]
+
+
+def test_the_start_form_leaves_the_convention_to_the_design_unless_one_is_chosen():
+    from studies.analysis_pages import StartRunForm
+
+    fields = {"fom": "auc", "cov": "jackknife", "alpha": "0.05", "min_subgroup_cases": "10", "power_effect": "0.05"}
+    blank = StartRunForm(data={**fields, "convention": ""})
+    assert blank.is_valid(), blank.errors
+    assert (blank.options()["convention"], blank.options()["method"]) == (None, "or")
+    chosen = StartRunForm(data={**fields, "convention": "mrmcaov", "method": "ustat"})
+    assert chosen.is_valid(), chosen.errors
+    assert (chosen.options()["convention"], chosen.options()["method"]) == ("mrmcaov", "ustat")
