@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from mrmc.stats.exports import imrmc_text, mrmcaov_csv, rjafroc_workbook
+from mrmc.stats.exports import imrmc_text, mrmcaov_csv, rjafroc_froc_workbook, rjafroc_workbook
 from studies.errors import RuleViolation
 from studies.models import AnalysisRun
 from studies.services.analysis_snapshot import parse_snapshot
+from studies.services.froc_marks import froc_study
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,22 @@ EXPORTS = {
                                          f"{run.snapshot_checksum}"), "FDA iMRMC input file"),
     "rjafroc.xlsx": Export("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                            lambda run: rjafroc_workbook(_analysed_data(run)), "RJafroc ROC workbook (JAFROC format)"),
+    "rjafroc_froc.xlsx": Export("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                                lambda run: rjafroc_froc_workbook(froc_study(run.study)),
+                                "RJafroc FROC workbook (marks scored against the truth's lesions)"),
     "results.json": Export("application/json", results_document, "The run and its full results"),
 }
 REPORTS = ("report.html", "report.pdf")
 WITHOUT_RESULTS = ("reads.csv",)  # the frozen snapshot exists from the start; everything else needs results
+FROC_EXPORTS = ("rjafroc_froc.xlsx",)  # offered where the run has a FROC analysis
 
 
 def downloads(run: AnalysisRun) -> list[str]:
     """The reports and exports that ``run`` offers now."""
-    return [*REPORTS, *EXPORTS] if run.status == AnalysisRun.Status.SUCCEEDED else list(WITHOUT_RESULTS)
+    if run.status != AnalysisRun.Status.SUCCEEDED:
+        return list(WITHOUT_RESULTS)
+    has_froc = bool((run.results.get("froc") or {}).get("available"))
+    return [*REPORTS, *(name for name in EXPORTS if has_froc or name not in FROC_EXPORTS)]
 
 
 def require_download(run: AnalysisRun, name: str) -> None:

@@ -20,7 +20,8 @@ from studies.models import AIOutput, AnalysisRun, Study
 from studies.services.analysis_design import design_section
 from studies.services.analysis_sections import SECTIONS, SectionContext
 from studies.services.analysis_snapshot import parse_snapshot
-from studies.services.endpoint_decisions import decide_endpoints
+from studies.services.endpoint_decisions import decide_endpoints, difference_convention
+from studies.services.froc_marks import froc_section
 
 
 def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -> dict:
@@ -48,6 +49,8 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
     for number, (name, section) in enumerate(SECTIONS.items()):
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
         results[name] = _section(section, context)
+    results["arm_order"] = difference_convention(results["study"]["arms"])
+    results["froc"] = froc_section(run, convention=results["options"]["convention"] or "iowa", alpha=options["alpha"])
     results = plain(results)
     results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results,
                                                  interim=run.is_interim))

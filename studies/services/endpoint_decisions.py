@@ -144,9 +144,13 @@ def _quantile(probability: float, df: float | None) -> float:
 
 def ai_minus_control(figure: str, results: dict) -> Difference:
     """The RRRC difference of ``figure``, AI arm minus control arm, as the run computed it."""
-    if figure in FROC_FIGURES:
-        raise NotAnalysed("this run has no FROC (localization) analysis")
     test, control = _compared_arms(results["study"]["arms"])
+    if figure in FROC_FIGURES:
+        froc = results.get("froc") or {}
+        if not froc.get("available"):
+            raise NotAnalysed(froc.get("reason") or "this run has no FROC (localization) analysis")
+        figure_result = froc["figures"][figure]
+        return _oriented(figure_result["rrrc"], test, control, f"FROC analysis ({figure_result['fom_label']})")
     primary = results["primary"]
     if primary["fom"] == RUN_FOM[figure]:
         return _oriented(primary["rrrc"], test, control, f"primary analysis ({primary['fom_label']})")
@@ -161,6 +165,12 @@ def _operating_point(kind: str, section: dict, test: dict, control: dict) -> Dif
     sources = section["sources"]
     source = "reader's decision" if "reader's decision" in sources else next(iter(sources))
     return _oriented(sources[source][kind]["rrrc"], test, control, f"operating point ({source})")
+
+
+def difference_convention(arms: list[dict]) -> dict:
+    """The ``arm_order`` key of a results document: the arms in the order analysed and what "first minus
+    second" means there (results stored before this key listed the control arm first)."""
+    return {"arms": [arm["name"] for arm in arms], "difference": "AI minus control (arms that show the AI first)"}
 
 
 def _compared_arms(arms: list[dict]) -> tuple[dict, dict]:

@@ -152,7 +152,7 @@ def test_a_run_states_each_endpoint_decision_in_its_results_and_report(read_stud
     assert hrauc["decision"] == "not analysed"
     html = render_html(run)
     assert "Hypotheses and decisions" in html and auc["statement"] in html
-    assert "not analysed, this run has no FROC (localization) analysis" in html
+    assert "not analysed, the study does not collect lesion marks" in html
 
 
 def test_an_interim_run_says_its_decisions_are_not_confirmatory():
