@@ -1,21 +1,28 @@
 """PDF layout of a report with reportlab's platypus (pure Python, from PyPI)."""
 
 import io
+from pathlib import Path
 from xml.sax.saxutils import escape
 
+import matplotlib
 from reportlab.lib import colors
+from reportlab.lib.fonts import addMapping
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import cm
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.pdfmetrics import registerFont, stringWidth
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import KeepTogether
 
 from .elements import Section
 
 PAGE_WIDTH = A4[0] - 3 * cm
-CELL_FONT, CELL_SIZES = "Helvetica", (7.0, 6.5, 6.0, 5.5)
-CELL_PADDING = 12  # reportlab's default 6 pt left and right
+# DejaVu Sans (shipped with matplotlib) has the statistics' signs that the PDF base fonts lack: − × Φ √ χ² ∞ ±
+FONT_DIRECTORY = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+FONT, BOLD_FONT = "DejaVuSans", "DejaVuSans-Bold"
+CELL_FONT, CELL_SIZES = FONT, (7.0, 6.5, 6.0, 5.5)
+CELL_PADDING = 13  # reportlab's default 6 pt left and right, and 1 pt so that a word of exactly the width fits
 TABLE_STYLE = TableStyle([
     ("FONTSIZE", (0, 0), (-1, -1), 7),
     ("LEADING", (0, 0), (-1, -1), 8.5),
@@ -26,8 +33,25 @@ TABLE_STYLE = TableStyle([
 ])
 
 
+def _register_fonts() -> None:
+    faces = {(0, 0): FONT, (1, 0): BOLD_FONT, (0, 1): "DejaVuSans-Oblique", (1, 1): "DejaVuSans-BoldOblique"}
+    for (bold, italic), name in faces.items():
+        registerFont(TTFont(name, FONT_DIRECTORY / f"{name}.ttf"))
+        addMapping(FONT, bold, italic, name)
+
+
+_register_fonts()
+
+
+def _styles() -> dict:
+    sample = getSampleStyleSheet()
+    return {"Title": sample["Title"].clone("title", fontName=BOLD_FONT),
+            "Heading2": sample["Heading2"].clone("heading", fontName=BOLD_FONT),
+            "BodyText": sample["BodyText"].clone("body", fontName=FONT, fontSize=9, leading=11.5)}
+
+
 def render_pdf_document(title: str, sections: list[Section], figures: dict[str, bytes]) -> bytes:
-    styles = getSampleStyleSheet()
+    styles = _styles()
     story = [Paragraph(escape(title), styles["Title"])]
     for section in sections:
         story.append(Paragraph(escape(section.title), styles["Heading2"]))
@@ -35,7 +59,7 @@ def render_pdf_document(title: str, sections: list[Section], figures: dict[str, 
         for table in section.tables:
             story.append(KeepTogether([
                 Paragraph(f"<i>{escape(table.caption)}</i>", styles["BodyText"]),
-                _table(table.header, table.rows, styles["BodyText"]),
+                pdf_table(table.header, table.rows, styles["BodyText"]),
                 Spacer(1, 0.3 * cm),
             ]))
         for name, caption in section.figures:
@@ -49,13 +73,13 @@ def render_pdf_document(title: str, sections: list[Section], figures: dict[str, 
     return out.getvalue()
 
 
-def _table(header: list[str], rows: list[list[str]], body_style) -> Table:
+def pdf_table(header: list[str], rows: list[list[str]], body_style) -> Table:
     """A table whose columns are at least as wide as their longest word, so no word is ever broken."""
     texts = [[str(value) for value in row] for row in [header, *rows]]
     size, widths = column_widths(texts)
     style = body_style.clone("cell", fontName=CELL_FONT, fontSize=size, leading=size + 1.5)
     table = Table([[Paragraph(escape(text), style) for text in row] for row in texts], colWidths=widths,
-                  repeatRows=1)
+                  repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle([*TABLE_STYLE.getCommands(), ("FONTSIZE", (0, 0), (-1, -1), size)]))
     return table
 

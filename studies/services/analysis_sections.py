@@ -320,7 +320,7 @@ def _reader_intervals(context: SectionContext) -> dict:
         for r, reader in enumerate(context.data.readers):
             value, se = primary.fom_table[t, r], np.sqrt(variances[t, r]) if variances[t, r] >= 0 else np.nan
             by_arm[arm][reader] = {"estimate": value, "se": se, "ci": [value - z * se, value + z * se]}
-    return {"method": context.options["cov"], "ci_kind": "Wald (estimate +- z SE)", "by_arm": by_arm}
+    return {"method": context.options["cov"], "ci_kind": "Wald (estimate ± z·SE)", "by_arm": by_arm}
 
 
 def _dbm(context: SectionContext) -> dict:

@@ -54,7 +54,7 @@ def test_html_report_has_every_section_and_embedded_figures(finished, statistici
     html = response.content.decode()
     for title in EXPECTED_SECTIONS:
         assert f"<h2>{title}</h2>" in html
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 5
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (apt-get install poppler-utils)")

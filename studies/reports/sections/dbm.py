@@ -3,6 +3,13 @@
 from studies.models import AnalysisRun
 from studies.reports.elements import Section, Table, negative_estimate_note, number, p_value
 
+USED_AS = {
+    "var_R": "It enters no test.",
+    "var_C": "It enters no test.",
+    "var_TR": "The F test uses MS(T×R) itself, not this component.",
+    "var_TC": "The F test's error term uses max(MS(T×C) − MS(T×R×C), 0), as Hillis does.",
+    "var_RC": "It enters no test.",
+}
 SOURCES = {"T": "T", "R": "R", "C": "C", "TR": "T×R", "TC": "T×C", "RC": "R×C", "TRC": "T×R×C"}
 
 
@@ -23,9 +30,8 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
                  if dbm["identical_to_or"] else
                  "The OR analysis of this run uses another covariance method, so its F differs from this "
                  "jackknife-based DBM F.")
-    notes = [note for name in ("var_R", "var_TR", "var_TC")
-             if (note := negative_estimate_note(name, dbm["var_components"][name],
-                                                "The F test's error term uses max(MS(T×C) − MS(T×R×C), 0)."))]
+    notes = [note for name, used_as in USED_AS.items()
+             if (note := negative_estimate_note(name, dbm["var_components"][name], used_as))]
     return Section(
         "DBM analysis (Dorfman-Berbaum-Metz)",
         ["ANOVA of normalized jackknife pseudovalues (treatment × reader × case), readers and cases random. "

@@ -21,7 +21,8 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
     reader_rows = [[reader, arm_label(results, arm), number(value["estimate"], 4), number(value["se"], 4),
                     interval(value["ci"], 4)]
                    for arm, readers in intervals["by_arm"].items() for reader, value in readers.items()]
-    tables = [Table(f"{primary['fom']} per reader and arm", ["Reader", "Arm", "Estimate", "SE", "CI"], reader_rows)]
+    fom_name = primary.get("fom_label", primary["fom"])
+    tables = [Table(f"{fom_name} per reader and arm", ["Reader", "Arm", "Estimate", "SE", "CI"], reader_rows)]
     frrc = primary.get("frrc") or {}
     if frrc.get("reader_differences"):
         tables.append(Table("Per-reader differences (FRRC: each reader's own cases-random test)",

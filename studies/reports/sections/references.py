@@ -21,6 +21,14 @@ REFERENCES = [
     "J Bus Econ Stat 29:238-249.",
     "Obuchowski NA (1997). Nonparametric analysis of clustered ROC curve data. Biometrics 53:567-578.",
     "Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362.",
+    "Dorfman DD, Berbaum KS, Metz CE (1992). Receiver operating characteristic rating analysis: generalization "
+    "to the population of readers and patients with the jackknife method. Invest Radiol 27:723-731.",
+    "Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
+    "Obuchowski-Rockette methods for receiver operating characteristic (ROC) data. Stat Med 24:1579-1607.",
+    "Hillis SL, Berbaum KS, Metz CE (2008). Recent developments in the Dorfman-Berbaum-Metz procedure for "
+    "multireader ROC study analysis. Acad Radiol 15:647-661.",
+    "Dorfman DD, Alf E (1969). Maximum-likelihood estimation of parameters of signal-detection theory and "
+    "determination of confidence intervals: rating-method data. J Math Psychol 6:487-496.",
 ]
 
 
