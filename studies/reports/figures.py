@@ -50,20 +50,24 @@ def roc_curves(results: dict) -> Figure:
 
 
 def binormal_roc(results: dict) -> Figure:
-    """Per arm, each reader's empirical ROC (solid) beside its fitted binormal curve (dashed), one colour each."""
+    """Per arm, each reader's empirical ROC (solid) beside its fitted binormal curve (dashed), one colour each.
+
+    One legend, right of the last panel: a colour per reader and the two line styles (a and b are in the table).
+    """
     arms, fits = results["curves"]["arms"], results["binormal"]["by_arm"]
-    figure = Figure(figsize=(5.8 * len(arms), 4.6), layout="constrained")
+    figure = Figure(figsize=(4.6 * len(arms) + 1.4, 4.6), layout="constrained")
     for number, (arm, curves) in enumerate(arms.items()):
         axes = figure.add_subplot(1, len(arms), number + 1)
         for index, (reader, curve) in enumerate(curves["readers"].items()):
             colour = READER_COLOURS[index % len(READER_COLOURS)]
-            axes.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=0.9, label=f"{reader} empirical")
+            axes.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=0.9, label=reader)
             fit = fits.get(arm, {}).get(reader, {})
             if "a" in fit:
-                axes.plot(*binormal_curve(fit["a"], fit["b"]), color=colour, linewidth=1.2, linestyle="--",
-                          label=f"{reader} binormal (a {fit['a']:.2f}, b {fit['b']:.2f})")
-        _roc_axes(axes, f"{arm}: empirical (solid) and fitted binormal (dashed)")
-        _legend_outside(axes)
+                axes.plot(*binormal_curve(fit["a"], fit["b"]), color=colour, linewidth=1.2, linestyle="--")
+        _roc_axes(axes, f"{arm}: empirical and binormal")
+    axes.plot([], [], color="#444444", linewidth=0.9, label="empirical (solid)")
+    axes.plot([], [], color="#444444", linewidth=1.2, linestyle="--", label="binormal fit (dashed)")
+    _legend_outside(axes)
     return figure
 
 

@@ -1,7 +1,7 @@
 """The AI's standalone performance and the AI versus the readers."""
 
 from studies.models import AnalysisRun
-from studies.reports.elements import Section, Table, interval, number, p_value
+from studies.reports.elements import Section, Table, arm_label, interval, number, p_value
 
 
 def build(run: AnalysisRun, results: dict) -> Section:
@@ -11,15 +11,29 @@ def build(run: AnalysisRun, results: dict) -> Section:
     model = standalone["model"]
     paragraphs = [f"{model['name']} {model['version']}: AUC {number(standalone['auc'])} "
                   f"(SE {number(standalone['se'])}, 95% CI {interval(standalone['ci'])}), DeLong."]
-    tables = []
+    tables = _operating_point_tables(standalone.get("operating_point"))
     if versus.get("available"):
+        descriptions = sorted({v.get("method_description", v.get("method", "")) for v in versus["by_arm"].values()})
+        paragraphs.append(f"AI versus readers: {'; '.join(descriptions)}.")
         tables.append(Table(
-            f"Readers' mean {versus['fom']} minus the AI's (AI as a fixed reader, FRRC)",
-            ["Arm", "Readers' mean", "AI", "Difference", "SE", "CI", "p"],
-            [[arm, number(v["readers_mean_fom"]), number(v["ai_fom"]), number(v["difference"], 4),
-              number(v["se"], 4), interval(v["ci"], 4), p_value(v["p"])] for arm, v in versus["by_arm"].items()],
+            f"Readers' mean {versus['fom']} minus the AI's ({versus['generalization'].upper()})",
+            ["Arm", "Readers' mean", "AI", "Difference", "SE", "df", "CI", "p"],
+            [[arm_label(results, arm), number(v["readers_mean_fom"]), number(v["ai_fom"]), number(v["difference"], 4),
+              number(v["se"], 4), "∞ (z)" if v.get("df") is None else number(v["df"], 1), interval(v["ci"], 4),
+              p_value(v["p"])] for arm, v in versus["by_arm"].items()],
         ))
     else:
         paragraphs.append(f"AI versus readers not computed: {versus.get('reason') or versus.get('error')}")
     return Section("AI standalone performance", paragraphs, tables,
                    [("ai_roc", "AI ROC curve with the readers' operating points")])
+
+
+def _operating_point_tables(point: dict | None) -> list[Table]:
+    """The AI's own sensitivity and specificity at its stored operating point, when the results have them."""
+    if not point or not point.get("available"):
+        return []
+    rows = [[label, f"{point[key]['count']}/{point[key]['n']}", number(point[key]["estimate"]),
+             interval(point[key]["ci"])] for key, label in (("sensitivity", "Sensitivity"),
+                                                             ("specificity", "Specificity"))]
+    return [Table(f"AI standalone at its operating point ({point['rule']}, {point['threshold']:g}; "
+                  f"{point['ci_method']} intervals)", ["Measure", "Cases", "Estimate", "CI"], rows)]
