@@ -53,22 +53,34 @@ def fit_binormal(ratings: np.ndarray, truth: np.ndarray) -> BinormalFit:
     """Maximum-likelihood binormal a and b for one reader in one arm (higher rating = more likely diseased)."""
     truth = np.asarray(truth, dtype=bool)
     levels, binned = categories(np.asarray(ratings, dtype=float))
-    levels = np.unique(levels, return_inverse=True)[1]  # categories nobody used are dropped
+    normal, diseased = category_counts(levels, truth)
+    total = normal.sum() + diseased.sum()
+    solution = maximum_likelihood(_negative_log_likelihood, starting_values(normal, diseased), normal, diseased)
+    a, log_b = solution.x[:2]
+    b = float(np.exp(np.clip(log_b, -_LOG_B_BOUND, _LOG_B_BOUND)))
+    return BinormalFit(a=float(a), b=b, auc=float(stats.norm.cdf(a / np.sqrt(1 + b * b))), n_categories=normal.size,
+                       binned=binned, converged=bool(solution.success),
+                       log_likelihood=float(-solution.fun * total))
+
+
+def category_counts(levels: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-diseased and diseased counts per used category (categories nobody used are dropped)."""
+    levels = np.unique(levels, return_inverse=True)[1]
     n_levels = int(levels.max()) + 1
     if n_levels < 2:
         raise ValueError("a binormal curve needs at least two distinct ratings")
-    normal = np.bincount(levels[~truth], minlength=n_levels)
-    diseased = np.bincount(levels[truth], minlength=n_levels)
-    start = _starting_values(normal, diseased)
-    # per-case log likelihood, so that BFGS's gradient tolerance means the same for any number of cases
+    return np.bincount(levels[~truth], minlength=n_levels), np.bincount(levels[truth], minlength=n_levels)
+
+
+def maximum_likelihood(negative_log_likelihood, start: np.ndarray, normal: np.ndarray, diseased: np.ndarray):
+    """BFGS on the per-case log likelihood, so that its gradient tolerance means the same for any number of cases."""
     total = normal.sum() + diseased.sum()
-    solution = optimize.minimize(_negative_log_likelihood, start, args=(normal / total, diseased / total),
-                                 method="BFGS")
-    a, log_b = solution.x[:2]
-    b = float(np.exp(np.clip(log_b, -_LOG_B_BOUND, _LOG_B_BOUND)))
-    return BinormalFit(a=float(a), b=b, auc=float(stats.norm.cdf(a / np.sqrt(1 + b * b))), n_categories=n_levels,
-                       binned=binned, converged=bool(solution.success),
-                       log_likelihood=float(-solution.fun * total))
+    return optimize.minimize(negative_log_likelihood, start, args=(normal / total, diseased / total), method="BFGS")
+
+
+def thresholds(params: np.ndarray) -> np.ndarray:
+    """Increasing thresholds from the first one and log increments (unconstrained parameters)."""
+    return params[2] + np.concatenate([[0.0], np.cumsum(np.exp(params[3:]))])
 
 
 def binormal_curve(a: float, b: float, n_points: int = 101) -> tuple[np.ndarray, np.ndarray]:
@@ -78,21 +90,16 @@ def binormal_curve(a: float, b: float, n_points: int = 101) -> tuple[np.ndarray,
                                                                   [1.0]])
 
 
-def _thresholds(params: np.ndarray) -> np.ndarray:
-    """Increasing thresholds from the first one and log increments (unconstrained parameters)."""
-    return params[2] + np.concatenate([[0.0], np.cumsum(np.exp(params[3:]))])
-
-
 def _negative_log_likelihood(params: np.ndarray, normal: np.ndarray, diseased: np.ndarray) -> float:
     a, b = params[0], np.exp(np.clip(params[1], -_LOG_B_BOUND, _LOG_B_BOUND))
-    edges = np.concatenate([[-np.inf], _thresholds(params), [np.inf]])
+    edges = np.concatenate([[-np.inf], thresholds(params), [np.inf]])
     p_normal = np.diff(stats.norm.cdf(edges))
     p_diseased = np.diff(stats.norm.cdf(b * edges - a))
     floor = 1e-300  # an empty category may have probability 0 only where its count is 0
     return -float(normal @ np.log(np.maximum(p_normal, floor)) + diseased @ np.log(np.maximum(p_diseased, floor)))
 
 
-def _starting_values(normal: np.ndarray, diseased: np.ndarray) -> np.ndarray:
+def starting_values(normal: np.ndarray, diseased: np.ndarray) -> np.ndarray:
     """Thresholds from the non-diseased cumulative fractions; a, b from a line through the probit ROC points."""
     def probits(counts: np.ndarray) -> np.ndarray:
         below = np.cumsum(counts)[:-1] / counts.sum()

@@ -1,10 +1,11 @@
-"""Binormal ROC fits of the report: data simulated from a binormal model with known a and b give them back."""
+"""Binormal and proper binormal ROC fits of the report: data simulated from each model with known a and b give them back."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from mrmc.stats.binormal import binormal_curve, fit_binormal
+from mrmc.stats.proper_binormal import fit_proper_binormal, proper_curve
 
 A, B, N_PER_CLASS = 1.2, 0.8, 20_000
 # Monte-Carlo SE of the ML estimates at 20,000 cases per class is about 0.015 for a and 0.01 for b
@@ -45,3 +46,36 @@ def test_the_curve_runs_from_the_origin_to_one_one_through_the_model():
 def test_one_rating_value_cannot_be_fitted():
     with pytest.raises(ValueError, match="two distinct"):
         fit_binormal(np.ones(10), np.arange(10) % 2 == 0)
+
+
+def _likelihood_ratio_ratings(a: float, b: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ratings that are categories of the binormal log likelihood ratio: data from the proper binormal model."""
+    rng = np.random.default_rng(seed)
+    latent = np.concatenate([rng.normal(0, 1, N_PER_CLASS), rng.normal(a / b, 1 / b, N_PER_CLASS)])
+    ratio = np.log(b) - b * b * (latent - a / b) ** 2 / 2 + latent**2 / 2
+    ratings = np.digitize(ratio, np.quantile(ratio, [0.2, 0.4, 0.55, 0.7, 0.85]))
+    return ratings, np.repeat([False, True], N_PER_CLASS), ratio
+
+
+@pytest.mark.parametrize("b", [0.6, 1.5])
+def test_proper_binormal_recovers_a_b_and_its_area(b):
+    ratings, truth, ratio = _likelihood_ratio_ratings(A, b, seed=5)
+    fit = fit_proper_binormal(ratings, truth)
+    assert fit.converged and fit.n_categories == 6
+    assert fit.a == pytest.approx(A, abs=TOLERANCE)
+    assert fit.b == pytest.approx(b, abs=2 * TOLERANCE)
+    assert fit.c == pytest.approx((1 - b) / (1 + b), abs=TOLERANCE)
+    # the model's area is P(l(diseased) > l(non-diseased)): the Mann-Whitney statistic of the latent ratios
+    sample = np.random.default_rng(0).choice(N_PER_CLASS, 3000, replace=False)
+    normal, diseased = ratio[~truth][sample], ratio[truth][sample]
+    assert fit.auc == pytest.approx((diseased[:, None] > normal[None, :]).mean(), abs=0.015)
+
+
+@pytest.mark.parametrize("b", [0.3, 1.0, 3.0])
+def test_the_proper_curve_is_never_below_chance_and_never_hooks(b):
+    fpf, tpf = proper_curve(1.0, b)
+    assert np.all(np.diff(fpf) >= 0) and np.all(np.diff(tpf) >= -1e-12)
+    assert np.all(tpf >= fpf - 1e-9)
+    conventional_fpf, conventional_tpf = binormal_curve(1.0, b)
+    hooks = np.any(conventional_tpf < conventional_fpf - 1e-3)
+    assert hooks == (b != 1.0)  # the conventional curve crosses the chance line whenever b != 1

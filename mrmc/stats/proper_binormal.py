@@ -1,0 +1,105 @@
+"""Proper binormal ROC curves (Metz & Pan 1999) fitted by maximum likelihood to one reader's ratings.
+
+The binormal latent values (non-diseased N(0, 1), diseased N(a/b, 1/b^2)) are ranked by their likelihood
+ratio instead of their value, so the curve is never below the chance line and never hooks: ratings fall
+into categories between thresholds on the log likelihood ratio
+    l(x) = log b - b^2 (x - a/b)^2 / 2 + x^2 / 2,
+a quadratic in x whose exceedance region is one or two half-lines (b < 1) or an interval (b > 1).
+Reported as Metz & Pan's d_a = sqrt(2) a / sqrt(1 + b^2) and c = (1 - b) / (1 + b), with the area under
+the fitted curve integrated numerically. Categories are those of :mod:`mrmc.stats.binormal`.
+
+References
+----------
+Metz CE, Pan X (1999). "Proper" binormal ROC curves: theory and maximum-likelihood estimation.
+J Math Psychol 43:1-33.
+Pesce LL, Metz CE (2007). Reliable and computationally efficient maximum-likelihood estimation of
+"proper" binormal ROC curves. Acad Radiol 14:814-829.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .binormal import categories, category_counts, maximum_likelihood, starting_values, thresholds
+
+_LOG_B_BOUND = 3.0
+_LINEAR = 1e-9  # |1 - b^2| below this: the log likelihood ratio is linear in x (b = 1)
+
+
+@dataclass(frozen=True)
+class ProperBinormalFit:
+    a: float
+    b: float
+    d_a: float
+    c: float
+    auc: float
+    n_categories: int
+    binned: bool
+    converged: bool
+    log_likelihood: float
+
+
+def exceedance(a: float, b: float, t: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """P(l(X) > t) for X ~ N(mean, sd^2), at each log-likelihood-ratio threshold t."""
+    t = np.asarray(t, dtype=float)
+    quadratic, linear = (1 - b * b) / 2, a * b
+    constant = np.log(b) - a * a / 2 - t
+    if abs(quadratic) < _LINEAR:
+        return stats.norm.sf((-constant / linear - mean) / sd)
+    discriminant = linear * linear - 4 * quadratic * constant
+    root = np.sqrt(np.maximum(discriminant, 0.0))
+    low, high = np.sort(np.stack([(-linear - root) / (2 * quadratic), (-linear + root) / (2 * quadratic)]), axis=0)
+    below, above = stats.norm.cdf((low - mean) / sd), stats.norm.sf((high - mean) / sd)
+    if quadratic > 0:  # b < 1: l(x) > t outside the roots (everywhere when there are none)
+        return np.where(discriminant > 0, below + above, 1.0)
+    return np.where(discriminant > 0, 1.0 - below - above, 0.0)  # b > 1: between the roots
+
+
+def proper_curve(a: float, b: float, n_points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """FPF and TPF of the proper binormal curve from (0, 0) to (1, 1)."""
+    spread = 1 / b
+    x = np.linspace(-8.0, a / b + 8 * spread, n_points)
+    ratio = np.log(b) - b * b * (x - a / b) ** 2 / 2 + x * x / 2
+    levels = np.unique(ratio)
+    fpf, tpf = exceedance(a, b, levels, 0.0, 1.0), exceedance(a, b, levels, a / b, spread)
+    order = np.argsort(fpf, kind="stable")
+    return np.concatenate([[0.0], fpf[order], [1.0]]), np.concatenate([[0.0], tpf[order], [1.0]])
+
+
+def fit_proper_binormal(ratings: np.ndarray, truth: np.ndarray) -> ProperBinormalFit:
+    """Maximum-likelihood proper binormal curve for one reader in one arm (higher rating = more likely diseased)."""
+    truth = np.asarray(truth, dtype=bool)
+    levels, binned = categories(np.asarray(ratings, dtype=float))
+    normal, diseased = category_counts(levels, truth)
+    solution = maximum_likelihood(_negative_log_likelihood, _start(normal, diseased), normal, diseased)
+    a, b = float(solution.x[0]), float(np.exp(np.clip(solution.x[1], -_LOG_B_BOUND, _LOG_B_BOUND)))
+    fpf, tpf = proper_curve(a, b, n_points=4000)
+    return ProperBinormalFit(
+        a=a, b=b, d_a=float(np.sqrt(2) * a / np.sqrt(1 + b * b)), c=(1 - b) / (1 + b),
+        auc=float(np.trapezoid(tpf, fpf)), n_categories=normal.size, binned=binned,
+        converged=bool(solution.success),
+        log_likelihood=float(-solution.fun * (normal.sum() + diseased.sum())),
+    )
+
+
+def _negative_log_likelihood(params: np.ndarray, normal: np.ndarray, diseased: np.ndarray) -> float:
+    a, b = params[0], np.exp(np.clip(params[1], -_LOG_B_BOUND, _LOG_B_BOUND))
+    cuts = thresholds(params)
+    above_normal = np.concatenate([[1.0], exceedance(a, b, cuts, 0.0, 1.0), [0.0]])
+    above_diseased = np.concatenate([[1.0], exceedance(a, b, cuts, a / b, 1 / b), [0.0]])
+    floor = 1e-300
+    return -float(normal @ np.log(np.maximum(-np.diff(above_normal), floor))
+                  + diseased @ np.log(np.maximum(-np.diff(above_diseased), floor)))
+
+
+def _start(normal: np.ndarray, diseased: np.ndarray) -> np.ndarray:
+    """a and b from the conventional binormal start; thresholds are its latent thresholds' likelihood ratios."""
+    start = starting_values(normal, diseased)
+    a, b = start[0], np.exp(start[1])
+    latent = thresholds(start)
+    ratio = np.sort(np.log(b) - b * b * (latent - a / b) ** 2 / 2 + latent**2 / 2)
+    ratio = np.maximum.accumulate(ratio + 1e-3 * np.arange(ratio.size))
+    return np.concatenate([[a, np.log(b), ratio[0]], np.log(np.maximum(np.diff(ratio), 1e-3))])
