@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -28,7 +29,8 @@ ALTERNATIVE = RoeMetzModel(ROE_METZ_STRUCTURES["HL2"], treatment_effect=0.25)
 
 
 def in_two_processes(spec, seed, sizes):
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    # fresh interpreters: a forked child of a process with threads (Django, Celery loaded) can deadlock
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(power_chunk, spec.to_dict(), seed=seed, chunk=i, n_studies=n) for i, n in enumerate(sizes)]
         return [future.result() for future in reversed(futures)]
 
