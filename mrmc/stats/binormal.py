@@ -64,12 +64,21 @@ def fit_binormal(ratings: np.ndarray, truth: np.ndarray) -> BinormalFit:
 
 
 def category_counts(levels: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-diseased and diseased counts per used category (categories nobody used are dropped)."""
+    """Non-diseased and diseased counts per category, adjacent categories of one truth state merged.
+
+    Merging such "truth-state runs" leaves the maximum-likelihood curve unchanged (the threshold between two
+    categories that only one class uses only splits that class's probability; Metz, Herman & Shen 1998) and
+    removes thresholds the likelihood cannot place.
+    """
     levels = np.unique(levels, return_inverse=True)[1]
     n_levels = int(levels.max()) + 1
     if n_levels < 2:
         raise ValueError("a binormal curve needs at least two distinct ratings")
-    return np.bincount(levels[~truth], minlength=n_levels), np.bincount(levels[truth], minlength=n_levels)
+    normal, diseased = np.bincount(levels[~truth], minlength=n_levels), np.bincount(levels[truth], minlength=n_levels)
+    state = np.where(diseased == 0, 0, np.where(normal == 0, 1, 2))  # only non-diseased, only diseased, both
+    starts_run = np.concatenate([[True], (state[1:] != state[:-1]) | (state[1:] == 2)])
+    run = np.cumsum(starts_run) - 1
+    return np.bincount(run, weights=normal).astype(int), np.bincount(run, weights=diseased).astype(int)
 
 
 def maximum_likelihood(negative_log_likelihood, start: np.ndarray, normal: np.ndarray, diseased: np.ndarray):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from .binormal import categories, category_counts, maximum_likelihood, starting_values, thresholds
 
@@ -74,8 +74,16 @@ def fit_proper_binormal(ratings: np.ndarray, truth: np.ndarray) -> ProperBinorma
     truth = np.asarray(truth, dtype=bool)
     levels, binned = categories(np.asarray(ratings, dtype=float))
     normal, diseased = category_counts(levels, truth)
-    solution = maximum_likelihood(_negative_log_likelihood, _start(normal, diseased), normal, diseased)
-    a, b = float(solution.x[0]), float(np.exp(np.clip(solution.x[1], -_LOG_B_BOUND, _LOG_B_BOUND)))
+    # the conventional fit's b, and if that does not converge also b = 1 (where the proper curve is the
+    # conventional one); the likelihood is the same for a and -a (mirroring the latent axis keeps the
+    # likelihood-ratio order), so |a| is reported
+    tried = []
+    for start in _starts(normal, diseased):
+        tried.append(maximum_likelihood(_negative_log_likelihood, start, normal, diseased))
+        if tried[-1].success:
+            break
+    solution = min(tried, key=lambda candidate: (not candidate.success, candidate.fun))
+    a, b = abs(float(solution.x[0])), float(np.exp(np.clip(solution.x[1], -_LOG_B_BOUND, _LOG_B_BOUND)))
     fpf, tpf = proper_curve(a, b, n_points=4000)
     return ProperBinormalFit(
         a=a, b=b, d_a=float(np.sqrt(2) * a / np.sqrt(1 + b * b)), c=(1 - b) / (1 + b),
@@ -95,11 +103,23 @@ def _negative_log_likelihood(params: np.ndarray, normal: np.ndarray, diseased: n
                   + diseased @ np.log(np.maximum(-np.diff(above_diseased), floor)))
 
 
-def _start(normal: np.ndarray, diseased: np.ndarray) -> np.ndarray:
-    """a and b from the conventional binormal start; thresholds are its latent thresholds' likelihood ratios."""
+def _starts(normal: np.ndarray, diseased: np.ndarray) -> list[np.ndarray]:
+    """a with the conventional fit's b and with b = 1; thresholds where the model's non-diseased exceedance
+    equals the observed cumulative fractions (the exceedance falls as the threshold rises)."""
     start = starting_values(normal, diseased)
-    a, b = start[0], np.exp(start[1])
-    latent = thresholds(start)
-    ratio = np.sort(np.log(b) - b * b * (latent - a / b) ** 2 / 2 + latent**2 / 2)
-    ratio = np.maximum.accumulate(ratio + 1e-3 * np.arange(ratio.size))
-    return np.concatenate([[a, np.log(b), ratio[0]], np.log(np.maximum(np.diff(ratio), 1e-3))])
+    a = abs(start[0])
+    targets = np.clip(1 - np.cumsum(normal)[:-1] / normal.sum(), 0.005, 0.995)
+    starts = []
+    for b in (float(np.exp(start[1])), 1.0):
+        quadratic = (1 - b * b) / 2
+        # above its maximum (b > 1) the ratio is never exceeded; keep the bracket just below it
+        top = np.log(b) - a * a / 2 + (a * b) ** 2 / (-4 * quadratic) - 1e-9 if quadratic < -_LINEAR else 200.0
+        cuts = np.array([_threshold_for(a, b, target, top) for target in targets])
+        cuts = np.maximum.accumulate(cuts + 1e-4 * np.arange(cuts.size))
+        starts.append(np.concatenate([[a, np.log(b), cuts[0]], np.log(np.maximum(np.diff(cuts), 1e-4))]))
+    return starts
+
+
+def _threshold_for(a: float, b: float, target: float, top: float) -> float:
+    """The log-likelihood-ratio threshold that non-diseased cases exceed with probability ``target``."""
+    return optimize.brentq(lambda t: float(exceedance(a, b, t, 0.0, 1.0)) - target, -200.0, top)

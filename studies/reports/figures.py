@@ -8,6 +8,7 @@ import io
 from matplotlib.figure import Figure
 
 from mrmc.stats.binormal import binormal_curve
+from mrmc.stats.proper_binormal import proper_curve
 
 ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 READER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -50,11 +51,12 @@ def roc_curves(results: dict) -> Figure:
 
 
 def binormal_roc(results: dict) -> Figure:
-    """Per arm, each reader's empirical ROC (solid) beside its fitted binormal curve (dashed), one colour each.
+    """Per arm, each reader's empirical ROC (solid), fitted binormal (dashed) and proper binormal (dotted) curves.
 
     One legend, right of the last panel: a colour per reader and the two line styles (a and b are in the table).
     """
     arms, fits = results["curves"]["arms"], results["binormal"]["by_arm"]
+    proper_fits = results["binormal"].get("proper_by_arm", {})
     figure = Figure(figsize=(4.6 * len(arms) + 1.4, 4.6), layout="constrained")
     for number, (arm, curves) in enumerate(arms.items()):
         axes = figure.add_subplot(1, len(arms), number + 1)
@@ -64,9 +66,14 @@ def binormal_roc(results: dict) -> Figure:
             fit = fits.get(arm, {}).get(reader, {})
             if "a" in fit:
                 axes.plot(*binormal_curve(fit["a"], fit["b"]), color=colour, linewidth=1.2, linestyle="--")
-        _roc_axes(axes, f"{arm}: empirical and binormal")
+            proper = proper_fits.get(arm, {}).get(reader, {})
+            if "a" in proper:
+                axes.plot(*proper_curve(proper["a"], proper["b"]), color=colour, linewidth=1.2, linestyle=":")
+        _roc_axes(axes, f"{arm}: empirical and fitted")
     axes.plot([], [], color="#444444", linewidth=0.9, label="empirical (solid)")
     axes.plot([], [], color="#444444", linewidth=1.2, linestyle="--", label="binormal fit (dashed)")
+    if proper_fits:
+        axes.plot([], [], color="#444444", linewidth=1.2, linestyle=":", label="proper binormal fit (dotted)")
     _legend_outside(axes)
     return figure
 

@@ -28,6 +28,7 @@ from mrmc.stats import (
 from mrmc.stats.agreement import fleiss_kappa, intraclass_correlation
 from mrmc.stats.binormal import fit_binormal
 from mrmc.stats.dbm import dbm_analysis
+from mrmc.stats.proper_binormal import fit_proper_binormal
 from mrmc.stats.r_crosscheck import mrmcaov_rrrc
 from mrmc.stats.reading_time import arm_times, compare_times
 from mrmc.stats.sequential import score_changes
@@ -334,19 +335,27 @@ def _dbm(context: SectionContext) -> dict:
 
 
 def _binormal(context: SectionContext) -> dict:
-    """Maximum-likelihood binormal a, b and area per reader and arm (see :mod:`mrmc.stats.binormal`)."""
+    """Maximum-likelihood binormal and proper binormal fits per reader and arm (:mod:`mrmc.stats.binormal`,
+    :mod:`mrmc.stats.proper_binormal`)."""
     data = context.data
-    fits = {}
+    fits, proper = {}, {}
     for t, arm in enumerate(data.treatments):
-        fits[arm] = {}
+        fits[arm], proper[arm] = {}, {}
         for r, reader in enumerate(data.readers):
             present = ~np.isnan(data.ratings[t, r])
-            try:
-                fits[arm][reader] = asdict(fit_binormal(data.ratings[t, r][present], data.truth[present]))
-            except ValueError as exc:
-                fits[arm][reader] = {"error": str(exc)}
+            ratings, truth = data.ratings[t, r][present], data.truth[present]
+            fits[arm][reader] = _fit_or_error(fit_binormal, ratings, truth)
+            proper[arm][reader] = _fit_or_error(fit_proper_binormal, ratings, truth)
     return {"method": "maximum likelihood (Dorfman & Alf 1969); more than 10 distinct ratings cut at deciles",
-            "by_arm": fits}
+            "proper_method": "maximum likelihood of the proper binormal model (Metz & Pan 1999)",
+            "by_arm": fits, "proper_by_arm": proper}
+
+
+def _fit_or_error(fit, ratings: np.ndarray, truth: np.ndarray) -> dict:
+    try:
+        return asdict(fit(ratings, truth))
+    except ValueError as exc:
+        return {"error": str(exc)}
 
 
 def _schedule(context: SectionContext) -> dict:

@@ -79,3 +79,25 @@ def test_the_proper_curve_is_never_below_chance_and_never_hooks(b):
     conventional_fpf, conventional_tpf = binormal_curve(1.0, b)
     hooks = np.any(conventional_tpf < conventional_fpf - 1e-3)
     assert hooks == (b != 1.0)  # the conventional curve crosses the chance line whenever b != 1
+
+
+def test_merging_single_truth_state_categories_gives_the_same_fit_as_an_independent_full_likelihood():
+    # 6-point ratings whose two lowest categories hold only non-diseased cases
+    normal_counts, diseased_counts = np.array([5, 7, 6, 4, 2, 0]), np.array([0, 0, 3, 5, 6, 9])
+    ratings = np.concatenate([np.repeat(np.arange(6), normal_counts), np.repeat(np.arange(6), diseased_counts)])
+    truth = np.repeat([False, True], [normal_counts.sum(), diseased_counts.sum()])
+
+    def negative_log_likelihood(params):  # every category its own threshold, as Dorfman & Alf wrote it
+        a, b, cuts = params[0], np.exp(params[1]), np.cumsum(np.r_[params[2], np.exp(params[3:])])
+        edges = np.r_[-np.inf, cuts, np.inf]
+        p_normal, p_diseased = np.diff(stats.norm.cdf(edges)), np.diff(stats.norm.cdf(b * edges - a))
+        return -(normal_counts @ np.log(np.maximum(p_normal, 1e-300))
+                 + diseased_counts @ np.log(np.maximum(p_diseased, 1e-300)))
+
+    from scipy import optimize
+
+    independent = optimize.minimize(negative_log_likelihood, np.r_[1.0, 0.0, -1.5, np.zeros(4)], method="BFGS")
+    fit = fit_binormal(ratings, truth)
+    assert fit.n_categories == 5  # the two lowest merged
+    assert fit.a == pytest.approx(independent.x[0], abs=2e-3)
+    assert fit.b == pytest.approx(np.exp(independent.x[1]), abs=2e-3)
