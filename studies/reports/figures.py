@@ -91,7 +91,7 @@ def reader_foms(results: dict) -> Figure:
         axes.annotate(reader, (len(arms) - 1, values[-1]), xytext=(5, 0), textcoords="offset points", fontsize=7)
     means = [primary["treatment_means"][arm] for arm in arms]
     axes.plot(range(len(arms)), means, marker="s", color="#d62728", linewidth=2.5, label="readers' mean")
-    axes.set(xticks=range(len(arms)), xticklabels=arms, ylabel=primary["fom_label"],
+    axes.set(xticks=range(len(arms)), xticklabels=arms, ylabel=primary.get("fom_label", primary["fom"]),
              title=f"Reader {primary['fom']} by arm", xlim=(-0.3, len(arms) - 0.5))
     _legend_outside(axes)
     return figure

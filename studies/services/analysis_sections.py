@@ -331,7 +331,11 @@ def _dbm(context: SectionContext) -> dict:
     if len(context.data.treatments) < 2 or len(context.data.readers) < 2:
         return {"available": False, "reason": "DBM needs at least two arms and two readers"}
     result = dbm_analysis(context.or_result.fom, context.data.ratings, context.data.truth)
-    return {"available": True, "identical_to_or": context.options["cov"] == "jackknife", **asdict(result)}
+    rrrc = context.or_result.analysis.rrrc
+    # the same test as OR exactly when OR used the jackknife over all cases (Hillis et al. 2005)
+    same = rrrc is not None and rrrc.test is not None and bool(
+        np.isclose(result.f, rrrc.test.statistic, rtol=1e-8) and np.isclose(result.df2, rrrc.test.df2, rtol=1e-8))
+    return {"available": True, "identical_to_or": same, **asdict(result)}
 
 
 def _binormal(context: SectionContext) -> dict:

@@ -26,9 +26,9 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
     test_row = [[str(dbm["df1"]), number(dbm["df2"], 2), number(dbm["mean_squares"]["T"], 8),
                  number(dbm["denominator"], 8), number(dbm["f"], 3), p_value(dbm["p"])]]
     agreement = ("With the jackknife covariance the DBM and OR analyses are the same test: this F, its Hillis df and "
-                 "p equal the OR RRRC test above (Hillis et al. 2005; Hillis, Berbaum & Metz 2008)."
+                 "p equal those of the OR RRRC test of these reads (Hillis et al. 2005; Hillis, Berbaum & Metz 2008)."
                  if dbm["identical_to_or"] else
-                 "The OR analysis of this run uses another covariance method, so its F differs from this "
+                 "The OR analysis of this run does not use the jackknife over all cases, so its F differs from this "
                  "jackknife-based DBM F.")
     notes = [note for name, used_as in USED_AS.items()
              if (note := negative_estimate_note(name, dbm["var_components"][name], used_as))]

@@ -14,6 +14,10 @@ COVARIANCE_METHODS = {
 
 def build(run: AnalysisRun, results: dict) -> Section:
     primary, options = results["primary"], results["options"]
+    if primary.get("method") == "ustat":
+        return Section("Methods", [
+            f"Reader performance was measured by each reader's AUC in each arm and compared between arms with "
+            f"{primary['method_note']} (Gallas 2009). {_sentence(_ai_versus_readers(results))}"])
     confidence = f"{100 * (1 - primary['alpha']):g}%"
     text = (
         f"Reader performance was measured by the {primary['fom_label']} of each reader in each arm and compared "
@@ -46,3 +50,7 @@ def _ai_versus_readers(results: dict) -> str:
         return "the AI was not compared with the readers."
     descriptions = {v.get("method_description") or v.get("method", "") for v in versus["by_arm"].values()}
     return f"the AI is compared with the readers' mean by {'; '.join(sorted(descriptions))}."
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -14,11 +14,17 @@ def _difference_rows(results: dict, name: str, generalization: dict | None) -> l
     ]
 
 
+ROC_FIGURES = [("roc_curves", "Empirical ROC curves per arm: each reader (thin) and the pooled ROC curve of all "
+                              "readers' ratings pooled (bold), which is not the readers' average curve"),
+               ("reader_foms", "Reader figures of merit by arm")]
+
+
 def build(run: AnalysisRun, results: dict) -> Section:
     primary = results["primary"]
-    arms, readers = primary["treatments"], primary["readers"]
-    fom_rows = [[reader] + [number(primary["fom_table"][arm][reader], 4) for arm in arms] for reader in readers]
-    fom_rows.append(["Mean"] + [number(primary["treatment_means"][arm], 4) for arm in arms])
+    if primary.get("method") == "ustat":
+        return _ustat(results)
+    arms = primary["treatments"]
+    fom_rows = _fom_rows(primary)
     ci_rows = [
         [arm, number(ci["estimate"], 4), number(ci["se"], 4), interval(ci["ci"], 4), number(ci["df"], 1)]
         for arm, ci in (primary["rrrc"] or primary["frrc"])["treatment_ci"].items()
@@ -44,9 +50,33 @@ def build(run: AnalysisRun, results: dict) -> Section:
                   difference_rows),
             Table("OR variance components and correlations", ["Component", "Value"], component_rows),
         ],
-        [("roc_curves", "Empirical ROC curves per arm: each reader (thin) and the pooled ROC curve of all "
-                        "readers' ratings pooled (bold), which is not the readers' average curve"),
-         ("reader_foms", "Reader figures of merit by arm")],
+        ROC_FIGURES,
+    )
+
+
+def _fom_rows(primary: dict) -> list[list[str]]:
+    arms = primary["treatments"]
+    rows = [[reader] + [number(primary["fom_table"][arm][reader], 4) for arm in arms] for reader in primary["readers"]]
+    return rows + [["Mean"] + [number(primary["treatment_means"][arm], 4) for arm in arms]]
+
+
+def _ustat(results: dict) -> Section:
+    """The U-statistic analysis (iMRMC's convention): each arm's AUC and the differences, with BDG df."""
+    primary = results["primary"]
+
+    def rows(estimates: list[dict]) -> list[list[str]]:
+        return [[e["label"], number(e["estimate"], 4), number(e["se"], 4), number(e["df_bdg"], 1),
+                 interval(e["ci"], 4), p_value(e["p"])] for e in estimates]
+
+    header = ["Estimate of", "Estimate", "SE", "df (BDG)", "CI", "p"]
+    return Section(
+        "Primary analysis (U-statistics)",
+        [f"Figure of merit: AUC; {primary['n_abnormal']} diseased and {primary['n_normal']} non-diseased cases. "
+         f"Method: {primary['method_note']}."],
+        [Table("AUC per reader and arm", ["Reader", *primary["treatments"]], _fom_rows(primary)),
+         Table("Arm AUCs", header, rows(primary["treatment_tests"])),
+         Table("Differences between arms", header, rows(primary["differences"]))],
+        ROC_FIGURES,
     )
 
 

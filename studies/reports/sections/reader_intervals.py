@@ -37,7 +37,7 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
     confidence = f"{100 * (1 - primary['alpha']):g}%"
     return Section(
         "Reader-level intervals and arm intervals",
-        [f"Each reader's {primary['fom_label']} with its case-sampling SE ({intervals['method']} covariance) and a "
+        [f"Each reader's {fom_name} with its case-sampling SE ({intervals['method']} covariance) and a "
          f"{confidence} {intervals['ci_kind']} interval, which can pass 1 for readers near the ceiling. "
          "Per-reader differences use that reader's own error variance and Cov1 (FRRC)."],
         tables,

@@ -21,6 +21,8 @@ REFERENCES = [
     "J Bus Econ Stat 29:238-249.",
     "Obuchowski NA (1997). Nonparametric analysis of clustered ROC curve data. Biometrics 53:567-578.",
     "Gallas BD (2006). One-shot estimate of MRMC variance: AUC. Acad Radiol 13:353-362.",
+    "Gallas BD, Bandos A, Samuelson FW, Wagner RF (2009). A framework for random-effects ROC analysis: "
+    "biases with the bootstrap and other variance estimators. Commun Stat Theory Methods 38:2586-2603.",
     "Dorfman DD, Berbaum KS, Metz CE (1992). Receiver operating characteristic rating analysis: generalization "
     "to the population of readers and patients with the jackknife method. Invest Radiol 27:723-731.",
     "Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). A comparison of the Dorfman-Berbaum-Metz and "
