@@ -29,8 +29,21 @@ from .fom import FigureOfMerit
 
 
 @dataclass(frozen=True)
+class DbmDifference:
+    """A difference of treatment means (first minus second, in the order of the ratings' treatments)."""
+
+    treatments: tuple[int, int]
+    estimate: float
+    se: float
+    df: float
+    ci: tuple[float, float]
+    p: float
+
+
+@dataclass(frozen=True)
 class DbmResult:
-    """Mean squares (with df) of the pseudovalue ANOVA, DBM variance components and the RRRC F test."""
+    """Mean squares (with df) of the pseudovalue ANOVA, DBM variance components, the RRRC F test and
+    differences, and the fixed-reader (FRRC: error MS(T×C)) and fixed-case (RRFC: error MS(T×R)) F tests."""
 
     mean_squares: dict[str, float]
     df: dict[str, int]
@@ -40,6 +53,9 @@ class DbmResult:
     df2: float
     p: float
     denominator: float
+    differences: tuple[DbmDifference, ...]
+    frrc: dict[str, float]
+    rrfc: dict[str, float]
 
 
 def pseudovalues(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -51,8 +67,8 @@ def pseudovalues(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> 
     return raw - raw.mean(axis=-1, keepdims=True) + theta
 
 
-def dbm_analysis(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> DbmResult:
-    """DBM analysis of a fully crossed study (ratings without NaN), readers and cases random."""
+def dbm_analysis(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, alpha: float = 0.05) -> DbmResult:
+    """DBM analysis of a fully crossed study (ratings without NaN); readers and cases random unless named."""
     values = pseudovalues(fom, ratings, truth)
     mean_squares, df = _three_way_anova(values)
     n_t, n_r, n_c = values.shape
@@ -69,8 +85,24 @@ def dbm_analysis(fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray) -> 
     denominator = ms["TR"] + max(ms["TC"] - ms["TRC"], 0.0)
     df2 = denominator**2 / (ms["TR"] ** 2 / df["TR"])
     f = ms["T"] / denominator
+    means = values.mean(axis=(1, 2))
+    # Hillis (2008): the difference's SE is sqrt(2 / (r c) * error term), with the F test's df
+    se = float(np.sqrt(2 / (n_r * n_c) * denominator))
+    quantile = stats.t.ppf(1 - alpha / 2, df2)
+    differences = tuple(
+        DbmDifference((i, j), float(means[i] - means[j]), se, float(df2),
+                      (float(means[i] - means[j] - quantile * se), float(means[i] - means[j] + quantile * se)),
+                      float(2 * stats.t.sf(abs(means[i] - means[j]) / se, df2)))
+        for i in range(n_t) for j in range(i + 1, n_t)
+    )
     return DbmResult(mean_squares, df, components, float(f), df["T"], float(df2),
-                     float(stats.f.sf(f, df["T"], df2)), float(denominator))
+                     float(stats.f.sf(f, df["T"], df2)), float(denominator), differences,
+                     _f_test(ms["T"], ms["TC"], df["T"], df["TC"]), _f_test(ms["T"], ms["TR"], df["T"], df["TR"]))
+
+
+def _f_test(numerator: float, denominator: float, df1: int, df2: int) -> dict[str, float]:
+    f = numerator / denominator
+    return {"f": float(f), "df1": df1, "df2": df2, "p": float(stats.f.sf(f, df1, df2)), "denominator": denominator}
 
 
 def _three_way_anova(values: np.ndarray) -> tuple[dict[str, float], dict[str, int]]:

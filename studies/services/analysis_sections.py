@@ -326,16 +326,18 @@ def _reader_intervals(context: SectionContext) -> dict:
 
 def _dbm(context: SectionContext) -> dict:
     """The DBM pseudovalue analysis printed beside OR (fully crossed studies analysed with OR only)."""
-    if not context.fully_crossed:
-        return {"available": False, "reason": "DBM needs every reader to read every case in every arm"}
-    if len(context.data.treatments) < 2 or len(context.data.readers) < 2:
-        return {"available": False, "reason": "DBM needs at least two arms and two readers"}
-    result = dbm_analysis(context.or_result.fom, context.data.ratings, context.data.truth)
+    if not context.fully_crossed or len(context.data.treatments) < 2 or len(context.data.readers) < 2:
+        return {"available": False, "reason": "DBM needs two arms and two readers, each reading every case in each"}
+    data = context.data
+    result = dbm_analysis(context.or_result.fom, data.ratings, data.truth, alpha=context.options["alpha"])
     rrrc = context.or_result.analysis.rrrc
     # the same test as OR exactly when OR used the jackknife over all cases (Hillis et al. 2005)
     same = rrrc is not None and rrrc.test is not None and bool(
         np.isclose(result.f, rrrc.test.statistic, rtol=1e-8) and np.isclose(result.df2, rrrc.test.df2, rtol=1e-8))
-    return {"available": True, "identical_to_or": same, **asdict(result)}
+    document = asdict(result)
+    for difference in document["differences"]:
+        difference["treatments"] = [data.treatments[t] for t in difference["treatments"]]
+    return {"available": True, "identical_to_or": same, **document}
 
 
 def _binormal(context: SectionContext) -> dict:

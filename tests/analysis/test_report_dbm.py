@@ -56,3 +56,24 @@ def test_pseudovalue_mean_squares_of_treatment_and_reader_match_the_printed_sums
         printed = PRINTED["sum_of_squares"][source]
         or_sum_of_squares = dbm.mean_squares[source] * dbm.df[source] / n_cases
         assert or_sum_of_squares == pytest.approx(float(printed), abs=0.5 * 10 ** -_decimals(printed))
+
+
+def test_dbm_difference_is_the_printed_rrrc_difference(vandyke):
+    # OR-DBM MRMC 2.51, analysis 1 (b): 1 - 2  -0.04380  0.02075  15.26  -2.11  0.0517  (-0.08796, 0.00036)
+    study, dbm, _ = vandyke
+    assert study.treatments[:2] == ("1", "2")
+    (difference,) = dbm.differences
+    assert difference.treatments == (0, 1)
+    assert round(difference.estimate, 5) == -0.04380
+    assert round(difference.se, 5) == 0.02075
+    assert round(difference.df, 2) == 15.26
+    assert round(difference.p, 4) == 0.0517
+    assert [round(bound, 5) for bound in difference.ci] == [-0.08796, 0.00036]
+
+
+def test_dbm_fixed_case_test_is_the_printed_rrfc_test(vandyke):
+    # OR-DBM MRMC 2.51, analysis 3 (a): F(1,4) = 8.70, p = .0420 (MS(T) over MS(T*R), the same in OR and DBM)
+    _, dbm, _ = vandyke
+    assert (round(dbm.rrfc["f"], 2), dbm.rrfc["df1"], dbm.rrfc["df2"], round(dbm.rrfc["p"], 4)) == (8.70, 1, 4, 0.0420)
+    assert dbm.frrc["df2"] == 113 and dbm.frrc["f"] == pytest.approx(
+        dbm.mean_squares["T"] / dbm.mean_squares["TC"], rel=1e-12)

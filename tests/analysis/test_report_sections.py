@@ -73,6 +73,11 @@ def test_the_dbm_section_prints_the_or_test_of_the_same_run(finished_run):
     assert dbm["f"] == pytest.approx(test["statistic"], rel=1e-10)
     assert dbm["df2"] == pytest.approx(test["df2"], rel=1e-10)
     assert f"{dbm['f']:.3f}" in render_html(finished_run)
+    (dbm_difference,), (or_difference,) = dbm["differences"], finished_run.results["primary"]["rrrc"]["differences"]
+    assert dbm_difference["treatments"] == or_difference["treatments"]
+    for key in ("estimate", "se", "df", "p"):
+        assert dbm_difference[key] == pytest.approx(or_difference[key], rel=1e-9)
+    assert dbm_difference["ci"] == pytest.approx(or_difference["ci"], rel=1e-9)
 
 
 def test_per_reader_intervals_and_binormal_fits_cover_every_reader_and_arm(finished_run):
