@@ -72,7 +72,7 @@ def run_page(request, run_id: int):
         "run": run,
         "primary": primary,
         "means": list(primary["treatment_means"].items()) if primary else [],
-        "difference": primary["rrrc"]["differences"][0] if primary and primary["rrrc"] else None,
+        "difference": primary["rrrc"]["differences"][0] if primary and primary.get("rrrc") else None,
         "exports": {name: EXPORTS[name].description for name in downloads(run) if name in EXPORTS},
     }
     return render(request, "analysis/run.html", context)

@@ -152,6 +152,8 @@ def ai_minus_control(figure: str, results: dict) -> Difference:
         figure_result = froc["figures"][figure]
         return _oriented(figure_result["rrrc"], test, control, f"FROC analysis ({figure_result['fom_label']})")
     primary = results["primary"]
+    if primary.get("method") == "ustat":
+        raise NotAnalysed("decisions use the OR analysis (RRRC); this run used iMRMC's U-statistic method")
     if primary["fom"] == RUN_FOM[figure]:
         return _oriented(primary["rrrc"], test, control, f"primary analysis ({primary['fom_label']})")
     if figure in ("sensitivity", "specificity"):

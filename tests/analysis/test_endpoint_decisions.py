@@ -159,3 +159,11 @@ def test_an_interim_run_says_its_decisions_are_not_confirmatory():
     document = decide_endpoints(endpoints=AUC_SUPERIORITY, results=results(), interim=True)
     assert "not confirmatory" in document["note"]
     assert decide_endpoints(endpoints=AUC_SUPERIORITY, results=results())["note"] == ""
+
+
+def test_a_u_statistic_run_leaves_its_endpoints_not_analysed_with_the_reason():
+    document = results()
+    document["primary"] = {"fom": "auc", "fom_label": "AUC", "method": "ustat", "differences": []}
+    decided = decide_endpoints(endpoints=AUC_SUPERIORITY, results=document)["endpoints"]
+    assert decided[0]["decision"] == "not analysed"
+    assert "U-statistic" in decided[0]["reason"]

@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from mrmc.stats import analyze
 from studies.models import AnalysisRun, Read, Study
@@ -128,6 +130,10 @@ def test_split_plot_run_with_u_statistics(split_plot_study, statistician, run_an
     text = " ".join(section.paragraphs)
     assert "U-statistics as iMRMC" in text and "R03 × aided × case C017" in text
     assert [["R03", "aided", "C017"]] in [table.rows for table in section.tables]
+    assert "U-statistics as iMRMC" in report_text(run)  # the whole report renders a U-statistic run
+    page = Client()
+    page.force_login(statistician)
+    assert page.get(reverse("analysis-run-page", kwargs={"run_id": run.pk})).status_code == 200
 
 
 def test_balanced_split_plot_uses_mrmcaovs_unbiased_split_plot_covariance(
