@@ -63,7 +63,10 @@ def test_differences_are_named_from_the_results_not_assumed(finished_run):
     labels = {arm["name"]: arm["label"] for arm in results["study"]["arms"]}
     first, second = results["primary"]["rrrc"]["differences"][0]["treatments"]
     html = render_html(finished_run)
-    assert f"Differences: {labels[first]} − {labels[second]}." in html
+    named = f"{labels[first]} − {labels[second]}"
+    assert f"Differences: {named}." in html
+    assert f"Subgroups (differences: {named})" in html
+    assert f"Sensitivity and specificity by arm (difference: {named})" in html
     assert "first arm minus second" not in html
 
 

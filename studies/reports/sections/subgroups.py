@@ -1,7 +1,7 @@
 """The primary analysis within each subgroup level."""
 
 from studies.models import AnalysisRun
-from studies.reports.elements import Section, Table, interval, number, p_value
+from studies.reports.elements import Section, Table, difference_label, interval, number, p_value
 
 
 def build(run: AnalysisRun, results: dict) -> Section:
@@ -21,6 +21,15 @@ def build(run: AnalysisRun, results: dict) -> Section:
         "Subgroup analyses",
         [f"Same OR analysis within each level; flagged 'too small' below {section['min_cases_per_class']} cases "
          "per truth class. Not adjusted for multiplicity."],
-        [Table("Subgroups", ["Variable", "Level", "Non-dis.", "Dis.", *arms, "Difference", "CI", "p", "Flag"],
+        [Table(f"Subgroups (differences: {_named(results, section['rows'])})",
+               ["Variable", "Level", "Non-dis.", "Dis.", *arms, "Difference", "CI", "p", "Flag"],
                rows)],
     )
+
+
+def _named(results: dict, rows: list[dict]) -> str:
+    """The difference the rows hold, as the results computed it (the primary's when no row has one)."""
+    for row in rows:
+        if row.get("differences"):
+            return difference_label(results, row["differences"][0]["treatments"])
+    return difference_label(results, results["primary"]["treatments"][:2])
