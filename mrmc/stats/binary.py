@@ -148,7 +148,7 @@ def ustat_variance(scores: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class UStatEstimate:
+class ProportionEstimate:
     """A reader-averaged proportion, or a difference of two, with its U-statistic variance."""
 
     label: str
@@ -172,7 +172,7 @@ class BinaryEndpointAnalysis:
         Wald interval proportion +/- z SE, clipped to [0, 1].
     analysis : ORAnalysis or None
         The OR analysis (method 'or').
-    ustat_means, ustat_differences : tuple of UStatEstimate
+    ustat_means, ustat_differences : tuple of ProportionEstimate
         Per treatment, and ``treatments[a] - treatments[b]`` for a < b (method 'ustat').
     """
 
@@ -187,8 +187,8 @@ class BinaryEndpointAnalysis:
     reader_se: np.ndarray
     reader_ci: np.ndarray
     analysis: ORAnalysis | None = None
-    ustat_means: tuple[UStatEstimate, ...] = ()
-    ustat_differences: tuple[UStatEstimate, ...] = ()
+    ustat_means: tuple[ProportionEstimate, ...] = ()
+    ustat_differences: tuple[ProportionEstimate, ...] = ()
 
 
 def binary_endpoint_analysis(
@@ -246,7 +246,7 @@ def binary_endpoint_analysis(
     return BinaryEndpointAnalysis(**common, ustat_means=means, ustat_differences=differences)
 
 
-def _ustat_estimate(label: str, scores: np.ndarray, alpha: float, *, test: bool) -> UStatEstimate:
+def _ustat_estimate(label: str, scores: np.ndarray, alpha: float, *, test: bool) -> ProportionEstimate:
     """Reader-averaged mean of ``scores`` (R, n) with its U-statistic variance and normal interval."""
     estimate = float(scores.mean())
     variance = float(ustat_variance(scores))
@@ -256,4 +256,4 @@ def _ustat_estimate(label: str, scores: np.ndarray, alpha: float, *, test: bool)
     if test and se > 0:
         z = estimate / se
         p = float(2 * special.ndtr(-abs(z)))
-    return UStatEstimate(label, estimate, variance, se, z, p, (estimate - half_width, estimate + half_width))
+    return ProportionEstimate(label, estimate, variance, se, z, p, (estimate - half_width, estimate + half_width))
