@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from .data import ReaderStudy
+from .data import ReaderStudy, StudyDataError
 from .froc_data import FrocStudy
 
 IMRMC_TRUTH_READER = -1
@@ -120,6 +120,9 @@ def rjafroc_workbook(study: ReaderStudy) -> bytes:
     Chakraborty DP (2017). Observer Performance Methods for Diagnostic Imaging.
     CRC Press, chapter "Data format" (RJafroc's JAFROC Excel format).
     """
+    missing = int(np.count_nonzero(np.isnan(study.ratings)))
+    if missing:  # an absent row means "not marked" (the lowest rating) there, not "not read"
+        raise StudyDataError(f"the RJafroc ROC workbook holds fully crossed studies only; {missing} reads do not exist")
     readers, modalities = _jafroc_ids(study.readers), _jafroc_ids(tuple(names_in_given_order(study.treatments)))
     truth_rows = [(c, int(diseased), int(diseased)) for c, diseased in enumerate(study.truth, start=1)]
     false_pos, true_pos = [], []

@@ -22,8 +22,8 @@ class Export:
 
 
 def _analysed_data(run: AnalysisRun):
-    """The reader study the run analysed (interim runs: only cases read in full)."""
-    return parse_snapshot(run.snapshot_csv, complete_cases_only=run.is_interim).study
+    """The reader study the run analysed: every read that exists."""
+    return parse_snapshot(run.snapshot_csv).study
 
 
 def results_document(run: AnalysisRun) -> str:
@@ -63,6 +63,7 @@ EXPORTS = {
 REPORTS = ("report.html", "report.pdf")
 WITHOUT_RESULTS = ("reads.csv",)  # the frozen snapshot exists from the start; everything else needs results
 FROC_EXPORTS = ("rjafroc_froc.xlsx",)  # offered where the run has a FROC analysis
+CROSSED_EXPORTS = ("rjafroc.xlsx",)  # formats that cannot say a read does not exist
 
 
 def downloads(run: AnalysisRun) -> list[str]:
@@ -70,7 +71,10 @@ def downloads(run: AnalysisRun) -> list[str]:
     if run.status != AnalysisRun.Status.SUCCEEDED:
         return list(WITHOUT_RESULTS)
     has_froc = bool((run.results.get("froc") or {}).get("available"))
-    return [*REPORTS, *(name for name in EXPORTS if has_froc or name not in FROC_EXPORTS)]
+    found = ((run.results.get("design") or {}).get("found") or {}).get("kind", "fully_crossed")
+    return [*REPORTS, *(name for name in EXPORTS
+                        if (has_froc or name not in FROC_EXPORTS)
+                        and (found == "fully_crossed" or name not in CROSSED_EXPORTS))]
 
 
 def require_download(run: AnalysisRun, name: str) -> None:

@@ -2,7 +2,6 @@
 
 import csv
 import io
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +21,6 @@ class Snapshot:
     seconds: np.ndarray
     case_metadata: dict[str, list[str]]
     n_reads: int
-    dropped_cases: int
 
     def reads(self) -> set[tuple[str, str, str]]:
         """The reads that exist, as (treatment, reader, case) labels."""
@@ -30,13 +28,9 @@ class Snapshot:
         return {(data.treatments[t], data.readers[r], data.cases[c]) for t, r, c in np.argwhere(data.read_mask)}
 
 
-def parse_snapshot(text: str, *, complete_cases_only: bool = False) -> Snapshot:
-    """Arrays from a reads export, a read that does not exist being NaN; with ``complete_cases_only``
-    cases not read by every reader in every arm are left out (and counted in ``dropped_cases``)."""
+def parse_snapshot(text: str) -> Snapshot:
+    """Arrays from a reads export, a read that does not exist being NaN."""
     rows = list(csv.DictReader(io.StringIO(text)))
-    dropped = 0
-    if complete_cases_only:
-        rows, dropped = _complete_cases(rows)
     try:
         study = ReaderStudy.from_rows(rows)
     except StudyDataError as exc:
@@ -53,11 +47,5 @@ def parse_snapshot(text: str, *, complete_cases_only: bool = False) -> Snapshot:
         seconds[cell] = float(row["duration_ms"]) / 1000 if row["duration_ms"] else np.nan
         for name in metadata_names:
             metadata[name][cell[2]] = row[name]
-    return Snapshot(study, decisions, seconds, metadata, len(rows), dropped)
+    return Snapshot(study, decisions, seconds, metadata, len(rows))
 
-
-def _complete_cases(rows: list[dict]) -> tuple[list[dict], int]:
-    per_case = Counter(row["case"] for row in rows)
-    cells = len({row["reader"] for row in rows}) * len({row["treatment"] for row in rows})
-    complete = {case for case, count in per_case.items() if count == cells}
-    return [row for row in rows if row["case"] in complete], len(per_case) - len(complete)

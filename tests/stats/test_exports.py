@@ -60,3 +60,13 @@ def test_rjafroc_workbook_sheets(study):
     assert (reader, modality) == ("R03", "2_aided") and not study.truth[case - 1]
     assert rating == pytest.approx(study.ratings[1, 2, case - 1])
     assert np.all([study.truth[row[2] - 1] for row in tp])
+
+
+def test_the_rjafroc_roc_workbook_refuses_reads_that_do_not_exist(study):
+    """An absent row means "not marked" there, which would turn a missing read into the lowest rating."""
+    from mrmc.stats import StudyDataError
+
+    ratings = study.ratings.copy()
+    ratings[0, 1, 3] = np.nan
+    with pytest.raises(StudyDataError, match="fully crossed studies only; 1 reads do not exist"):
+        rjafroc_workbook(dataclasses.replace(study, ratings=ratings))
