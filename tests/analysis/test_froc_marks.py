@@ -6,6 +6,7 @@ import pytest
 from mrmc.stats.froc import analyze_froc, froc_result_to_json
 from mrmc.stats.froc_data import FrocStudy
 from studies.models import Read
+from studies.reports.sections import froc as froc_report_section
 from studies.services.analysis_exports import downloads, render_export
 from studies.services.endpoint_decisions import ai_minus_control
 from studies.services.froc_marks import score_marks
@@ -88,10 +89,17 @@ def test_froc_figures_equal_analyze_froc_of_the_hand_built_study(froc_run):
     assert ai_minus_control("wafroc", froc_run.results).estimate == wafroc["estimate"]  # aided first: AI − control
     assert "rjafroc_froc.xlsx" in downloads(froc_run)
     assert render_export(run=froc_run, name="rjafroc_froc.xlsx")[:2] == b"PK"  # an xlsx (zip) file
+    section = froc_report_section.build(froc_run, froc_run.results)
+    titles = [table.caption for table in section.tables]
+    assert titles[:2] == ["wAFROC per reader and arm", "wAFROC: differences between arms"] and len(titles) == 6
+    first_difference = section.tables[1].rows[0]
+    assert first_difference[2] == f"{wafroc['estimate']:.4f}"  # the table prints the stored AI − control estimate
 
 
 def test_a_run_without_marks_has_no_froc_section_or_download(read_study, run_analysis, statistician):
     run = run_analysis(actor=statistician, study=read_study(n_cases=20))
     assert run.results["froc"] == {"available": False, "reason": "the study does not collect lesion marks"}
+    section = froc_report_section.build(run, run.results)
+    assert section.paragraphs == ["No FROC analysis: the study does not collect lesion marks."]
     assert "rjafroc_froc.xlsx" not in downloads(run)
     assert run.results["arm_order"]["arms"] == ["aided", "unaided"]

@@ -24,6 +24,7 @@ SECTION_ORDER = [
     "endpoints",
     "ai",
     "operating_points",
+    "froc",
     "readers",
     "subgroups",
     "reading_time",

@@ -4,7 +4,7 @@ from studies.models import AnalysisRun
 from studies.reports.elements import GENERALIZATIONS, Section, Table, difference_label, interval, number, p_value
 
 
-def _difference_rows(results: dict, name: str, generalization: dict | None) -> list[list[str]]:
+def difference_rows(results: dict, name: str, generalization: dict | None) -> list[list[str]]:
     if generalization is None:
         return []
     return [
@@ -24,12 +24,12 @@ def build(run: AnalysisRun, results: dict) -> Section:
     if primary.get("method") == "ustat":
         return _ustat(results)
     arms = primary["treatments"]
-    fom_rows = _fom_rows(primary)
+    reader_rows = fom_rows(primary)
     ci_rows = [
         [arm, number(ci["estimate"], 4), number(ci["se"], 4), interval(ci["ci"], 4), number(ci["df"], 1)]
         for arm, ci in (primary["rrrc"] or primary["frrc"])["treatment_ci"].items()
     ]
-    difference_rows = [row for name in GENERALIZATIONS for row in _difference_rows(results, name, primary[name])]
+    differences = [row for name in GENERALIZATIONS for row in difference_rows(results, name, primary[name])]
     test_rows = [
         [GENERALIZATIONS[name], number(primary[name]["test"]["statistic"], 3), str(primary[name]["test"]["df1"]),
          number(primary[name]["test"]["df2"], 1), p_value(primary[name]["test"]["p"])]
@@ -43,18 +43,18 @@ def build(run: AnalysisRun, results: dict) -> Section:
         [f"Figure of merit: {primary['fom_label']}; {primary['n_abnormal']} diseased and {primary['n_normal']} "
          f"non-diseased cases. Differences: {_differences_named(results)}."],
         [
-            Table(f"{primary['fom']} per reader and arm", ["Reader", *arms], fom_rows),
+            Table(f"{primary['fom']} per reader and arm", ["Reader", *arms], reader_rows),
             Table("Arm means (RRRC intervals)", ["Arm", "Estimate", "SE", "CI", "df"], ci_rows),
             Table("Global tests of equal arm means", ["Analysis", "Statistic", "df1", "df2", "p"], test_rows),
             Table("Differences between arms", ["Analysis", "Arms", "Estimate", "SE", "CI", "df", "Statistic", "p"],
-                  difference_rows),
+                  differences),
             Table("OR variance components and correlations", ["Component", "Value"], component_rows),
         ],
         ROC_FIGURES,
     )
 
 
-def _fom_rows(primary: dict) -> list[list[str]]:
+def fom_rows(primary: dict) -> list[list[str]]:
     arms = primary["treatments"]
     rows = [[reader] + [number(primary["fom_table"][arm][reader], 4) for arm in arms] for reader in primary["readers"]]
     return rows + [["Mean"] + [number(primary["treatment_means"][arm], 4) for arm in arms]]
@@ -73,7 +73,7 @@ def _ustat(results: dict) -> Section:
         "Primary analysis (U-statistics)",
         [f"Figure of merit: AUC; {primary['n_abnormal']} diseased and {primary['n_normal']} non-diseased cases. "
          f"Method: {primary['method_note']}."],
-        [Table("AUC per reader and arm", ["Reader", *primary["treatments"]], _fom_rows(primary)),
+        [Table("AUC per reader and arm", ["Reader", *primary["treatments"]], fom_rows(primary)),
          Table("Arm AUCs", header, rows(primary["treatment_tests"])),
          Table("Differences between arms", header, rows(primary["differences"]))],
         ROC_FIGURES,
