@@ -107,6 +107,24 @@ def design_json(design: StudyDesign | None) -> dict | None:
     }
 
 
+def _study_json(result: ORResult | UStatResult) -> dict:
+    """The keys both methods' documents share: method, design, arms, readers, cases and the reader table."""
+    return {
+        "method": result.method,
+        "method_note": METHOD_NOTES[result.method],
+        "design": design_json(result.design),
+        "alpha": result.alpha,
+        "treatments": list(result.treatments),
+        "readers": list(result.readers),
+        "n_normal": result.n_normal,
+        "n_abnormal": result.n_abnormal,
+        "fom_table": {
+            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
+            for treatment, row in zip(result.treatments, result.fom_table, strict=True)
+        },
+    }
+
+
 def result_to_json(result: ORResult | UStatResult) -> dict:
     """JSON-serializable dict with the documented key names (non-finite numbers become None)."""
     if isinstance(result, UStatResult):
@@ -121,18 +139,7 @@ def result_to_json(result: ORResult | UStatResult) -> dict:
         "cov": result.cov,
         "convention": result.convention,
         "convention_note": CONVENTION_NOTES[result.convention],
-        "method": result.method,
-        "method_note": METHOD_NOTES[result.method],
-        "design": design_json(result.design),
-        "alpha": result.alpha,
-        "treatments": list(result.treatments),
-        "readers": list(result.readers),
-        "n_normal": result.n_normal,
-        "n_abnormal": result.n_abnormal,
-        "fom_table": {
-            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
-            for treatment, row in zip(result.treatments, result.fom_table, strict=True)
-        },
+        **_study_json(result),
         "treatment_means": {t: _number(v) for t, v in zip(result.treatments, result.treatment_means, strict=True)},
         "var_components": {
             "var_R": _number(components.var_R),
@@ -198,18 +205,7 @@ def _estimate_json(estimate: UStatEstimate) -> dict:
 def _ustat_json(result: UStatResult) -> dict:
     return {
         "fom": "auc",
-        "method": result.method,
-        "method_note": METHOD_NOTES[result.method],
-        "design": design_json(result.design),
-        "alpha": result.alpha,
-        "treatments": list(result.treatments),
-        "readers": list(result.readers),
-        "n_normal": result.n_normal,
-        "n_abnormal": result.n_abnormal,
-        "fom_table": {
-            treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
-            for treatment, row in zip(result.treatments, result.fom_table, strict=True)
-        },
+        **_study_json(result),
         "reader_weights": {
             treatment: {reader: _number(v) for reader, v in zip(result.readers, row, strict=True)}
             for treatment, row in zip(result.treatments, result.reader_weights, strict=True)
