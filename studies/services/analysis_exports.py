@@ -70,16 +70,21 @@ def downloads(run: AnalysisRun) -> list[str]:
     """The reports and exports that ``run`` offers now."""
     if run.status != AnalysisRun.Status.SUCCEEDED:
         return list(WITHOUT_RESULTS)
-    has_froc = bool((run.results.get("froc") or {}).get("available"))
-    found = ((run.results.get("design") or {}).get("found") or {}).get("kind", "fully_crossed")
+    results = run.results or {}
+    has_froc = bool((results.get("froc") or {}).get("available"))
+    found = ((results.get("design") or {}).get("found") or {}).get("kind", "fully_crossed")
     return [*REPORTS, *(name for name in EXPORTS
                         if (has_froc or name not in FROC_EXPORTS)
                         and (found == "fully_crossed" or name not in CROSSED_EXPORTS))]
 
 
 def require_download(run: AnalysisRun, name: str) -> None:
-    if name not in downloads(run):
+    if name in downloads(run):
+        return
+    if run.status != AnalysisRun.Status.SUCCEEDED:
         raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
+    why = "it has no FROC analysis" if name in FROC_EXPORTS else "its reads are not fully crossed"
+    raise RuleViolation(f"analysis run {run.pk} offers no {name}: {why}")
 
 
 def render_export(*, run: AnalysisRun, name: str) -> str | bytes:

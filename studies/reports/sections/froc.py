@@ -21,8 +21,8 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
         "jackknife over cases (RJafroc's convention)."
     ]
     tables = []
-    for key, figure in froc["figures"].items():
-        name = FIGURE_NAMES[key]
+    for key, name in FIGURE_NAMES.items():  # in this order: the stored JSON (jsonb) keeps no key order
+        figure = froc["figures"][key]
         tables.append(Table(f"{name} per reader and arm", ["Reader", *figure["treatments"]], fom_rows(figure)))
         tables.append(Table(f"{name}: differences between arms",
                             ["Analysis", "Arms", "Estimate", "SE", "CI", "df", "Statistic", "p"],

@@ -72,6 +72,8 @@ MATRIX = {
     "analysis-run-mrmcaov-csv": {"get": Rule(STAFF)},
     "analysis-run-imrmc-imrmc": {"get": Rule(STAFF)},
     "analysis-run-rjafroc-xlsx": {"get": Rule(STAFF)},
+    # The run here has no FROC analysis: those who may see it are told so (409), the others refused.
+    "analysis-run-rjafroc_froc-xlsx": {"get": Rule(STAFF, 409)},
     "analysis-run-results-json": {"get": Rule(STAFF)},
     "worklist": {"get": Rule(ANY_READER, hidden_from=NOBODY)},
     "session-detail": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
