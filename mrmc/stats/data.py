@@ -90,17 +90,26 @@ def read_long_csv(path: str | Path) -> ReaderStudy:
     StudyDataError
         If a column is missing or a line holds a bad value (the message names the line).
     """
+    return _build_study(csv_records(path, REQUIRED_COLUMNS))
+
+
+def csv_records(path: str | Path, columns: Sequence[str], *, file_in_place: bool = False
+                ) -> Iterator[tuple[str, Mapping[str, str]]]:
+    """``(where, row)`` for each row of a CSV file that has ``columns`` (header names stripped);
+    ``where`` is "line N", or "PATH, line N" with ``file_in_place``."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [name.strip() for name in reader.fieldnames or []]
-        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        missing = [column for column in columns if column not in header]
         if missing:
             raise StudyDataError(
                 f"{path}: missing column(s) {', '.join(missing)}; "
-                f"expected {','.join(REQUIRED_COLUMNS)}, found {','.join(header) or 'no header'}"
+                f"expected {','.join(columns)}, found {','.join(header) or 'no header'}"
             )
         reader.fieldnames = header
-        return _build_study(_numbered_lines(reader))
+        prefix = f"{path}, " if file_in_place else ""
+        for row in reader:
+            yield f"{prefix}line {reader.line_num}", row
 
 
 def validate_ratings(ratings: np.ndarray, truth: np.ndarray) -> None:
@@ -122,11 +131,6 @@ def validate_ratings(ratings: np.ndarray, truth: np.ndarray) -> None:
         raise StudyDataError("no diseased cases (truth = 1): the ROC analysis needs both classes")
     if truth.all():
         raise StudyDataError("no non-diseased cases (truth = 0): the ROC analysis needs both classes")
-
-
-def _numbered_lines(reader: csv.DictReader) -> Iterator[tuple[str, Mapping[str, object]]]:
-    for row in reader:
-        yield f"line {reader.line_num}", row
 
 
 def _as_mapping(row: Mapping[str, object] | Sequence[object]) -> Mapping[str, object]:

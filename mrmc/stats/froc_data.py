@@ -17,15 +17,13 @@ LL ratings ``ll[treatment, reader, diseased case, lesion]``, with -inf where the
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data import StudyDataError
+from .data import StudyDataError, csv_records
 
 TRUTH_COLUMNS = ("case", "truth", "lesion_id", "weight")
 MARK_COLUMNS = ("reader", "treatment", "case", "truth", "mark_rating", "lesion_id")
@@ -95,21 +93,6 @@ def read_froc_csv(marks_path: str | Path, truth_path: str | Path) -> FrocStudy:
     return _read_marks(marks_path, truth)
 
 
-def _rows(path: str | Path, columns: tuple[str, ...]) -> Iterator[tuple[str, dict[str, str]]]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in reader.fieldnames or []]
-        missing = [column for column in columns if column not in header]
-        if missing:
-            raise StudyDataError(
-                f"{path}: missing column(s) {', '.join(missing)}; "
-                f"expected {','.join(columns)}, found {','.join(header) or 'no header'}"
-            )
-        reader.fieldnames = header
-        for row in reader:
-            yield f"{path}, line {reader.line_num}", row
-
-
 def _text(row: dict[str, str], field: str, where: str) -> str:
     value = (row.get(field) or "").strip()
     if not value:
@@ -143,7 +126,7 @@ def _read_truth(path: str | Path) -> _Truth:
     normal: list[str] = []
     lesions: dict[str, list[tuple[int, float]]] = {}
     declared: dict[str, tuple[int, str]] = {}
-    for where, row in _rows(path, TRUTH_COLUMNS):
+    for where, row in csv_records(path, TRUTH_COLUMNS, file_in_place=True):
         case = _text(row, "case", where)
         count, lesion, weight = (
             _integer(row, "truth", where),
@@ -200,7 +183,7 @@ def _read_marks(path: str | Path, truth: _Truth) -> FrocStudy:
     readers: dict[str, int] = {}
     nl_marks: dict[tuple[int, int, int], list[float]] = {}
     ll_marks: dict[tuple[int, int, int, int], tuple[float, str]] = {}  # rating and where it was read
-    for where, row in _rows(path, MARK_COLUMNS):
+    for where, row in csv_records(path, MARK_COLUMNS, file_in_place=True):
         reader, treatment, case = (_text(row, field, where) for field in ("reader", "treatment", "case"))
         count, lesion = _integer(row, "truth", where), _integer(row, "lesion_id", where)
         rating = _number(row, "mark_rating", where)
