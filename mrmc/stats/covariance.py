@@ -94,7 +94,16 @@ def jackknife_covariance(
     Dorfman-Berbaum-Metz and Obuchowski-Rockette methods for receiver operating
     characteristic (ROC) data. Statistics in Medicine 24:1579-1607.
     """
-    left_out = leave_one_out_values(fom, ratings, truth, ranked=ranked)
+    return leave_one_out_covariance(leave_one_out_values(fom, ratings, truth, ranked=ranked))
+
+
+def leave_one_out_covariance(left_out: np.ndarray) -> np.ndarray:
+    """Jackknife covariance, (K-1)/K * sum over cases of products of centred leave-one-out values,
+    of figures of merit given with each of K cases left out, ``left_out`` (..., n, K) -> (..., n, n).
+
+    The same as the sample covariance of the pseudovalues K theta - (K-1) theta_(-k) divided by K
+    (Hillis et al. 2005), whatever the figure of merit (ROC or FROC).
+    """
     n_cases = left_out.shape[-1]
     centred = left_out - left_out.mean(axis=-1, keepdims=True)
     return (n_cases - 1) / n_cases * (centred @ centred.swapaxes(-1, -2))

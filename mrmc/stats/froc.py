@@ -1,7 +1,7 @@
 """Obuchowski-Rockette analysis of FROC figures of merit (wAFROC, AFROC, HrAuc).
 
-The figure-of-merit table and its jackknife covariance (pseudovalues leaving out one case
-of either class, :mod:`mrmc.stats.froc_fom`) go through the same OR analysis as ROC
+The figure-of-merit table and its jackknife covariance (leaving out one case of either class,
+:mod:`mrmc.stats.froc_fom`; the estimator of ROC studies) go through the same OR analysis as ROC
 studies (:func:`mrmc.stats.or_analysis.or_analysis`), so the result is an
 :class:`~mrmc.stats.analysis.ORResult` with the JSON shape of ``analyze``; the FROC
 result adds the descriptive end point of each FROC curve (lesion-level sensitivity and
@@ -28,7 +28,7 @@ from .analysis import ORResult
 from .covariance import reader_averaged_covariance
 from .data import StudyDataError
 from .froc_data import FrocStudy, read_froc_csv
-from .froc_fom import FrocFigureOfMerit, FrocRatings, jackknife_pseudovalues, pseudovalue_covariance
+from .froc_fom import FrocFigureOfMerit, FrocRatings
 from .or_analysis import or_analysis
 from .report import result_to_json
 
@@ -75,8 +75,7 @@ def analyze_froc(study: FrocStudy, *, fom: str = "wafroc", convention: str = "io
         If no reader's figure of merit varies over cases (the OR tests are undefined).
     """
     figure = FrocFigureOfMerit(fom)
-    theta, left_out = FrocRatings.of_study(fom, study).values_and_left_out()
-    covariance = pseudovalue_covariance(jackknife_pseudovalues(theta, left_out))
+    theta, covariance = FrocRatings.of_study(fom, study).values_and_covariance()
     if not np.any(np.diag(covariance) > 0):
         raise StudyDataError(
             f"degenerate data: every reader's {fom} has zero variance over cases; the OR tests are undefined"

@@ -1,4 +1,4 @@
-"""Figures of merit of FROC data (wAFROC, AFROC, HrAuc) and their jackknife pseudovalues.
+"""Figures of merit of FROC data (wAFROC, AFROC, HrAuc), their leave-one-case-out values and jackknife covariance.
 
 With psi(x, y) = 1 if y > x, 1/2 if y = x (two unmarked -inf ratings tie), 0 otherwise:
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .covariance import leave_one_out_covariance
 from .froc_data import FrocStudy
 
 FROC_FOMS = ("wafroc", "afroc", "hrauc")
@@ -122,25 +123,10 @@ class FrocRatings:
         without_diseased = (total - columns) / (n_normal * (total_weight - case_weights))
         return total[..., 0] / (n_normal * total_weight), np.concatenate([without_normal, without_diseased], axis=-1)
 
-
-def jackknife_pseudovalues(theta: np.ndarray, left_out: np.ndarray) -> np.ndarray:
-    """Pseudovalues K theta - (K - 1) theta_(-k) over the last axis of ``left_out`` (K cases)."""
-    n_cases = left_out.shape[-1]
-    return n_cases * theta[..., None] - (n_cases - 1) * left_out
-
-
-def pseudovalue_covariance(pseudovalues: np.ndarray) -> np.ndarray:
-    """Jackknife covariance of the figures of merit: Cov(pseudovalues) / K.
-
-    ``pseudovalues`` is (..., T, R, K); the result is (..., T*R, T*R) over the flattened
-    (treatment, reader) index, as :mod:`mrmc.stats.or_analysis` takes it.
-
-    References
-    ----------
-    Hillis SL, Obuchowski NA, Schartz KM, Berbaum KS (2005). Statistics in Medicine
-    24:1579-1607 (jackknife covariance = sample covariance of pseudovalues / K).
-    """
-    flat = pseudovalues.reshape(*pseudovalues.shape[:-3], -1, pseudovalues.shape[-1])
-    centred = flat - flat.mean(axis=-1, keepdims=True)
-    n_cases = flat.shape[-1]
-    return centred @ centred.swapaxes(-1, -2) / ((n_cases - 1) * n_cases)
+    def values_and_covariance(self) -> tuple[np.ndarray, np.ndarray]:
+        """The figure of merit (..., T, R) and its jackknife covariance over cases (..., T*R, T*R), over the
+        flattened (treatment, reader) index as :mod:`mrmc.stats.or_analysis` takes it; the jackknife of ROC
+        figures of merit (:func:`mrmc.stats.covariance.leave_one_out_covariance`), leaving out one case of
+        either class as RJafroc does."""
+        theta, left_out = self.values_and_left_out()
+        return theta, leave_one_out_covariance(left_out.reshape(*left_out.shape[:-3], -1, left_out.shape[-1]))

@@ -33,7 +33,7 @@ from scipy import special
 from .covariance import jackknife_covariance
 from .design_covariance import design_values_and_jackknife
 from .fom import FigureOfMerit, auc
-from .froc_fom import FrocRatings, jackknife_pseudovalues, pseudovalue_covariance
+from .froc_fom import FrocRatings
 from .froc_simulation import FrocNullModel, simulate_froc_null
 from .or_analysis import rrrc_test
 from .roe_metz_params import RoeMetzModel
@@ -144,5 +144,4 @@ def froc_p_values(
         treatment_effect=treatment_effect,
     )
     ratings = FrocRatings.of(fom, simulated.nl, simulated.ll, simulated.weights, simulated.lesion_mask, n_normal)
-    theta, left_out = ratings.values_and_left_out()
-    return rrrc_test(theta, pseudovalue_covariance(jackknife_pseudovalues(theta, left_out))).p
+    return rrrc_test(*ratings.values_and_covariance()).p

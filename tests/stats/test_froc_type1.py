@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mrmc.stats.froc_fom import FrocRatings, jackknife_pseudovalues, pseudovalue_covariance
+from mrmc.stats.froc_fom import FrocRatings
 from mrmc.stats.froc_simulation import FrocNullModel, simulate_froc_null
 from mrmc.stats.or_analysis import rrrc_test
 
@@ -19,8 +19,7 @@ def rrrc_p_values(fom: str, seed: int) -> np.ndarray:
         ratings = FrocRatings.of(
             fom, simulated.nl, simulated.ll, simulated.weights, simulated.lesion_mask, simulated.n_normal
         )
-        theta, left_out = ratings.values_and_left_out()
-        p_values.append(rrrc_test(theta, pseudovalue_covariance(jackknife_pseudovalues(theta, left_out))).p)
+        p_values.append(rrrc_test(*ratings.values_and_covariance()).p)
     return np.concatenate(p_values)
 
 
