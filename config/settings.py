@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+from kombu import Queue
 
 from mrmc.dicom.archive import ArchiveLimits
 from mrmc.dicom.limits import DicomLimits
@@ -210,6 +211,14 @@ INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=_ARCHIVE_
 # otherwise found by the sweep when its worker process is gone or its heartbeat (every 10 s) is this old.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 JOB_LOST_AFTER_S = env.int("JOB_LOST_AFTER_S", default=120)
+# A job fanned out in chunks (studies.services.jobs.FanOut) beats only while a chunk runs: chunks
+# waiting in a queue behind other work must not make it look lost.
+JOB_CHUNKS_LOST_AFTER_S = env.int("JOB_CHUNKS_LOST_AFTER_S", default=1800)
+# The queues jobs are published to (studies.services.jobs.QUEUE_OF_KIND); a worker consumes those
+# given to it with -Q, every one of them by default.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_WORK_QUEUES = ("celery", "ingest", "analysis", "precompute")
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_WORK_QUEUES)
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-jobs": {"task": "studies.sweep_lost_jobs", "schedule": env.int("JOB_SWEEP_EVERY_S", default=60)},
 }

@@ -16,7 +16,7 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
 
     ``legacy_job_pk``: messages queued before the key was passed by name carry it positionally.
     """
-    from studies.services import jobs
+    from studies.services import jobs, power
     from studies.services.analysis import run_analysis_job
     from studies.services.ingest import run_ingest_job
     from studies.services.schedule import run_generate_schedule_job
@@ -25,17 +25,18 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
         jobs.Kind.GENERATE_SCHEDULE: run_generate_schedule_job,
         jobs.Kind.ANALYSIS_RUN: run_analysis_job,
         jobs.Kind.INGEST_DICOM: run_ingest_job,
+        jobs.Kind.POWER_SIMULATION: power.run_power_job,
     }
     jobs.run(job_pk=job_pk if job_pk is not None else legacy_job_pk, runners=runners)
 
 
-@shared_task(name="studies.power_chunk", ignore_result=False)
-def power_chunk(*, spec: dict, seed: int, chunk: int, n_studies: int) -> dict:
-    """Simulate one chunk of a power run (:func:`studies.services.power.simulate_power`) and return its
-    counts; a pure function of its arguments, so a second delivery gives the same counts."""
-    from mrmc.stats.power_sim import power_chunk as simulate_chunk
+@shared_task(name="studies.run_job_chunk")
+def run_job_chunk(*, job_pk: int, index: int) -> None:
+    """Compute one chunk of a fanned-out job (:class:`studies.services.jobs.FanOut`); a chunk already
+    stored is not computed again."""
+    from studies.services import jobs, power
 
-    return simulate_chunk(spec, seed=seed, chunk=chunk, n_studies=n_studies)
+    jobs.run_chunk(job_pk=job_pk, index=index, work={jobs.Kind.POWER_SIMULATION: power.SIMULATION})
 
 
 @shared_task(name="studies.sweep_lost_jobs")

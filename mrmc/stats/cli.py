@@ -10,7 +10,6 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from .analysis import analyze_study
 from .covariance import COV_METHODS
@@ -20,10 +19,9 @@ from .froc import analyze_froc_csv, format_froc_end_points, froc_result_to_json
 from .froc_fom import FROC_FOMS
 from .or_analysis import CONVENTIONS
 from .power import GENERALIZATIONS, PilotEstimates, sample_size_table, study_power
-from .power_designs import readers_mean_auc
-from .power_sim import DESIGNS, FrocPowerModel, PowerSpec, simulated_power
+from .power_plan import PowerPlan, model_from_pilot_study, pilot_model, plan_specs
+from .power_sim import DESIGNS, simulated_power
 from .report import format_report, result_to_json
-from .roe_metz_params import roe_metz_from_or
 from .simulation import ROE_METZ_STRUCTURES, simulate_roe_metz
 
 
@@ -175,44 +173,35 @@ def _run_power(args: argparse.Namespace) -> str:
     return "\n".join([header, *body]) + "\n"
 
 
-def _simulated_model(args: argparse.Namespace):
-    """The design's model: a Roe & Metz model fitted to the pilot (AUC, control + effect), or the FROC model."""
-    if args.design == "froc":
-        return FrocPowerModel(treatment_effect=args.effect), {}
-    pilot, control_auc, var_r = _pilot(args), args.auc, args.var_r
-    n_abnormal = pilot.n_cases // 2
-    if args.pilot:
-        study = read_long_csv(args.pilot)
-        result = analyze_study(study, **_analysis_options(args))
-        control_auc = control_auc if control_auc is not None else float(result.fom_table[0].mean())
-        var_r = var_r if var_r is not None else result.analysis.var_components.var_R
-        n_abnormal = int(study.truth.sum())
-    if control_auc is None or var_r is None:
-        raise InputError("--simulate with --components needs --auc and --var-r")
-    correlations = (pilot.cov1 / pilot.var_error, pilot.cov2 / pilot.var_error, pilot.cov3 / pilot.var_error)
-    fit = roe_metz_from_or(
-        auc=(control_auc, control_auc + (0.0 if args.design == "ai_vs_readers" else args.effect)),
-        var_R=var_r, var_TR=pilot.var_TR, correlations=correlations,
-        n_normal=pilot.n_cases - n_abnormal, n_abnormal=n_abnormal,
+def _simulated_plan(args: argparse.Namespace) -> tuple[PowerPlan, object, dict]:
+    """The plan and its model: a Roe & Metz model fitted to the pilot (control AUC, control + effect), or
+    the FROC model."""
+    plan = PowerPlan(
+        args.design, args.effect, tuple(args.readers or range(3, 16)), (args.cases,), alpha=args.alpha,
+        groups=args.groups, missing=args.missing,
     )
-    details = {"roe_metz": asdict(fit.model), "or_misfit": fit.max_residual, "implied_var_error": fit.implied.var_error}
-    return fit.model, details
+    if args.pilot and args.design != "froc":
+        model, details = model_from_pilot_study(
+            plan, read_long_csv(args.pilot), control_auc=args.auc, var_r=args.var_r, **_analysis_options(args)
+        )
+        return plan, model, details
+    if args.design != "froc" and (args.auc is None or args.var_r is None):
+        raise InputError("--simulate with --components needs --auc and --var-r")
+    pilot = _pilot(args) if args.design != "froc" else None
+    model, details = pilot_model(
+        plan, pilot=pilot, control_auc=args.auc, var_r=args.var_r, n_abnormal=pilot.n_cases // 2 if pilot else 0
+    )
+    return plan, model, details
 
 
 def _run_simulated_power(args: argparse.Namespace) -> str:
     if not args.cases:
         raise InputError("--simulate needs --cases")
-    model, details = _simulated_model(args)
-    # AI versus readers: the AI's AUC lies --effect below the readers' mean
-    ai_auc = readers_mean_auc(model) - args.effect if args.design == "ai_vs_readers" else None
+    plan, model, details = _simulated_plan(args)
     rows = []
-    for n_readers in args.readers or list(range(3, 16)):
-        spec = PowerSpec(
-            args.design, model, n_readers, args.cases - args.cases // 2, args.cases // 2, n_groups=args.groups,
-            missing_fraction=args.missing, alpha=args.alpha, ai_auc=ai_auc,
-        )
+    for spec in plan_specs(plan, model):
         result = simulated_power(spec, n_studies=args.studies, seed=args.simulation_seed)
-        rows.append({"readers": n_readers, "cases": args.cases, "power": result.power, "mc_se": result.mc_se})
+        rows.append({"readers": spec.n_readers, "cases": args.cases, "power": result.power, "mc_se": result.mc_se})
     settings = {"design": args.design, "effect_size": args.effect, "alpha": args.alpha, "studies": args.studies}
     if args.json:
         return json.dumps({**settings, **details, "rows": rows}, indent=2)

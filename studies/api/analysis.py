@@ -8,14 +8,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mrmc.stats.power_sim import DESIGNS
 from studies import reports
 from studies.models import AnalysisRun, Study
 from studies.models.bounds import BIGINT_MAX
 from studies.permissions import Action, require, visible_studies
-from studies.services import analysis, analysis_exports, audit
+from studies.services import analysis, analysis_exports, audit, power
 from studies.services.analysis_exports import EXPORTS, REPORTS
 
-from .serializers import StrictInput
+from .serializers import JobSerializer, StrictInput
 from .staff import PagedListView, _page, study_for
 
 
@@ -92,6 +93,31 @@ class ResultsDocumentSerializer(serializers.Serializer):
     results = serializers.JSONField(allow_null=True, help_text="The stored results, as the report shows them")
 
 
+class PowerPlanInput(StrictInput):
+    """A planned design (``mrmc.stats.power_plan.PowerPlan``): every reader count is simulated with every case count."""
+
+    design = serializers.ChoiceField(choices=DESIGNS)
+    effect = serializers.FloatField(min_value=0, max_value=3, help_text=(
+        "AUC difference, AI minus control (ai_vs_readers: readers' mean AUC minus the AI's; froc: extra lesion "
+        "separation); 0 gives the type I error"))
+    readers = serializers.ListField(child=serializers.IntegerField(min_value=2, max_value=500), min_length=1,
+                                    max_length=power.MAX_SIZES)
+    cases = serializers.ListField(child=serializers.IntegerField(min_value=4, max_value=100_000), min_length=1,
+                                  max_length=power.MAX_SIZES, help_text="case counts, each half abnormal")
+    alpha = serializers.FloatField(min_value=1e-4, max_value=0.5, default=0.05)
+    groups = serializers.IntegerField(min_value=2, max_value=100, default=None, allow_null=True,
+                                      help_text="split-plot reader groups (split_plot only)")
+    missing = serializers.FloatField(min_value=0, max_value=0.5, default=0.0, help_text="reads missing at random")
+
+
+class StartPowerSimulationInput(StrictInput):
+    plan = PowerPlanInput()
+    studies = serializers.IntegerField(min_value=100, max_value=power.MAX_STUDIES, default=2000,
+                                       help_text="simulated studies per (readers, cases) pair")
+    seed = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, default=0)
+    target_power = serializers.FloatField(min_value=0.01, max_value=0.99, default=0.8)
+
+
 def run_for(request, run_id: int) -> AnalysisRun:
     """The run, if the user may see its study's reads; 404 when they may not see the study at all."""
     run = get_object_or_404(
@@ -123,6 +149,23 @@ class AnalysisRunDetailView(APIView):
     @extend_schema(responses=AnalysisRunDetailSerializer)
     def get(self, request, run_id):
         return Response(AnalysisRunDetailSerializer(run_for(request, run_id)).data)
+
+
+class PowerSimulationView(APIView):
+    @extend_schema(request=StartPowerSimulationInput, responses={202: JobSerializer})
+    def post(self, request, run_id):
+        """Simulate the power of a planned design with this run as the pilot, in chunks on the workers; poll
+        the returned job (``/api/v1/jobs/{id}/``) for its progress and result."""
+        run = run_for(request, run_id)
+        data = StartPowerSimulationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = power.start_power_simulation(
+            actor=request.user, run=run, plan=dict(data.validated_data["plan"]),
+            n_studies=data.validated_data["studies"], seed=data.validated_data["seed"],
+            target_power=data.validated_data["target_power"],
+        )
+        job.refresh_from_db()  # already finished when tasks run in-process
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 def _attachment(request, run: AnalysisRun, content, content_type: str, filename: str) -> HttpResponse:

@@ -25,6 +25,8 @@ urlpatterns = [
     path("jobs/<int:job_id>/", staff.JobView.as_view(), name="job-detail"),
     path("studies/<int:study_id>/analysis-runs/", analysis.AnalysisRunListView.as_view(), name="analysis-run-list"),
     path("analysis-runs/<int:run_id>/", analysis.AnalysisRunDetailView.as_view(), name="analysis-run-detail"),
+    path("analysis-runs/<int:run_id>/power-simulations/", analysis.PowerSimulationView.as_view(),
+         name="power-simulation"),
     *[
         path(f"analysis-runs/<int:run_id>/{report}", analysis.report_view(report), {"report": report},
              name=f"analysis-run-{report.replace('.', '-')}")

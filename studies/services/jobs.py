@@ -9,6 +9,13 @@ redelivers an unacknowledged one after its visibility timeout) and in
 :func:`sweep_lost_jobs`, run by Celery beat, at every worker start and by
 ``manage.py sweep_jobs``. A redelivered job is never run twice: the file that killed a
 worker would kill the next one too.
+
+Work that parallelizes is fanned out: the kind's runner returns a :class:`FanOut`, each of its
+chunks becomes a task that any worker on any machine may take, each chunk's output is stored on
+the job as it arrives (progress = chunks done / chunks), and the chunk that completes the set
+merges them, in chunk order, into the job's result. A chunk is a pure function of its parameters,
+so the merged result is the one a single process would give. A chunk whose worker process is
+gone is queued again by the sweep, up to :data:`CHUNK_ATTEMPTS` times.
 """
 
 import contextlib
@@ -16,11 +23,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from celery import group
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -28,13 +35,14 @@ from django.utils import timezone
 from studies.errors import DomainError
 from studies.models import Job, Study, User
 from studies.services.staging import remove_orphaned_staging, remove_staging
-from studies.tasks import power_chunk, run_job
+from studies.tasks import run_job, run_job_chunk
 
 log = logging.getLogger(__name__)
 
 LOST_REASON = "the worker running this job was lost"
 NOT_QUEUED_REASON = "the job could not be queued: the task broker is unreachable"
 HEARTBEAT_S = 10.0
+CHUNK_ATTEMPTS = 3  # a chunk that took down its worker this often would take down the next one too
 
 # A job's work: the job in, a JSON-able result out (stored on the job).
 Runner = Callable[[Job], dict]
@@ -47,6 +55,35 @@ class Kind(StrEnum):
     GENERATE_SCHEDULE = "generate_schedule"
     ANALYSIS_RUN = "analysis_run"
     INGEST_DICOM = "ingest_dicom"
+    POWER_SIMULATION = "power_simulation"
+
+
+# The queue of each kind's tasks (settings.CELERY_WORK_QUEUES lists them all): workers can be given the
+# queues of the work they are sized for, and a long simulation never waits behind an upload.
+QUEUE_OF_KIND = {
+    Kind.GENERATE_SCHEDULE: "celery",
+    Kind.ANALYSIS_RUN: "analysis",
+    Kind.INGEST_DICOM: "ingest",
+    Kind.POWER_SIMULATION: "analysis",
+}
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """A runner's answer that its job goes on as independent chunks on the workers: the parameters of
+    each chunk, and what computing and merging them needs besides (``context``). JSON-able."""
+
+    chunks: list[dict]
+    context: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkedWork:
+    """How a fanned-out kind computes one chunk, ``chunk(context, params) -> output``, and merges them,
+    ``merge(context, params of every chunk, outputs in chunk order) -> the job's result``."""
+
+    chunk: Callable[[dict, dict], dict]
+    merge: Callable[[dict, list[dict], list[dict]], dict]
 
 
 def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict | None = None) -> Job:
@@ -61,22 +98,10 @@ def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict 
 def _publish(job: Job) -> None:
     """Queue the job's task; a job whose task never reached the broker is failed, not left queued."""
     try:
-        run_job.delay(job_pk=job.pk)
+        run_job.apply_async(kwargs={"job_pk": job.pk}, queue=QUEUE_OF_KIND[job.kind])
     except Exception as exc:
         _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
         raise
-
-
-def run_power_chunks(*, spec: dict, seed: int, sizes: Sequence[int], timeout_s: float) -> list[dict]:
-    """Run the chunks of a simulated power run as one Celery group, in parallel on the workers, and
-    wait for their counts (in this process when Celery is eager, without a broker).
-
-    Never call it from a task: a worker waiting for its own queue could wait forever (Celery refuses).
-    """
-    chunks = group(
-        power_chunk.s(spec=spec, seed=seed, chunk=index, n_studies=size) for index, size in enumerate(sizes)
-    )
-    return chunks.apply_async().get(timeout=timeout_s)
 
 
 def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
@@ -103,10 +128,101 @@ def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
     except DomainError as exc:
         _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
     except Exception as exc:
-        log.exception("job %s (%s) failed", job.pk, job.kind)
-        _finish(job, Job.Status.FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+        _fail_with_internal_error(job, exc)
     else:
-        _finish(job, Job.Status.SUCCEEDED, result=result or {})
+        if isinstance(result, FanOut):
+            _fan_out(job, result)
+        else:
+            _finish(job, Job.Status.SUCCEEDED, result=result or {})
+
+
+def _fail_with_internal_error(job: Job, exc: Exception) -> None:
+    log.exception("job %s (%s) failed", job.pk, job.kind)
+    _finish(job, Job.Status.FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _fan_out(job: Job, fan_out: FanOut) -> None:
+    """Record the chunks on the job (its own worker lets go of it) and queue one task per chunk."""
+    if not fan_out.chunks:
+        raise ValueError(f"job {job.pk} fanned out into no chunks")
+    job.params = {**job.params, "fan_out": {"chunks": fan_out.chunks, "context": fan_out.context}}
+    Job.objects.filter(pk=job.pk).update(
+        params=job.params, result={"chunks": {}, "running": {}}, worker="", heartbeat_at=timezone.now(),
+        message=f"0 of {len(fan_out.chunks)} parts done",
+    )
+    for index in range(len(fan_out.chunks)):
+        if not _publish_chunk(job, index):
+            return
+
+
+def _publish_chunk(job: Job, index: int) -> bool:
+    try:
+        run_job_chunk.apply_async(kwargs={"job_pk": job.pk, "index": index}, queue=QUEUE_OF_KIND[job.kind])
+    except Exception as exc:
+        log.warning("job %s: chunk %s not queued", job.pk, index, exc_info=True)
+        _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
+        return False
+    return True
+
+
+def run_chunk(*, job_pk: int, index: int, work: Mapping[str, ChunkedWork]) -> None:
+    """Compute one chunk of a fanned-out job and store its output; the chunk completing the set merges.
+
+    Safe to deliver again: a chunk already stored, or of a job no longer running, is not computed.
+    """
+    job = _claim_chunk(job_pk, index)
+    if job is None:
+        return
+    fan_out = job.params["fan_out"]
+    try:
+        with _heartbeat(job.pk):
+            output = work[job.kind].chunk(fan_out["context"], fan_out["chunks"][index])
+    except DomainError as exc:
+        _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
+    except Exception as exc:
+        _fail_with_internal_error(job, exc)
+    else:
+        _store_chunk(job_pk, index, output, work[job.kind])
+
+
+def _claim_chunk(job_pk: int, index: int) -> Job | None:
+    """The job, with this chunk marked as running here; None when there is nothing to compute."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_pk, status=Job.Status.RUNNING).first()
+        if job is None or "fan_out" not in job.params or str(index) in job.result["chunks"]:
+            return None
+        attempts = job.result["running"].get(str(index), {}).get("attempts", 0)
+        if attempts >= CHUNK_ATTEMPTS:
+            _finish(job, Job.Status.FAILED, message=f"part {index + 1} was lost with its worker {attempts} times")
+            return None
+        job.result["running"][str(index)] = {"worker": worker_identity(), "attempts": attempts + 1}
+        job.heartbeat_at = timezone.now()
+        job.save(update_fields=["result", "heartbeat_at"])
+        return job
+
+
+def _store_chunk(job_pk: int, index: int, output: dict, work: ChunkedWork) -> None:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_pk, status=Job.Status.RUNNING).first()
+        if job is None:
+            return  # failed meanwhile (another chunk, or the sweep)
+        done = job.result["chunks"]
+        done[str(index)] = output
+        job.result["running"].pop(str(index), None)
+        fan_out = job.params["fan_out"]
+        total = len(fan_out["chunks"])
+        if len(done) < total:
+            Job.objects.filter(pk=job.pk).update(
+                result=job.result, progress=len(done) / total, heartbeat_at=timezone.now(),
+                message=f"{len(done)} of {total} parts done",
+            )
+            return
+        try:
+            merged = work.merge(fan_out["context"], fan_out["chunks"], [done[str(i)] for i in range(total)])
+        except Exception as exc:
+            _fail_with_internal_error(job, exc)
+        else:
+            _finish(job, Job.Status.SUCCEEDED, result=merged)
 
 
 def report_progress(job: Job, fraction: float, message: str = "") -> None:
@@ -118,12 +234,32 @@ def worker_identity() -> str:
 
 
 def is_lost(job: Job) -> bool:
-    """Whether a running job's worker is gone: its process on this host has ended, or it stopped beating."""
-    host, _, pid = job.worker.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid)):
-        return True
+    """Whether a running job's worker is gone: its process on this host has ended, or it stopped beating.
+
+    A fanned-out job has no worker of its own; its chunks beat while they run, and it is lost only when
+    none has for ``JOB_CHUNKS_LOST_AFTER_S`` (chunks waiting in a queue do not beat).
+    """
     last_sign = job.heartbeat_at or job.started_at or job.created_at
+    if "fan_out" in job.params:
+        return last_sign < timezone.now() - timedelta(seconds=settings.JOB_CHUNKS_LOST_AFTER_S)
+    if _worker_is_gone(job.worker):
+        return True
     return last_sign < timezone.now() - timedelta(seconds=settings.JOB_LOST_AFTER_S)
+
+
+def _worker_is_gone(worker: str) -> bool:
+    """Whether ``worker`` ("host:pid") was a process on this host that has ended (other hosts: unknown)."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid))
+
+
+def requeue_lost_chunks(job: Job) -> list[int]:
+    """Queue again the chunks of a fanned-out job whose worker process on this host has ended."""
+    lost = [int(index) for index, entry in job.result.get("running", {}).items() if _worker_is_gone(entry["worker"])]
+    for index in lost:
+        log.warning("job %s: part %s lost with its worker, queued again", job.pk, index)
+        _publish_chunk(job, index)
+    return lost
 
 
 def fail_lost(job: Job) -> bool:
@@ -140,11 +276,15 @@ def fail_lost(job: Job) -> bool:
 def sweep_lost_jobs() -> dict:
     """Fail every lost running job and delete staging folders no live job uses.
 
-    Returns ``{"failed": [job ids], "staging_removed": [folder names]}``.
+    Returns ``{"failed": [job ids], "chunks_requeued": {job id: [chunk indexes]},
+    "staging_removed": [folder names]}``.
     """
-    failed = [job.pk for job in Job.objects.filter(status=Job.Status.RUNNING) if is_lost(job) and fail_lost(job)]
+    running = list(Job.objects.filter(status=Job.Status.RUNNING))
+    failed = [job.pk for job in running if is_lost(job) and fail_lost(job)]
+    requeued = {job.pk: chunks for job in running if job.pk not in failed and "fan_out" in job.params
+                if (chunks := requeue_lost_chunks(job))}
     removed = remove_orphaned_staging(older_than_s=settings.JOB_LOST_AFTER_S)
-    return {"failed": failed, "staging_removed": removed}
+    return {"failed": failed, "chunks_requeued": requeued, "staging_removed": removed}
 
 
 def _process_exists(pid: int) -> bool:

@@ -13,6 +13,7 @@ RUNNER_OF_KIND = {
     "generate_schedule": "studies.services.schedule.run_generate_schedule_job",
     "analysis_run": "studies.services.analysis.run_analysis_job",
     "ingest_dicom": "studies.services.ingest.run_ingest_job",
+    "power_simulation": "studies.services.power.run_power_job",
 }
 
 
@@ -69,16 +70,19 @@ def test_a_message_with_the_job_key_passed_positionally_still_runs(make_study, r
     assert recorded_runs == [("ingest_dicom", job.pk)]
 
 
-def test_the_job_is_queued_by_keyword_once_its_transaction_commits(
-    make_study, monkeypatch, django_capture_on_commit_callbacks
+@pytest.mark.parametrize(("kind", "queue"), [("generate_schedule", "celery"), ("analysis_run", "analysis"),
+                                             ("ingest_dicom", "ingest"), ("power_simulation", "analysis")])
+def test_the_job_is_queued_by_keyword_on_its_kinds_queue_once_its_transaction_commits(
+    make_study, monkeypatch, django_capture_on_commit_callbacks, settings, kind, queue
 ):
     study = make_study()
     sent = []
-    monkeypatch.setattr(run_job, "delay", lambda *args, **kwargs: sent.append((args, kwargs)))
+    monkeypatch.setattr(run_job, "apply_async", lambda *args, **kwargs: sent.append((args, kwargs)))
     with django_capture_on_commit_callbacks(execute=True):
-        job = jobs.enqueue(kind="generate_schedule", actor=study.created_by, study=study, params={"seed": 3})
+        job = jobs.enqueue(kind=kind, actor=study.created_by, study=study, params={"seed": 3})
         assert sent == []
-    assert sent == [((), {"job_pk": job.pk})]
+    assert sent == [((), {"kwargs": {"job_pk": job.pk}, "queue": queue})]
+    assert queue in settings.CELERY_WORK_QUEUES
 
 
 def test_an_unknown_kind_is_refused_before_a_job_exists(make_study):
