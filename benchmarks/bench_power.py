@@ -1,20 +1,17 @@
-"""Benchmark of simulated power: chunks per second in this process and on the Celery workers.
+"""Benchmark of simulated power in this process: chunks per second.
 
-Run: python benchmarks/bench_power.py [--studies N] [--chunk-size N]. With CELERY_BROKER_URL set
-(and workers running, e.g. ``celery -A config worker --concurrency=2``) the same chunks also go
-through :func:`studies.services.power.simulate_power`, and the two results must be identical.
+Run: python benchmarks/bench_power.py [--studies N] [--chunk-size N]. The same chunks on Celery
+workers (one and two worker processes) are timed by benchmarks/bench_scaling.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from mrmc.stats.power_sim import PowerSpec, chunk_sizes, simulated_power  # noqa: E402
 from mrmc.stats.roe_metz_params import RoeMetzModel  # noqa: E402
@@ -43,19 +40,9 @@ def main() -> int:
     n_chunks = len(chunk_sizes(args.studies, args.chunk_size))
     print(f"{args.studies} studies in {n_chunks} chunks: {SPEC.design}, {SPEC.n_readers} readers, "
           f"{SPEC.n_normal + SPEC.n_abnormal} cases")
-    options = {"n_studies": args.studies, "seed": 1, "chunk_size": args.chunk_size}
-    here = timed("in-process", lambda: simulated_power(SPEC, **options), n_chunks)
-    if not os.environ.get("CELERY_BROKER_URL"):
-        print("  workers      skipped: CELERY_BROKER_URL is not set")
-        return 0
-    import django
-
-    django.setup()
-    from studies.services import power
-
-    on_workers = timed("workers", lambda: power.simulate_power(spec=SPEC, **options), n_chunks)
-    return 0 if on_workers == here else 1
-
+    timed("in-process", lambda: simulated_power(SPEC, n_studies=args.studies, seed=1, chunk_size=args.chunk_size),
+          n_chunks)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())
