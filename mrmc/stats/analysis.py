@@ -81,6 +81,7 @@ def analyze(
     convention: str | None = None,
     alpha: float = 0.05,
     method: str = "or",
+    bootstrap_values: np.ndarray | None = None,
 ) -> ORResult | UStatResult:
     """Obuchowski-Rockette MRMC analysis of a reader study of any design.
 
@@ -102,6 +103,9 @@ def analyze(
         MRMCaov 0.3 computes them (:mod:`mrmc.stats.design_covariance`).
     n_bootstrap, seed
         Bootstrap resamples and random seed (bootstrap only).
+    bootstrap_values : array, shape (n_bootstrap, n_treatments * n_readers), optional
+        The bootstrap's figures of merit when computed elsewhere, block by block
+        (:func:`mrmc.stats.covariance.bootstrap_values`, e.g. on Celery workers).
     convention : {'iowa', 'mrmcaov'}, optional
         Default 'iowa' for fully crossed studies and 'mrmcaov' for any other design.
     alpha : float
@@ -146,7 +150,8 @@ def analyze(
         ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by AUC and covariance
         theta = figure.values(ratings, truth, ranked=ranked)
         cov_matrix = endpoint_covariance(
-            cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, reader_averaged=True, ranked=ranked
+            cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, bootstrap_values=bootstrap_values,
+            reader_averaged=True, ranked=ranked,
         )
     else:
         theta, cov_matrix = _design_estimates(cov, figure, ratings, truth, design)

@@ -24,10 +24,13 @@ def estimate_covariance(
     *,
     n_bootstrap: int = 2000,
     seed: int | None = None,
+    bootstrap_values: np.ndarray | None = None,
     reader_averaged: bool = False,
     ranked: RankedRatings | None = None,
 ) -> np.ndarray:
     """Dispatch to the named covariance estimator (see :data:`COV_METHODS`).
+
+    ``bootstrap_values``: the bootstrap's figures of merit computed elsewhere (:func:`bootstrap_covariance`).
 
     With ``reader_averaged`` the result is :func:`reader_averaged_covariance` of the
     estimate (which the unbiased estimator computes directly, much faster).
@@ -42,7 +45,7 @@ def estimate_covariance(
     elif method == "delong":
         cov = delong_covariance(fom, ratings, truth, ranked=ranked)
     elif method == "bootstrap":
-        cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed)
+        cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed, values=bootstrap_values)
     else:
         raise ValueError(f"unknown covariance method {method!r}; choose one of {', '.join(COV_METHODS)}")
     return reader_averaged_covariance(cov, *ratings.shape[-3:-1]) if reader_averaged else cov
@@ -209,11 +212,14 @@ def bootstrap_covariance(
     *,
     n_resamples: int = 2000,
     seed: int | None = None,
+    values: np.ndarray | None = None,
 ) -> np.ndarray:
     """Stratified bootstrap covariance (cases resampled within truth class, seeded).
 
-    Each resample is an index array per class; it enters as case multiplicities, so the
-    figures of merit of a block of resamples are computed in one vectorized call.
+    The resamples come in blocks (:func:`bootstrap_blocks`), block ``k`` drawn from
+    ``SeedSequence(seed, spawn_key=(k,))`` (:func:`bootstrap_values`): blocks computed anywhere
+    (``values``: their figures of merit stacked in block order, e.g. from Celery workers) give
+    exactly the covariance computed here. Without a seed the resamples are unseeded.
 
     References
     ----------
@@ -221,16 +227,35 @@ def bootstrap_covariance(
     """
     if n_resamples < 2:
         raise ValueError("the bootstrap needs at least 2 resamples")
-    rng = np.random.default_rng(seed)
-    diseased = np.flatnonzero(truth)
-    normal = np.flatnonzero(~truth)
-    blocks = []
-    for block_size in np.diff(np.r_[0:n_resamples:_RESAMPLE_BLOCK, n_resamples]):
-        drawn = np.hstack(
-            [members[rng.integers(0, members.size, size=(block_size, members.size))] for members in (diseased, normal)]
-        )
-        offsets = truth.size * np.arange(block_size)[:, None]
-        weights = np.bincount((drawn + offsets).ravel(), minlength=block_size * truth.size)
-        weights = weights.reshape(block_size, truth.size)
-        blocks.append(fom.weighted_values(ratings, truth, weights).reshape(block_size, -1))
-    return np.atleast_2d(np.cov(np.concatenate(blocks), rowvar=False))
+    if values is None:
+        seed = np.random.SeedSequence().entropy if seed is None else seed
+        values = np.concatenate([
+            bootstrap_values(fom, ratings, truth, seed=seed, block=block, size=size)
+            for block, size in enumerate(bootstrap_blocks(n_resamples))
+        ])
+    elif values.shape[0] != n_resamples:
+        raise ValueError(f"{values.shape[0]} bootstrap values given for {n_resamples} resamples")
+    return np.atleast_2d(np.cov(values, rowvar=False))
+
+
+def bootstrap_blocks(n_resamples: int) -> list[int]:
+    """Resamples per block: figures of merit of a block are one vectorized call."""
+    return np.diff(np.r_[0:n_resamples:_RESAMPLE_BLOCK, n_resamples]).tolist()
+
+
+def bootstrap_values(
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, seed: int, block: int, size: int
+) -> np.ndarray:
+    """Figures of merit, shape (size, T*R), of bootstrap block ``block``: ``size`` resamples of the
+    cases within each truth class, drawn from ``SeedSequence(seed, spawn_key=(block,))``.
+
+    Each resample enters as case multiplicities (:meth:`FigureOfMerit.weighted_values`).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+    drawn = np.hstack([
+        members[rng.integers(0, members.size, size=(size, members.size))]
+        for members in (np.flatnonzero(truth), np.flatnonzero(~truth))
+    ])
+    offsets = truth.size * np.arange(size)[:, None]
+    weights = np.bincount((drawn + offsets).ravel(), minlength=size * truth.size).reshape(size, truth.size)
+    return fom.weighted_values(ratings, truth, weights).reshape(size, -1)

@@ -219,3 +219,37 @@ def test_bootstrap_resamples_within_truth_class():
     perfect = np.where(truth, 10.0, 0.0)[None, None, :] + ratings * 0.01
     cov = estimate_covariance("bootstrap", AUC, perfect, truth, n_bootstrap=50, seed=0)
     assert cov == pytest.approx(0.0, abs=1e-20)
+
+
+def _values_of_block(block_and_size):
+    block, size = block_and_size
+    study = read_long_csv(DATA / "vandyke.csv")
+    return covariance_module.bootstrap_values(AUC, study.ratings, study.truth, seed=11, block=block, size=size)
+
+
+def test_bootstrap_blocks_computed_in_other_processes_give_the_same_covariance_bit_for_bit():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mrmc.stats import analyze_study
+
+    study = read_long_csv(DATA / "vandyke.csv")
+    blocks = list(enumerate(covariance_module.bootstrap_blocks(300)))
+    assert [size for _, size in blocks] == [64, 64, 64, 64, 44]
+    with ProcessPoolExecutor(2) as pool:
+        values = np.concatenate(list(pool.map(_values_of_block, reversed(blocks)))[::-1])
+    here = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, seed=11)
+    given = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, seed=11,
+                                bootstrap_values=values)
+    np.testing.assert_array_equal(given, here)
+    seeded = analyze_study(study, cov="bootstrap", n_bootstrap=300, seed=11)
+    from_values = analyze_study(study, cov="bootstrap", n_bootstrap=300, seed=11, bootstrap_values=values)
+    assert from_values.analysis.rrrc == seeded.analysis.rrrc
+    with pytest.raises(ValueError, match="299 bootstrap values given for 300 resamples"):
+        estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, bootstrap_values=values[1:])
+
+
+def test_an_unseeded_bootstrap_draws_new_resamples_each_time():
+    study = read_long_csv(DATA / "vandyke.csv")
+    first, second = (estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=100)
+                     for _ in range(2))
+    assert not np.array_equal(first, second)
