@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binary import endpoint_covariance
+from .covariance import Moments
 from .data import ReaderStudy, StudyDataError, validate_ratings
 from .design_covariance import design_unbiased_covariance, design_values_and_jackknife
 from .designs import StudyDesign, detect_design
@@ -81,7 +82,7 @@ def analyze(
     convention: str | None = None,
     alpha: float = 0.05,
     method: str = "or",
-    bootstrap_values: np.ndarray | None = None,
+    bootstrap_chunks: Sequence[Moments] | None = None,
 ) -> ORResult | UStatResult:
     """Obuchowski-Rockette MRMC analysis of a reader study of any design.
 
@@ -103,9 +104,9 @@ def analyze(
         MRMCaov 0.3 computes them (:mod:`mrmc.stats.design_covariance`).
     n_bootstrap, seed
         Bootstrap resamples and random seed (bootstrap only).
-    bootstrap_values : array, shape (n_bootstrap, n_treatments * n_readers), optional
-        The bootstrap's figures of merit when computed elsewhere, block by block
-        (:func:`mrmc.stats.covariance.bootstrap_values`, e.g. on Celery workers).
+    bootstrap_chunks : sequence of Moments, optional
+        The bootstrap's chunks when computed elsewhere, in order
+        (:func:`mrmc.stats.covariance.bootstrap_chunk`, e.g. on Celery workers).
     convention : {'iowa', 'mrmcaov'}, optional
         Default 'iowa' for fully crossed studies and 'mrmcaov' for any other design.
     alpha : float
@@ -150,7 +151,7 @@ def analyze(
         ranked = RankedRatings.of(ratings, truth) if figure.kind == "auc" else None  # shared by AUC and covariance
         theta = figure.values(ratings, truth, ranked=ranked)
         cov_matrix = endpoint_covariance(
-            cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, bootstrap_values=bootstrap_values,
+            cov, figure, ratings, truth, n_bootstrap=n_bootstrap, seed=seed, bootstrap_chunks=bootstrap_chunks,
             reader_averaged=True, ranked=ranked,
         )
     else:

@@ -7,6 +7,10 @@ Every estimator returns a matrix over the flattened ``(treatment, reader)`` inde
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from .fom import FigureOfMerit, RankedRatings
@@ -14,6 +18,7 @@ from .kernel_sums import kernel_product_sums
 
 COV_METHODS = ("jackknife", "delong", "unbiased", "bootstrap")
 _RESAMPLE_BLOCK = 64
+_CHUNK_BLOCKS = 8  # 512 resamples per chunk: part of what fixes the bootstrap's arithmetic, with the seed
 
 
 def estimate_covariance(
@@ -24,13 +29,13 @@ def estimate_covariance(
     *,
     n_bootstrap: int = 2000,
     seed: int | None = None,
-    bootstrap_values: np.ndarray | None = None,
+    bootstrap_chunks: Sequence[Moments] | None = None,
     reader_averaged: bool = False,
     ranked: RankedRatings | None = None,
 ) -> np.ndarray:
     """Dispatch to the named covariance estimator (see :data:`COV_METHODS`).
 
-    ``bootstrap_values``: the bootstrap's figures of merit computed elsewhere (:func:`bootstrap_covariance`).
+    ``bootstrap_chunks``: the bootstrap's chunks computed elsewhere (:func:`bootstrap_covariance`).
 
     With ``reader_averaged`` the result is :func:`reader_averaged_covariance` of the
     estimate (which the unbiased estimator computes directly, much faster).
@@ -45,7 +50,7 @@ def estimate_covariance(
     elif method == "delong":
         cov = delong_covariance(fom, ratings, truth, ranked=ranked)
     elif method == "bootstrap":
-        cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed, values=bootstrap_values)
+        cov = bootstrap_covariance(fom, ratings, truth, n_resamples=n_bootstrap, seed=seed, chunks=bootstrap_chunks)
     else:
         raise ValueError(f"unknown covariance method {method!r}; choose one of {', '.join(COV_METHODS)}")
     return reader_averaged_covariance(cov, *ratings.shape[-3:-1]) if reader_averaged else cov
@@ -212,14 +217,15 @@ def bootstrap_covariance(
     *,
     n_resamples: int = 2000,
     seed: int | None = None,
-    values: np.ndarray | None = None,
+    chunks: Sequence[Moments] | None = None,
 ) -> np.ndarray:
     """Stratified bootstrap covariance (cases resampled within truth class, seeded).
 
-    The resamples come in blocks (:func:`bootstrap_blocks`), block ``k`` drawn from
-    ``SeedSequence(seed, spawn_key=(k,))`` (:func:`bootstrap_values`): blocks computed anywhere
-    (``values``: their figures of merit stacked in block order, e.g. from Celery workers) give
-    exactly the covariance computed here. Without a seed the resamples are unseeded.
+    The resamples come in blocks, block ``k`` drawn from ``SeedSequence(seed, spawn_key=(k,))``
+    (:func:`bootstrap_values`), and the blocks in chunks (:func:`bootstrap_chunks`) whose moments
+    are merged in chunk order: chunks computed anywhere (``chunks``: their :func:`bootstrap_chunk`
+    moments in order, e.g. from Celery workers) give exactly the covariance computed here.
+    Without a seed the resamples are unseeded.
 
     References
     ----------
@@ -227,20 +233,64 @@ def bootstrap_covariance(
     """
     if n_resamples < 2:
         raise ValueError("the bootstrap needs at least 2 resamples")
-    if values is None:
+    if chunks is None:
         seed = np.random.SeedSequence().entropy if seed is None else seed
-        values = np.concatenate([
-            bootstrap_values(fom, ratings, truth, seed=seed, block=block, size=size)
-            for block, size in enumerate(bootstrap_blocks(n_resamples))
-        ])
-    elif values.shape[0] != n_resamples:
-        raise ValueError(f"{values.shape[0]} bootstrap values given for {n_resamples} resamples")
-    return np.atleast_2d(np.cov(values, rowvar=False))
+        chunks = [bootstrap_chunk(fom, ratings, truth, seed=seed, blocks=blocks, n_resamples=n_resamples)
+                  for blocks in bootstrap_chunks(n_resamples)]
+    total = Moments.merged_in_order(chunks)
+    if total.n != n_resamples:
+        raise ValueError(f"bootstrap chunks of {total.n} resamples given for {n_resamples}")
+    return np.atleast_2d(total.m2 / (total.n - 1))
 
 
-def bootstrap_blocks(n_resamples: int) -> list[int]:
-    """Resamples per block: figures of merit of a block are one vectorized call."""
-    return np.diff(np.r_[0:n_resamples:_RESAMPLE_BLOCK, n_resamples]).tolist()
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean and sum of squared deviations (co-moments) of a set of rows."""
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        centred = values - values.mean(axis=0)
+        return cls(values.shape[0], values.mean(axis=0), centred.T @ centred)
+
+    def merged(self, other: Moments) -> Moments:
+        """The moments of both sets (Chan, Golub & LeVeque 1979, the pairwise update)."""
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return Moments(
+            n, self.mean + delta * (other.n / n), self.m2 + other.m2 + np.outer(delta, delta) * (self.n * other.n / n)
+        )
+
+    @staticmethod
+    def merged_in_order(parts: Iterable[Moments]) -> Moments:
+        return functools.reduce(Moments.merged, parts)
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "mean": self.mean.tolist(), "m2": self.m2.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Moments:
+        return cls(data["n"], np.asarray(data["mean"], dtype=float), np.asarray(data["m2"], dtype=float))
+
+
+def bootstrap_chunks(n_resamples: int, blocks_per_chunk: int = _CHUNK_BLOCKS) -> list[range]:
+    """The blocks of each chunk; block ``k`` holds resamples ``64 k`` to ``64 (k + 1)`` (the last fewer)."""
+    n_blocks = -(-n_resamples // _RESAMPLE_BLOCK)
+    return [range(start, min(start + blocks_per_chunk, n_blocks)) for start in range(0, n_blocks, blocks_per_chunk)]
+
+
+def bootstrap_chunk(
+    fom: FigureOfMerit, ratings: np.ndarray, truth: np.ndarray, *, seed: int, blocks: range, n_resamples: int
+) -> Moments:
+    """The moments of the figures of merit of these blocks' resamples, merged block by block in order."""
+    sizes = [min(_RESAMPLE_BLOCK, n_resamples - block * _RESAMPLE_BLOCK) for block in blocks]
+    return Moments.merged_in_order(
+        Moments.of(bootstrap_values(fom, ratings, truth, seed=seed, block=block, size=size))
+        for block, size in zip(blocks, sizes, strict=True)
+    )
 
 
 def bootstrap_values(

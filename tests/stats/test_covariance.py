@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -221,31 +222,40 @@ def test_bootstrap_resamples_within_truth_class():
     assert cov == pytest.approx(0.0, abs=1e-20)
 
 
-def _values_of_block(block_and_size):
-    block, size = block_and_size
+def _chunk(blocks):
     study = read_long_csv(DATA / "vandyke.csv")
-    return covariance_module.bootstrap_values(AUC, study.ratings, study.truth, seed=11, block=block, size=size)
+    return covariance_module.bootstrap_chunk(AUC, study.ratings, study.truth, seed=11, blocks=blocks, n_resamples=1100)
 
 
-def test_bootstrap_blocks_computed_in_other_processes_give_the_same_covariance_bit_for_bit():
+def test_bootstrap_chunks_computed_in_other_processes_give_the_same_covariance_bit_for_bit():
     from concurrent.futures import ProcessPoolExecutor
 
     from mrmc.stats import analyze_study
 
     study = read_long_csv(DATA / "vandyke.csv")
-    blocks = list(enumerate(covariance_module.bootstrap_blocks(300)))
-    assert [size for _, size in blocks] == [64, 64, 64, 64, 44]
+    chunks = covariance_module.bootstrap_chunks(1100)
+    assert chunks == [range(0, 8), range(8, 16), range(16, 18)]  # 18 blocks of 64, the last of 12
     with ProcessPoolExecutor(2) as pool:
-        values = np.concatenate(list(pool.map(_values_of_block, reversed(blocks)))[::-1])
-    here = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, seed=11)
-    given = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, seed=11,
-                                bootstrap_values=values)
+        computed = list(pool.map(_chunk, reversed(chunks)))[::-1]
+    travelled = [covariance_module.Moments.from_dict(json.loads(json.dumps(c.to_dict()))) for c in computed]
+    here = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=1100, seed=11)
+    given = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=1100, seed=11,
+                                bootstrap_chunks=travelled)
     np.testing.assert_array_equal(given, here)
-    seeded = analyze_study(study, cov="bootstrap", n_bootstrap=300, seed=11)
-    from_values = analyze_study(study, cov="bootstrap", n_bootstrap=300, seed=11, bootstrap_values=values)
-    assert from_values.analysis.rrrc == seeded.analysis.rrrc
-    with pytest.raises(ValueError, match="299 bootstrap values given for 300 resamples"):
-        estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=300, bootstrap_values=values[1:])
+    seeded = analyze_study(study, cov="bootstrap", n_bootstrap=1100, seed=11)
+    from_chunks = analyze_study(study, cov="bootstrap", n_bootstrap=1100, seed=11, bootstrap_chunks=travelled)
+    assert from_chunks.analysis.rrrc == seeded.analysis.rrrc
+    with pytest.raises(ValueError, match="chunks of 1024 resamples given for 1100"):
+        estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=1100,
+                            bootstrap_chunks=travelled[:2])
+
+
+def test_merged_moments_are_the_sample_covariance():
+    values = np.random.default_rng(0).normal(size=(300, 4))
+    parts = [covariance_module.Moments.of(values[a:b]) for a, b in ((0, 64), (64, 65), (65, 300))]
+    merged = covariance_module.Moments.merged_in_order(parts)
+    np.testing.assert_allclose(merged.m2 / (merged.n - 1), np.cov(values, rowvar=False), rtol=1e-12)
+    np.testing.assert_allclose(merged.mean, values.mean(axis=0), rtol=1e-12)
 
 
 def test_an_unseeded_bootstrap_draws_new_resamples_each_time():
