@@ -34,9 +34,10 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
 def run_job_chunk(*, job_pk: int, index: int) -> None:
     """Compute one chunk of a fanned-out job (:class:`studies.services.jobs.FanOut`); a chunk already
     stored is not computed again."""
-    from studies.services import jobs, power
+    from studies.services import analysis, jobs, power
 
-    jobs.run_chunk(job_pk=job_pk, index=index, work={jobs.Kind.POWER_SIMULATION: power.SIMULATION})
+    work = {jobs.Kind.ANALYSIS_RUN: analysis.BOOTSTRAP, jobs.Kind.POWER_SIMULATION: power.SIMULATION}
+    jobs.run_chunk(job_pk=job_pk, index=index, work=work)
 
 
 @shared_task(name="studies.sweep_lost_jobs")

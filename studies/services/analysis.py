@@ -125,13 +125,21 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
     return run
 
 
-def run_analysis_job(job: Job) -> dict:
-    """Job runner: analyse the run's snapshot and store the results (or why it failed) on the run."""
-    from studies.services.analysis_results import build_results
+def run_analysis_job(job: Job) -> dict | jobs.FanOut:
+    """Job runner: analyse the run's snapshot and store the results (or why it failed) on the run; a
+    bootstrap is first fanned out to the workers (:mod:`studies.services.analysis_bootstrap`)."""
+    from studies.services.analysis_bootstrap import bootstrap_fan_out
 
     run = AnalysisRun.objects.select_related("study", "created_by").get(job=job)
+    return bootstrap_fan_out(run) or _analyse(run, job)
+
+
+def _analyse(run: AnalysisRun, job: Job, bootstrap=None) -> dict:
+    """Analyse and store; ``bootstrap``: the primary analysis's bootstrap chunks, computed by the workers."""
+    from studies.services.analysis_results import build_results
+
     try:
-        results = build_results(run, progress=functools.partial(jobs.report_progress, job))
+        results = build_results(run, progress=functools.partial(jobs.report_progress, job), bootstrap=bootstrap)
     except DomainError as exc:
         _finish(run, error=str(exc))
         raise
@@ -140,6 +148,22 @@ def run_analysis_job(job: Job) -> dict:
         raise
     _finish(run, results=results)
     return {"analysis_run": run.pk, "interim": run.is_interim}
+
+
+def _compute_bootstrap_chunk(context: dict, params: dict) -> dict:
+    from studies.services.analysis_bootstrap import compute_chunk
+
+    return compute_chunk(context, params)
+
+
+def _analyse_with_bootstrap(context: dict, params: list[dict], outputs: list[dict]) -> dict:
+    from studies.services.analysis_bootstrap import chunks_of
+
+    run = AnalysisRun.objects.select_related("study", "created_by", "job").get(pk=context["run"])
+    return _analyse(run, run.job, chunks_of(context, outputs))
+
+
+BOOTSTRAP = jobs.ChunkedWork(chunk=_compute_bootstrap_chunk, merge=_analyse_with_bootstrap)
 
 
 @transaction.atomic

@@ -24,16 +24,23 @@ from studies.services.endpoint_decisions import decide_endpoints, difference_con
 from studies.services.froc_marks import froc_section
 
 
-def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -> dict:
-    """The run's results: the primary analysis, the design, the study summary and every supporting analysis."""
+def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None], bootstrap=None) -> dict:
+    """The run's results: the primary analysis, the design, the study summary and every supporting analysis.
+
+    ``bootstrap``: the primary analysis's bootstrap chunks computed by the workers
+    (:class:`studies.services.analysis_bootstrap.BootstrapChunks`); its seed is the run's.
+    """
     progress(0.05, "reading the snapshot")
     snapshot = parse_snapshot(run.snapshot_csv)
-    threshold = run.options["threshold"] if run.options["threshold"] is not None else run.study.decision_threshold
+    threshold = run_threshold(run)
     options = analysis_options(run.options, threshold)
+    if bootstrap is not None:
+        options["seed"] = bootstrap.seed
     method = run.options["method"]
     progress(0.1, "primary U-statistic analysis" if method == "ustat" else "primary Obuchowski-Rockette analysis")
     try:
-        primary = analyze_study(snapshot.study, **options, method=method)
+        primary = analyze_study(snapshot.study, **options, method=method,
+                                bootstrap_chunks=bootstrap.chunks if bootstrap else None)
     except (StudyDataError, ValueError) as exc:
         raise RuleViolation(f"the primary analysis failed: {exc}") from exc
     model, scores = _ai_scores(run.study, snapshot.study.cases)
@@ -44,7 +51,8 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
         "primary": result_to_json(primary),
         "design": design_section(run.study, primary, snapshot.reads()),
         "study": _study_summary(context),
-        "options": {**run.options, "threshold": threshold, "convention": getattr(primary, "convention", None)},
+        "options": {**run.options, "threshold": threshold, "seed": options["seed"],
+                    "convention": getattr(primary, "convention", None)},
     }
     for number, (name, section) in enumerate(SECTIONS.items()):
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
@@ -55,6 +63,11 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None]) -
     results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results,
                                                  interim=run.is_interim))
     return results
+
+
+def run_threshold(run: AnalysisRun) -> float | None:
+    """The sensitivity/specificity threshold of a run: its own, else the study's."""
+    return run.options["threshold"] if run.options["threshold"] is not None else run.study.decision_threshold
 
 
 def analysis_options(options: dict, threshold: float | None) -> dict:

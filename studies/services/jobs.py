@@ -44,8 +44,8 @@ NOT_QUEUED_REASON = "the job could not be queued: the task broker is unreachable
 HEARTBEAT_S = 10.0
 CHUNK_ATTEMPTS = 3  # a chunk that took down its worker this often would take down the next one too
 
-# A job's work: the job in, a JSON-able result out (stored on the job).
-Runner = Callable[[Job], dict]
+# A job's work: the job in, a JSON-able result out (stored on the job), or the chunks it fans out into.
+Runner = Callable[[Job], "dict | FanOut"]
 
 
 class Kind(StrEnum):
@@ -122,23 +122,29 @@ def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
         if job.status == Job.Status.RUNNING and is_lost(job):
             fail_lost(job)
         return
-    try:
+
+    def work() -> dict | FanOut:
         with _heartbeat(job.pk):
-            result = runners[job.kind](job)
+            return runners[job.kind](job)
+
+    succeeded, result = _attempt(job, work)
+    if succeeded and isinstance(result, FanOut):
+        _fan_out(job, result)
+    elif succeeded:
+        _finish(job, Job.Status.SUCCEEDED, result=result or {})
+
+
+def _attempt(job: Job, compute: Callable[[], object]) -> tuple[bool, object]:
+    """``(True, compute())``, or ``(False, None)`` with the job failed: with a domain error's message, or as an
+    internal error (logged)."""
+    try:
+        return True, compute()
     except DomainError as exc:
         _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
     except Exception as exc:
-        _fail_with_internal_error(job, exc)
-    else:
-        if isinstance(result, FanOut):
-            _fan_out(job, result)
-        else:
-            _finish(job, Job.Status.SUCCEEDED, result=result or {})
-
-
-def _fail_with_internal_error(job: Job, exc: Exception) -> None:
-    log.exception("job %s (%s) failed", job.pk, job.kind)
-    _finish(job, Job.Status.FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+        log.exception("job %s (%s) failed", job.pk, job.kind)
+        _finish(job, Job.Status.FAILED, message=f"internal error: {type(exc).__name__}: {exc}")
+    return False, None
 
 
 def _fan_out(job: Job, fan_out: FanOut) -> None:
@@ -174,14 +180,13 @@ def run_chunk(*, job_pk: int, index: int, work: Mapping[str, ChunkedWork]) -> No
     if job is None:
         return
     fan_out = job.params["fan_out"]
-    try:
+
+    def compute() -> dict:
         with _heartbeat(job.pk):
-            output = work[job.kind].chunk(fan_out["context"], fan_out["chunks"][index])
-    except DomainError as exc:
-        _finish(job, Job.Status.FAILED, message=str(exc), result={"errors": exc.errors})
-    except Exception as exc:
-        _fail_with_internal_error(job, exc)
-    else:
+            return work[job.kind].chunk(fan_out["context"], fan_out["chunks"][index])
+
+    succeeded, output = _attempt(job, compute)
+    if succeeded:
         _store_chunk(job_pk, index, output, work[job.kind])
 
 
@@ -217,11 +222,9 @@ def _store_chunk(job_pk: int, index: int, output: dict, work: ChunkedWork) -> No
                 message=f"{len(done)} of {total} parts done",
             )
             return
-        try:
-            merged = work.merge(fan_out["context"], fan_out["chunks"], [done[str(i)] for i in range(total)])
-        except Exception as exc:
-            _fail_with_internal_error(job, exc)
-        else:
+        outputs = [done[str(i)] for i in range(total)]
+        succeeded, merged = _attempt(job, lambda: work.merge(fan_out["context"], fan_out["chunks"], outputs))
+        if succeeded:
             _finish(job, Job.Status.SUCCEEDED, result=merged)
 
 

@@ -7,7 +7,7 @@ import pytest
 from mrmc.stats.power_plan import PowerPlan, model_from_pilot_study, plan_specs
 from mrmc.stats.power_sim import simulated_power
 from studies.models import AuditEvent, Job
-from studies.services import power
+from studies.services import analysis, power
 from studies.services.analysis_results import analysis_options
 from studies.services.analysis_snapshot import parse_snapshot
 
@@ -90,9 +90,8 @@ def test_a_pilot_must_have_succeeded_and_be_an_auc_run(read_study, run_analysis,
     sensitivity = run_analysis(actor=statistician, study=study, options={"fom": "pauc", "pauc_range": [0, 0.2]})
     response = start(api, statistician, sensitivity, {"plan": PLAN})
     assert response.status_code == 409 and "AUC" in response.json()["detail"], response.content
-    sensitivity.status = "failed"
-    sensitivity.save(update_fields=["status"])
-    assert "has not succeeded" in start(api, statistician, sensitivity, {"plan": PLAN}).json()["detail"]
+    pending = analysis.start_run(actor=statistician, study=study)  # its job is queued, not run
+    assert "has not succeeded (pending)" in start(api, statistician, pending, {"plan": PLAN}).json()["detail"]
 
 
 def test_only_staff_of_the_study_may_start_one(pilot, api, make_user, make_study):
@@ -108,7 +107,6 @@ def test_only_staff_of_the_study_may_start_one(pilot, api, make_user, make_study
 def test_on_a_real_worker_the_chunks_merge_to_the_single_process_result(
     celery_worker, tmp_path, coordinator, statistician
 ):
-    from studies.services import analysis
     from studies.services.demo_analysis import create_read_demo_study
     from tests.conftest import wait_for_job
 
