@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from deploy.local_stack.processes import missing_postgres  # noqa: E402
 from tests.load.recording import SUBMISSION, LoadConfig, percentile  # noqa: E402
 from tests.load.simulation import run_load  # noqa: E402
-from tests.load.stack import missing_postgres  # noqa: E402
 
 GOAL_P95_MS = 100
 

@@ -28,9 +28,10 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from deploy.local_stack.processes import ROOT, Gunicorn, PostgresCluster
+
 from .reader import Reader
 from .recording import LoadConfig, LoadResult, Recorder, Window
-from .stack import ROOT, Gunicorn, PostgresCluster
 
 # ------------------------------------------------------------------ the run
 

@@ -7,10 +7,10 @@ acknowledged read stored with its score, no 5xx but 503, the audit chain intact.
 
 import pytest
 
+from deploy.local_stack.processes import missing_postgres
 from tests.conftest import skip_or_fail
 
 from .simulation import LoadConfig, run_load
-from .stack import missing_postgres
 
 pytestmark = pytest.mark.integration
 
