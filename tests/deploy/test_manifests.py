@@ -1,0 +1,480 @@
+"""deploy/docker-compose.yml and deploy/kubernetes/ describe one topology, valid and complete.
+
+Valid: the compose file against the Compose Specification's JSON schema (and ``docker compose config``
+where that client exists), every Kubernetes object against the Kubernetes API's schemas, strictly
+(unknown fields refused). Complete: each process of the platform, started with exactly the
+environment its file gives it, loads the production settings (which refuse to start without
+what production needs); the workers consume every queue the settings publish to; there is one beat;
+every reference between objects (selectors, claims, Secrets, autoscaler targets) resolves.
+"""
+
+import copy
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from django.conf import settings
+
+from tests.conftest import ROOT
+
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+KUBERNETES = DEPLOY / "kubernetes"
+SECRETS_EXAMPLE = KUBERNETES / "secrets.example.yaml"
+# The oldest Kubernetes release the manifests are written for, and the newest whose schemas we have.
+KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
+APP_LABEL = {"app.kubernetes.io/name": "mrmc"}  # the platform's own pods (not its data stores)
+APP_IMAGE = "mrmc-reader-study"
+# What an operator puts in deploy/.env (or the shell) for docker compose: every secret.
+COMPOSE_SECRETS = {
+    "SECRET_KEY": "compose-secret-key-long-and-random-0123456789-abcdefghijklmnop",
+    "DEID_KEY": "compose-deid-key",
+    "POSTGRES_PASSWORD": "superuser-password",
+    "MRMC_OWNER_PASSWORD": "owner-password",
+    "MRMC_APP_PASSWORD": "app-password",
+}
+
+
+# ------------------------------------------------------------------------------------ compose
+
+@functools.cache
+def compose() -> dict:
+    """The compose file, parsed once (tests that change it change a copy)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())  # merge keys (<<) resolved as docker compose does
+
+
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """docker compose's interpolation: ${NAME}, ${NAME:-default}, ${NAME:?error} (a missing NAME
+    is an error), $$ for a literal $."""
+    def substitute(match):
+        name, kind, argument = match.group("name", "kind", "argument")
+        if name is None:
+            return "$"
+        if variables.get(name):
+            return variables[name]
+        if kind == ":?":
+            raise KeyError(f"{name}: {argument}")
+        return argument or ""
+    return re.sub(r"\$\$|\$\{(?P<name>\w+)(?:(?P<kind>:[-?])(?P<argument>[^}]*))?\}", substitute, value)
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def compose_environment(service: dict, variables: dict[str, str]) -> dict[str, str]:
+    """A service's environment: its env_file (deploy/production.env, as the committed example has it),
+    overridden by its environment entries after interpolation."""
+    env = {}
+    env_files = service.get("env_file", [])
+    for name in [env_files] if isinstance(env_files, str) else env_files:
+        env.update(env_file_values(DEPLOY / f"{name}.example"))
+    env.update({key: interpolate(str(value), variables) for key, value in service.get("environment", {}).items()})
+    return env
+
+
+def command_of(service: dict) -> list[str]:
+    command = service.get("command", [])
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def runs_beat(command: list[str]) -> bool:
+    return "celery" in command and "beat" in command
+
+
+def runs_worker(command: list[str]) -> bool:
+    return "celery" in command and "worker" in command
+
+
+def app_services() -> dict[str, dict]:
+    """The services that run the platform's image: web, workers, beat, migrate."""
+    return {name: service for name, service in compose()["services"].items() if "build" in service}
+
+
+# --------------------------------------------------------------------------------- kubernetes
+
+def kubernetes_files() -> list[Path]:
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    return [KUBERNETES / name for name in kustomization["resources"]]
+
+
+def objects_of(paths) -> list[dict]:
+    return [document for path in paths for document in yaml.safe_load_all(path.read_text()) if document]
+
+
+@functools.cache
+def kubernetes_objects() -> list[dict]:
+    """Everything kustomization.yaml applies, and the example Secrets it expects to exist; parsed once
+    (tests that change an object change a copy)."""
+    return objects_of([*kubernetes_files(), SECRETS_EXAMPLE])
+
+
+def named(kind: str) -> dict[str, dict]:
+    return {item["metadata"]["name"]: item for item in kubernetes_objects() if item["kind"] == kind}
+
+
+def pod_templates() -> dict[str, dict]:
+    """Every workload's pod template, by workload name."""
+    workloads = ("Deployment", "StatefulSet", "Job")
+    return {item["metadata"]["name"]: item["spec"]["template"] for item in kubernetes_objects()
+            if item["kind"] in workloads}
+
+
+def app_pod_templates() -> dict[str, dict]:
+    return {name: template for name, template in pod_templates().items()
+            if APP_LABEL.items() <= template["metadata"]["labels"].items()}
+
+
+def all_containers(template: dict) -> list[dict]:
+    return [*template["spec"].get("initContainers", []), *template["spec"]["containers"]]
+
+
+def container_environment(container: dict) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: envFrom in order (the last source wins),
+    then env; Secret values from secrets.example.yaml."""
+    config_maps = {name: item["data"] for name, item in named("ConfigMap").items()}
+    secrets = {name: item["stringData"] for name, item in named("Secret").items()}
+    env = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(config_maps[source["configMapRef"]["name"]])
+        else:
+            env.update(secrets[source["secretRef"]["name"]])
+    for variable in container.get("env", []):
+        reference = variable.get("valueFrom", {})
+        if "secretKeyRef" in reference:
+            env[variable["name"]] = secrets[reference["secretKeyRef"]["name"]][reference["secretKeyRef"]["key"]]
+        elif "configMapKeyRef" in reference:
+            env[variable["name"]] = config_maps[reference["configMapKeyRef"]["name"]][reference["configMapKeyRef"]["key"]]
+        else:
+            env[variable["name"]] = variable["value"]
+    return env
+
+
+def main_container(template: dict) -> dict:
+    (container,) = template["spec"]["containers"]
+    return container
+
+
+def main_command(template: dict) -> list[str]:
+    return main_container(template).get("command", [])
+
+
+# ------------------------------------------------------------------------------------ schemas
+
+def compose_schema_problems(document: dict) -> list[str]:
+    """Where ``document`` breaks the Compose Specification (the schema check-jsonschema ships, so no
+    network is needed)."""
+    schema = json.loads(resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+                        .read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(document)]
+
+
+def test_the_compose_file_matches_the_compose_specification():
+    assert compose_schema_problems(compose()) == []
+
+
+def test_the_compose_schema_check_refuses_an_unknown_key():
+    """The check above can fail: a misspelt key is refused."""
+    broken = copy.deepcopy(compose())
+    broken["services"]["web"]["healthchek"] = broken["services"]["web"].pop("healthcheck")
+    assert any("healthchek" in problem for problem in compose_schema_problems(broken))
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
+    if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"],
+                                                        capture_output=True).returncode != 0:
+        pytest.skip("no docker compose client here (the schema test above checks the file)")
+    # A copy beside a production.env made from the example: the real one holds an operator's settings.
+    copy = tmp_path / "deploy"
+    copy.mkdir()
+    shutil.copy(COMPOSE_FILE, copy / "docker-compose.yml")
+    shutil.copy(DEPLOY / "production.env.example", copy / "production.env")
+    environment = {key: value for key, value in os.environ.items() if key not in COMPOSE_SECRETS}
+    result = subprocess.run(["docker", "compose", "-f", copy / "docker-compose.yml", "config", "--quiet"],
+                            capture_output=True, text=True, timeout=120, env={**environment, **COMPOSE_SECRETS})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_kubernetes_object_matches_the_api_schemas(version):
+    problems = []
+    for item in kubernetes_objects():
+        try:
+            kubernetes_validate.validate(item, version, strict=True)
+        except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as error:
+            problems.append(f"{item['kind']}/{item['metadata']['name']}: {getattr(error, 'message', error)}")
+    assert problems == []
+
+
+def test_the_kubernetes_schema_check_refuses_an_unknown_field():
+    """The check above can fail: a misspelt field of a container is refused."""
+    web = copy.deepcopy(named("Deployment")["web"])
+    main_container(web["spec"]["template"])["readinesProbe"] = {"httpGet": {"path": "/healthz", "port": 8000}}
+    with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
+        kubernetes_validate.validate(web, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_kustomization_lists_every_manifest_and_renders_them():
+    listed = set(kubernetes_files())
+    assert listed == set(KUBERNETES.glob("*.yaml")) - {KUBERNETES / "kustomization.yaml", SECRETS_EXAMPLE}
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("no kubectl here to render the kustomization (its files are checked one by one above)")
+    rendered = subprocess.run([kubectl, "kustomize", KUBERNETES], capture_output=True, text=True, timeout=120)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = list(yaml.safe_load_all(rendered.stdout))
+    identities = sorted((item["kind"], item["metadata"]["name"]) for item in objects)
+    assert identities == sorted((item["kind"], item["metadata"]["name"]) for item in objects_of(listed))
+    assert {item["metadata"].get("namespace") for item in objects if item["kind"] != "Namespace"} == {"mrmc"}
+    images = {container["image"] for item in objects if item["kind"] in ("Deployment", "Job")
+              for container in all_containers(item["spec"]["template"])}
+    assert not any(image == APP_IMAGE for image in images), "kustomize's images: must name the registry image"
+
+
+# ------------------------------------------------- every process loads the production settings
+
+PROBE = """
+import json
+from django.conf import settings as s
+print(json.dumps({"debug": s.DEBUG, "engine": s.DATABASES["default"]["ENGINE"], "eager": s.CELERY_TASK_ALWAYS_EAGER,
+                  "image_mode": s.IMAGE_MODE, "archive": s.DICOMWEB_ARCHIVE_URL}))
+"""
+
+
+def dockerfile_build_environment() -> dict[str, str]:
+    """The variables deploy/Dockerfile sets for collectstatic, which loads the production settings."""
+    run = re.search(r"^RUN (DJANGO_DEBUG=.*?)python manage.py collectstatic",
+                    (DEPLOY / "Dockerfile").read_text().replace("\\\n", " "), re.MULTILINE | re.DOTALL)
+    return dict(word.split("=", 1) for word in shlex.split(run.group(1)))
+
+
+def process_environments() -> dict[str, dict[str, str]]:
+    """The environment of every process of the platform, as each file starts it."""
+    environments = {f"compose {name}": compose_environment(service, COMPOSE_SECRETS)
+                    for name, service in app_services().items()}
+    environments.update({f"kubernetes {name}": container_environment(main_container(template))
+                         for name, template in app_pod_templates().items()})
+    environments["Dockerfile collectstatic"] = dockerfile_build_environment()
+    return environments
+
+
+def loaded_settings(env: dict[str, str], home: Path) -> dict:
+    """The settings a fresh Python loads with exactly ``env`` (nothing inherited but PATH)."""
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(ROOT),
+                                 "DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def settings_by_process(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    environments = process_environments()
+    with ThreadPoolExecutor(max_workers=4) as pool:  # a fresh interpreter each: settings load once per process
+        loaded = pool.map(lambda env: loaded_settings(env, home), environments.values())
+        return dict(zip(environments, loaded, strict=True))
+
+
+def test_every_process_runs_with_production_settings(settings_by_process):
+    """DJANGO_DEBUG=0 refuses to start without SECRET_KEY, ALLOWED_HOSTS, PostgreSQL, the broker and
+    DEID_KEY: each process loading them is given all of those."""
+    assert len(settings_by_process) == 2 * 5 + 1  # web, two workers, beat, migrate in each; the image build
+    for process, loaded in settings_by_process.items():
+        assert loaded["debug"] is False, process
+        assert loaded["engine"] == "django.db.backends.postgresql", process
+        assert loaded["eager"] is False, process
+
+
+def test_the_platform_serves_images_from_its_own_orthanc(settings_by_process):
+    for process, loaded in settings_by_process.items():
+        if process != "Dockerfile collectstatic":
+            assert (loaded["image_mode"], loaded["archive"]) == ("archive", "http://orthanc:8042/dicom-web"), process
+
+
+@pytest.mark.parametrize("secret", ["SECRET_KEY", "DEID_KEY"])
+def test_compose_refuses_to_start_the_platform_without_each_secret(secret):
+    """Secrets come from the environment only: docker compose stops at a missing one (the database
+    passwords likewise, each where it is used)."""
+    variables = {key: value for key, value in COMPOSE_SECRETS.items() if key != secret}
+    for service in app_services().values():
+        with pytest.raises(KeyError, match=secret):
+            compose_environment(service, variables)
+
+
+def test_the_database_owner_password_reaches_only_the_database_and_migrate():
+    """deploy/README.md, "Database roles": web, workers and beat connect as mrmc_app."""
+    services = compose()["services"]
+    holders = {name for name, service in services.items()
+               if "MRMC_OWNER_PASSWORD" in json.dumps(service.get("environment", {}))}
+    assert holders == {"db", "migrate"}
+    readers = {name for name, template in pod_templates().items()
+               if {"mrmc-migrate", "mrmc-postgres"} & set(re.findall(r'"name": "([\w-]+)"', json.dumps(template)))}
+    assert readers == {"migrate", "postgres"}
+    for name, env in process_environments().items():
+        if "migrate" not in name and "collectstatic" not in name:
+            assert env["DATABASE_URL"].startswith("postgres://mrmc_app:"), name
+
+
+def test_the_init_script_of_the_example_database_is_the_compose_one():
+    script = named("ConfigMap")["postgres-init"]["data"]["10-mrmc-roles.sh"]
+    assert script == (DEPLOY / "postgres-init" / "10-mrmc-roles.sh").read_text()
+
+
+# ----------------------------------------------------------------------- workers and beat
+
+def queues_consumed(command: list[str]) -> set[str]:
+    """-Q / --queues of a celery worker command; none given: every queue of the settings."""
+    for flag, value in zip(command, command[1:], strict=False):
+        if flag in ("-Q", "--queues"):
+            return set(value.split(","))
+    return set(settings.CELERY_WORK_QUEUES)
+
+
+def worker_commands() -> dict[str, list[str]]:
+    commands = {f"compose {name}": command_of(service) for name, service in compose()["services"].items()}
+    commands.update({f"kubernetes {name}": main_command(template) for name, template in pod_templates().items()})
+    return commands
+
+
+@pytest.mark.parametrize("orchestrator", ["compose", "kubernetes"])
+def test_the_workers_consume_every_queue_and_no_other(orchestrator):
+    workers = {name: command for name, command in worker_commands().items()
+               if name.startswith(orchestrator) and runs_worker(command)}
+    assert len(workers) >= 2, "ingest and analysis are scaled apart"
+    consumed = [queues_consumed(command) for command in workers.values()]
+    assert set().union(*consumed) == set(settings.CELERY_WORK_QUEUES)
+    assert all(len(queues) < len(settings.CELERY_WORK_QUEUES) for queues in consumed), "each kind specialised"
+
+
+def test_compose_runs_exactly_one_beat():
+    services = compose()["services"]
+    (beat,) = [service for service in services.values() if runs_beat(command_of(service))]
+    assert beat.get("deploy", {}).get("replicas", 1) == 1 and "scale" not in beat
+
+
+def test_kubernetes_runs_exactly_one_beat_and_never_two_at_once():
+    (name,) = [name for name, template in pod_templates().items() if runs_beat(main_command(template))]
+    beat = named("Deployment")[name]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"] == {"type": "Recreate"}
+    assert name not in {hpa["spec"]["scaleTargetRef"]["name"] for hpa in named("HorizontalPodAutoscaler").values()}
+
+
+@pytest.mark.parametrize("name", ["web", "worker-ingest", "worker-analysis"])
+def test_web_and_each_worker_kind_scale_on_their_own(name):
+    (autoscaler,) = [hpa for hpa in named("HorizontalPodAutoscaler").values()
+                     if hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}]
+    assert 1 <= autoscaler["spec"]["minReplicas"] < autoscaler["spec"]["maxReplicas"]
+    assert "replicas" not in named("Deployment")[name]["spec"], "an apply would reset what the autoscaler set"
+    assert "replicas" not in compose()["services"][name].get("deploy", {}), "docker compose --scale decides"
+
+
+# ------------------------------------------------------------------------------ health checks
+
+def test_every_long_running_compose_service_has_a_health_check_and_waits_on_health():
+    services = compose()["services"]
+    one_shot = {"migrate"}
+    assert [name for name in services if name not in one_shot and "healthcheck" not in services[name]] == []
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            expected = "service_completed_successfully" if dependency in one_shot else "service_healthy"
+            assert condition == {"condition": expected}, f"{name} -> {dependency}"
+
+
+def test_web_is_alive_on_livez_and_ready_on_healthz_with_a_host_django_accepts():
+    web = main_container(named("Deployment")["web"]["spec"]["template"])
+    allowed = named("ConfigMap")["mrmc-config"]["data"]["ALLOWED_HOSTS"].split(",")
+    paths = {}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        request = web[probe]["httpGet"]
+        (host,) = [header["value"] for header in request["httpHeaders"] if header["name"] == "Host"]
+        assert host in allowed, probe
+        paths[probe] = request["path"]
+    assert paths == {"startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/healthz"}
+
+
+def test_every_celery_process_is_checked_by_pinging_its_own_node_name():
+    """A ping must name the node the command starts (-n NAME@%h), or the check fails for ever."""
+    checks = {f"compose {name}": (command_of(service), " ".join(service["healthcheck"]["test"]))
+              for name, service in compose()["services"].items() if "celery" in command_of(service)}
+    checks.update({f"kubernetes {name}": (main_command(template),
+                                          " ".join(main_container(template)["livenessProbe"]["exec"]["command"]))
+                   for name, template in pod_templates().items() if "celery" in main_command(template)})
+    assert len(checks) == 6
+    for name, (command, check) in checks.items():
+        node = command[command.index("-n") + 1]
+        assert node.endswith("@%h"), name
+        assert re.search(rf"inspect ping -d {re.escape(node[:-2])}\$\$?HOSTNAME\b", check), name
+
+
+# ---------------------------------------------------------------------- kubernetes hygiene
+
+def test_the_platforms_pods_run_unprivileged_on_a_read_only_root():
+    templates = app_pod_templates()
+    assert set(templates) == {"web", "worker-ingest", "worker-analysis", "beat", "migrate"}
+    for name, template in templates.items():
+        pod = template["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in all_containers(template):
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, f"{name}/{container['name']}"
+            assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+            assert "/tmp" in {mount["mountPath"] for mount in container["volumeMounts"]}, "the one writable place"
+
+
+def test_every_container_has_resource_requests_and_limits():
+    for name, template in pod_templates().items():
+        for container in all_containers(template):
+            resources = container["resources"]
+            assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}, name
+
+
+def test_every_reference_between_kubernetes_objects_resolves():
+    templates = pod_templates()
+    labels = [template["metadata"]["labels"] for template in templates.values()]
+    selectors = [service["spec"]["selector"] for service in named("Service").values()]
+    selectors += [budget["spec"]["selector"]["matchLabels"] for budget in named("PodDisruptionBudget").values()]
+    for selector in selectors:
+        assert any(selector.items() <= pod_labels.items() for pod_labels in labels), selector
+    for workload in [*named("Deployment").values(), *named("StatefulSet").values()]:
+        assert workload["spec"]["selector"]["matchLabels"].items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+    for statefulset in named("StatefulSet").values():
+        assert named("Service")[statefulset["spec"]["serviceName"]]["spec"]["clusterIP"] == "None"
+    deployments = named("Deployment")
+    assert all(hpa["spec"]["scaleTargetRef"]["name"] in deployments for hpa in named("HorizontalPodAutoscaler").values())
+    claims = {volume["persistentVolumeClaim"]["claimName"] for template in templates.values()
+              for volume in template["spec"].get("volumes", []) if "persistentVolumeClaim" in volume}
+    assert claims <= set(named("PersistentVolumeClaim"))
+    for template in templates.values():
+        for container in all_containers(template):
+            container_environment(container)  # every ConfigMap, Secret and key it names exists
+
+
+def test_the_ingress_terminates_tls_for_its_host_and_reaches_web():
+    (ingress,) = named("Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["hosts"] == [rule["host"]] and tls["secretName"]
+    (path,) = rule["http"]["paths"]
+    backend = path["backend"]["service"]
+    service = named("Service")[backend["name"]]
+    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    config = named("ConfigMap")["mrmc-config"]["data"]
+    assert rule["host"] in config["ALLOWED_HOSTS"].split(",")
+    assert f"https://{rule['host']}" in config["CSRF_TRUSTED_ORIGINS"].split(",")
