@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
+from scipy.special import ndtr  # the standard normal CDF: stats.norm.cdf's values without its per-call checks
 
 MAX_CATEGORIES = 10
 _LOG_B_BOUND = 4.0  # b within e^-4 .. e^4: beyond it the fit is degenerate (a step function)
@@ -102,8 +103,8 @@ def binormal_curve(a: float, b: float, n_points: int = 101) -> tuple[np.ndarray,
 def _negative_log_likelihood(params: np.ndarray, normal: np.ndarray, diseased: np.ndarray) -> float:
     a, b = params[0], np.exp(np.clip(params[1], -_LOG_B_BOUND, _LOG_B_BOUND))
     edges = np.concatenate([[-np.inf], thresholds(params), [np.inf]])
-    p_normal = np.diff(stats.norm.cdf(edges))
-    p_diseased = np.diff(stats.norm.cdf(b * edges - a))
+    p_normal = np.diff(ndtr(edges))
+    p_diseased = np.diff(ndtr(b * edges - a))
     floor = 1e-300  # an empty category may have probability 0 only where its count is 0
     return -float(normal @ np.log(np.maximum(p_normal, floor)) + diseased @ np.log(np.maximum(p_diseased, floor)))
 

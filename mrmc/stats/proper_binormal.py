@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
+from scipy.special import ndtr  # the standard normal CDF (see binormal); P(Z > z) = ndtr(-z), as stats.norm.sf has it
 
 from .binormal import categories, category_counts, maximum_likelihood, starting_values, thresholds
 
@@ -48,11 +49,11 @@ def exceedance(a: float, b: float, t: np.ndarray, mean: float, sd: float) -> np.
     quadratic, linear = (1 - b * b) / 2, a * b
     constant = np.log(b) - a * a / 2 - t
     if abs(quadratic) < _LINEAR:
-        return stats.norm.sf((-constant / linear - mean) / sd)
+        return ndtr(-((-constant / linear - mean) / sd))
     discriminant = linear * linear - 4 * quadratic * constant
     root = np.sqrt(np.maximum(discriminant, 0.0))
     low, high = np.sort(np.stack([(-linear - root) / (2 * quadratic), (-linear + root) / (2 * quadratic)]), axis=0)
-    below, above = stats.norm.cdf((low - mean) / sd), stats.norm.sf((high - mean) / sd)
+    below, above = ndtr((low - mean) / sd), ndtr(-((high - mean) / sd))
     if quadratic > 0:  # b < 1: l(x) > t outside the roots (everywhere when there are none)
         return np.where(discriminant > 0, below + above, 1.0)
     return np.where(discriminant > 0, 1.0 - below - above, 0.0)  # b > 1: between the roots
