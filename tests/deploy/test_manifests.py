@@ -195,19 +195,32 @@ def test_the_compose_schema_check_refuses_an_unknown_key():
     assert any("healthchek" in problem for problem in compose_schema_problems(broken))
 
 
-def test_docker_compose_config_accepts_the_file(tmp_path):
-    if shutil.which("docker") is None or subprocess.run(["docker", "compose", "version"],
-                                                        capture_output=True).returncode != 0:
+def compose_client() -> list[str] | None:
+    """docker compose (v2), else docker-compose (v1, Debian's package, which .ci/system-packages installs)."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def test_docker_compose_config_accepts_the_file_and_wants_every_secret(tmp_path):
+    client = compose_client()
+    if client is None:
         pytest.skip("no docker compose client here (the schema test above checks the file)")
     # A copy beside a production.env made from the example: the real one holds an operator's settings.
     copy = tmp_path / "deploy"
     copy.mkdir()
     shutil.copy(COMPOSE_FILE, copy / "docker-compose.yml")
     shutil.copy(DEPLOY / "production.env.example", copy / "production.env")
-    environment = {key: value for key, value in os.environ.items() if key not in COMPOSE_SECRETS}
-    result = subprocess.run(["docker", "compose", "-f", copy / "docker-compose.yml", "config", "--quiet"],
-                            capture_output=True, text=True, timeout=120, env={**environment, **COMPOSE_SECRETS})
-    assert result.returncode == 0, result.stderr
+    inherited = {key: value for key, value in os.environ.items() if key not in COMPOSE_SECRETS}
+
+    def config(secrets):
+        return subprocess.run([*client, "-f", copy / "docker-compose.yml", "config", "--quiet"], capture_output=True,
+                              text=True, timeout=120, env={**inherited, **secrets})
+
+    accepted = config(COMPOSE_SECRETS)
+    assert accepted.returncode == 0, accepted.stderr
+    refused = config({key: value for key, value in COMPOSE_SECRETS.items() if key != "SECRET_KEY"})
+    assert refused.returncode != 0 and "set SECRET_KEY" in refused.stderr
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
