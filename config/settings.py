@@ -155,6 +155,25 @@ DICOMWEB_UPSTREAM = env("DICOMWEB_UPSTREAM")
 # so set it explicitly in production. Each study derives its own key from it.
 DEID_KEY = env.str("DEID_KEY", default="") or f"deid:{SECRET_KEY}"
 
+# --- Image modes (deploy/README.md, "Image modes"): where images live and who de-identified them --
+# local: de-identified on ingest into DICOM_STORAGE. archive: de-identified on ingest and stored by
+# STOW-RS in the platform's own DICOMweb archive (DICOMWEB_ARCHIVE_URL), served from it through our
+# authorization. upstream: served from an external archive (DICOMWEB_UPSTREAM) that the operator
+# attests holds only de-identified images; each instance must also say so (mrmc.dicom.release).
+IMAGE_MODE = env.str("IMAGE_MODE", default="local")
+DICOMWEB_ARCHIVE_URL = env.str("DICOMWEB_ARCHIVE_URL", default="")
+DICOMWEB_UPSTREAM_DEIDENTIFIED = env.bool("DICOMWEB_UPSTREAM_DEIDENTIFIED", default=False)
+_IMAGE_MODE_NEEDS = {
+    "local": (not DICOMWEB_UPSTREAM, "no DICOMWEB_UPSTREAM (serving a PACS is IMAGE_MODE=upstream)"),
+    "archive": (DICOMWEB_ARCHIVE_URL and not DICOMWEB_UPSTREAM, "DICOMWEB_ARCHIVE_URL and no DICOMWEB_UPSTREAM"),
+    "upstream": (DICOMWEB_UPSTREAM and DICOMWEB_UPSTREAM_DEIDENTIFIED,
+                 "DICOMWEB_UPSTREAM and DICOMWEB_UPSTREAM_DEIDENTIFIED=1, the attestation that it holds only "
+                 "de-identified images (a PACS of identified images is imported in IMAGE_MODE=archive instead)"),
+}
+if IMAGE_MODE not in _IMAGE_MODE_NEEDS or not _IMAGE_MODE_NEEDS[IMAGE_MODE][0]:
+    raise ImproperlyConfigured(f"IMAGE_MODE={IMAGE_MODE} " + (f"needs {_IMAGE_MODE_NEEDS[IMAGE_MODE][1]}"
+                               if IMAGE_MODE in _IMAGE_MODE_NEEDS else "is not one of local, archive, upstream"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls get 401 with a WWW-Authenticate header.

@@ -96,8 +96,8 @@ def unauthorized() -> JsonResponse:
     return response
 
 
-def error(status: int, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail}, status=status)
+def error(status: int, detail: str, **fields) -> JsonResponse:
+    return JsonResponse({"detail": detail, **fields}, status=status)
 
 
 def etag_of(*parts: object) -> str:

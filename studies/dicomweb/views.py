@@ -15,21 +15,32 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from studies.errors import NotFound
-from studies.permissions import can_view_dicom_study
+from studies.permissions import can_view_dicom_study, case_study_uids_visible_to, dicom_studies_visible_to
 from studies.services import audit
 
 from . import http
 from .local import LocalArchive
 from .query import parse_query
 from .target import Target
-from .upstream import UpstreamArchive, UpstreamError
+from .upstream import NotReleased, UpstreamArchive, UpstreamError
 
 MAX_VIEWPORT = 4096
 
 
 def archive_for(request, user):
+    """The archive of ``settings.IMAGE_MODE`` (deploy/README.md, "Image modes")."""
     base_url = request.build_absolute_uri(reverse("dicomweb-studies")).removesuffix("/studies")
-    return UpstreamArchive(user, base_url) if settings.DICOMWEB_UPSTREAM else LocalArchive(user, base_url)
+    if settings.IMAGE_MODE == "archive":  # filled by our ingest: the index says what is there, and whose
+        return UpstreamArchive(user, base_url, url=settings.DICOMWEB_ARCHIVE_URL,
+                               visible_study_uids=_indexed_study_uids_visible_to, release_check=False)
+    if settings.IMAGE_MODE == "upstream":  # filled by others: the cases say whose, the release rule what
+        return UpstreamArchive(user, base_url, url=settings.DICOMWEB_UPSTREAM,
+                               visible_study_uids=case_study_uids_visible_to, release_check=True)
+    return LocalArchive(user, base_url)
+
+
+def _indexed_study_uids_visible_to(user):
+    return dicom_studies_visible_to(user).values_list("study_instance_uid", flat=True)
 
 
 def dicomweb_endpoint(view):
@@ -54,6 +65,8 @@ def dicomweb_endpoint(view):
             return http.error(400, str(exc))
         except UpstreamError as exc:
             return http.error(502, str(exc))
+        except NotReleased as exc:
+            return http.error(403, str(exc), reason=exc.reason)
         audit.record_image_access(actor=user, resource=view.__name__, study_uid=study,
                                   details={"series": series, "instance": instance, **kwargs})
         if isinstance(result, list):

@@ -13,7 +13,7 @@ def dicom_storage(settings, tmp_path):
     from django.core.cache import cache
 
     settings.DICOM_STORAGE = tmp_path / "store"
-    settings.DICOMWEB_UPSTREAM = ""
+    settings.IMAGE_MODE, settings.DICOMWEB_UPSTREAM = "local", ""
     cache.clear()
     return settings.DICOM_STORAGE
 

@@ -282,7 +282,7 @@ def test_upstream_mode_authorizes_before_asking_the_archive(make_study, make_use
     """Unreachable archive: members get 502 (the proxy tried), outsiders 404 and anonymous 401 (it did not)."""
     study = make_study(n_readers=1, n_cases=1)
     uid = study.cases.get().study_instance_uid
-    settings.DICOMWEB_UPSTREAM = "http://127.0.0.1:9/dicom-web"  # discard port: connection refused
+    settings.IMAGE_MODE, settings.DICOMWEB_UPSTREAM = "upstream", "http://127.0.0.1:9/dicom-web"  # refused: port 9
     assert staff.get(f"/dicomweb/studies/{uid}/metadata").status_code == 502
     outsider = Client()
     outsider.force_login(make_user("other_coord", "coordinator"))

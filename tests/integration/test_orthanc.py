@@ -12,6 +12,8 @@ from django.test import Client
 from knox.models import AuthToken
 from pydicom.data import get_testdata_file
 
+from mrmc.dicom.deid import deidentify
+from mrmc.dicom.deid_profile import DeidOptions
 from mrmc.dicom.parse import write_instance
 from studies.models import Assignment, DicomInstance, DicomStudy, Job
 from studies.services import ingest
@@ -29,7 +31,7 @@ def dicom_storage(settings, tmp_path, monkeypatch):
     from django.core.cache import cache
 
     settings.DICOM_STORAGE = tmp_path / "store"
-    settings.DICOMWEB_UPSTREAM = ""
+    settings.IMAGE_MODE, settings.DICOMWEB_UPSTREAM = "local", ""
     monkeypatch.setenv("DICOM_STORAGE", str(settings.DICOM_STORAGE))
     cache.clear()
 
@@ -99,10 +101,12 @@ def _assert_same_metadata(ours: dict, theirs: dict) -> None:
 
 def test_upstream_mode_serves_orthancs_studies_with_our_authorization(orthanc, make_study, settings):
     study = make_study(n_readers=2, n_cases=4, design="split_plot")
-    for case in study.cases.all():  # images only upstream, under the UIDs the cases name
+    for case in study.cases.all():  # images only upstream, de-identified there, under the UIDs the cases name
         for ds in case_datasets(seed=case.pk, study_instance_uid=case.study_instance_uid):
+            deidentify(ds, key=b"the hospital's key", options=DeidOptions(retain_uids=True))
             orthanc.upload(write_instance(ds))
-    settings.DICOMWEB_UPSTREAM = orthanc.dicomweb
+    settings.IMAGE_MODE, settings.DICOMWEB_UPSTREAM, settings.DICOMWEB_UPSTREAM_DEIDENTIFIED = (
+        "upstream", orthanc.dicomweb, True)
     r01 = Assignment.objects.filter(session__study=study, reader__code="R01", session__number=1).first()
     own, foreign = r01.case, study.cases.exclude(assignments__reader__code="R01").first()
     reader = Client()

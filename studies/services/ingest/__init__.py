@@ -2,7 +2,8 @@
 
 - :mod:`.sources`: where files come from (files, folders, zip archives), read within limits
 - :mod:`.pipeline`: one file at a time through parse, de-identify, pixel cleaning, sanitize
-- :mod:`.store`: the content-addressed file and its index rows, duplicates and conflicts
+- :mod:`.store`: an instance's bytes kept and its index rows written, duplicates and conflicts
+- :mod:`.image_stores`: where the bytes are kept by image mode: local content store or own DICOMweb archive
 - :mod:`.linking`: stored DICOM studies to cases (UID, accession number, mapping file)
 - :mod:`.keys`: the per-study de-identification key
 - :mod:`.report`: what an ingest did, file by file
@@ -12,6 +13,7 @@
 The functions other code calls are importable from here.
 """
 
+from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for
 from .linking import link_cases, parse_link_mapping
 from .pipeline import ingest, ingest_files, ingest_paths
@@ -23,6 +25,7 @@ from .upload import UploadTooLarge, check_upload_size, run_ingest_job, start_upl
 
 __all__ = [
     "DicomSource",
+    "ImageArchiveUnavailable",
     "IngestReport",
     "Problem",
     "Rejected",
@@ -31,6 +34,7 @@ __all__ = [
     "content_store",
     "deid_key_for",
     "dicom_sources",
+    "image_store",
     "ingest",
     "ingest_files",
     "ingest_paths",

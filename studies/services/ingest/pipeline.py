@@ -28,11 +28,12 @@ from studies.errors import InvalidInput, RuleViolation
 from studies.models import Study, User
 from studies.permissions import Action, require
 
+from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for, keyed_hash
 from .linking import link_cases
 from .report import IngestReport, Problem
 from .sources import DicomSource, Rejected, count_sources, dicom_limits, file_sources, named_paths
-from .store import Conflict, is_duplicate, store_instance
+from .store import Conflict, ImageStore, is_duplicate, store_instance
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def ingest(
     if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
         raise RuleViolation(f"the study is {study.status}; images can no longer be added")
     report = IngestReport()
-    context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits())
+    context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits(),
+                       image_store())
     last_progress = time.monotonic()
     for done, (name, read) in enumerate(sources, start=1):
         _ingest_source(context, name, read, report)
@@ -103,6 +105,7 @@ class _Context:
     deidentify_files: bool
     pixel_rules: Sequence[PixelCleaningRule]
     limits: DicomLimits
+    store: ImageStore
 
 
 def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
@@ -115,6 +118,10 @@ def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], repo
         report.rejected.append(Problem(name, exc.kind, str(exc)))
     except DatabaseError:
         raise  # not the file's fault: the job fails and can be run again
+    except ImageArchiveUnavailable as exc:  # likewise; cases are linked only once every file is in
+        raise ImageArchiveUnavailable(
+            f"{exc} while storing {name}; the files stored before it ({report.stored}) are kept and no case was "
+            "linked: import again once the archive answers (what is stored counts as already present)") from None
     except Exception as exc:  # a parser or codec bug must not stop the other files
         log.exception("ingest of %s failed", name)
         report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
@@ -140,12 +147,12 @@ def _ingest_one(context: _Context, read: Callable[[], bytes], report: IngestRepo
     del ds, parsed
     stored = read_instance(data, limits=context.limits)  # the index describes exactly the bytes stored
     sha256 = hashlib.sha256(data).hexdigest()
-    if is_duplicate(study=context.study, stored=stored, sha256=sha256):
+    if is_duplicate(study=context.study, stored=stored, sha256=sha256, store=context.store):
         report.duplicates += 1
         report.studies.add(stored.study_instance_uid)
         return
     store_instance(study=context.study, stored=stored, data=data, sha256=sha256, accession_hash=accession_hash,
-                   deid=deid, fixes=fixes)
+                   deid=deid, fixes=fixes, store=context.store)
     report.stored += 1
     report.studies.add(stored.study_instance_uid)
     if fixes:

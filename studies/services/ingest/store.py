@@ -1,15 +1,29 @@
-"""Storing one instance: its bytes in the content-addressed store and its index rows
-(DICOM study, series, instance), or why it is a duplicate or a conflict."""
+"""Storing one instance: its bytes in the image store of the image mode
+(:mod:`.image_stores`) and its index rows (DICOM study, series, instance), or why it is a
+duplicate or a conflict."""
+
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
+from pydicom.dataset import Dataset
 
 from mrmc.dicom.frames import native_frame_layout
-from mrmc.dicom.parse import InvalidDicom, ParsedInstance, read_instance
+from mrmc.dicom.parse import InvalidDicom, ParsedInstance
 from mrmc.dicom.storage import ContentStore
 from studies.models import DicomInstance, DicomSeries, DicomStudy, Study
 
 from .sources import Rejected
+
+
+class ImageStore(Protocol):
+    """Where the bytes of ingested instances are kept (:mod:`.image_stores`, one per image mode)."""
+
+    def put(self, data: bytes, stored: ParsedInstance) -> None:
+        """Keep ``data`` (parsed as ``stored``); keeping the same bytes again changes nothing."""
+
+    def dataset(self, instance: DicomInstance) -> Dataset:
+        """The kept instance that the index row ``instance`` names."""
 
 
 class Conflict(Rejected):
@@ -20,7 +34,7 @@ def content_store() -> ContentStore:
     return ContentStore(settings.DICOM_STORAGE)
 
 
-def is_duplicate(*, study: Study, stored: ParsedInstance, sha256: str) -> bool:
+def is_duplicate(*, study: Study, stored: ParsedInstance, sha256: str, store: ImageStore) -> bool:
     """True when these exact bytes are stored already; a conflict when the UID is, with other content."""
     existing = (DicomInstance.objects.filter(sop_instance_uid=stored.sop_instance_uid)
                 .select_related("series__dicom_study").first())
@@ -30,28 +44,28 @@ def is_duplicate(*, study: Study, stored: ParsedInstance, sha256: str) -> bool:
     if existing.sha256 == sha256:
         return True
     raise Conflict("conflict", f"SOP Instance UID {stored.sop_instance_uid} is already stored with "
-                               f"{_difference(existing, stored)}; the stored instance is kept")
+                               f"{_difference(existing, stored, store)}; the stored instance is kept")
 
 
 def store_instance(*, study: Study, stored: ParsedInstance, data: bytes, sha256: str, accession_hash: str,
-                   deid: dict, fixes: list[str]) -> None:
-    """Index ``data`` (parsed as ``stored``, hashed as ``sha256``) in ``study`` and write it to the
-    store: both or neither.
+                   deid: dict, fixes: list[str], store: ImageStore) -> None:
+    """Keep ``data`` (parsed as ``stored``, hashed as ``sha256``) in ``store``, then index it in
+    ``study``: a row only ever names an instance the store holds.
 
-    A conflict when its DICOM study belongs to another study.
+    A conflict when its DICOM study belongs to another study. Neither the store nor the
+    database is held waiting for the other: if indexing fails, the kept bytes are named by no
+    row, and storing them again when the file is imported again changes nothing.
     """
     dicom_study = DicomStudy.objects.filter(study_instance_uid=stored.study_instance_uid).first()
     if dicom_study is not None:
         _check_same_study(dicom_study, study)
-    with transaction.atomic():  # the file is written last: if that fails, no row remains
-        _index(study, stored, sha256, len(data), accession_hash, deid, fixes, native_frame_layout(data))
-        content_store().put(data)
+    store.put(data, stored)
+    _index(study, stored, sha256, len(data), accession_hash, deid, fixes, native_frame_layout(data))
 
 
-def _difference(existing: DicomInstance, stored: ParsedInstance) -> str:
+def _difference(existing: DicomInstance, stored: ParsedInstance, store: ImageStore) -> str:
     try:
-        with content_store().open(existing.sha256) as handle:
-            kept = read_instance(handle.read()).dataset
+        kept = store.dataset(existing)
     except (OSError, InvalidDicom):
         return "different content"
     same_pixels = kept.get("PixelData") == stored.dataset.get("PixelData")
