@@ -1,8 +1,10 @@
 """Settings, all read from the environment (see README "Configuration").
 
 Nothing set gives a laptop setup: SQLite under ``data/``, Celery tasks run in-process,
-DICOM files under ``data/dicom``. Production (``DJANGO_DEBUG=0``) refuses to start
-without ``SECRET_KEY`` and ``ALLOWED_HOSTS``.
+DICOM files under ``data/dicom``, a de-identification key derived from the secret key. Production
+(``DJANGO_DEBUG=0``) fails closed: it refuses to start, naming everything missing at once, without
+``SECRET_KEY``, ``ALLOWED_HOSTS``, a PostgreSQL ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``DEID_KEY``
+(see ``production_problems`` and deploy/README.md, "Configuration").
 """
 
 from datetime import timedelta
@@ -31,10 +33,8 @@ DEBUG = env("DJANGO_DEBUG")
 
 def _secret_key() -> str:
     key = env.str("SECRET_KEY", default="")
-    if key:
+    if key or not DEBUG:  # production without one: refused below with everything else missing
         return key
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG=0")
     # Development only: a key kept in the data folder so sessions survive restarts.
     key_file = DATA_DIR / "dev_secret_key"
     if not key_file.exists():
@@ -45,8 +45,6 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env("ALLOWED_HOSTS") or (["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
-if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_DEBUG=0")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -152,8 +150,9 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"/static/.+[.-][0-9A-Za-z_-]{8,12}\.\w+$"
 DICOM_STORAGE = Path(env.str("DICOM_STORAGE", default=str(DATA_DIR / "dicom")))
 DICOMWEB_UPSTREAM = env("DICOMWEB_UPSTREAM")
 # Secret of the PS3.15 UID mapping and date shift; changing it changes every de-identified UID,
-# so set it explicitly in production. Each study derives its own key from it.
-DEID_KEY = env.str("DEID_KEY", default="") or f"deid:{SECRET_KEY}"
+# so production requires it explicitly: derived from SECRET_KEY, rotating the secret key would give
+# images ingested afterwards other UIDs and date shifts. Each study derives its own key from it.
+DEID_KEY = env.str("DEID_KEY", default="") or (f"deid:{SECRET_KEY}" if DEBUG else "")
 
 # --- Image modes (deploy/README.md, "Image modes"): where images live and who de-identified them --
 # local: de-identified on ingest into DICOM_STORAGE. archive: de-identified on ingest and stored by
@@ -200,10 +199,13 @@ SPECTACULAR_SETTINGS = {
         "StudyStatusEnum": "studies.models.study.StudyStatus",
         "AnalysisRunStatusEnum": "studies.models.analysis.AnalysisRunStatus",
         "RatingScaleEnum": "studies.models.study.StudyScale",
+        "StudyDesignEnum": "studies.models.study.StudyDesign",
+        "PlannedDesignEnum": "mrmc.stats.power_sim.DESIGNS",  # power plans: the study designs and more
     },
 }
 
-# Celery: without a broker, tasks run in-process (eagerly) so the laptop needs no Redis.
+# Celery: without a broker, tasks run in-process (eagerly) so the laptop needs no Redis; production
+# requires a broker (tasks run inside web requests would hold a gunicorn worker for minutes).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -212,6 +214,29 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+
+# --- Fail closed in production: every missing item named at once ------------------------------
+def production_problems() -> list[str]:
+    """What a production process (``DJANGO_DEBUG=0``) lacks, each with what to set."""
+    wanted = {
+        "SECRET_KEY": (bool(SECRET_KEY), "a long random string (signs sessions and tokens)"),
+        "ALLOWED_HOSTS": (bool(ALLOWED_HOSTS), "the host names this site answers to"),
+        "DATABASE_URL": (
+            DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+            "a PostgreSQL database, postgres://user:password@host:5432/mrmc (SQLite is for one laptop)",
+        ),
+        "CELERY_BROKER_URL": (bool(CELERY_BROKER_URL), "the Celery broker, e.g. redis://host:6379/0"),
+        "DEID_KEY": (bool(DEID_KEY), "the de-identification secret, kept for the life of the studies"),
+    }
+    return [f"{name}: {meaning}" for name, (present, meaning) in wanted.items() if not present]
+
+
+if not DEBUG and (_missing := production_problems()):
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG=0 (production) refuses to start without:\n  " + "\n  ".join(_missing)
+        + "\n(deploy/README.md, \"Configuration\")"
+    )
 
 # --- Ingest limits and lost jobs (studies.services.ingest, studies.services.jobs) --------------
 # Every limit is checked while reading. The defaults (mrmc.dicom.limits, mrmc.dicom.archive) keep a
