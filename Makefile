@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv viewer migrate serve lint bench load sbom audit-deps clean
+.PHONY: demo test venv viewer migrate serve lint bench load stack-up stack-smoke stack-down stack-status sbom audit-deps clean
 
 venv: $(VENV)/.installed
 
@@ -49,6 +49,22 @@ bench: venv
 # database restarted mid-run; e.g. make load LOAD_ARGS="--runs 3"
 load: venv
 	$(PY) benchmarks/load_readers.py $(LOAD_ARGS)
+
+# The production topology as plain processes on loopback (deploy/README.md, "Local production stack"):
+# PostgreSQL, Redis, Orthanc, two Celery workers and beat, gunicorn, nginx with TLS. State in
+# STACK_DIR (default: $LOCAL_STACK_DIR or /tmp/mrmc-local-stack); stack-smoke is the end-to-end check.
+STACK_DIR ?= $(or $(LOCAL_STACK_DIR),/tmp/mrmc-local-stack)
+stack-up: venv viewer
+	deploy/local-stack up --dir $(STACK_DIR)
+
+stack-smoke: venv
+	deploy/local-stack smoke --dir $(STACK_DIR)
+
+stack-status: venv
+	deploy/local-stack status --dir $(STACK_DIR)
+
+stack-down: venv
+	deploy/local-stack down --dir $(STACK_DIR)
 
 # Supply chain (SECURITY.md): CycloneDX SBOMs of the locked Python and npm dependencies, and
 # pip-audit / npm audit over them, recorded under docs/security/. Need PyPI and the npm registry.

@@ -17,6 +17,7 @@ from kombu import Queue
 
 from mrmc.dicom.archive import ArchiveLimits
 from mrmc.dicom.limits import DicomLimits
+from studies.observability.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(environ.Env().str("MRMC_DATA_DIR", default=str(BASE_DIR / "data")))
@@ -64,9 +65,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "studies",
+    "studies.observability",
 ]
 
 MIDDLEWARE = [
+    "studies.observability.middleware.RequestObservabilityMiddleware",  # first: times and logs everything
     "django.middleware.security.SecurityMiddleware",
     "studies.middleware.ServiceUnavailableMiddleware",  # outside the rest: sees their errors too
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -310,9 +313,8 @@ AXES_LOCKOUT_CALLABLE = "studies.security.lockout_response"
 AXES_VERBOSE = False
 # The address recorded with each attempt: the peer's, or with BEHIND_PROXY the X-Forwarded-For that
 # deploy/nginx.conf sets (replacing any the client sent), so a client cannot write its own.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env.bool("BEHIND_PROXY", default=False) else ["REMOTE_ADDR"]
-)
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if BEHIND_PROXY else ["REMOTE_ADDR"]
 
 # API tokens (django-rest-knox): stored hashed, expire, revoked at logout.
 REST_KNOX = {
@@ -368,7 +370,7 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health probes speak plain HTTP
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$"]  # probes and scrapers speak plain HTTP
     SECURE_REFERRER_POLICY = "same-origin"
     SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
@@ -394,12 +396,22 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# --- Operations: logs, metrics, health (studies/observability, deploy/README.md) --------------------
+# One JSON object per line in production (for a log shipper), a line of text in development; both
+# carry the request id and pass through the filter that takes patient data and secrets out.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# /metrics answers these networks (the peer address; behind the proxy, the address nginx forwards) or
+# a request with "Authorization: Bearer METRICS_TOKEN"; anyone else gets 404.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Queues whose length /metrics reports and that /healthz wants a worker on; empty: the default queue
+# and every queue CELERY_TASK_ROUTES and CELERY_TASK_QUEUES name.
+CELERY_QUEUES_WATCHED = env.list("CELERY_QUEUES_WATCHED", default=[])
+WORKER_HEARTBEAT_S = env.int("WORKER_HEARTBEAT_S", default=10)  # a worker is gone after 3 missed beats
+HEALTH_TIMEOUT_S = env.float("HEALTH_TIMEOUT_S", default=2.0)  # how long /healthz waits for a DICOMweb archive
 
 # ---------------------------------------------------------------- audit trail (hash chain, roles)
 # The head of the audit chain is appended to this file every AUDIT_ANCHOR_EVERY events, after

@@ -138,7 +138,7 @@ def test_database_down_answers_a_503_page_and_healthz_names_it(unreachable_datab
     assert b"The database is unavailable" in page.content
     health = Client().get("/healthz")
     assert_retry_later(health)
-    assert health.json() == {"status": "unavailable", "database": "unavailable", "broker": "ok"}
+    assert health.json()["failed"] == ["database"]
 
 
 @pytest.fixture
@@ -162,7 +162,7 @@ def test_broker_down_answers_503_within_seconds_and_healthz_names_it(transaction
     study = make_study(status=Study.Status.ENROLLING)
     health = Client().get("/healthz")  # (also loads the URL modules, which takes seconds the first time)
     assert_retry_later(health)
-    assert health.json() == {"status": "unavailable", "database": "ok", "broker": "unavailable"}
+    assert health.json()["failed"] == ["broker", "workers"]  # no broker, no heartbeats to read
     started = time.monotonic()
     response = api(study.created_by).post(f"/api/v1/studies/{study.pk}/schedule/", {"seed": 1}, format="json")
     assert time.monotonic() - started < 2
@@ -176,7 +176,7 @@ def test_broker_down_answers_503_within_seconds_and_healthz_names_it(transaction
 def test_healthz_ok_when_everything_answers(db):
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json()["failed"] == []
 
 
 # ---------------------------------------------------------------- numeric bounds

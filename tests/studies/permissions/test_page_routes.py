@@ -36,6 +36,8 @@ PAGES = {
     ("api-docs", "get"): EVERYONE,
     ("api-redoc", "get"): EVERYONE,
     ("healthz", "get"): EVERYONE,
+    ("livez", "get"): EVERYONE,
+    ("metrics", "get"): EVERYONE,  # from the test client's loopback address; other networks: tests/observability
 }
 REDIRECTS_TO = {("home", "reader"): "reader-worklist", ("home", "other_reader"): "reader-worklist",
                 ("logout", "*"): "login"}
