@@ -279,11 +279,11 @@ class FigureOfMerit:
     @property
     def label(self) -> str:
         if self.kind in ("sens", "spec"):
-            return f"{self.kind} at rating >= {self.threshold:g}"
+            return f"{'sensitivity' if self.kind == 'sens' else 'specificity'} at rating >= {self.threshold:g}"
         if self.kind == "pauc":
             low, high = self.range
-            return f"pauc ({self.pauc_axis} {low:g}-{high:g}, McClish standardized)"
-        return "auc"
+            return f"pAUC ({self.pauc_axis} {low:g}-{high:g}, McClish standardized)"
+        return "AUC"
 
     def values(self, ratings: np.ndarray, truth: np.ndarray, *, ranked: RankedRatings | None = None) -> np.ndarray:
         """Figure of merit for every leading index of ``ratings`` (``ranked``: see :func:`auc`)."""
