@@ -348,6 +348,51 @@ class PostgresCluster:
         return result.stdout
 
 
+# ------------------------------------------------------------------ Redis
+
+def redis_command(*, port: int, folder: Path) -> list[str]:
+    """Redis on a loopback port as a Celery broker: append-only file in ``folder``, and a full memory
+    refuses new tasks instead of evicting queued ones."""
+    return ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--appendonly", "yes",
+            "--save", "", "--maxmemory-policy", "noeviction", "--logfile", ""]
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A throwaway Redis broker in a temporary folder (load runs), removed when the ``with`` block ends."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="mrmc-redis-"))
+        self.process = ServiceProcess("redis", redis_command(port=self.port, folder=self.folder),
+                                      log=self.folder / "redis.log")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self) -> RedisServer:
+        self.process.start()
+        try:
+            wait_until(lambda: redis_answers(self.port), self.process, 30)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.stop(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 # ------------------------------------------------------------------ gunicorn
 
 def gunicorn_command(*, port: int, workers: int, worker_class: str = "gthread", threads: int = 4,
@@ -392,7 +437,8 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         self.process.start()
         try:
-            wait_until(lambda: len(self.worker_pids()) == self.workers and answers_ok(f"{self.url}/healthz"),
+            # /livez: the process answers. /healthz would also want Celery workers, which a load run has none of.
+            wait_until(lambda: len(self.worker_pids()) == self.workers and answers_ok(f"{self.url}/livez"),
                        self.process, 60)
         except BaseException:
             self.stop()

@@ -48,6 +48,8 @@ from .processes import (
     listening_ports,
     memory_bytes,
     missing_postgres,
+    redis_answers,
+    redis_command,
     service_processes,
     wait_until,
 )
@@ -218,10 +220,8 @@ class Stack:
         services = [
             Service("postgres", cluster.process, cluster.is_ready, (self.port("postgres"),),
                     f"postgres://127.0.0.1:{self.port('postgres')}/{DATABASE}"),
-            service("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port),
-                              "--dir", str(self.folder / "redis"), "--appendonly", "yes", "--save", "",
-                              "--maxmemory-policy", "noeviction", "--logfile", ""],
-                    lambda: _redis_answers(redis_port), (redis_port,), self.broker_url),
+            service("redis", redis_command(port=redis_port, folder=self.folder / "redis"),
+                    lambda: redis_answers(redis_port), (redis_port,), self.broker_url),
             service("orthanc", orthanc_command(folder=self.folder / "orthanc", port=orthanc_port, name="MRMC-LOCAL"),
                     lambda: answers_ok(f"http://127.0.0.1:{orthanc_port}/system", timeout=2), (orthanc_port,),
                     self.archive_url),
@@ -450,12 +450,3 @@ def reachable_by(folder: Path, user: str) -> bool:
                 or (group == account.pw_gid and mode & stat.S_IXGRP)):
             return False
     return True
-
-
-def _redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False

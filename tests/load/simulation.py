@@ -28,7 +28,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from deploy.local_stack.processes import ROOT, Gunicorn, PostgresCluster
+from deploy.local_stack.processes import ROOT, Gunicorn, PostgresCluster, RedisServer
 
 from .reader import Reader
 from .recording import LoadConfig, LoadResult, Recorder, Window
@@ -41,10 +41,10 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
     ``progress`` is called with a line at each step.
     """
     loads_before = os.getloadavg()
-    with PostgresCluster() as cluster:
+    with PostgresCluster() as cluster, RedisServer() as broker:
         database_url = cluster.create_database("mrmc_load")
         env = server_env(f"{database_url}?{config.database_options}" if config.database_options else database_url,
-                         cluster.folder)
+                         cluster.folder, broker.url)
         password = secrets.token_urlsafe(12)
         progress(f"PostgreSQL on port {cluster.port}; migrating and seeding {config.readers} readers x "
                  f"{config.cases} cases x 2 arms")
@@ -64,8 +64,8 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
                       (loads_before, os.getloadavg()))
 
 
-def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    """Production settings (DJANGO_DEBUG=0) against the throwaway database."""
+def server_env(database_url: str, data_dir: Path, broker_url: str) -> dict[str, str]:
+    """Production settings (DJANGO_DEBUG=0) against the throwaway database and broker."""
     return {
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "0",
@@ -73,6 +73,7 @@ def server_env(database_url: str, data_dir: Path) -> dict[str, str]:
         "DEID_KEY": secrets.token_urlsafe(40),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
         "MRMC_DATA_DIR": str(data_dir),
         "LOG_LEVEL": "WARNING",
     }
