@@ -1,9 +1,6 @@
 """Real services for integration tests: a Celery worker process on Redis against the test database, Orthanc."""
 
 import contextlib
-import json
-import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -11,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local_stack.orthanc import missing_orthanc, orthanc_command
+from deploy.local_stack.processes import free_port
 from tests.conftest import skip_or_fail
 
 # ------------------------------------------------------------------ Orthanc
-
-ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 @dataclass(frozen=True)
@@ -33,41 +30,23 @@ class Orthanc:
         response.raise_for_status()
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def orthanc_installed() -> bool:
-    return shutil.which("Orthanc") is not None and ORTHANC_PLUGIN.exists()
+    return missing_orthanc() is None
 
 
 @contextlib.contextmanager
 def running_orthanc(folder: Path):
-    """Orthanc with the DICOMweb plugin, its config and database in ``folder``; stopped on exit.
-
-    Orthanc cannot bind to one address, so it answers 403 to anything but loopback
-    (RemoteAccessAllowed false) and callers only talk to it on 127.0.0.1. A private network
-    namespace would hide it from the Django server under test, which must reach it too.
+    """Orthanc with the DICOMweb plugin as the local stack configures it (loopback only), its config and
+    database in ``folder``; stopped on exit. A private network namespace would hide it from the Django
+    server under test, which must reach it too.
     """
     import requests
 
-    port = _free_loopback_port()
-    storage = folder / "orthanc-db"
-    config = {
-        "Name": "MRMC-TEST", "StorageDirectory": str(storage), "IndexDirectory": str(storage),
-        "HttpServerEnabled": True, "HttpPort": port, "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False, "DicomServerEnabled": False, "HttpCompressionEnabled": False,
-        "Plugins": [str(ORTHANC_PLUGIN)],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False, "Host": f"127.0.0.1:{port}",
-                     "Ssl": False, "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
-    }
-    config_path = folder / "orthanc.json"
-    config_path.write_text(json.dumps(config))
+    port = free_port()
+    command = orthanc_command(folder=folder, port=port, name="MRMC-TEST")
     log_path = folder / "orthanc.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([shutil.which("Orthanc"), str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 20
