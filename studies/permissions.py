@@ -128,6 +128,6 @@ def case_study_uids_visible_to(user):
 
 def can_view_dicom_study(user, study_instance_uid: str) -> bool:
     """Whether ``user`` may see the images of this DICOM study (every DICOMweb request asks)."""
-    if settings.DICOMWEB_UPSTREAM:
+    if settings.IMAGE_MODE == "upstream":  # filled by others: only the cases say whose images are whose
         return case_study_uids_visible_to(user).filter(study_instance_uid=study_instance_uid).exists()
     return dicom_studies_visible_to(user).filter(study_instance_uid=study_instance_uid).exists()

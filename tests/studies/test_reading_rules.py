@@ -45,7 +45,7 @@ def test_open_sessions_says_what_session_state_says(sessions_in_every_state):
 
 def test_reader_image_scope_costs_one_query_however_many_sessions(sessions_in_every_state, settings,
                                                                   django_assert_num_queries):
-    settings.DICOMWEB_UPSTREAM = "https://archive.invalid/dicomweb"  # the scope is then the cases' UIDs
+    settings.IMAGE_MODE, settings.DICOMWEB_UPSTREAM = "upstream", "https://archive.invalid/dicomweb"  # scope: the cases
     reader, session = sessions_in_every_state["reader"], sessions_in_every_state["open"]
     assert ReadingSession.objects.filter(reader__user=reader).count() == 8
     expected = set(Case.objects.filter(assignments__session=session).values_list("study_instance_uid", flat=True))
