@@ -1,14 +1,17 @@
 """Shared fixtures: users of every role and studies built through the real services."""
 
+import functools
 import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import TestCase, override_settings
 
 from studies.models import Role, Study, User
 
@@ -38,15 +41,16 @@ def wait_for_job(job_id: int, timeout: float = 120):
     pytest.fail(f"job {job_id} still {job.status} after {timeout}s")
 
 
+def create_user(username: str, role: str = Role.READER, **fields) -> User:
+    user = User(username=username, role=role, **fields)
+    user.set_password("pw")
+    user.save()
+    return user
+
+
 @pytest.fixture
 def make_user(db):
-    def make(username: str, role: str = Role.READER, **fields) -> User:
-        user = User(username=username, role=role, **fields)
-        user.set_password("pw")
-        user.save()
-        return user
-
-    return make
+    return create_user
 
 
 @pytest.fixture
@@ -64,49 +68,51 @@ def admin_user(make_user):
     return make_user("boss", Role.ADMIN)
 
 
-@pytest.fixture
-def make_study(db, coordinator, make_user):
+def create_study(
+    coordinator: User,
+    *,
+    n_readers=3,
+    n_cases=8,
+    design=Study.Design.FULLY_CROSSED,
+    arms=(("unaided", False), ("aided", True)),
+    status=Study.Status.READING,
+    seed=1,
+    reader_prefix="reader",
+    **fields,
+) -> Study:
     """A study with arms, readers and cases (truth, AI outputs), optionally scheduled and reading."""
     from studies.services import imports, schedule
     from studies.services import studies as services
 
-    def make(
-        *,
-        n_readers=3,
-        n_cases=8,
-        design=Study.Design.FULLY_CROSSED,
-        arms=(("unaided", False), ("aided", True)),
-        status=Study.Status.READING,
-        seed=1,
-        reader_prefix="reader",
-        **fields,
-    ) -> Study:
-        fields.setdefault("washout_days", 28)
-        study = services.create_study(actor=coordinator, title=f"Study {design}", design=design, **fields)
-        for name, shows_ai in arms:
-            services.add_arm(actor=coordinator, study=study, name=name, shows_ai=shows_ai)
-        for i in range(n_readers):
-            user = User.objects.filter(username=f"{reader_prefix}{i + 1}").first() or make_user(
-                f"{reader_prefix}{i + 1}"
-            )
-            services.enroll_reader(actor=coordinator, study=study, user=user, group=i % 2 if design == "split_plot" else 0)
-        rows = ["case,truth,study_instance_uid,reading_group,site"] + [
-            f"C{i:03d},{i % 2},1.2.3.{study.pk}.{i},{i % 2},site-{'AB'[i % 2]}" for i in range(n_cases)
-        ]
-        if n_cases:
-            imports.import_truth(actor=coordinator, study=study, data="\n".join(rows).encode())
-        if n_cases and any(shows_ai for _, shows_ai in arms):
-            ai = ["case,model_name,model_version,score"] + [f"C{i:03d},model,1,{i / n_cases}" for i in range(n_cases)]
-            imports.import_ai_outputs(actor=coordinator, study=study, data="\n".join(ai).encode(), filename="ai.csv")
-        if status == Study.Status.DRAFT:
-            return study
-        study = services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
-        if status == Study.Status.ENROLLING:
-            return study
-        schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
-        return services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
+    fields.setdefault("washout_days", 28)
+    study = services.create_study(actor=coordinator, title=f"Study {design}", design=design, **fields)
+    for name, shows_ai in arms:
+        services.add_arm(actor=coordinator, study=study, name=name, shows_ai=shows_ai)
+    for i in range(n_readers):
+        user = User.objects.filter(username=f"{reader_prefix}{i + 1}").first() or create_user(
+            f"{reader_prefix}{i + 1}"
+        )
+        services.enroll_reader(actor=coordinator, study=study, user=user, group=i % 2 if design == "split_plot" else 0)
+    rows = ["case,truth,study_instance_uid,reading_group,site"] + [
+        f"C{i:03d},{i % 2},1.2.3.{study.pk}.{i},{i % 2},site-{'AB'[i % 2]}" for i in range(n_cases)
+    ]
+    if n_cases:
+        imports.import_truth(actor=coordinator, study=study, data="\n".join(rows).encode())
+    if n_cases and any(shows_ai for _, shows_ai in arms):
+        ai = ["case,model_name,model_version,score"] + [f"C{i:03d},model,1,{i / n_cases}" for i in range(n_cases)]
+        imports.import_ai_outputs(actor=coordinator, study=study, data="\n".join(ai).encode(), filename="ai.csv")
+    if status == Study.Status.DRAFT:
+        return study
+    study = services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
+    if status == Study.Status.ENROLLING:
+        return study
+    schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
+    return services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
 
-    return make
+
+@pytest.fixture
+def make_study(db, coordinator):
+    return functools.partial(create_study, coordinator)
 
 
 @pytest.fixture
@@ -130,9 +136,11 @@ def audit_anchor_file(settings, tmp_path):
     return settings.AUDIT_ANCHOR_FILE
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """For the whole session, so that users built once for a module or package are quick to make too."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -149,15 +157,46 @@ def child_processes_without_r_libraries():
 @pytest.fixture(autouse=True)
 def tasks_in_process(request):
     """Tasks run in-process unless a test asks for the real worker (``celery_worker`` fixture)."""
-    from config.celery import app
-
     if "celery_worker" in request.fixturenames:
         yield
         return
+    with eager_tasks():
+        yield
+
+
+@contextmanager
+def eager_tasks():
+    from config.celery import app
+
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
+
+
+def kept_for_scope(django_db_blocker, build):
+    """The body of a module- or package-scoped fixture (``yield from``) whose data is built once for its tests.
+
+    Built in a transaction (a savepoint where an enclosing scope's is open) that stays open while the scope's
+    tests run and is rolled back after the last one; pytest-django runs each test in a savepoint of it, so
+    what a test writes is undone before the next, as with Django's ``TestCase.setUpTestData``. Not for tests
+    that commit (``transactional_db``, a live server, a Celery worker): they would end the shared transaction.
+    """
+    with django_db_blocker.unblock():
+        atomics = TestCase._enter_atomics()
+        try:
+            with eager_tasks():
+                built = build()
+        except BaseException:
+            TestCase._rollback_atomics(atomics)
+            raise
+    try:
+        yield built
+    finally:
+        with django_db_blocker.unblock():
+            TestCase._rollback_atomics(atomics)
 
 
 # ---------------------------------------------------------------- Celery worker

@@ -1,8 +1,15 @@
 """The places the permission tests act on: one study per status they need, a finished analysis
-run, and a second coordinator's study with data of its own that must never leak."""
+run, and a second coordinator's study with data of its own that must never leak.
+
+Built once (the world for the package, the route targets and the other coordinator's study for each
+module that asks for them) and kept for their tests by ``kept_for_scope``: every test runs in a savepoint
+that is rolled back after it, so a write one test makes (and the audit event it leaves) is gone before the
+next. Each test gets its own copies of the objects, loaded from the database, so a change one test makes to
+an object in memory is not seen by the next either.
+"""
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -10,51 +17,68 @@ from studies.models import AnalysisRun, Assignment, Job, Read, ReadingSession, R
 from studies.services import analysis, reads
 from studies.services import studies as study_services
 from studies.services.demo_analysis import create_read_demo_study
+from tests.conftest import create_study, create_user, kept_for_scope
+
+from .routes import MATRIX
+
+ROLE_USERNAMES = {"coordinator": ("coord", Role.COORDINATOR), "statistician": ("stat", Role.STATISTICIAN),
+                  "admin": ("boss", Role.ADMIN), "reader": ("reader1", Role.READER),
+                  "other_reader": ("outsider_reader", Role.READER), "other_coordinator": ("other_coord", Role.COORDINATOR)}
 
 
-@pytest.fixture
-def role_users(make_user, coordinator, statistician, admin_user) -> dict[str, User | None]:
-    """One user per role name of the matrix; "reader" is reader1, enrolled in every study built here."""
-    return {
-        "anonymous": None,
-        "reader": make_user("reader1", Role.READER),
-        "other_reader": make_user("outsider_reader", Role.READER),
-        "coordinator": coordinator,
-        "other_coordinator": make_user("other_coord", Role.COORDINATOR),
-        "statistician": statistician,
-        "admin": admin_user,
-    }
+@dataclass(frozen=True)
+class WorldIds:
+    """What the package's world holds, by primary key."""
+
+    users: dict[str, int]
+    study: int
+    session: int
+    assignment: int
+    read: int
+    other_readers_read: int
+    job: int
 
 
-@dataclass
+@dataclass(frozen=True)
+class RouteTargetIds:
+    """A study in every other status a route needs, and a finished analysis run."""
+
+    studies_by_status: dict[str, int]
+    finished_run: int
+
+
 class World:
-    """A study in reading (R01 = "reader" has read one case, R02 one too), and on demand a study
-    in another status or a finished analysis run, all with the coordinator and statistician as
-    members and "reader" enrolled."""
+    """A study in reading (R01 = "reader" has read one case, R02 one too), with the coordinator and statistician
+    as members and "reader" enrolled; in modules that use ``route_targets``, also a study in every other status
+    the routes need and a finished analysis run, with the same members and "reader"."""
 
-    users: dict
-    study: Study
-    session: ReadingSession
-    assignment: Assignment  # the reader's next unread case
-    read: Read  # the reader's read, revisable (the study allows audited revisions)
-    other_readers_read: Read
-    job: Job
-    make_study: object
-    request: pytest.FixtureRequest
-    _by_status: dict = field(default_factory=dict)
+    def __init__(self, ids: WorldIds, targets: RouteTargetIds | None):
+        users = User.objects.in_bulk(ids.users.values())
+        self.users: dict[str, User | None] = {"anonymous": None} | {role: users[pk] for role, pk in ids.users.items()}
+        self.study = Study.objects.get(pk=ids.study)
+        self.session = ReadingSession.objects.get(pk=ids.session)
+        self.assignment = Assignment.objects.get(pk=ids.assignment)  # the reader's next unread case
+        self.read = Read.objects.get(pk=ids.read)  # the reader's read, revisable (the study allows audited revisions)
+        self.other_readers_read = Read.objects.get(pk=ids.other_readers_read)
+        self.job = Job.objects.get(pk=ids.job)
+        self._targets = targets
+        self._by_status: dict[str, Study] = {}
 
     def study_in(self, status: str) -> Study:
         if status == Study.Status.READING:
             return self.study
         if status not in self._by_status:
-            study = self.make_study(n_readers=2, n_cases=4, status=status)
-            study_services.add_member(actor=self.users["coordinator"], study=study, user=self.users["statistician"])
-            self._by_status[status] = study
+            self._by_status[status] = Study.objects.get(pk=self._route_targets().studies_by_status[status])
         return self._by_status[status]
 
     @property
     def finished_run(self) -> AnalysisRun:
-        return self.request.getfixturevalue("finished_run")
+        return AnalysisRun.objects.get(pk=self._route_targets().finished_run)
+
+    def _route_targets(self) -> RouteTargetIds:
+        if self._targets is None:
+            raise LookupError('this module builds no route targets: pytestmark = pytest.mark.usefixtures("route_targets")')
+        return self._targets
 
 
 def submit(assignment: Assignment, rating: float = 40) -> Read:
@@ -64,29 +88,49 @@ def submit(assignment: Assignment, rating: float = 40) -> Read:
     return read
 
 
-@pytest.fixture
-def world(request, role_users, make_study, coordinator, statistician) -> World:
-    study = make_study(n_readers=2, n_cases=4, revision_policy=Study.RevisionPolicy.AUDITED)
+def _build_world() -> WorldIds:
+    users = {role: create_user(username, role_name) for role, (username, role_name) in ROLE_USERNAMES.items()}
+    coordinator, statistician = users["coordinator"], users["statistician"]
+    study = create_study(coordinator, n_readers=2, n_cases=4, revision_policy=Study.RevisionPolicy.AUDITED)
     study_services.add_member(actor=coordinator, study=study, user=statistician)
     first = {code: Assignment.objects.filter(session__study=study, reader__code=code, session__number=1)
              .order_by("order").first() for code in ("R01", "R02")}
     read = submit(first["R01"])
     other_readers_read = submit(first["R02"])
-    return World(
-        users=role_users,
-        study=study,
-        session=first["R01"].session,
-        assignment=Assignment.objects.filter(session=first["R01"].session, read__isnull=True).first(),
-        read=read,
-        other_readers_read=other_readers_read,
-        job=Job.objects.create(kind="generate_schedule", study=study, created_by=coordinator),
-        make_study=make_study,
-        request=request,
+    return WorldIds(
+        users={role: user.pk for role, user in users.items()},
+        study=study.pk,
+        session=first["R01"].session_id,
+        assignment=Assignment.objects.filter(session=first["R01"].session, read__isnull=True).first().pk,
+        read=read.pk,
+        other_readers_read=other_readers_read.pk,
+        job=Job.objects.create(kind="generate_schedule", study=study, created_by=coordinator).pk,
     )
 
 
-@pytest.fixture
-def finished_run(role_users, coordinator, statistician) -> AnalysisRun:
+@pytest.fixture(scope="package")
+def world_ids(django_db_setup, django_db_blocker) -> WorldIds:
+    yield from kept_for_scope(django_db_blocker, _build_world)
+
+
+@pytest.fixture(scope="module")
+def route_targets(world_ids, django_db_blocker) -> RouteTargetIds:
+    """For the modules whose tests call routes on studies in other statuses and on a finished run."""
+
+    def build() -> RouteTargetIds:
+        users = User.objects.in_bulk(world_ids.users.values())
+        coordinator, statistician = users[world_ids.users["coordinator"]], users[world_ids.users["statistician"]]
+        studies = {}
+        for status in sorted({rule.state for rules in MATRIX.values() for rule in rules.values()} - {Study.Status.READING}):
+            study = create_study(coordinator, n_readers=2, n_cases=4, status=status)
+            study_services.add_member(actor=coordinator, study=study, user=statistician)
+            studies[status] = study.pk
+        return RouteTargetIds(studies_by_status=studies, finished_run=_finished_run(coordinator, statistician).pk)
+
+    yield from kept_for_scope(django_db_blocker, build)
+
+
+def _finished_run(coordinator: User, statistician: User) -> AnalysisRun:
     """A succeeded run of a small locked study in which "reader" is one of the readers."""
     study = create_read_demo_study(coordinator=coordinator, statistician=statistician, n_cases=10,
                                    readers=("reader1", "demo_reader2", "demo_reader3"), title="Read and locked")
@@ -96,12 +140,42 @@ def finished_run(role_users, coordinator, statistician) -> AnalysisRun:
 
 
 @pytest.fixture
-def theirs(role_users, make_user) -> Study:
+def world(db, world_ids, request) -> World:
+    targets = request.getfixturevalue("route_targets") if "route_targets" in request.fixturenames else None
+    return World(world_ids, targets)
+
+
+@pytest.fixture
+def coordinator(world) -> User:
+    return world.users["coordinator"]
+
+
+@pytest.fixture
+def statistician(world) -> User:
+    return world.users["statistician"]
+
+
+@pytest.fixture
+def admin_user(world) -> User:
+    return world.users["admin"]
+
+
+@pytest.fixture(scope="module")
+def their_study_id(world_ids, django_db_blocker) -> int:
     """The other coordinator's locked study: readers of its own with reads, an analysis run, a job."""
-    other_coordinator = role_users["other_coordinator"]
-    study = create_read_demo_study(coordinator=other_coordinator, statistician=make_user("their_stat", Role.STATISTICIAN),
-                                   n_cases=10, readers=("their_reader1", "their_reader2", "their_reader3"),
-                                   title="Theirs")
-    analysis.analyze_now(actor=other_coordinator, study=study, options={})
-    Job.objects.create(kind="generate_schedule", study=study, created_by=other_coordinator)
-    return study
+
+    def build() -> int:
+        other_coordinator = User.objects.get(pk=world_ids.users["other_coordinator"])
+        study = create_read_demo_study(coordinator=other_coordinator,
+                                       statistician=create_user("their_stat", Role.STATISTICIAN), n_cases=10,
+                                       readers=("their_reader1", "their_reader2", "their_reader3"), title="Theirs")
+        analysis.analyze_now(actor=other_coordinator, study=study, options={})
+        Job.objects.create(kind="generate_schedule", study=study, created_by=other_coordinator)
+        return study.pk
+
+    yield from kept_for_scope(django_db_blocker, build)
+
+
+@pytest.fixture
+def theirs(db, their_study_id) -> Study:
+    return Study.objects.get(pk=their_study_id)

@@ -67,7 +67,7 @@ def test_changelist_matrix(client, admin_users, label, role):
 
 
 @pytest.fixture
-def one_of_each(world, admin_users):
+def one_of_each(route_targets, world, admin_users):
     """A record of every read-only model (a finished run brings AI outputs, sessions, reads, a job)."""
     run = world.finished_run
     DicomStudy.objects.create(study=run.study, study_instance_uid="1.2.826.0.1.99")

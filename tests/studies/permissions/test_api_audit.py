@@ -12,6 +12,8 @@ from studies.models import AuditEvent
 
 from .routes import MATRIX, WRITES, call, last_event_seq, url_for
 
+pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
+
 
 @dataclass(frozen=True)
 class Expected:

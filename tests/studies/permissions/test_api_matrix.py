@@ -6,6 +6,8 @@ from studies.models import AuditEvent
 
 from .routes import MATRIX, PUBLIC, ROLES, api_url_names, call, last_event_seq, url_for
 
+pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
+
 CASES = [(name, method, role) for name, methods in MATRIX.items() for method in methods for role in ROLES]
 
 

@@ -10,6 +10,8 @@ from studies.pages.viewer import ViewerAssets
 
 from .routes import ANY_READER, OUTSIDERS, ROLES, SIGNED_IN, STAFF, route_params
 
+pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
+
 LOGIN = "login"  # expected: a redirect to the login page (anonymous, where login is required)
 STAFF_PAGE = {"anonymous": LOGIN, **dict.fromkeys(ANY_READER, 403), **dict.fromkeys(STAFF | {"other_coordinator"}, 200)}
 READER_PAGE = {"anonymous": LOGIN, **dict.fromkeys(ANY_READER, 200), **dict.fromkeys(STAFF | {"other_coordinator"}, 403)}

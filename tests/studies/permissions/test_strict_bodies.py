@@ -12,6 +12,8 @@ from studies.services.analysis import DEFAULT_OPTIONS
 
 from .routes import BODIES, MATRIX, MULTIPART, WRITES, last_event_seq, url_for
 
+pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
+
 UNKNOWN = "not_a_field"
 
 
