@@ -45,14 +45,28 @@ class ProperBinormalFit:
 
 def exceedance(a: float, b: float, t: np.ndarray, mean: float, sd: float) -> np.ndarray:
     """P(l(X) > t) for X ~ N(mean, sd^2), at each log-likelihood-ratio threshold t."""
+    return _probability_above(_crossings(a, b, t), mean, sd)
+
+
+def _crossings(a: float, b: float, t: np.ndarray) -> tuple:
+    """Where l(x) = t, which both classes' exceedances share: (quadratic, the one crossing) when l is linear
+    (b = 1), else (quadratic, discriminant, lower root, upper root)."""
     t = np.asarray(t, dtype=float)
     quadratic, linear = (1 - b * b) / 2, a * b
     constant = np.log(b) - a * a / 2 - t
     if abs(quadratic) < _LINEAR:
-        return ndtr(-((-constant / linear - mean) / sd))
+        return quadratic, -constant / linear
     discriminant = linear * linear - 4 * quadratic * constant
     root = np.sqrt(np.maximum(discriminant, 0.0))
-    low, high = np.sort(np.stack([(-linear - root) / (2 * quadratic), (-linear + root) / (2 * quadratic)]), axis=0)
+    first, second = (-linear - root) / (2 * quadratic), (-linear + root) / (2 * quadratic)
+    # root >= 0, so the sign of the quadratic orders the two roots
+    return (quadratic, discriminant, first, second) if quadratic > 0 else (quadratic, discriminant, second, first)
+
+
+def _probability_above(crossings: tuple, mean: float, sd: float) -> np.ndarray:
+    if len(crossings) == 2:
+        return ndtr(-((crossings[1] - mean) / sd))
+    quadratic, discriminant, low, high = crossings
     below, above = ndtr((low - mean) / sd), ndtr(-((high - mean) / sd))
     if quadratic > 0:  # b < 1: l(x) > t outside the roots (everywhere when there are none)
         return np.where(discriminant > 0, below + above, 1.0)
@@ -96,12 +110,12 @@ def fit_proper_binormal(ratings: np.ndarray, truth: np.ndarray) -> ProperBinorma
 
 def _negative_log_likelihood(params: np.ndarray, normal: np.ndarray, diseased: np.ndarray) -> float:
     a, b = params[0], np.exp(np.clip(params[1], -_LOG_B_BOUND, _LOG_B_BOUND))
-    cuts = thresholds(params)
-    above_normal = np.concatenate([[1.0], exceedance(a, b, cuts, 0.0, 1.0), [0.0]])
-    above_diseased = np.concatenate([[1.0], exceedance(a, b, cuts, a / b, 1 / b), [0.0]])
+    crossings = _crossings(a, b, thresholds(params))
+    above_normal = np.concatenate([[1.0], _probability_above(crossings, 0.0, 1.0), [0.0]])
+    above_diseased = np.concatenate([[1.0], _probability_above(crossings, a / b, 1 / b), [0.0]])
     floor = 1e-300
-    return -float(normal @ np.log(np.maximum(-np.diff(above_normal), floor))
-                  + diseased @ np.log(np.maximum(-np.diff(above_diseased), floor)))
+    return -float(normal @ np.log(np.maximum(above_normal[:-1] - above_normal[1:], floor))
+                  + diseased @ np.log(np.maximum(above_diseased[:-1] - above_diseased[1:], floor)))
 
 
 def _starts(normal: np.ndarray, diseased: np.ndarray) -> list[np.ndarray]:
