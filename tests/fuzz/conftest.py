@@ -1,15 +1,17 @@
 """A realistic study to fuzz against, and the in-process WSGI app inside the test's transaction."""
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 
 import pytest
 from django.core import signals
 from django.db import close_old_connections
-from django.test import Client
+from django.test import Client, TestCase
 
-from studies.models import Read, Study
+from studies.models import Read, Role, Study
 from studies.services import jobs, reads
+from tests.conftest import create_study, create_user, kept_for_scope
 
 
 @dataclass(frozen=True)
@@ -28,38 +30,47 @@ def api_token(username: str) -> str:
     return response.json()["token"]
 
 
-def analysed_run(coordinator, statistician, capture_on_commit):
+def analysed_run(coordinator, statistician):
     """A succeeded analysis run of a small, fully read and locked study."""
     from studies.services import analysis
     from studies.services.demo_analysis import create_read_demo_study
 
     study = create_read_demo_study(coordinator=coordinator, statistician=statistician, n_cases=16,
                                    readers=("fz1", "fz2", "fz3"), title="Fuzzed analysis")
-    with capture_on_commit(execute=True):
+    with TestCase.captureOnCommitCallbacks(execute=True):
         run = analysis.start_run(actor=statistician, study=study, options={})
     run.refresh_from_db()
     assert run.status == run.Status.SUCCEEDED, run.error
     return run
 
 
-@pytest.fixture
-def seeded(request, make_study, admin_user, statistician, django_capture_on_commit_callbacks):
-    study = make_study(n_readers=2, n_cases=4, washout_days=0, revision_policy=Study.RevisionPolicy.AUDITED)
+def _seed() -> Seeded:
+    coordinator, admin = create_user("coord", Role.COORDINATOR), create_user("boss", Role.ADMIN)
+    study = create_study(coordinator, n_readers=2, n_cases=4, washout_days=0,
+                         revision_policy=Study.RevisionPolicy.AUDITED)
     reader = study.readers.get(code="R01")
     first = reader.assignments.order_by("session__number", "order").first()
     values = reads.ReadInput(rating=50, decision=None, marks=[], comment="", opened_at=None, first_image_at=None,
                              client_submitted_at=None)
     reads.submit_read(user=reader.user, assignment_id=first.pk, idempotency_key=uuid.uuid4(), values=values)
-    job = jobs.enqueue(kind="generate_schedule", actor=study.created_by, study=study, params={"seed": 1})
-    # Only operations on analysis runs pay for computing one.
-    run = analysed_run(study.created_by, statistician, django_capture_on_commit_callbacks) \
-        if "{run_id}" in request.node.name else None
+    job = jobs.enqueue(kind="generate_schedule", actor=coordinator, study=study, params={"seed": 1})
+    run = analysed_run(coordinator, create_user("stat", Role.STATISTICIAN))
     return Seeded(
-        tokens={"admin": api_token(admin_user.username), "reader": api_token(reader.user.username)},
+        tokens={"admin": api_token(admin.username), "reader": api_token(reader.user.username)},
         path_ids={"study_id": study.pk, "session_id": first.session_id, "assignment_id": first.pk,
-                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk,
-                  "run_id": run.pk if run else 0},
+                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk, "run_id": run.pk},
     )
+
+
+@pytest.fixture(scope="module")
+def seeded_for_module(django_db_setup, django_db_blocker) -> Seeded:
+    """Seeded once (a run takes seconds to compute); every operation's test runs in a savepoint of it."""
+    yield from kept_for_scope(django_db_blocker, _seed)
+
+
+@pytest.fixture
+def seeded(db, seeded_for_module) -> Seeded:
+    return dataclasses.replace(seeded_for_module, rendered=[])
 
 
 @pytest.fixture
