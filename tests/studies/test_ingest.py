@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pydicom
 import pytest
+import retrying
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
@@ -320,7 +321,8 @@ def test_a_file_the_store_cannot_write_leaves_no_index_row(study, coordinator, t
     assert not DicomInstance.objects.exists() and not DicomStudy.objects.exists()
 
 
-def test_a_study_the_dicomweb_server_does_not_deliver_is_reported(study, coordinator):
+def test_a_study_the_dicomweb_server_does_not_deliver_is_reported(study, coordinator, monkeypatch):
+    monkeypatch.setattr(retrying.time, "sleep", lambda seconds: None)  # the client's back-off: 30 s over its 5 tries
     report = ingest.pull_from_dicomweb(actor=coordinator, study=study, url="http://127.0.0.1:9/dicom-web",
                                        study_uids=["1.2.3"])
     assert report.rejected == [ingest.Problem("study 1.2.3", "retrieve-failed", "could not be retrieved (ConnectionError)")]
