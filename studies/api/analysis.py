@@ -85,6 +85,8 @@ class ResultsRecordSerializer(serializers.Serializer):
     study_status = serializers.ChoiceField(choices=Study.Status.choices)
     options = serializers.JSONField()
     snapshot_sha256 = serializers.CharField()
+    marks_snapshot_sha256 = serializers.CharField(
+        allow_null=True, help_text="sha256 of the marks snapshot (FROC); null: marks were not captured for this run")
     software_version = serializers.CharField()
 
 

@@ -62,9 +62,9 @@ class JSONValueField(serializers.JSONField):
 
 STUDY_FIELDS = [
     "id", "title", "protocol_text", "protocol_version", "status", "design", "rating_scale", "scale_min", "scale_max",
-    "ordinal_labels", "binary_decision", "decision_threshold", "marks_enabled", "max_marks", "washout_days",
-    "block_size", "revision_policy", "allow_identified_data", "pixel_cleaning", "endpoints", "reading_starts_at",
-    "schedule_seed",
+    "ordinal_labels", "binary_decision", "decision_threshold", "marks_enabled", "max_marks", "froc_acceptance_radius",
+    "washout_days", "block_size", "revision_policy", "allow_identified_data", "pixel_cleaning", "endpoints",
+    "reading_starts_at", "schedule_seed",
     "schedule_generated_at", "created_at", "updated_at",
 ]
 STUDY_SET_BY_THE_PLATFORM = {"id", "status", "schedule_seed", "schedule_generated_at", "created_at", "updated_at"}

@@ -16,7 +16,9 @@ class AnalysisRun(models.Model):
     """One statistical analysis of a frozen snapshot of a study's reads; immutable once finished.
 
     The snapshot is the reads export itself (``snapshot_csv``) with its sha256, so the run
-    can be reproduced from what it stored. A database trigger refuses updates of a
+    can be reproduced from what it stored; its FROC analysis reads the readers' marks and the
+    truth's lesions frozen beside it (``marks_snapshot``, canonical JSON, with its sha256; NULL
+    for runs made before marks were captured). A database trigger refuses updates of a
     finished run (migration 0004); :meth:`save` refuses them too.
     """
 
@@ -31,6 +33,13 @@ class AnalysisRun(models.Model):
     study_status = models.CharField(max_length=16, help_text="The study's status when the run started")
     snapshot_checksum = models.CharField(max_length=64, help_text="sha256 of the reads export analysed")
     snapshot_csv = models.TextField(help_text="The reads export analysed, exactly as hashed")
+    marks_snapshot_checksum = models.CharField(max_length=64, null=True, blank=True,
+                                               help_text="sha256 of the marks snapshot analysed")
+    marks_snapshot = models.TextField(
+        null=True, blank=True,
+        help_text="The readers' marks, the truth's lesions and the FROC acceptance radius analysed, as canonical "
+                  "JSON exactly as hashed (studies.services.analysis_snapshot); NULL: not captured (runs made before)",
+    )
     software_version = models.CharField(max_length=100)
     status = models.CharField(max_length=16, choices=AnalysisRunStatus.choices, default=AnalysisRunStatus.PENDING)
     results = models.JSONField(null=True, blank=True)

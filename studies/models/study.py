@@ -4,6 +4,11 @@ from django.db.models import Q
 
 from .bounds import BIGINT_MAX, RATING_LIMIT, SCORE_LIMIT, SMALLINT_MAX, between, finite_between
 
+FROC_ACCEPTANCE_RADIUS_DEFAULT = 20.0  # pixels
+# at least a pixel; at most a quarter of the largest radiographs (a mammogram is about 4000 px high), beyond
+# which a mark almost anywhere on the image would localize the lesion
+FROC_ACCEPTANCE_RADIUS_RANGE = (1.0, 1000.0)
+
 
 class StudyStatus(models.TextChoices):
     DRAFT = "draft"
@@ -60,6 +65,12 @@ class Study(models.Model):
     )
     marks_enabled = models.BooleanField(default=False)
     max_marks = models.PositiveSmallIntegerField(default=5, validators=between(0, 100))
+    froc_acceptance_radius = models.FloatField(
+        default=FROC_ACCEPTANCE_RADIUS_DEFAULT,
+        validators=finite_between(*FROC_ACCEPTANCE_RADIUS_RANGE),
+        help_text="FROC: pixels from a lesion's centre within which a mark localizes it, for lesions given "
+                  "without their own radius; fixed once the schedule exists",
+    )
     washout_days = models.PositiveIntegerField(default=28, validators=between(0, 3650))
     block_size = models.PositiveIntegerField(
         default=0, help_text="0: one arm per session; N: arms interleaved in blocks of N cases",
@@ -96,6 +107,11 @@ class Study(models.Model):
             models.CheckConstraint(condition=Q(design__in=StudyDesign.values), name="study_design_valid"),
             models.CheckConstraint(condition=Q(rating_scale__in=StudyScale.values), name="study_scale_valid"),
             models.CheckConstraint(condition=Q(scale_min__lt=models.F("scale_max")), name="study_scale_range"),
+            models.CheckConstraint(
+                condition=Q(froc_acceptance_radius__gte=FROC_ACCEPTANCE_RADIUS_RANGE[0],
+                            froc_acceptance_radius__lte=FROC_ACCEPTANCE_RADIUS_RANGE[1]),
+                name="study_froc_acceptance_radius_range",
+            ),
             models.CheckConstraint(
                 condition=Q(revision_policy__in=StudyRevisionPolicy.values), name="study_revision_policy_valid"
             ),

@@ -1,10 +1,11 @@
 """Analysis runs: freeze a snapshot of a study's reads, analyse it in the background, keep the result.
 
-``start_run`` stores the reads export (``selectors.reads_csv``) and its sha256 on a new
-:class:`~studies.models.AnalysisRun` and queues a job; the job's runner analyses exactly
-that snapshot (:mod:`studies.services.analysis_results`) and stores the results on the
-run, which is then immutable. The first successful final (non-interim) run of a locked
-study moves it to ``analyzed``.
+``start_run`` stores the reads export (``selectors.reads_csv``), the marks snapshot
+(``analysis_snapshot.marks_snapshot``: readers' marks, the truth's lesions, the FROC acceptance
+radius) and their sha256 on a new :class:`~studies.models.AnalysisRun` and queues a job; the
+job's runner analyses exactly that snapshot (:mod:`studies.services.analysis_results`) and
+stores the results on the run, which is then immutable. The first successful final
+(non-interim) run of a locked study moves it to ``analyzed``.
 """
 
 import functools
@@ -23,6 +24,7 @@ from studies.errors import DomainError, InvalidInput, RuleViolation
 from studies.models import AnalysisRun, Job, Study, User
 from studies.permissions import Action, require
 from studies.services import audit, jobs
+from studies.services.analysis_snapshot import marks_snapshot
 from studies.services.studies import ALLOWED_TRANSITIONS
 
 JOB_KIND = "analysis_run"
@@ -108,6 +110,7 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
     if study.status not in RUNNABLE_STATUSES:
         raise RuleViolation(f"a study can be analysed while reading or after it is locked, not in {study.status}")
     snapshot = selectors.reads_csv(study)
+    marks = marks_snapshot(study)
     run = AnalysisRun.objects.create(
         study=study,
         job=job,
@@ -115,14 +118,21 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
         options=options,
         is_interim=study.status == Study.Status.READING,
         study_status=study.status,
-        snapshot_checksum=hashlib.sha256(snapshot.encode()).hexdigest(),
+        snapshot_checksum=_sha256(snapshot),
         snapshot_csv=snapshot,
+        marks_snapshot_checksum=_sha256(marks),
+        marks_snapshot=marks,
         software_version=software_version(),
     )
     audit.record(action="analysis_started", entity="studies.AnalysisRun", entity_id=run.pk, study_id=study.pk,
                  actor=actor, after={"options": options, "is_interim": run.is_interim,
-                                     "snapshot_sha256": run.snapshot_checksum})
+                                     "snapshot_sha256": run.snapshot_checksum,
+                                     "marks_snapshot_sha256": run.marks_snapshot_checksum})
     return run
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def run_analysis_job(job: Job) -> dict | jobs.FanOut:
@@ -192,7 +202,7 @@ def _mark_analyzed(run: AnalysisRun) -> None:
 
 def visible_runs(study: Study):
     """A study's runs for listing, without the (large) snapshot and results."""
-    return study.analysis_runs.select_related("job", "created_by").defer("snapshot_csv", "results")
+    return study.analysis_runs.select_related("job", "created_by").defer("snapshot_csv", "marks_snapshot", "results")
 
 
 @functools.cache

@@ -10,8 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from mrmc.stats.exports import imrmc_text, mrmcaov_csv, rjafroc_froc_workbook, rjafroc_workbook
 from studies.errors import RuleViolation
 from studies.models import AnalysisRun
-from studies.services.analysis_snapshot import parse_snapshot
-from studies.services.froc_marks import froc_study
+from studies.services.analysis_snapshot import MARKS_NOT_CAPTURED, parse_snapshot
+from studies.services.froc_marks import run_froc_study
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ def results_document(run: AnalysisRun) -> str:
         "study_status": run.study_status,
         "options": run.options,
         "snapshot_sha256": run.snapshot_checksum,
+        "marks_snapshot_sha256": run.marks_snapshot_checksum,
         "software_version": run.software_version,
     }
     return json.dumps({"run": record, "results": run.results}, cls=DjangoJSONEncoder, indent=1)
@@ -56,7 +57,7 @@ EXPORTS = {
     "rjafroc.xlsx": Export("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                            lambda run: rjafroc_workbook(_analysed_data(run)), "RJafroc ROC workbook (JAFROC format)"),
     "rjafroc_froc.xlsx": Export("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                                lambda run: rjafroc_froc_workbook(froc_study(run.study)),
+                                lambda run: rjafroc_froc_workbook(run_froc_study(run)),
                                 "RJafroc FROC workbook (marks scored against the truth's lesions)"),
     "results.json": Export("application/json", results_document, "The run and its full results"),
 }
@@ -71,7 +72,7 @@ def downloads(run: AnalysisRun) -> list[str]:
     if run.status != AnalysisRun.Status.SUCCEEDED:
         return list(WITHOUT_RESULTS)
     results = run.results or {}
-    has_froc = bool((results.get("froc") or {}).get("available"))
+    has_froc = bool((results.get("froc") or {}).get("available")) and run.marks_snapshot_checksum is not None
     found = ((results.get("design") or {}).get("found") or {}).get("kind", "fully_crossed")
     return [*REPORTS, *(name for name in EXPORTS
                         if (has_froc or name not in FROC_EXPORTS)
@@ -83,7 +84,10 @@ def require_download(run: AnalysisRun, name: str) -> None:
         return
     if run.status != AnalysisRun.Status.SUCCEEDED:
         raise RuleViolation(f"analysis run {run.pk} has no results ({run.status})")
-    why = "it has no FROC analysis" if name in FROC_EXPORTS else "its reads are not fully crossed"
+    if name in FROC_EXPORTS:
+        why = MARKS_NOT_CAPTURED if run.marks_snapshot_checksum is None else "it has no FROC analysis"
+    else:
+        why = "its reads are not fully crossed"
     raise RuleViolation(f"analysis run {run.pk} offers no {name}: {why}")
 
 

@@ -58,7 +58,8 @@ def build_results(run: AnalysisRun, *, progress: Callable[[float, str], None], b
         progress(0.2 + 0.75 * number / len(SECTIONS), name.replace("_", " "))
         results[name] = _section(section, context)
     results["arm_order"] = difference_convention(results["study"]["arms"])
-    results["froc"] = froc_section(run, convention=results["options"]["convention"] or "iowa", alpha=options["alpha"])
+    results["froc"] = froc_section(run, snapshot, convention=results["options"]["convention"] or "iowa",
+                                   alpha=options["alpha"])
     results = plain(results)
     results["endpoints"] = plain(decide_endpoints(endpoints=run.study.endpoints, results=results,
                                                  interim=run.is_interim))

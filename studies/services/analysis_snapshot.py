@@ -1,14 +1,34 @@
-"""The frozen reads snapshot of an analysis run, parsed into the arrays the analyses use."""
+"""The frozen snapshot of an analysis run, parsed into what the analyses use.
+
+A run freezes, in the transaction that creates it, the reads export (``selectors.reads_csv``; parsed by
+:func:`parse_snapshot`) and beside it the marks snapshot (:func:`marks_snapshot`; parsed by
+:func:`parse_marks_snapshot`), each stored as the exact text its sha256 was taken of. The marks snapshot
+holds what FROC scoring (:mod:`studies.services.froc_marks`) reads, as canonical JSON::
+
+    {"acceptance_radius": pixels, "marks_enabled": bool,
+     "cases": [{"case", "truth", "lesions": [{"sop_instance_uid", "frame", "x", "y", "radius", "weight"}]}],
+     "reads": [{"treatment", "reader", "case", "marks": [{"instance_uid", "frame", "x", "y", "confidence"}]}]}
+
+``cases`` are the cases with truth (by label) and ``reads`` every read of the reads export, in its order;
+both are empty where the study collects no marks. Runs made before marks were captured have none.
+"""
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from mrmc.stats import ReaderStudy, StudyDataError
 from studies.errors import RuleViolation
-from studies.selectors import READS_CSV_COLUMNS
+from studies.models import Study
+from studies.selectors import READS_CSV_COLUMNS, study_reads
+from studies.services.audit import canonical_json
+
+MARK_FIELDS = ("instance_uid", "frame", "x", "y", "confidence")  # what scoring reads of a reader's mark
+LESION_FIELDS = ("sop_instance_uid", "frame", "x", "y", "radius", "weight")  # and of a lesion in the truth
+MARKS_NOT_CAPTURED = "marks were not captured for this run"
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,10 @@ class Snapshot:
         """The reads that exist, as (treatment, reader, case) labels."""
         data = self.study
         return {(data.treatments[t], data.readers[r], data.cases[c]) for t, r, c in np.argwhere(data.read_mask)}
+
+    def case_truth(self) -> dict[str, int]:
+        """Each case's truth, 1 diseased and 0 not."""
+        return dict(zip(self.study.cases, self.study.truth.astype(int).tolist(), strict=True))
 
 
 def parse_snapshot(text: str) -> Snapshot:
@@ -49,3 +73,50 @@ def parse_snapshot(text: str) -> Snapshot:
             metadata[name][cell[2]] = row[name]
     return Snapshot(study, decisions, seconds, metadata, len(rows))
 
+
+
+@dataclass(frozen=True)
+class FrozenMarks:
+    """A run's marks snapshot: ``truth`` and ``lesions`` by case, ``marks`` by (treatment, reader, case) in the
+    order of the reads export (arms in analysis order)."""
+
+    acceptance_radius: float
+    marks_enabled: bool
+    truth: dict[str, int]
+    lesions: dict[str, list]
+    marks: dict[tuple[str, str, str], list]
+
+
+def marks_snapshot(study: Study) -> str:
+    """The study's marks, the truth's lesions and the FROC acceptance radius as a run freezes them."""
+    document = {"acceptance_radius": study.froc_acceptance_radius, "marks_enabled": study.marks_enabled,
+                "cases": [], "reads": []}
+    if study.marks_enabled:  # a study without marks has nothing to score: no copy of every read
+        cases = study.cases.filter(truth__isnull=False).order_by("label").values_list("label", "truth", "lesions")
+        document["cases"] = [{"case": label, "truth": truth, "lesions": [_kept(x, LESION_FIELDS) for x in lesions]}
+                             for label, truth, lesions in cases]
+        reads = study_reads(study).filter(case__truth__isnull=False).values_list(
+            "arm__name", "reader__code", "case__label", "marks")
+        document["reads"] = [{"treatment": arm, "reader": reader, "case": case,
+                              "marks": [_kept(mark, MARK_FIELDS) for mark in marks]}
+                             for arm, reader, case, marks in reads.iterator(chunk_size=5000)]
+    return canonical_json(document).decode()
+
+
+def _kept(item, fields: tuple[str, ...]):
+    """The fields scoring reads; an entry that is not a mapping is kept as it is, for the analysis to refuse."""
+    return {key: item[key] for key in fields if key in item} if isinstance(item, dict) else item
+
+
+def parse_marks_snapshot(text: str | None) -> FrozenMarks:
+    """The marks snapshot of a run; a run made before marks were captured has none (RuleViolation)."""
+    if text is None:
+        raise RuleViolation(MARKS_NOT_CAPTURED)
+    document = json.loads(text)
+    return FrozenMarks(
+        acceptance_radius=document["acceptance_radius"],
+        marks_enabled=document["marks_enabled"],
+        truth={case["case"]: case["truth"] for case in document["cases"]},
+        lesions={case["case"]: case["lesions"] for case in document["cases"]},
+        marks={(read["treatment"], read["reader"], read["case"]): read["marks"] for read in document["reads"]},
+    )

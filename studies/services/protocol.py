@@ -13,6 +13,7 @@ from django.db import transaction
 
 from studies.errors import InvalidInput
 from studies.models import Role, Study, User
+from studies.models.study import FROC_ACCEPTANCE_RADIUS_DEFAULT
 from studies.services import studies as study_services
 
 SCALE_TYPES = {"continuous", "ordinal"}
@@ -43,6 +44,7 @@ PROTOCOL_KEYS = {
     "scale_max": "rating_scale.max",
     "marks_enabled": "marks.enabled",
     "max_marks": "marks.max",
+    "froc_acceptance_radius": "marks.acceptance_radius",
 }
 
 
@@ -167,9 +169,10 @@ def _study_fields(top: _Fields) -> dict:
         values["ordinal_labels"] = [str(label.value) for label in labels]
     marks = top.mapping("marks")
     if marks is not None:
-        marks.check_keys({"enabled", "max"})
+        marks.check_keys({"enabled", "max", "acceptance_radius"})
         values["marks_enabled"] = marks.get("enabled", bool, False)
         values["max_marks"] = marks.get("max", int, 5)
+        values["froc_acceptance_radius"] = marks.get("acceptance_radius", float, FROC_ACCEPTANCE_RADIUS_DEFAULT)
     return values
 
 

@@ -30,6 +30,7 @@ DESIGN_FIELDS = {
     "decision_threshold",
     "marks_enabled",
     "max_marks",
+    "froc_acceptance_radius",
     "washout_days",
     "block_size",
     "revision_policy",

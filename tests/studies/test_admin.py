@@ -65,7 +65,8 @@ def admin_form_data(study, **changes):
         "title": study.title, "protocol_text": study.protocol_text, "protocol_version": study.protocol_version,
         "design": study.design, "rating_scale": study.rating_scale, "scale_min": study.scale_min,
         "scale_max": study.scale_max, "ordinal_labels": "[]", "binary_decision": "",
-        "decision_threshold": "", "max_marks": study.max_marks, "washout_days": study.washout_days,
+        "decision_threshold": "", "max_marks": study.max_marks, "froc_acceptance_radius": study.froc_acceptance_radius,
+        "washout_days": study.washout_days,
         "block_size": study.block_size, "revision_policy": study.revision_policy, "pixel_cleaning": "[]",
         "arms-TOTAL_FORMS": "0", "arms-INITIAL_FORMS": "0", "arms-MIN_NUM_FORMS": "0", "arms-MAX_NUM_FORMS": "1000",
     }
