@@ -170,20 +170,18 @@ class Smoke:
         return "200 " + json.dumps(body, sort_keys=True)[:300]
 
     def metrics(self) -> str:
-        response = self.session().get(f"{self.stack.url}/metrics", timeout=30)
-        if response.status_code == 404:
-            raise Skip("/metrics does not exist yet (404)")
-        if response.status_code in (401, 403):
-            self.tokens["admin"] = self._token("admin", self.stack.secret("admin_password"))
-            anonymous = response.status_code
-            response = self.call("admin", "GET", "/metrics")
-            restricted = f"refused anonymously ({anonymous}), "
-        else:
-            restricted = "NOT restricted (answered anonymously), "
-        check(response.status_code == 200 and "# TYPE" in response.text, f"/metrics answered {response.status_code} "
-                                                                          "without Prometheus text")
+        anonymous = self.session().get(f"{self.stack.url}/metrics", timeout=30)
+        scraper = self.session()
+        scraper.headers["Authorization"] = f"Bearer {self.stack.secret('METRICS_TOKEN')}"
+        response = scraper.get(f"{self.stack.url}/metrics", timeout=30)
+        if response.status_code == 404 and anonymous.status_code == 404:
+            raise Skip("/metrics does not exist yet (404, with the token too)")
+        check(anonymous.status_code in (401, 403, 404), f"/metrics answered {anonymous.status_code} without the token")
+        check(response.status_code == 200 and "# TYPE" in response.text,
+              f"/metrics answered {response.status_code} to the token, without Prometheus text")
         families = sorted({line.split()[2] for line in response.text.splitlines() if line.startswith("# TYPE")})
-        return f"{restricted}{len(families)} metric families: {', '.join(families[:8])}{' ...' * (len(families) > 8)}"
+        return (f"refused without the token ({anonymous.status_code}); {len(families)} metric families with it: "
+                f"{', '.join(families[:6])}{' ...' * (len(families) > 6)}")
 
     def accounts(self) -> str:
         self.passwords = {name: secrets.token_urlsafe(18) for name in (self.coordinator(), *self.readers())}
@@ -375,6 +373,13 @@ class Smoke:
         victim = self._worker_name(pid)
         killed_at = time.monotonic()
         self.stack.service(victim).process.kill()
+        try:
+            outcome = self._after_worker_loss(started, killed_at)
+        finally:  # the stack whole again, whatever happened to the job
+            self.stack.start_service(victim, say=lambda line: None)
+        return f"{victim} (pid {pid}) killed mid-analysis; {outcome}; nothing duplicated; {victim} started again"
+
+    def _after_worker_loss(self, started: dict, killed_at: float) -> str:
         run = self._wait_for_run(started["id"], timeout=LOSS_HANDLED_WITHIN_S)
         after = time.monotonic() - killed_at
         rerun = self._wait_for_run(self._start_analysis(LONG_ANALYSIS)["id"])
@@ -393,8 +398,7 @@ class Smoke:
             outcome = (f"run {run['id']} marked failed ({LOST_REASON}) {after:.1f} s later; "
                        f"rerun {rerun['id']} succeeded")
         self._check_nothing_duplicated(expected_runs=3)
-        self.stack.start_service(victim, say=lambda line: None)
-        return f"{victim} (pid {pid}) killed mid-analysis; {outcome}; nothing duplicated; {victim} restarted"
+        return outcome
 
     def _check_nothing_duplicated(self, *, expected_runs: int) -> None:
         runs = self.call(self.coordinator(), "GET", f"/api/v1/studies/{self.study['id']}/analysis-runs/").json()

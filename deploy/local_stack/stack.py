@@ -62,6 +62,7 @@ WORKERS = ("worker1", "worker2")
 WEB_WORKERS = 2
 WORKER_CONCURRENCY = 2  # prefork children per Celery worker, as in deploy/docker-compose.yml
 PORTS = ("postgres", "redis", "orthanc", "web", "https", "http")
+SECRETS = ("SECRET_KEY", "DEID_KEY", "owner_password", "app_password", "admin_password", "METRICS_TOKEN")
 # Stopped stage after stage, each stage's services at once: nothing new comes in, then nothing new
 # is queued or run, then the stores go.
 STOP_STAGES = (("nginx",), ("gunicorn", "beat", *WORKERS), ("orthanc", "redis", "postgres"))
@@ -113,14 +114,12 @@ class Stack:
     @property
     def state(self) -> dict:
         if self._state is None:
-            if self.exists:
-                self._state = json.loads(self.state_file.read_text())
-            else:
-                self._state = {
-                    "ports": {name: free_port() for name in PORTS},
-                    "secrets": {name: secrets.token_urlsafe(40) for name in
-                                ("SECRET_KEY", "DEID_KEY", "owner_password", "app_password", "admin_password")},
-                }
+            self._state = json.loads(self.state_file.read_text()) if self.exists else {}
+            ports, kept = self._state.setdefault("ports", {}), self._state.setdefault("secrets", {})
+            for name in PORTS:
+                ports.setdefault(name, free_port())
+            for name in SECRETS:  # a secret added since the stack was made is made now; none is ever replaced
+                kept.setdefault(name, secrets.token_urlsafe(40))
         return self._state
 
     def _save_state(self) -> None:
@@ -175,6 +174,10 @@ class Stack:
             "MRMC_DATA_DIR": str(self.data),
             "AUDIT_ANCHOR_FILE": str(self.data / "audit" / "anchors.jsonl"),
             "BEHIND_PROXY": "1",
+            # Every client of this stack is on loopback, which production lets read /metrics: here only
+            # the token opens it, so the smoke test sees the restriction at work.
+            "METRICS_TOKEN": self.secret("METRICS_TOKEN"),
+            "METRICS_ALLOWED_NETWORKS": "",
             "JOB_SWEEP_EVERY_S": "10",  # a lost job is failed within seconds (production default: 60)
             "LOG_LEVEL": "INFO",
         }
@@ -435,7 +438,7 @@ class Stack:
             total += memory
             answers = service.ready()
             healthy &= answers
-            say(f"{service.name:<10} {'ok' if answers else 'NOT ANSWERING':<13} pid {pid:<8} "
+            say(f"{service.name:<10} {'ok' if answers else 'NOT READY':<13} pid {pid:<8} "
                 f"{len(members):>2} processes {memory / 2**20:7.1f} MiB  {service.address}")
         say(f"{'total':<10} {total / 2**20:.1f} MiB (proportional set size)")
         return healthy
