@@ -29,7 +29,8 @@ class AnalysisRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisRun
         fields = ["id", "study", "job", "status", "job_status", "progress", "progress_message", "error",
-                  "is_interim", "study_status", "options", "snapshot_checksum", "software_version",
+                  "is_interim", "study_status", "options", "snapshot_checksum", "marks_snapshot_checksum",
+                  "software_version",
                   "created_by", "created_at", "finished_at"]
 
 
