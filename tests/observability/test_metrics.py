@@ -113,9 +113,10 @@ def test_queue_lengths_come_from_the_broker(db, redis_broker, own_queue):
         assert value(samples, "mrmc_celery_queue_length", queue=own_queue) == 3
         assert value(samples, "mrmc_celery_queue_workers", queue=own_queue) == 0
         assert value(samples, "mrmc_metrics_source_up", source="broker") == 1
-    finally:
+    finally:  # the queue and kombu's bindings of it
         with redis_broker.connection_for_write() as connection:
-            connection.default_channel.client.delete(own_queue)
+            redis = connection.default_channel.client
+            redis.delete(*redis.keys(f"*{own_queue}*"))
 
 
 @pytest.mark.parametrize("watched", [[], ["celery"]])
