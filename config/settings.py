@@ -265,7 +265,7 @@ JOB_CHUNKS_LOST_AFTER_S = env.int("JOB_CHUNKS_LOST_AFTER_S", default=1800)
 # given to it with -Q, every one of them by default.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORK_QUEUES = ("celery", "ingest", "analysis", "precompute")
-CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_WORK_QUEUES)
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_WORK_QUEUES)
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-jobs": {"task": "studies.sweep_lost_jobs", "schedule": env.int("JOB_SWEEP_EVERY_S", default=60)},
 }

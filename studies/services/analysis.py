@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from studies import selectors
@@ -174,6 +175,14 @@ def _analyse_with_bootstrap(context: dict, params: list[dict], outputs: list[dic
 
 
 BOOTSTRAP = jobs.ChunkedWork(chunk=_compute_bootstrap_chunk, merge=_analyse_with_bootstrap)
+
+
+@receiver(jobs.job_failed)
+def fail_run_with_its_job(sender, *, job: Job, message: str, **_) -> None:
+    """A run whose job failed before the run could record why (its worker was lost, a chunk failed) fails
+    with the job's reason instead of staying pending."""
+    for run in AnalysisRun.objects.filter(job_id=job.pk, status=AnalysisRun.Status.PENDING):
+        _finish(run, error=f"the analysis job failed: {message}")
 
 
 @transaction.atomic

@@ -25,11 +25,12 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from studies.errors import DomainError
@@ -38,6 +39,10 @@ from studies.services.staging import remove_orphaned_staging, remove_staging
 from studies.tasks import run_job, run_job_chunk
 
 log = logging.getLogger(__name__)
+
+# Sent with ``job`` and ``message`` whenever a job fails, lost or not: records that follow a job (an
+# analysis run) fail with it instead of waiting for it forever.
+job_failed = Signal()
 
 LOST_REASON = "the worker running this job was lost"
 NOT_QUEUED_REASON = "the job could not be queued: the task broker is unreachable"
@@ -191,12 +196,19 @@ def run_chunk(*, job_pk: int, index: int, work: Mapping[str, ChunkedWork]) -> No
 
 
 def _claim_chunk(job_pk: int, index: int) -> Job | None:
-    """The job, with this chunk marked as running here; None when there is nothing to compute."""
+    """The job, with this chunk marked as running here; None when there is nothing to compute: the chunk
+    is stored, its job no longer runs, or another worker holds it (a duplicate delivery).
+
+    A chunk taken over from a lost worker counts an attempt; at :data:`CHUNK_ATTEMPTS` the job fails.
+    """
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_pk, status=Job.Status.RUNNING).first()
         if job is None or "fan_out" not in job.params or str(index) in job.result["chunks"]:
             return None
-        attempts = job.result["running"].get(str(index), {}).get("attempts", 0)
+        held = job.result["running"].get(str(index))
+        if held and not held.get("lost") and not _worker_is_gone(held["worker"]):
+            return None
+        attempts = held["attempts"] if held else 0
         if attempts >= CHUNK_ATTEMPTS:
             _finish(job, Job.Status.FAILED, message=f"part {index + 1} was lost with its worker {attempts} times")
             return None
@@ -257,12 +269,36 @@ def _worker_is_gone(worker: str) -> bool:
 
 
 def requeue_lost_chunks(job: Job) -> list[int]:
-    """Queue again the chunks of a fanned-out job whose worker process on this host has ended."""
-    lost = [int(index) for index, entry in job.result.get("running", {}).items() if _worker_is_gone(entry["worker"])]
-    for index in lost:
-        log.warning("job %s: part %s lost with its worker, queued again", job.pk, index)
-        _publish_chunk(job, index)
-    return lost
+    """Queue again every chunk not stored of a fanned-out job that lost one: a chunk's worker process on this
+    host has ended, or no chunk has beaten for ``JOB_LOST_AFTER_S``. The chunks a lost worker had received but
+    not started are in no list (the broker gives them back only after its visibility timeout), so all that
+    are not stored go again; a duplicate finds its chunk stored or held and does nothing.
+
+    A job stalled only because its chunks wait in a queue is queued again at most every ``JOB_LOST_AFTER_S``.
+    """
+    now = timezone.now()
+    stalled_since = now - timedelta(seconds=settings.JOB_LOST_AFTER_S)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job.pk, status=Job.Status.RUNNING).first()
+        if job is None or "fan_out" not in job.params:
+            return []
+        running, stalled = job.result["running"], (job.heartbeat_at or job.created_at) < stalled_since
+        lost = [index for index, entry in running.items()
+                if not entry.get("lost") and (stalled or _worker_is_gone(entry["worker"]))]
+        last_requeue = job.result.get("requeued_at")
+        requeue_due = last_requeue is None or datetime.fromisoformat(last_requeue) < stalled_since
+        if not lost and not (stalled and requeue_due):
+            return []
+        for index in lost:
+            running[index]["lost"] = True
+        job.result["requeued_at"] = now.isoformat()
+        job.save(update_fields=["result"])
+    pending = [index for index in range(len(job.params["fan_out"]["chunks"])) if str(index) not in job.result["chunks"]]
+    log.warning("job %s: parts %s lost or stalled, %d parts queued again", job.pk, sorted(lost), len(pending))
+    for index in pending:
+        if not _publish_chunk(job, index):
+            break
+    return pending
 
 
 def fail_lost(job: Job) -> bool:
@@ -271,6 +307,7 @@ def fail_lost(job: Job) -> bool:
         status=Job.Status.FAILED, message=LOST_REASON, finished_at=timezone.now())
     if failed:
         log.warning("job %s (%s): %s (%s)", job.pk, job.kind, LOST_REASON, job.worker)
+        job_failed.send(sender=Job, job=job, message=LOST_REASON)
         if job.params.get("staging"):
             remove_staging(job.params["staging"])
     return bool(failed)
@@ -329,3 +366,5 @@ def _finish(job: Job, status: str, *, message: str = "", result: dict | None = N
         status=status, message=message, result=result or {}, finished_at=timezone.now(),
         progress=1.0 if status == Job.Status.SUCCEEDED else job.progress,
     )
+    if status == Job.Status.FAILED:
+        job_failed.send(sender=Job, job=job, message=message)

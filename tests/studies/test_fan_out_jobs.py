@@ -98,11 +98,15 @@ def test_a_failing_chunk_fails_the_job_with_its_reason(make_study, computed):
     assert deliver(job, 0).status == Job.Status.FAILED and computed == [-1]  # nothing more is computed
 
 
-def test_chunks_waiting_in_a_queue_do_not_make_the_job_lost(make_study, settings, computed):
+def test_chunks_waiting_in_a_queue_do_not_make_the_job_lost(make_study, settings, computed, monkeypatch):
+    from studies import tasks
+
     settings.JOB_LOST_AFTER_S, settings.JOB_CHUNKS_LOST_AFTER_S = 120, 1800
+    monkeypatch.setattr(tasks.run_job_chunk, "apply_async", lambda **kwargs: None)  # the queue keeps them
     waiting = fanned_out(make_study(), [1], beat_ago=timedelta(minutes=10))
     silent = fanned_out(make_study(), [1], beat_ago=timedelta(minutes=31))
-    assert jobs.sweep_lost_jobs()["failed"] == [silent.pk]
+    swept = jobs.sweep_lost_jobs()
+    assert swept["failed"] == [silent.pk] and swept["chunks_requeued"] == {waiting.pk: [0]}
     waiting.refresh_from_db()
     assert waiting.status == Job.Status.RUNNING
 
@@ -118,3 +122,42 @@ def test_a_runner_fanning_out_queues_one_task_per_chunk_on_its_kinds_queue(make_
     assert sent == [{"kwargs": {"job_pk": job.pk, "index": i}, "queue": "analysis"} for i in (0, 1)]
     assert (job.status, job.worker, job.message) == (Job.Status.RUNNING, "", "0 of 2 parts done")
     assert job.params == {"n": 2, "fan_out": {"chunks": [{"x": 1}, {"x": 2}], "context": {"f": 1}}}
+
+
+def test_parts_a_lost_worker_received_but_never_started_are_queued_again_once_the_job_stalls(
+    make_study, computed, settings, monkeypatch
+):
+    from studies import tasks
+
+    settings.JOB_LOST_AFTER_S = 120
+    # parts 1 and 2 went to a worker that died before starting them: no record says so, the job just stalls
+    job = fanned_out(make_study(), [1, 2, 3], stored={"0": {"value": 10}}, beat_ago=timedelta(minutes=3))
+    sent = []
+    publish = tasks.run_job_chunk.apply_async
+    monkeypatch.setattr(tasks.run_job_chunk, "apply_async", lambda **kwargs: sent.append(kwargs))
+    assert jobs.sweep_lost_jobs()["chunks_requeued"] == {job.pk: [1, 2]}
+    assert jobs.sweep_lost_jobs()["chunks_requeued"] == {}  # not again before JOB_LOST_AFTER_S
+    monkeypatch.setattr(tasks.run_job_chunk, "apply_async", publish)
+    for message in sent:
+        tasks.run_job_chunk(**message["kwargs"])
+    job.refresh_from_db()
+    assert (job.status, job.result) == (Job.Status.SUCCEEDED, {"total": 60, "in_order": [10, 20, 30]})
+
+
+def test_a_duplicate_delivery_of_a_part_another_live_worker_holds_is_not_computed(make_study, computed):
+    job = fanned_out(make_study(), [1, 2], running={"0": {"worker": f"{socket.gethostname()}:1", "attempts": 1}})
+    assert deliver(job, 0).result["running"]["0"]["attempts"] == 1
+    assert computed == []
+
+
+def test_a_lost_analysis_job_fails_its_run_with_the_reason(coordinator, statistician):
+    from studies.models import AnalysisRun
+    from studies.services import analysis
+    from studies.services.demo_analysis import create_read_demo_study
+
+    study = create_read_demo_study(coordinator=coordinator, statistician=statistician, n_cases=10)
+    run = analysis.start_run(actor=statistician, study=study)  # queued, never run: its worker is lost
+    Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, worker=dead_worker())
+    assert jobs.sweep_lost_jobs()["failed"] == [run.job_id]
+    run.refresh_from_db()
+    assert (run.status, run.error) == (AnalysisRun.Status.FAILED, f"the analysis job failed: {jobs.LOST_REASON}")
