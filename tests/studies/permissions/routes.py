@@ -66,6 +66,7 @@ MATRIX = {
     "job-detail": {"get": Rule(STAFF, hidden_from=SIGNED_IN - STAFF)},
     "analysis-run-list": {"get": Rule(STAFF), "post": Rule(STAFF, 202)},
     "analysis-run-detail": {"get": Rule(STAFF)},
+    "power-simulation": {"post": Rule(STAFF, 202)},
     "analysis-run-report-html": {"get": Rule(STAFF)},
     "analysis-run-report-pdf": {"get": Rule(STAFF)},
     "analysis-run-reads-csv": {"get": Rule(STAFF)},
@@ -137,6 +138,8 @@ BODIES = {
     ("reader-list", "post"): lambda world, study: {"username": "outsider_reader"},
     ("schedule", "post"): lambda world, study: {"seed": 1},
     ("analysis-run-list", "post"): lambda world, study: {"options": {}},
+    ("power-simulation", "post"): lambda world, study: {
+        "plan": {"design": "fully_crossed", "effect": 0.05, "readers": [4], "cases": [40]}, "studies": 100},
     ("read-list", "post"): lambda world, study: {"assignment": world.assignment.pk,
                                                  "idempotency_key": str(uuid.uuid4()), "rating": 50},
     ("read-detail", "patch"): lambda world, study: {"idempotency_key": str(uuid.uuid4()), "rating": 55},

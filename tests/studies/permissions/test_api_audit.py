@@ -46,6 +46,8 @@ def _expected(name, method, world, study, body, user) -> Expected:
                                                {"seed": 1, "sessions": study.sessions.count()}),
         ("analysis-run-list", "post"): lambda: Expected("analysis_started", "studies.AnalysisRun", {body.get("id")},
                                                         study.pk),
+        ("power-simulation", "post"): lambda: Expected("power_simulation_started", "studies.Job", {body.get("id")},
+                                                       world.finished_run.study_id, {"n_studies": 100}),
         ("read-list", "post"): lambda: Expected("create", "studies.Read", {body.get("id")}, study.pk, {"rating": 50}),
         ("read-detail", "patch"): lambda: Expected("update", "studies.Read", {world.read.pk}, study.pk,
                                                    {"rating": 55, "revision": 1}),
