@@ -123,7 +123,8 @@ def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], repo
             f"{exc} while storing {name}; the files stored before it ({report.stored}) are kept and no case was "
             "linked: import again once the archive answers (what is stored counts as already present)") from None
     except Exception as exc:  # a parser or codec bug must not stop the other files
-        log.exception("ingest of %s failed", name)
+        # the file's name may carry a patient's name: the log points at the import report's entry instead
+        log.exception("ingest failed for the file of rejection %d in the import report", len(report.rejected) + 1)
         report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
 
 
