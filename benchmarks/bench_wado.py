@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_wado.py`` (needs Orthanc + its DICOMweb plugin).
 
 A scratch data folder gets the demo study (``seed_demo``: synthetic 2048x2048 chest
 radiographs, 16 bits allocated), served by gunicorn on loopback as in production
-(DEBUG off, SQLite). Orthanc gets the very files we store. Every request asks for frame 1
+(DEBUG off, a throwaway PostgreSQL cluster and Redis broker, as the production settings require).
+Orthanc gets the very files we store. Every request asks for frame 1
 uncompressed (PS3.18 8.7.3, Explicit VR Little Endian), as a reader in an open session.
 
 It prints, per server:
@@ -33,6 +34,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from deploy.local_stack.processes import PostgresCluster, RedisServer, missing_postgres  # noqa: E402
+
 ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1'
 
 
@@ -43,12 +47,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     args = parser.parse_args()
+    if problem := missing_postgres():
+        sys.exit(problem)
     scratch = Path(tempfile.mkdtemp(prefix="bench-wado-"))
-    os.environ.update(MRMC_DATA_DIR=str(scratch), DJANGO_DEBUG="0", SECRET_KEY="bench-wado",
-                      ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings")
-    os.environ.pop("DATABASE_URL", None)
     try:
-        run(args, scratch)
+        with PostgresCluster() as cluster, RedisServer() as broker:
+            os.environ.update(
+                MRMC_DATA_DIR=str(scratch), DJANGO_DEBUG="0", SECRET_KEY="bench-wado", DEID_KEY="bench-wado-deid",
+                ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="config.settings",
+                SECURE_SSL_REDIRECT="0",  # plain HTTP on loopback, as behind nginx; TLS is not what is measured
+                DATABASE_URL=cluster.create_database("bench"), CELERY_BROKER_URL=broker.url,
+            )
+            run(args, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -123,7 +133,7 @@ class running_gunicorn:  # noqa: N801 - used like contextlib's helpers
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                requests.get(url + "/healthz", timeout=10).raise_for_status()
+                requests.get(url + "/livez", timeout=10).raise_for_status()  # no Celery worker here
                 return url
             except requests.RequestException:
                 time.sleep(0.2)
