@@ -1,7 +1,9 @@
 """A locked, fully read study (the analysed demo's builder) for analysis tests."""
 
 import pytest
+from django.test import TestCase
 
+from studies.models import AnalysisRun
 from studies.services.demo_analysis import create_read_demo_study
 
 
@@ -16,15 +18,16 @@ def read_study(db, coordinator, statistician):
     return make
 
 
-@pytest.fixture
-def run_analysis(django_capture_on_commit_callbacks):
+def run_started_analysis(**kwargs) -> AnalysisRun:
     """``analysis.start_run`` with its job executed (in-process) when the transaction commits."""
     from studies.services import analysis
 
-    def start(**kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            run = analysis.start_run(**kwargs)
-        run.refresh_from_db()
-        return run
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        run = analysis.start_run(**kwargs)
+    run.refresh_from_db()
+    return run
 
-    return start
+
+@pytest.fixture
+def run_analysis():
+    return run_started_analysis

@@ -9,22 +9,39 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from reportlab.lib.styles import getSampleStyleSheet
 
+from studies.models import AnalysisRun, Role
 from studies.reports import render_html, render_pdf
 from studies.reports.content import report_sections
 from studies.reports.figures import report_figure_objects
 from studies.reports.pdf import PAGE_WIDTH, pdf_table
 from studies.reports.sections import SECTION_ORDER, anova
+from studies.services.demo_analysis import create_read_demo_study
+from tests.analysis.conftest import run_started_analysis
+from tests.conftest import create_user, kept_for_scope
 
 NEW_SECTIONS = ("Study design and reading schedule", "OR analysis of variance and error terms",
                 "DBM analysis (Dorfman-Berbaum-Metz)", "Reader-level intervals and arm intervals",
                 "Fitted binormal ROC curves")
 
 
-@pytest.fixture
-def finished_run(read_study, statistician, run_analysis):
-    run = run_analysis(actor=statistician, study=read_study(n_cases=40), options={"seed": 1})
+def _finished_run() -> int:
+    statistician = create_user("stat", Role.STATISTICIAN)
+    study = create_read_demo_study(coordinator=create_user("coord", Role.COORDINATOR), statistician=statistician,
+                                   n_cases=40)
+    run = run_started_analysis(actor=statistician, study=study, options={"seed": 1})
     assert run.status == "succeeded", run.error
-    return run
+    return run.pk
+
+
+@pytest.fixture(scope="module")
+def finished_run_id(django_db_setup, django_db_blocker) -> int:
+    """One run for the module: its tests read it and render its report, and change nothing that outlives them."""
+    yield from kept_for_scope(django_db_blocker, _finished_run)
+
+
+@pytest.fixture
+def finished_run(db, finished_run_id) -> AnalysisRun:
+    return AnalysisRun.objects.get(pk=finished_run_id)
 
 
 class _Tables(HTMLParser):

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.core import signals
 from django.db import close_old_connections
-from django.test import Client, TestCase
+from django.test import Client
 
 from studies.models import Read, Role, Study
 from studies.services import jobs, reads
+from tests.analysis.conftest import run_started_analysis
 from tests.conftest import create_study, create_user, kept_for_scope
 
 
@@ -32,14 +33,11 @@ def api_token(username: str) -> str:
 
 def analysed_run(coordinator, statistician):
     """A succeeded analysis run of a small, fully read and locked study."""
-    from studies.services import analysis
     from studies.services.demo_analysis import create_read_demo_study
 
     study = create_read_demo_study(coordinator=coordinator, statistician=statistician, n_cases=16,
                                    readers=("fz1", "fz2", "fz3"), title="Fuzzed analysis")
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        run = analysis.start_run(actor=statistician, study=study, options={})
-    run.refresh_from_db()
+    run = run_started_analysis(actor=statistician, study=study, options={})
     assert run.status == run.Status.SUCCEEDED, run.error
     return run
 
