@@ -48,6 +48,7 @@ from .processes import (
     listening_ports,
     memory_bytes,
     missing_postgres,
+    postgres_bin,
     redis_answers,
     redis_command,
     service_processes,
@@ -63,9 +64,15 @@ WEB_WORKERS = 2
 WORKER_CONCURRENCY = 2  # prefork children per Celery worker, as in deploy/docker-compose.yml
 PORTS = ("postgres", "redis", "orthanc", "web", "https", "http")
 SECRETS = ("SECRET_KEY", "DEID_KEY", "owner_password", "app_password", "admin_password", "METRICS_TOKEN")
+# Kept beside a backup (its data needs them): the de-identification key of its images, and the first
+# admin's password, whose account is in the database. The others are the stack's own.
+BACKED_UP_SECRETS = ("DEID_KEY", "admin_password")
+STACK_SECRETS = "stack-secrets.json"
 # Stopped stage after stage, each stage's services at once: nothing new comes in, then nothing new
 # is queued or run, then the stores go.
-STOP_STAGES = (("nginx",), ("gunicorn", "beat", *WORKERS), ("orthanc", "redis", "postgres"))
+STORES = ("postgres", "redis", "orthanc")
+APPLICATION = ("nginx", "gunicorn", "beat", *WORKERS)  # what writes to the stores
+STOP_STAGES = (APPLICATION[:1], APPLICATION[1:], STORES)
 # Kept from the caller's environment; everything else the application reads is set here, so a
 # DATABASE_URL or broker of the shell that runs the stack never leaks into it.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
@@ -279,17 +286,8 @@ class Stack:
 
     def up(self, say=print) -> None:
         """Start what is not running, wait until each answers, print the addresses."""
-        if problems := missing_programs():
-            raise StackError("cannot start the stack here:\n  " + "\n  ".join(problems))
         started = time.monotonic()
-        self._save_state()
-        if os.geteuid() == 0 and not reachable_by(self.folder, POSTGRES_OS_USER):
-            raise StackError(f"PostgreSQL runs as the {POSTGRES_OS_USER} OS user, which cannot reach {self.folder}: "
-                             "choose a state folder whose parents others may traverse (e.g. under /tmp)")
-        for folder in (self.pids, self.logs, self.data, self.folder / "redis", self.folder / "beat"):
-            folder.mkdir(parents=True, exist_ok=True)
-        self._write_env_file()
-        tls.make_certificates(self.tls)
+        self._prepare()
         services = {service.name: service for service in self.services()}
         if all(service.process.pid is not None for service in services.values()):
             say("every service is running already")
@@ -310,18 +308,24 @@ class Stack:
             say(f"  {name:<10} consumes {', '.join(queues.get(name, ['?']))}")
         say(f"  environment {self.folder / 'app.env'}")
 
+    def _prepare(self) -> None:
+        """The state folder, its environment file and certificates, before anything starts."""
+        if problems := missing_programs():
+            raise StackError("cannot start the stack here:\n  " + "\n  ".join(problems))
+        self._save_state()
+        if os.geteuid() == 0 and not reachable_by(self.folder, POSTGRES_OS_USER):
+            raise StackError(f"PostgreSQL runs as the {POSTGRES_OS_USER} OS user, which cannot reach {self.folder}: "
+                             "choose a state folder whose parents others may traverse (e.g. under /tmp)")
+        for folder in (self.pids, self.logs, self.data, self.folder / "redis", self.folder / "beat"):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._write_env_file()
+        tls.make_certificates(self.tls)
+
     def _start_all(self, services: dict[str, Service], say, started: float) -> None:
         """PostgreSQL, Redis, Orthanc and the static files at once; migrations when the database answers;
         the workers and beat once migrated, gunicorn once the static files are there too; nginx last."""
         static = self.manage_in_background("collectstatic", "--noinput")
-        cluster = self.cluster()
-        cluster.init()
-        for name in ("postgres", "redis", "orthanc"):
-            self._start(services[name], say, started, wait=False)
-        for name in ("postgres", "redis", "orthanc"):
-            self._wait(services[name], say, started)
-        if not cluster.has_database(DATABASE):
-            self._create_database(cluster)
+        self._start_stores(services, say, started)
         self._migrate(say, started)
         for name in (*WORKERS, "beat"):
             self._start(services[name], say, started, wait=False)
@@ -335,6 +339,17 @@ class Stack:
                            as_root=os.geteuid() == 0)
         nginx.check_config(self.folder / "nginx" / "nginx.conf", self.logs)
         self._start(services["nginx"], say, started)
+
+    def _start_stores(self, services: dict[str, Service], say, started: float) -> None:
+        """PostgreSQL (its database and roles made on the first start), Redis and Orthanc, started at once."""
+        cluster = self.cluster()
+        cluster.init()
+        for name in STORES:
+            self._start(services[name], say, started, wait=False)
+        for name in STORES:
+            self._wait(services[name], say, started)
+        if not cluster.has_database(DATABASE):
+            self._create_database(cluster)
 
     def _start(self, service: Service, say, started: float, wait: bool = True) -> None:
         if service.process.pid is not None:
@@ -388,6 +403,53 @@ class Stack:
     def start_service(self, name: str, say=print) -> None:
         """Start one stopped service again (e.g. a worker the smoke test killed) and wait until it answers."""
         self._start(self.service(name), say, time.monotonic())
+
+    # ------------------------------------------------------------ backup and restore
+
+    def backup(self, folder: Path, say=print) -> None:
+        """The data into ``folder`` as an operator backs up any deployment (``python -m deploy.backup``), and
+        beside it the secrets the data needs: DEID_KEY, and the first admin's password (the account is in it)."""
+        if stopped := [name for name in ("postgres", "orthanc") if self.service(name).process.pid is None]:
+            raise StackError(f"{', '.join(stopped)} not running: deploy/local-stack up --dir {self.folder} first")
+        self._backup_tool("backup", folder)
+        kept = folder / STACK_SECRETS
+        kept.write_text(json.dumps({name: self.secret(name) for name in BACKED_UP_SECRETS}, indent=2))
+        kept.chmod(0o600)
+        say(f"secrets the data needs ({', '.join(BACKED_UP_SECRETS)}) in {kept}: keep them as safe as the stack's own")
+
+    def restore(self, folder: Path, *, force: bool = False, say=print) -> None:
+        """Restore a backup into this stack (a new state folder, or with ``force`` a stack that holds data),
+        then start the rest of it; the stack takes the backup's DEID_KEY."""
+        started = time.monotonic()
+        beside = json.loads((folder / STACK_SECRETS).read_text()) if (folder / STACK_SECRETS).exists() else {}
+        kept = {name: value for name, value in beside.items() if name in BACKED_UP_SECRETS}
+        self._prepare()
+        services = {service.name: service for service in self.services()}
+        if running := [name for name in APPLICATION if services[name].process.pid is not None]:
+            if not force:
+                raise StackError(f"{', '.join(running)} running: restore into a new state folder, or --force")
+            for name in running:  # nothing may write while the stores are replaced
+                say(f"{name:<10} {self._stop(services[name])}")
+        self._start_stores(services, say, started)
+        # The backup's keys in the tool's environment only: a refused restore leaves the stack as it was.
+        self._backup_tool("restore", folder, *(["--force"] if force else []),
+                          **{name: kept[name] for name in ("DEID_KEY",) if name in kept})
+        self.state["secrets"].update(kept)
+        self.state["admin_created"] = True  # the first admin came with the database
+        self._save_state()
+        say(f"{'restored':<10} in {time.monotonic() - started:.1f} s; the stack keeps the backup's "
+            f"{', '.join(kept) or 'data (no secrets were beside it)'}; starting the rest")
+        self.up(say)
+
+    def _backup_tool(self, command: str, folder: Path, *options: str, **env: str) -> None:
+        """``python -m deploy.backup`` with the application's environment, the owner's URL and Orthanc's REST API."""
+        result = subprocess.run(
+            [sys.executable, "-m", "deploy.backup", command, str(folder.resolve()), *options,
+             "--owner-url", self.database_url(OWNER_ROLE), "--orthanc-url", f"http://127.0.0.1:{self.port('orthanc')}",
+             "--pg-bin", str(postgres_bin())],
+            cwd=ROOT, env=self.process_env(**env))
+        if result.returncode != 0:
+            raise StackError(f"deploy.backup {command} failed ({result.returncode}): see above")
 
     # ------------------------------------------------------------ down
 

@@ -1,9 +1,12 @@
-"""deploy/local-stack as an operator runs it: ``up``, ``smoke``, ``down``, and nothing of it left afterwards.
+"""deploy/local-stack as an operator runs it: ``up``, ``smoke``, ``backup``, ``down`` and nothing of it left;
+the folder wiped, ``restore`` into a fresh stack, every read, audit event and image back; ``down`` again.
 
-Checked from outside the stack's own code: every port it chose refuses connections after ``down``
-and every process it recorded is gone.
+Checked from outside the stack's own code: every port it chose refuses connections after ``down``,
+every process it recorded is gone, and what comes back is compared with what was there, read from
+the database and through nginx's ``/dicomweb/`` before and after.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -12,9 +15,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
+import requests
+from psycopg.rows import dict_row
 
 from deploy.local_stack.stack import missing_programs
 from tests.conftest import ROOT, skip_or_fail
@@ -23,17 +30,22 @@ pytestmark = pytest.mark.stack
 
 SCRIPT = ROOT / "deploy" / "local-stack"
 SUMMARY = re.compile(r"smoke: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) not run, of (\d+) steps in [\d.]+ s")
+RESTORED = re.compile(r"restore: .*, (\d+) reads, .*, (\d+) audit events, .*, (\d+) images, audit head seq (\d+) "
+                      r"verified, in [\d.]+ s")
 # Steps that may be skipped, and only while their endpoint does not exist yet.
 MAY_SKIP = {"metrics", "healthz"}
+SERVICES = 8
+AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+INSTANCES = """
+SELECT st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, i.sha256
+FROM studies_dicominstance i JOIN studies_dicomseries se ON se.id = i.series_id
+JOIN studies_dicomstudy st ON st.id = se.dicom_study_id ORDER BY i.sop_instance_uid
+"""
 
 
-def local_stack(command: str, folder: Path, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCRIPT), command, "--dir", str(folder)], capture_output=True, text=True,
+def local_stack(command: str, folder: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), command, *args, "--dir", str(folder)], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHON": sys.executable})
-
-
-def recorded_pids(folder: Path) -> set[int]:
-    return {int(pidfile.read_text().split()[0]) for pidfile in (folder / "pids").glob("*.pid")}
 
 
 def running(pid: int) -> bool:
@@ -50,32 +62,165 @@ def accepts_connections(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_up_smoke_down_leaves_nothing_running():
+@dataclass
+class StackRun:
+    """A stack started by the test, what it recorded, and the check that ``down`` leaves nothing of it."""
+
+    folder: Path
+    pids: set[int] = field(default_factory=set)
+    down_checked: bool = False
+
+    @property
+    def state(self) -> dict:
+        return json.loads((self.folder / "state.json").read_text())
+
+    def record_pids(self) -> None:
+        self.pids |= {int(pidfile.read_text().split()[0]) for pidfile in (self.folder / "pids").glob("*.pid")}
+
+    def up(self, command: str = "up", *args: str) -> subprocess.CompletedProcess:
+        result = local_stack(command, self.folder, *args, timeout=480)
+        if (self.folder / "pids").exists():
+            self.record_pids()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(self.pids) == SERVICES, result.stdout
+        assert all(accepts_connections(port) for port in self.state["ports"].values()), self.state["ports"]
+        return result
+
+    def down_leaves_nothing(self) -> None:
+        ports = self.state["ports"]
+        self.record_pids()
+        down = local_stack("down", self.folder, timeout=300)
+        self.down_checked = True
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert [port for port in ports.values() if accepts_connections(port)] == []
+        assert [pid for pid in self.pids if running(pid)] == []
+
+    def remove(self) -> None:
+        if not self.down_checked and (self.folder / "state.json").exists():
+            local_stack("down", self.folder, timeout=300)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def new_folder(prefix: str) -> Path:
+    # Not tmp_path: as root, PostgreSQL runs as its own OS user, which must be able to reach the folder.
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@pytest.fixture(scope="module")
+def smoked():
+    """A stack brought up and smoke-tested (the smoke's outcome is checked by its own test)."""
     if problems := missing_programs():
         skip_or_fail("; ".join(problems))
-    # Not tmp_path: as root, PostgreSQL runs as its own OS user, which must be able to reach the folder.
-    folder = Path(tempfile.mkdtemp(prefix="mrmc-stack-test-"))
-    pids: set[int] = set()
+    stack = StackRun(new_folder("mrmc-stack-test-"))
     try:
-        up = local_stack("up", folder, timeout=300)
-        assert up.returncode == 0, up.stdout + up.stderr
-        ports = json.loads((folder / "state.json").read_text())["ports"]
-        pids |= recorded_pids(folder)
-        assert len(pids) == 8, up.stdout
-        assert all(accepts_connections(port) for port in ports.values()), ports
-
-        smoke = local_stack("smoke", folder, timeout=600)
-        pids |= recorded_pids(folder)  # the worker the smoke test killed was started again
-        report = smoke.stdout + smoke.stderr
-        summary = SUMMARY.fullmatch(smoke.stdout.strip().splitlines()[-1])
-        assert summary, report
-        passed, failed, skipped, not_run, steps = map(int, summary.groups())
-        assert smoke.returncode == 0 and failed == not_run == 0 and passed + skipped == steps >= 15, report
-        skipped_steps = {line.split()[1] for line in smoke.stdout.splitlines() if line.startswith("SKIP")}
-        assert skipped_steps <= MAY_SKIP, report
+        stack.up()
+        smoke = local_stack("smoke", stack.folder, timeout=600)
+        stack.record_pids()  # the worker the smoke test killed was started again
+        yield stack, smoke
     finally:
-        down = local_stack("down", folder, timeout=300)
-    assert down.returncode == 0, down.stdout + down.stderr
-    assert [port for port in ports.values() if accepts_connections(port)] == []
-    assert [pid for pid in pids if running(pid)] == []
-    shutil.rmtree(folder)
+        stack.remove()
+
+
+def test_up_smoke_pass_every_step(smoked):
+    _, smoke = smoked
+    report = smoke.stdout + smoke.stderr
+    summary = SUMMARY.fullmatch(smoke.stdout.strip().splitlines()[-1])
+    assert summary, report
+    passed, failed, skipped, not_run, steps = map(int, summary.groups())
+    assert smoke.returncode == 0 and failed == not_run == 0 and passed + skipped == steps >= 15, report
+    skipped_steps = {line.split()[1] for line in smoke.stdout.splitlines() if line.startswith("SKIP")}
+    assert skipped_steps <= MAY_SKIP, report
+
+
+def test_backup_down_wipe_restore_brings_everything_back(smoked):
+    original, smoke = smoked
+    if smoke.returncode != 0:
+        pytest.fail("the smoke test failed (test_up_smoke_pass_every_step says how): no data to back up")
+    before = contents(original)
+    assert before["reads"] and before["audit"] and before["images"], "the smoke test left nothing to back up"
+    backups = new_folder("mrmc-backup-test-")
+    restored = StackRun(new_folder("mrmc-stack-restored-"))
+    try:
+        backup = local_stack("backup", original.folder, str(backups / "backup"), timeout=300)
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+
+        original.down_leaves_nothing()
+        shutil.rmtree(original.folder)
+
+        restore = restored.up("restore", str(backups / "backup"))
+        summary = next((RESTORED.fullmatch(line) for line in restore.stdout.splitlines() if RESTORED.fullmatch(line)),
+                       None)
+        assert summary, restore.stdout
+        assert list(map(int, summary.groups())) == [len(before["reads"]), len(before["audit"]),
+                                                    len(before["images"]), before["audit"][-1]["seq"]]
+        after = contents(restored)
+        assert after["reads"] == before["reads"]
+        # Then the events of this test's own login and image requests to the restored stack.
+        assert after["audit"][:len(before["audit"])] == before["audit"]
+        assert after["images"] == before["images"]
+        assert "audit trail intact" in verify_audit(restored)
+        assert https(restored).get(f"{site(restored)}/healthz", timeout=30).status_code == 200
+
+        restored.down_leaves_nothing()
+    finally:
+        original.remove()
+        restored.remove()
+        shutil.rmtree(backups, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ what a stack holds
+
+def contents(stack: StackRun) -> dict:
+    """Every instance the index names with the SHA-256 of the bytes ``/dicomweb/`` serves for it (as the
+    platform's admin, through nginx), then every read and audit event, whole rows: read last, since the
+    login and the image requests are audited too."""
+    session = https(stack)
+    state = stack.state
+    token = session.post(f"{site(stack)}/api/v1/auth/token/", timeout=30,
+                         json={"username": "admin", "password": state["secrets"]["admin_password"]})
+    assert token.status_code == 200, token.text
+    session.headers["Authorization"] = f"Token {token.json()['token']}"
+    with database(stack) as connection:
+        instances = connection.execute(INSTANCES).fetchall()
+    images = {}
+    for row in instances:
+        path = "/dicomweb/studies/{study_instance_uid}/series/{series_instance_uid}/instances/{sop_instance_uid}"
+        response = session.get(site(stack) + path.format(**row), headers={"Accept": AS_STORED}, timeout=60)
+        assert response.status_code == 200, response.text[:300]
+        (part,) = multipart_parts(response.content, response.headers["Content-Type"])
+        images[row["sop_instance_uid"]] = (row["sha256"], hashlib.sha256(part).hexdigest())
+    with database(stack) as connection:
+        reads = connection.execute("SELECT * FROM studies_read ORDER BY id").fetchall()
+        audit = connection.execute("SELECT * FROM studies_auditevent ORDER BY seq").fetchall()
+    return {"reads": reads, "audit": audit, "images": images}
+
+
+def database(stack: StackRun) -> psycopg.Connection:
+    return psycopg.connect(f"postgres://postgres@127.0.0.1:{stack.state['ports']['postgres']}/mrmc",
+                           row_factory=dict_row)
+
+
+def multipart_parts(body: bytes, content_type: str) -> list[bytes]:
+    """The bodies of a multipart/related response's parts (RFC 2046 5.1)."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type).group(1).encode()
+    sections = (b"\r\n" + body).split(b"\r\n--" + boundary)[1:-1]  # before the first: preamble; the last: "--"
+    return [section.split(b"\r\n\r\n", 1)[1] for section in sections]
+
+
+def site(stack: StackRun) -> str:
+    return f"https://localhost:{stack.state['ports']['https']}"
+
+
+def https(stack: StackRun) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(stack.folder / "tls" / "ca.pem")
+    return session
+
+
+def verify_audit(stack: StackRun) -> str:
+    env = dict(line.split("=", 1) for line in (stack.folder / "app.env").read_text().splitlines() if line)
+    result = subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], **env, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
