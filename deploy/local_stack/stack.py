@@ -137,6 +137,11 @@ class Stack:
         self.state_file.write_text(json.dumps(self.state, indent=2))
         self.state_file.chmod(0o600)
 
+    @property
+    def worker_concurrency(self) -> int:
+        """Prefork children per Celery worker; a stack made with another number (benchmarks) keeps it."""
+        return self.state.setdefault("worker_concurrency", WORKER_CONCURRENCY)
+
     def port(self, name: str) -> int:
         return self.state["ports"][name]
 
@@ -241,7 +246,8 @@ class Stack:
                 name,
                 # No -Q: every queue of settings.CELERY_TASK_QUEUES, so either worker takes any job.
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{name}@%h",
-                 f"--concurrency={WORKER_CONCURRENCY}", "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+                 f"--concurrency={self.worker_concurrency}", "--loglevel=INFO", "--without-gossip",
+                 "--without-mingle"],
                 lambda name=name: self.celery_answers(name), address=f"{name}@{self.hostname}",
             ))
         services += [
