@@ -228,6 +228,7 @@ def _chunk(blocks):
 
 
 def test_bootstrap_chunks_computed_in_other_processes_give_the_same_covariance_bit_for_bit():
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from mrmc.stats import analyze_study
@@ -235,7 +236,8 @@ def test_bootstrap_chunks_computed_in_other_processes_give_the_same_covariance_b
     study = read_long_csv(DATA / "vandyke.csv")
     chunks = covariance_module.bootstrap_chunks(1100)
     assert chunks == [range(0, 8), range(8, 16), range(16, 18)]  # 18 blocks of 64, the last of 12
-    with ProcessPoolExecutor(2) as pool:
+    # spawned, not forked: a fork of a process with threads (browser drivers, workers' clients) can hang
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         computed = list(pool.map(_chunk, reversed(chunks)))[::-1]
     travelled = [covariance_module.Moments.from_dict(json.loads(json.dumps(c.to_dict()))) for c in computed]
     here = estimate_covariance("bootstrap", AUC, study.ratings, study.truth, n_bootstrap=1100, seed=11)
