@@ -26,6 +26,12 @@ ROUTES = {  # url name -> the UIDs it takes
 EXTRA = {"dicomweb-frames": {"frame_list": "1"}, "dicomweb-bulkdata": {"attribute_path": "7FE00010"}}
 
 
+@pytest.fixture
+def imaged_world(shared_imaged_world) -> dict:
+    """Built once for the module: a test here changes the world only in its own transaction and store."""
+    return shared_imaged_world
+
+
 def dicomweb_url_names() -> set[str]:
     return {name for name in get_resolver().reverse_dict if isinstance(name, str) and name.startswith("dicomweb-")}
 
