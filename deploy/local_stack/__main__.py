@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.backup is None) == (args.command in WITH_BACKUP):
         parser.error("backup and restore take a backup folder; the other commands none")
+    # Celery prefers CELERY_BROKER_URL from the environment to the broker an app is given: the caller's
+    # broker (a CI's or a developer's) would take the stack's pings and messages.
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        os.environ.pop(name, None)
     stack = Stack(args.dir)
     try:
         if args.command == "up":

@@ -2,7 +2,9 @@
 
 Storing the same bytes twice writes nothing the second time, so a repeated
 import is a no-op; a file is written under a temporary name and renamed into
-place, so readers never see half a file.
+place, so readers never see half a file. The temporary name says which process writes it
+(``.incoming-<host>-<pid>-<random>``): what a killed writer left is found by
+:meth:`ContentStore.remove_abandoned_writes`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+TEMP_PREFIX = ".incoming-"
 
 
 class PutResult(NamedTuple):
@@ -56,7 +60,7 @@ class ContentStore:
         if path.exists():
             return PutResult(sha256, path, False)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -69,6 +73,17 @@ class ContentStore:
             Path(temp_name).unlink(missing_ok=True)
             raise
         return PutResult(sha256, path, True)
+
+    def remove_abandoned_writes(self) -> list[str]:
+        """Remove the temporary files of writers on this host whose process has ended (killed mid-write);
+        returns their names. Files of live writers and of other hosts are left alone."""
+        removed = []
+        for temp in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
+            host, _, rest = temp.name[len(TEMP_PREFIX):].rpartition("-")[0].rpartition("-")
+            if host == socket.gethostname() and rest.isdigit() and not _process_exists(int(rest)):
+                temp.unlink(missing_ok=True)
+                removed.append(temp.name)
+        return removed
 
     def exists(self, sha256: str) -> bool:
         """Whether a file with this digest is stored."""
@@ -83,3 +98,13 @@ class ContentStore:
             Nothing is stored under this digest.
         """
         return self.path_for(sha256).open("rb")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from studies.errors import DomainError
 from studies.models import Job, Study, User
-from studies.services.staging import remove_orphaned_staging, remove_staging
+from studies.services.staging import remove_abandoned_writes, remove_orphaned_staging, remove_staging
 from studies.tasks import run_job, run_job_chunk
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,7 @@ def fail_lost(job: Job) -> bool:
         job_failed.send(sender=Job, job=job, message=LOST_REASON)
         if job.params.get("staging"):
             remove_staging(job.params["staging"])
+            remove_abandoned_writes()
     return bool(failed)
 
 

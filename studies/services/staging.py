@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from mrmc.dicom.storage import ContentStore
 from studies.models import Job
 
 
@@ -68,3 +69,9 @@ def remove_orphaned_staging(*, older_than_s: float) -> list[str]:
             remove_staging(str(folder))
             removed.append(folder.name)
     return removed
+
+
+def remove_abandoned_writes() -> list[str]:
+    """The half-written files of an ingest killed mid-write, gone from the image store
+    (:meth:`mrmc.dicom.storage.ContentStore.remove_abandoned_writes`)."""
+    return ContentStore(settings.DICOM_STORAGE).remove_abandoned_writes()

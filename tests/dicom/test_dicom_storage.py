@@ -36,3 +36,23 @@ def test_unknown_and_malformed_digests(tmp_path):
     with pytest.raises(ValueError):
         store.open("../../etc/passwd")
     assert not store.exists("f" * 64)
+
+
+def test_the_writes_of_killed_writers_are_removed_and_others_kept(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    store = ContentStore(tmp_path / "store")
+    folder = store.put(b"DICM").path.parent
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    host = socket.gethostname()
+    abandoned = folder / f".incoming-{host}-{ended.pid}-abc_12"
+    live = folder / f".incoming-{host}-{os.getpid()}-def_34"
+    elsewhere = folder / f".incoming-other-host-{ended.pid}-ghi_56"
+    for temp in (abandoned, live, elsewhere):
+        temp.write_bytes(b"half")
+    assert store.remove_abandoned_writes() == [abandoned.name]
+    assert not abandoned.exists() and live.exists() and elsewhere.exists()
