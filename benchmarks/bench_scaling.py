@@ -225,10 +225,10 @@ class WebStep:
     loads: str
 
 
-def web_step(args, workers: int, think: float) -> WebStep:
+def web_step(args, workers: int, think: float, logs: Path) -> WebStep:
     config = LoadConfig(readers=args.web_readers, seconds=args.web_seconds, think_seconds=think, workers=workers,
                         kill_worker=False, restart_postgres=False,
-                        log_dir=Path(tempfile.mkdtemp(prefix="mrmc-bench-web-")))
+                        log_dir=Path(tempfile.mkdtemp(prefix=f"{workers}-workers-{think:g}-s-", dir=logs)))
     result = run_load(config)
     if not result.ok:
         raise SystemExit("\n".join(result.report()))
@@ -242,8 +242,9 @@ def web_step(args, workers: int, think: float) -> WebStep:
 def bench_web(args, say) -> None:
     """Think times shorter and shorter, each with every worker count in turn (so they meet much the same load
     from other work); a worker count leaves once it misses the goal twice at a think time."""
+    logs = Path(tempfile.mkdtemp(prefix="mrmc-bench-web-"))
     say(f"\ngunicorn (gthread, 4 threads per worker), {args.web_readers} simulated readers, "
-        f"{args.web_seconds:g} s of reading per step, think times {args.think_steps}:")
+        f"{args.web_seconds:g} s of reading per step, think times {args.think_steps} (gunicorn logs in {logs}):")
     say(f"{'workers':>7} {'think s':>8} {'reads/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}  "
         "CPU ms per read: gunicorn, PostgreSQL, load generator; load average before -> after")
     best = {workers: 0.0 for workers in args.web_workers}  # highest reads/s with p95 under the goal
@@ -252,7 +253,7 @@ def bench_web(args, say) -> None:
     for think in args.think_steps:
         for workers in list(going):
             for _attempt in range(2):  # the machine is shared: one more try before a worker count leaves
-                step = web_step(args, workers, think)
+                step = web_step(args, workers, think, logs)
                 cpu[workers].append(step.cpu_ms)
                 say(f"{workers:>7} {think:>8g} {step.rate:>8.1f} {step.p50:>7.0f} {step.p95:>7.0f} "
                     f"{step.p99:>7.0f}  {', '.join(f'{ms:.1f}' for ms in step.cpu_ms.values())}; {step.loads}")
