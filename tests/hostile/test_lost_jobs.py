@@ -71,7 +71,7 @@ def check_failed_as_lost(job: Job, store) -> None:
     assert job.status == Job.Status.FAILED and job.message == "the worker running this job was lost"
     assert not os.path.exists(job.params["staging"])
     assert 0 < DicomInstance.objects.count() < 300
-    check_store(store, DicomInstance.objects.count())  # what was stored, is stored whole
+    check_store(store, DicomInstance.objects.count(), killed_mid_ingest=True)  # what was stored, is stored whole
 
 
 @pytest.mark.integration
