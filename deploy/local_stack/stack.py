@@ -191,6 +191,9 @@ class Stack:
             "METRICS_TOKEN": self.secret("METRICS_TOKEN"),
             "METRICS_ALLOWED_NETWORKS": "",
             "JOB_SWEEP_EVERY_S": "10",  # a lost job is failed within seconds (production default: 60)
+            # Jobs beat every 10 s; a fanned-out job whose lost worker held parts it had not started (so no
+            # running part names it) is found stalled after this long (production default: 120).
+            "JOB_LOST_AFTER_S": "30",
             "LOG_LEVEL": "INFO",
         }
 
