@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from mrmc.processes import process_exists
+
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".incoming-"
 
@@ -80,7 +82,7 @@ class ContentStore:
         removed = []
         for temp in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
             host, _, rest = temp.name[len(TEMP_PREFIX):].rpartition("-")[0].rpartition("-")
-            if host == socket.gethostname() and rest.isdigit() and not _process_exists(int(rest)):
+            if host == socket.gethostname() and rest.isdigit() and not process_exists(int(rest)):
                 temp.unlink(missing_ok=True)
                 removed.append(temp.name)
         return removed
@@ -98,13 +100,3 @@ class ContentStore:
             Nothing is stored under this digest.
         """
         return self.path_for(sha256).open("rb")
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True

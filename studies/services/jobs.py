@@ -33,6 +33,7 @@ from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from mrmc.processes import process_exists
 from studies.errors import DomainError
 from studies.models import Job, Study, User
 from studies.services.staging import remove_abandoned_writes, remove_orphaned_staging, remove_staging
@@ -265,7 +266,7 @@ def is_lost(job: Job) -> bool:
 def _worker_is_gone(worker: str) -> bool:
     """Whether ``worker`` ("host:pid") was a process on this host that has ended (other hosts: unknown)."""
     host, _, pid = worker.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _process_exists(int(pid))
+    return host == socket.gethostname() and pid.isdigit() and not process_exists(int(pid))
 
 
 def requeue_lost_chunks(job: Job) -> list[int]:
@@ -326,16 +327,6 @@ def sweep_lost_jobs() -> dict:
                 if (chunks := requeue_lost_chunks(job))}
     removed = remove_orphaned_staging(older_than_s=settings.JOB_LOST_AFTER_S)
     return {"failed": failed, "chunks_requeued": requeued, "staging_removed": removed}
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 @contextlib.contextmanager
