@@ -263,6 +263,9 @@ JOB_LOST_AFTER_S = env.int("JOB_LOST_AFTER_S", default=120)
 # A job fanned out in chunks (studies.services.jobs.FanOut) beats only while a chunk runs: chunks
 # waiting in a queue behind other work must not make it look lost.
 JOB_CHUNKS_LOST_AFTER_S = env.int("JOB_CHUNKS_LOST_AFTER_S", default=1800)
+# A job still queued this long after its task was published has it published again by the sweep (the
+# message may be lost with a wiped broker, or by a database restore); a duplicate does nothing.
+JOB_QUEUED_REPUBLISH_AFTER_S = env.int("JOB_QUEUED_REPUBLISH_AFTER_S", default=600)
 # The queues jobs are published to (studies.services.jobs.QUEUE_OF_KIND); a worker consumes those
 # given to it with -Q, every one of them by default.
 CELERY_TASK_DEFAULT_QUEUE = "celery"

@@ -42,7 +42,8 @@ def run_job_chunk(*, job_pk: int, index: int) -> None:
 
 @shared_task(name="studies.sweep_lost_jobs")
 def sweep_lost_jobs() -> dict:
-    """Celery beat: fail jobs whose worker is gone and remove staged uploads no job uses."""
+    """Celery beat: fail jobs whose worker is gone, publish again the tasks of jobs queued too long and
+    remove staged uploads no job uses."""
     from studies.services import jobs
 
     return jobs.sweep_lost_jobs()

@@ -16,6 +16,11 @@ the job as it arrives (progress = chunks done / chunks), and the chunk that comp
 merges them, in chunk order, into the job's result. A chunk is a pure function of its parameters,
 so the merged result is the one a single process would give. A chunk whose worker process is
 gone is queued again by the sweep, up to :data:`CHUNK_ATTEMPTS` times.
+
+A job still queued ``JOB_QUEUED_REPUBLISH_AFTER_S`` after its task was published has its task published
+again by the sweep (the message may be gone: a broker wiped, a database restored from a backup taken
+while the job was queued), at most once per that interval. A duplicate message does nothing: only a
+queued job is claimed.
 """
 
 import contextlib
@@ -104,10 +109,14 @@ def enqueue(*, kind: str, actor: User, study: Study | None = None, params: dict 
 def _publish(job: Job) -> None:
     """Queue the job's task; a job whose task never reached the broker is failed, not left queued."""
     try:
-        run_job.apply_async(kwargs={"job_pk": job.pk}, queue=QUEUE_OF_KIND[job.kind])
+        _send_task(job)
     except Exception as exc:
         _finish(job, Job.Status.FAILED, message=f"{NOT_QUEUED_REASON} ({type(exc).__name__})")
         raise
+
+
+def _send_task(job: Job) -> None:
+    run_job.apply_async(kwargs={"job_pk": job.pk}, queue=QUEUE_OF_KIND[job.kind])
 
 
 def run(*, job_pk: int, runners: Mapping[str, Runner]) -> None:
@@ -315,18 +324,62 @@ def fail_lost(job: Job) -> bool:
     return bool(failed)
 
 
-def sweep_lost_jobs() -> dict:
-    """Fail every lost running job and delete staging folders no live job uses.
+def republish_queued_jobs() -> list[int]:
+    """Publish again the task of every job still queued ``JOB_QUEUED_REPUBLISH_AFTER_S`` after its task was last
+    published; the ids of those published.
 
-    Returns ``{"failed": [job ids], "chunks_requeued": {job id: [chunk indexes]},
+    Its message may be lost, or only waiting behind a long queue: then the job gets a duplicate per interval,
+    which finds it claimed and does nothing. A broker that refuses the task leaves the job queued (its first
+    message may still be there) until the next interval, and ends this round.
+    """
+    now = timezone.now()
+    due = now - timedelta(seconds=settings.JOB_QUEUED_REPUBLISH_AFTER_S)
+    republished = []
+    for job_pk in Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=due).order_by("pk").values_list(
+            "pk", flat=True):
+        job = _mark_republished(job_pk, due, now)
+        if job is None:
+            continue
+        try:
+            _send_task(job)
+        except Exception:
+            log.warning("job %s (%s): task not published again", job.pk, job.kind, exc_info=True)
+            break
+        log.warning("job %s (%s): still queued after %s s, task published again", job.pk, job.kind,
+                    settings.JOB_QUEUED_REPUBLISH_AFTER_S)
+        republished.append(job.pk)
+    return republished
+
+
+def _mark_republished(job_pk: int, due: datetime, now: datetime) -> Job | None:
+    """The job, its republication recorded, if it is still queued and its task was last published before
+    ``due``; else None (claimed meanwhile, or republished by a sweep running beside this one)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_pk, status=Job.Status.QUEUED).first()
+        if job is None:
+            return None
+        last_published = job.result.get("republished_at")
+        if (datetime.fromisoformat(last_published) if last_published else job.created_at) >= due:
+            return None
+        job.result = {**job.result, "republished_at": now.isoformat()}
+        job.save(update_fields=["result"])
+        return job
+
+
+def sweep_lost_jobs() -> dict:
+    """Fail every lost running job, publish again the tasks of jobs queued too long, and delete staging folders
+    no live job uses.
+
+    Returns ``{"failed": [job ids], "chunks_requeued": {job id: [chunk indexes]}, "republished": [job ids],
     "staging_removed": [folder names]}``.
     """
     running = list(Job.objects.filter(status=Job.Status.RUNNING))
     failed = [job.pk for job in running if is_lost(job) and fail_lost(job)]
     requeued = {job.pk: chunks for job in running if job.pk not in failed and "fan_out" in job.params
                 if (chunks := requeue_lost_chunks(job))}
+    republished = republish_queued_jobs()
     removed = remove_orphaned_staging(older_than_s=settings.JOB_LOST_AFTER_S)
-    return {"failed": failed, "chunks_requeued": requeued, "staging_removed": removed}
+    return {"failed": failed, "chunks_requeued": requeued, "republished": republished, "staging_removed": removed}
 
 
 @contextlib.contextmanager

@@ -139,7 +139,7 @@ def test_the_sweep_fails_silent_jobs_and_removes_orphaned_staging(study, coordin
 
     swept = jobs.sweep_lost_jobs()
 
-    assert swept == {"failed": [silent.pk], "chunks_requeued": {}, "staging_removed": [orphan.name]}
+    assert swept == {"failed": [silent.pk], "chunks_requeued": {}, "republished": [], "staging_removed": [orphan.name]}
     silent.refresh_from_db()
     beating.refresh_from_db()
     assert silent.status == Job.Status.FAILED and beating.status == Job.Status.RUNNING
