@@ -1,5 +1,6 @@
 """mrmc: the platform's standalone libraries.
 
-``mrmc.stats`` (numpy/scipy MRMC statistics) and ``mrmc.dicom`` (pydicom helpers) import neither
-Django nor the ``studies`` app; ``pip install .[stats]`` or ``.[dicom]`` installs them alone.
+``mrmc.stats`` (numpy/scipy MRMC statistics), ``mrmc.dicom`` (pydicom helpers) and ``mrmc.inference``
+(running a model over DICOM images with onnxruntime) import neither
+Django nor the ``studies`` app; ``pip install .[stats]``, ``.[dicom]`` or ``.[inference]`` installs them alone.
 """

@@ -203,7 +203,7 @@ def render(ds: Dataset, frame: int = 1, *, window_center: float | None = None,
         raise ValueError("window_center and window_width go together")
     pixels = decode_frame(ds, frame)
     if ds.SamplesPerPixel == 1:
-        image = Image.fromarray(_grayscale_8bit(ds, pixels, frame, window_center, window_width))
+        image = Image.fromarray(_grayscale_8bit(ds, pixels, window_center, window_width))
     else:
         image = Image.fromarray(_color_8bit(ds, pixels))
     if viewport:
@@ -218,20 +218,30 @@ def render(ds: Dataset, frame: int = 1, *, window_center: float | None = None,
     return out.getvalue()
 
 
-def _grayscale_8bit(ds: Dataset, pixels: np.ndarray, frame: int,
-                    center: float | None, width: float | None) -> np.ndarray:
+def _grayscale_8bit(ds: Dataset, pixels: np.ndarray, center: float | None, width: float | None) -> np.ndarray:
+    return np.rint(display_values(ds, pixels, center, width) * 255).astype(np.uint8)
+
+
+def display_values(ds: Dataset, pixels: np.ndarray, center: float | None = None, width: float | None = None,
+                   *, file_window: bool = True) -> np.ndarray:
+    """Grayscale ``pixels`` as displayed, float32 in 0..1 (white = 1).
+
+    The Modality LUT (PS3.3 C.11.1), then the LINEAR window ``center``/``width``; without one, the
+    file's first window or VOI LUT (unless ``file_window`` is False), else the image's value range;
+    MONOCHROME1 is inverted.
+    """
     values = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
-    if center is None and "WindowWidth" in ds and "WindowCenter" in ds:
+    if center is None and file_window and "WindowWidth" in ds and "WindowCenter" in ds:
         center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
     if center is not None:
         scaled = _linear_window(values, float(center), float(width))
-    elif "VOILUTSequence" in ds:
+    elif file_window and "VOILUTSequence" in ds:
         scaled = _stretch(apply_voi(values, ds, index=0).astype(np.float32))
     else:
         scaled = _stretch(values)
     if ds.PhotometricInterpretation == "MONOCHROME1":
         scaled = 1.0 - scaled
-    return np.rint(scaled * 255).astype(np.uint8)
+    return scaled.astype(np.float32, copy=False)
 
 
 def _linear_window(values: np.ndarray, center: float, width: float) -> np.ndarray:
