@@ -5,7 +5,8 @@ where that client exists), every Kubernetes object against the Kubernetes API's 
 (unknown fields refused). Complete: each process of the platform, started with exactly the
 environment its file gives it, loads the production settings (which refuse to start without
 what production needs); the workers consume every queue the settings publish to; there is one beat;
-every reference between objects (selectors, claims, Secrets, autoscaler targets) resolves.
+every reference between objects (selectors, claims, Secrets, autoscaler targets) resolves; a CronJob
+backs up nightly with the image's PostgreSQL client, of the server's major version.
 """
 
 import copy
@@ -126,11 +127,17 @@ def named(kind: str) -> dict[str, dict]:
     return {item["metadata"]["name"]: item for item in kubernetes_objects() if item["kind"] == kind}
 
 
+def pod_template(workload: dict) -> dict | None:
+    """The pod template of a Deployment, StatefulSet, Job or CronJob; None for any other object."""
+    if workload["kind"] == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]
+    return workload["spec"]["template"] if workload["kind"] in ("Deployment", "StatefulSet", "Job") else None
+
+
 def pod_templates() -> dict[str, dict]:
     """Every workload's pod template, by workload name."""
-    workloads = ("Deployment", "StatefulSet", "Job")
-    return {item["metadata"]["name"]: item["spec"]["template"] for item in kubernetes_objects()
-            if item["kind"] in workloads}
+    return {item["metadata"]["name"]: template for item in kubernetes_objects()
+            if (template := pod_template(item)) is not None}
 
 
 def app_pod_templates() -> dict[str, dict]:
@@ -254,8 +261,8 @@ def test_kustomization_lists_every_manifest_and_renders_them():
     identities = sorted((item["kind"], item["metadata"]["name"]) for item in objects)
     assert identities == sorted((item["kind"], item["metadata"]["name"]) for item in objects_of(listed))
     assert {item["metadata"].get("namespace") for item in objects if item["kind"] != "Namespace"} == {"mrmc"}
-    images = {container["image"] for item in objects if item["kind"] in ("Deployment", "Job")
-              for container in all_containers(item["spec"]["template"])}
+    images = {container["image"] for item in objects if (template := pod_template(item)) is not None
+              for container in all_containers(template)}
     assert not any(image == APP_IMAGE for image in images), "kustomize's images: must name the registry image"
 
 
@@ -307,7 +314,7 @@ def settings_by_process(tmp_path_factory):
 def test_every_process_runs_with_production_settings(settings_by_process):
     """DJANGO_DEBUG=0 refuses to start without SECRET_KEY, ALLOWED_HOSTS, PostgreSQL, the broker and
     DEID_KEY: each process loading them is given all of those."""
-    assert len(settings_by_process) == 2 * 5 + 1  # web, two workers, beat, migrate in each; the image build
+    assert len(settings_by_process) == 2 * 5 + 2  # web, two workers, beat, migrate in each; the backup; the image build
     for process, loaded in settings_by_process.items():
         assert loaded["debug"] is False, process
         assert loaded["engine"] == "django.db.backends.postgresql", process
@@ -330,15 +337,16 @@ def test_compose_refuses_to_start_the_platform_without_each_secret(secret):
             compose_environment(service, variables)
 
 
-def test_the_database_owner_password_reaches_only_the_database_and_migrate():
-    """deploy/README.md, "Database roles": web, workers and beat connect as mrmc_app."""
+def test_the_database_owner_password_reaches_only_the_database_migrate_and_the_backup():
+    """deploy/README.md, "Database roles": web, workers and beat connect as mrmc_app; the backup dumps as the
+    owner (BACKUP_DATABASE_URL), its settings' DATABASE_URL still mrmc_app."""
     services = compose()["services"]
     holders = {name for name, service in services.items()
                if "MRMC_OWNER_PASSWORD" in json.dumps(service.get("environment", {}))}
     assert holders == {"db", "migrate"}
     readers = {name for name, template in pod_templates().items()
                if {"mrmc-migrate", "mrmc-postgres"} & set(re.findall(r'"name": "([\w-]+)"', json.dumps(template)))}
-    assert readers == {"migrate", "postgres"}
+    assert readers == {"migrate", "postgres", "backup"}
     for name, env in process_environments().items():
         if "migrate" not in name and "collectstatic" not in name:
             assert env["DATABASE_URL"].startswith("postgres://mrmc_app:"), name
@@ -397,6 +405,84 @@ def test_web_and_each_worker_kind_scale_on_their_own(name):
     assert "replicas" not in compose()["services"][name].get("deploy", {}), "docker compose --scale decides"
 
 
+# ------------------------------------------------------------------------------------ backup
+
+def postgres_major(image: str) -> int:
+    """15 of postgres:15 or postgres:15.4-bookworm."""
+    return int(re.fullmatch(r"postgres:(\d+)(?:[.-].*)?", image).group(1))
+
+
+def test_the_image_has_pg_dump_of_the_database_servers_major_version_or_newer():
+    """python -m deploy.backup runs pg_dump and pg_restore; older than the server, they refuse it."""
+    (client,) = re.findall(r"\bpostgresql-client-(\d+)\b", (DEPLOY / "Dockerfile").read_text())
+    servers = {compose()["services"]["db"]["image"], main_container(pod_templates()["postgres"])["image"]}
+    assert all(int(client) >= postgres_major(image) for image in servers), (client, servers)
+
+
+def backup_container() -> tuple[dict, dict]:
+    """The backup CronJob's pod template and its container."""
+    template = pod_template(named("CronJob")["backup"])
+    return template, main_container(template)
+
+
+def test_a_cronjob_backs_up_nightly_one_run_at_a_time_into_a_volume_of_its_own():
+    spec = named("CronJob")["backup"]["spec"]
+    minute, hour, *every_day = spec["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and every_day == ["*", "*", "*"]
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert 1 <= spec["successfulJobsHistoryLimit"] <= 5 and 1 <= spec["failedJobsHistoryLimit"] <= 5
+    template, container = backup_container()
+    env = container_environment(container)
+    assert container["image"] == APP_IMAGE
+    assert re.search(r'(?m)^python -m deploy\.backup backup "\$BACKUPS/', container["command"][-1])
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in template["spec"]["volumes"]
+              if "persistentVolumeClaim" in volume}
+    assert claims[mounts[env["BACKUPS"]]] == "mrmc-backups"
+    others = {name for name, other in pod_templates().items() if name != "backup"
+              and "mrmc-backups" in json.dumps(other.get("spec", {}).get("volumes", []))}
+    assert others == set()
+    # what the backup reads: the anchor file and (IMAGE_MODE=local) the image store, from the settings' paths
+    assert {os.path.dirname(env["AUDIT_ANCHOR_FILE"]), env["DICOM_STORAGE"]} <= set(mounts)
+    assert env["BACKUP_DATABASE_URL"] == named("Secret")["mrmc-migrate"]["stringData"]["DATABASE_URL"]
+
+
+def run_backup_script(backups: Path, stubs: Path, *, backup_fails: bool) -> subprocess.CompletedProcess:
+    """The CronJob's command with ``python`` a stub of ``python -m deploy.backup backup FOLDER``: a finished
+    backup is a folder with its manifest; a failed one exits 1."""
+    _, container = backup_container()
+    stubs.mkdir(exist_ok=True)
+    stub = stubs / "python"
+    backup = "exit 1" if backup_fails else 'mkdir "$4" && touch "$4/manifest.json"'
+    stub.write_text(f'#!/bin/sh\n[ "$1 $2 $3" = "-m deploy.backup backup" ] || exit 2\n{backup}\n')
+    stub.chmod(0o755)
+    env = {"PATH": f"{stubs}:{os.environ['PATH']}", "BACKUPS": str(backups),
+           "BACKUPS_KEPT": container_environment(container)["BACKUPS_KEPT"]}
+    return subprocess.run(container["command"], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_backup_keeps_the_newest_finished_backups_and_deletes_nothing_when_it_fails(tmp_path):
+    _, container = backup_container()
+    kept = int(container_environment(container)["BACKUPS_KEPT"])
+    backups = tmp_path / "backups"
+    finished = [f"mrmc-2020-01-{day:02d}T023000Z" for day in range(1, kept + 1)]
+    for name in finished:
+        (backups / name).mkdir(parents=True)
+        (backups / name / "manifest.json").touch()
+    (backups / "mrmc-2020-02-01T023000Z").mkdir()  # did not finish, newer than the others
+    (backups / "lost+found").mkdir()  # the file system's own
+    before = sorted(path.name for path in backups.iterdir())
+
+    failed = run_backup_script(backups, tmp_path / "bin", backup_fails=True)
+    assert failed.returncode != 0 and sorted(path.name for path in backups.iterdir()) == before
+
+    succeeded = run_backup_script(backups, tmp_path / "bin", backup_fails=False)
+    assert succeeded.returncode == 0, succeeded.stderr
+    (new,) = set(path.name for path in backups.iterdir()) - set(before)
+    assert re.fullmatch(r"mrmc-\d{4}-\d\d-\d\dT\d{6}Z", new)
+    assert sorted(path.name for path in backups.iterdir()) == sorted(["lost+found", *finished[1:], new])
+
+
 # ------------------------------------------------------------------------------ health checks
 
 def test_every_long_running_compose_service_has_a_health_check_and_waits_on_health():
@@ -439,7 +525,7 @@ def test_every_celery_process_is_checked_by_pinging_its_own_node_name():
 
 def test_the_platforms_pods_run_unprivileged_on_a_read_only_root():
     templates = app_pod_templates()
-    assert set(templates) == {"web", "worker-ingest", "worker-analysis", "beat", "migrate"}
+    assert set(templates) == {"web", "worker-ingest", "worker-analysis", "beat", "migrate", "backup"}
     for name, template in templates.items():
         pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
