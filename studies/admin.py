@@ -13,7 +13,9 @@ from django.core.exceptions import ValidationError
 
 from .errors import DomainError
 from .models import (
+    AIModel,
     AIOutput,
+    AIOutputSet,
     AnalysisRun,
     Arm,
     AuditEvent,
@@ -236,8 +238,20 @@ class ReadOnlyStudyScopedAdmin(ReadOnlyAdminMixin, StudyScopedAdmin):
 
 @admin.register(AIOutput)
 class AIOutputAdmin(ReadOnlyStudyScopedAdmin):
-    list_display = ["case", "model_name", "model_version", "score", "source_checksum"]
+    list_display = ["case", "model_name", "model_version", "score", "computed_at"]
     list_filter = ["study", "model_name"]
+
+
+@admin.register(AIOutputSet)
+class AIOutputSetAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["model_name", "model_version", "source", "shown", "outputs_sha256", "created_at"]
+    list_filter = ["study", "source"]
+
+
+@admin.register(AIModel)
+class AIModelAdmin(ReadOnlyStudyScopedAdmin):
+    list_display = ["name", "version", "sha256", "file_name", "created_at"]
+    list_filter = ["study"]
 
 
 @admin.register(ReadingSession)

@@ -109,8 +109,18 @@ def reader_assignment(user: User, assignment_id: int) -> ReaderAssignment:
         visible_study_instance_uid=assignment.case.study_instance_uid if is_open else None,
         read=read,
         final_because=revision_refusal(assignment) if read else None,
-        ai_outputs=list(assignment.case.ai_outputs.all()) if shows_ai else None,
+        ai_outputs=_shown_outputs(assignment.case) if shows_ai else None,
     )
+
+
+def shown_ai_output(case) -> AIOutput | None:
+    """The output of the study's shown set for ``case``: what the AI-aided arm shows, and what its reads record."""
+    return AIOutput.objects.filter(case=case, output_set__shown=True).select_related("output_set").first()
+
+
+def _shown_outputs(case) -> list[AIOutput]:
+    output = shown_ai_output(case)
+    return [output] if output else []
 
 
 def progress(study: Study) -> list[dict]:
@@ -151,6 +161,8 @@ READS_CSV_COLUMNS = [
     "submitted_at",
     "duration_ms",
     "revision",
+    "ai_model",  # the AI output shown (AI-aided arms): model name and version
+    "ai_model_sha256",  # and the model file's hash, where the platform computed the output
 ]
 
 
@@ -166,9 +178,10 @@ def reads_csv(study: Study) -> str:
     rows = study_reads(study).filter(case__truth__isnull=False).values_list(
         "reader__code", "arm__name", "case__label", "case__truth", "rating", "decision", "marks", "opened_at",
         "first_image_at", "client_submitted_at", "submitted_at", "duration_ms", "revision", "case__metadata",
+        "ai_output__model_name", "ai_output__model_version", "ai_output__output_set__model__sha256",
     )
     for (reader, arm, case, truth, rating, decision, marks, opened, first_image, client_submitted, submitted,
-         duration_ms, revision, metadata) in rows.iterator(chunk_size=5000):
+         duration_ms, revision, metadata, ai_name, ai_version, ai_sha256) in rows.iterator(chunk_size=5000):
         writer.writerow(
             [
                 reader, arm, case, truth, f"{rating:g}",
@@ -179,6 +192,8 @@ def reads_csv(study: Study) -> str:
                 _iso(client_submitted or submitted),
                 "" if duration_ms is None else duration_ms,
                 revision,
+                f"{ai_name} {ai_version}" if ai_name else "",
+                ai_sha256 or "",
             ]
             + [metadata.get(key, "") for key in metadata_keys]
         )

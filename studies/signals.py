@@ -6,7 +6,9 @@ from django.db.models.signals import post_delete, post_migrate, post_save, pre_s
 from django.dispatch import receiver
 
 from .models import (
+    AIModel,
     AIOutput,
+    AIOutputSet,
     Arm,
     Case,
     DicomStudy,
@@ -21,7 +23,8 @@ from .models import (
 from .services import audit, database_roles
 
 AUDITED_MODELS = (
-    Study, StudyMembership, Arm, Case, AIOutput, Reader, ReadingSession, Read, ReadRevision, User, DicomStudy
+    Study, StudyMembership, Arm, Case, AIModel, AIOutputSet, AIOutput, Reader, ReadingSession, Read, ReadRevision,
+    User, DicomStudy,
 )
 _AUDIT_BEFORE = "_audit_before"
 

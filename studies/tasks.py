@@ -16,7 +16,7 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
 
     ``legacy_job_pk``: messages queued before the key was passed by name carry it positionally.
     """
-    from studies.services import jobs, power
+    from studies.services import jobs, power, precompute
     from studies.services.analysis import run_analysis_job
     from studies.services.ingest import run_ingest_job
     from studies.services.schedule import run_generate_schedule_job
@@ -26,6 +26,7 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
         jobs.Kind.ANALYSIS_RUN: run_analysis_job,
         jobs.Kind.INGEST_DICOM: run_ingest_job,
         jobs.Kind.POWER_SIMULATION: power.run_power_job,
+        jobs.Kind.PRECOMPUTE_AI: precompute.run_precompute_job,
     }
     jobs.run(job_pk=job_pk if job_pk is not None else legacy_job_pk, runners=runners)
 
@@ -34,9 +35,10 @@ def run_job(legacy_job_pk: int | None = None, /, *, job_pk: int | None = None) -
 def run_job_chunk(*, job_pk: int, index: int) -> None:
     """Compute one chunk of a fanned-out job (:class:`studies.services.jobs.FanOut`); a chunk already
     stored is not computed again."""
-    from studies.services import analysis, jobs, power
+    from studies.services import analysis, jobs, power, precompute
 
-    work = {jobs.Kind.ANALYSIS_RUN: analysis.BOOTSTRAP, jobs.Kind.POWER_SIMULATION: power.SIMULATION}
+    work = {jobs.Kind.ANALYSIS_RUN: analysis.BOOTSTRAP, jobs.Kind.POWER_SIMULATION: power.SIMULATION,
+            jobs.Kind.PRECOMPUTE_AI: precompute.PRECOMPUTE}
     jobs.run_chunk(job_pk=job_pk, index=index, work=work)
 
 

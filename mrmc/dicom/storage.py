@@ -32,16 +32,18 @@ class PutResult(NamedTuple):
 
 
 class ContentStore:
-    """Files under ``root/ab/cd/<sha256>.dcm`` where ``abcd`` starts the digest.
+    """Files under ``root/ab/cd/<sha256><suffix>`` where ``abcd`` starts the digest.
 
     Parameters
     ----------
     root : str or path
         Folder of the store; created on the first write.
+    suffix : str
+        Of every file name (``.dcm`` for DICOM instances).
     """
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike, suffix: str = ".dcm"):
+        self.root, self.suffix = Path(root), suffix
 
     def path_for(self, sha256: str) -> Path:
         """Where the file with this digest lives (it may not exist).
@@ -53,7 +55,7 @@ class ContentStore:
         """
         if not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.dcm"
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}{self.suffix}"
 
     def put(self, data: bytes) -> PutResult:
         """Store ``data`` once; ``created`` is False when it was already there."""

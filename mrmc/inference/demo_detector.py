@@ -28,6 +28,8 @@ DARK_BELOW, DARK_WINDOW = 0.5, 25
 SCORE_OFFSET, SCORE_SCALE = 0.028, 250.0
 FINDING_SIDE = 24  # px of the 512 input: about 19 mm on the demo's 0.2 mm pixels
 OPSET, IR_VERSION = 17, 9  # what onnxruntime 1.16 and later load
+SHIPPED = Path(__file__).parent / "data"
+SHIPPED_MODEL, SHIPPED_CARD = SHIPPED / "demo_detector.onnx", SHIPPED / "demo_detector.card.yaml"
 
 CARD = f"""\
 name: MRMC Demo Blob Detector
@@ -136,7 +138,7 @@ def build_model() -> bytes:
 def write(out_dir: str | Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, card = out_dir / "demo_detector.onnx", out_dir / "demo_detector.card.yaml"
+    model, card = out_dir / SHIPPED_MODEL.name, out_dir / SHIPPED_CARD.name
     model.write_bytes(build_model())
     card.write_text(CARD)
     return model, card

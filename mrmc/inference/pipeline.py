@@ -9,6 +9,7 @@ outputs however the cases are split between processes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from .card import MAX_FINDINGS_PER_IMAGE, ModelCard
 from .images import PreparedImage, UnusableImage, prepare
 from .runtime import OnnxModel
 
-DECODE_WORKERS = 2
+DECODE_WORKERS = 2  # on the CPU, decoding shares the cores with the model; a GPU is fed by every core
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Timings:
     wait_s: float = 0.0
 
 
-def run_cases(cases: Iterable[CaseImages], model: OnnxModel, *, decode_workers: int = DECODE_WORKERS,
+def run_cases(cases: Iterable[CaseImages], model: OnnxModel, *, decode_workers: int | None = None,
               prefetch: int | None = None, timings: Timings | None = None) -> Iterator[CaseResult]:
     """Score each case, in order; a case with an image that cannot be used is returned with its error.
 
@@ -73,12 +74,14 @@ def run_cases(cases: Iterable[CaseImages], model: OnnxModel, *, decode_workers: 
     model : OnnxModel
         The checked model; its batch size is the batch size.
     decode_workers, prefetch : int
-        Decode threads, and images decoded ahead of the model (default two batches).
+        Decode threads (default :data:`DECODE_WORKERS`, every core when the model runs on a GPU), and
+        images decoded ahead of the model (default two batches, and at least two per thread).
     timings : Timings, optional
         Filled in as the work goes.
     """
     card, timings = model.card, timings if timings is not None else Timings()
-    prefetch = prefetch or 2 * model.batch_size
+    decode_workers = decode_workers or ((os.cpu_count() or DECODE_WORKERS) if model.on_gpu else DECODE_WORKERS)
+    prefetch = prefetch or max(2 * model.batch_size, 2 * decode_workers)
     with ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode") as pool:
         decoded = _decode_ahead(_selected(cases, card), card, pool, prefetch, timings)
         yield from _score(decoded, model, timings)
@@ -184,6 +187,11 @@ def _finished(pending: deque[_Pending], card: ModelCard, *, in_batch: set[int]) 
 
 def _combine(result: CaseResult, images: list, card: ModelCard) -> None:
     scores = np.array([score for _, score, _ in images], dtype=np.float64)
+    low, high = card.score_range
+    if not (np.isfinite(scores).all() and (scores >= low).all() and (scores <= high).all()):
+        bad = next(s for s in scores if not (np.isfinite(s) and low <= s <= high))
+        result.error = f"the model gave the score {bad}, outside the card's score_range [{low}, {high}]"
+        return
     result.score = float(scores.max() if card.combine == "max" else scores.mean())
     for prepared, score, rows in images:
         result.inputs.append({"sop_instance_uid": prepared.sop_instance_uid, "frame": prepared.frame,

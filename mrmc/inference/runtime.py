@@ -19,6 +19,7 @@ from .card import ModelCard
 DEVICES = ("auto", "cuda", "cpu")
 CUDA_PROVIDER, CPU_PROVIDER = "CUDAExecutionProvider", "CPUExecutionProvider"
 MAX_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 8
 
 
 class ModelMismatch(ValueError):
@@ -39,15 +40,18 @@ class OnnxModel:
     """An onnxruntime session checked against its card; :meth:`run` takes a batch, returns score and findings."""
 
     def __init__(self, model: bytes | str | os.PathLike, card: ModelCard, *, device: str = "auto",
-                 batch_size: int = 8):
+                 batch_size: int | None = None):
+        """``batch_size`` None: the model's own where its batch dimension is fixed, else DEFAULT_BATCH_SIZE."""
         import onnxruntime
 
         if device not in DEVICES:
             raise ModelMismatch(f"device: one of {', '.join(DEVICES)}")
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ModelMismatch(f"batch size: 1 to {MAX_BATCH_SIZE}")
-        self.card, self.batch_size = card, batch_size
+        self.card = card
         providers = _providers(onnxruntime.get_available_providers(), device)
+        if CUDA_PROVIDER in providers and hasattr(onnxruntime, "preload_dlls"):
+            onnxruntime.preload_dlls()  # CUDA and cuDNN installed from PyPI are found only when loaded first
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         source = model if isinstance(model, bytes) else os.fspath(model)
@@ -55,7 +59,12 @@ class OnnxModel:
             self.session = onnxruntime.InferenceSession(source, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own classes for a file that is not a model
             raise ModelMismatch(f"the file is not a model onnxruntime can load: {_first_line(exc)}") from None
+        self.batch_size = batch_size or self._fixed_batch_size() or DEFAULT_BATCH_SIZE
         used = self.session.get_providers()[0]
+        if device == "cuda" and used != CUDA_PROVIDER:
+            raise ModelMismatch("device cuda: onnxruntime could not start CUDA (its libraries or the driver are "
+                                "missing) and would run on the CPU")
+        self.on_gpu = used == CUDA_PROVIDER
         self.info = RuntimeInfo("onnxruntime", onnxruntime.__version__,
                                 _cuda_device() if used == CUDA_PROVIDER else _cpu_device())
         self._check_inputs()
@@ -66,6 +75,11 @@ class OnnxModel:
         names = [self.card.score_output] + ([self.card.findings_output] if self.card.findings_output else [])
         outputs = self.session.run(names, {self.card.input_name: batch})
         return self._checked(outputs, len(batch))
+
+    def _fixed_batch_size(self) -> int | None:
+        declared = {item.name: item.shape for item in self.session.get_inputs()}.get(self.card.input_name)
+        first = declared[0] if declared else None
+        return first if isinstance(first, int) and 1 <= first <= MAX_BATCH_SIZE else None
 
     def _check_inputs(self) -> None:
         card = self.card

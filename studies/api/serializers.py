@@ -7,7 +7,8 @@ from django.db import models
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from studies.models import AIOutput, Arm, AuditEvent, Case, Job, Read, Reader, Study
+from mrmc.inference.card import MAX_CARD_BYTES
+from studies.models import AIModel, AIOutput, AIOutputSet, Arm, AuditEvent, Case, Job, Read, Reader, Study
 from studies.models.bounds import BIGINT_MAX, SMALLINT_MAX
 
 
@@ -116,8 +117,45 @@ class AIOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AIOutput
-        fields = ["id", "case", "model_name", "model_version", "score", "operating_point", "findings",
-                  "source_name", "source_checksum", "created_at"]
+        fields = ["id", "case", "output_set", "model_name", "model_version", "score", "operating_point", "findings",
+                  "inputs", "runtime", "device", "computed_at", "created_at"]
+
+
+class AIModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AIModel
+        fields = ["id", "name", "version", "sha256", "size", "file_name", "card", "card_sha256", "created_at"]
+
+
+class AIOutputSetSerializer(serializers.ModelSerializer):
+    model_sha256 = serializers.CharField(source="model.sha256", read_only=True, allow_null=True, default=None)
+    n_outputs = serializers.IntegerField(read_only=True, help_text="Cases with an output")
+
+    class Meta:
+        model = AIOutputSet
+        fields = ["id", "model_name", "model_version", "source", "model", "model_sha256", "source_name",
+                  "source_checksum", "outputs_sha256", "shown", "job", "n_outputs", "created_at"]
+
+
+class AIModelUpload(StrictInput):
+    model = serializers.FileField(help_text="The model file (ONNX)")
+    card = serializers.FileField(help_text="Its model card (YAML or JSON)")
+
+    def validate_model(self, upload):
+        if upload.size > settings.AI_MODEL_MAX_BYTES:
+            raise serializers.ValidationError(f"file larger than {settings.AI_MODEL_MAX_BYTES} bytes")
+        return upload
+
+    def validate_card(self, upload):
+        if upload.size > MAX_CARD_BYTES:
+            raise serializers.ValidationError(f"file larger than {MAX_CARD_BYTES} bytes")
+        return upload
+
+
+class PrecomputeInput(StrictInput):
+    device = serializers.ChoiceField(choices=["auto", "cuda", "cpu"], default="auto")
+    batch_size = serializers.IntegerField(min_value=1, max_value=256, required=False,
+                                          help_text="Default: the model's own, else 8")
 
 
 class ReaderSerializer(serializers.ModelSerializer):
@@ -190,6 +228,7 @@ class TruthImportResultSerializer(serializers.Serializer):
 class AIOutputImportResultSerializer(serializers.Serializer):
     stored = serializers.IntegerField()
     checksum = serializers.CharField(help_text="sha256 of the imported file")
+    sets = serializers.ListField(child=serializers.IntegerField(), help_text="The output sets the file went to")
 
 
 class ScheduleSessionSerializer(serializers.Serializer):

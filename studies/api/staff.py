@@ -15,10 +15,11 @@ from studies import selectors
 from studies.errors import NotFound
 from studies.models import AuditEvent, Job, Study
 from studies.permissions import Action, can_view_job, require, visible_studies
-from studies.services import audit, imports, schedule
+from studies.services import ai_outputs, audit, imports, precompute, schedule
 from studies.services import studies as study_services
 
 from . import serializers as s
+from .ai_serializers import AIOutputExportSerializer
 from .parsers import LimitedFormParser, LimitedJSONParser
 
 
@@ -142,6 +143,108 @@ class AIOutputImportView(_FileImportView):
         content, name = self._file(request)
         result = imports.import_ai_outputs(actor=request.user, study=study, data=content, filename=name)
         return Response(s.AIOutputImportResultSerializer(result).data)
+
+
+class AIModelListView(PagedListView):
+    parser_classes = [MultiPartParser, LimitedFormParser]
+
+    @extend_schema(responses=s.AIModelSerializer(many=True))
+    def get(self, request, study_id):
+        study = study_for(request, study_id, Action.VIEW_AI_OUTPUTS)
+        return _page(self, request, study.ai_models.all(), s.AIModelSerializer)
+
+    @extend_schema(request={"multipart/form-data": s.AIModelUpload}, responses={201: s.AIModelSerializer})
+    def post(self, request, study_id):
+        """Register a model file and its card; a model that does not match its card is refused (400)."""
+        study = study_for(request, study_id, Action.CHANGE_STUDY)
+        data = s.AIModelUpload(data=request.data)
+        data.is_valid(raise_exception=True)
+        model, card = data.validated_data["model"], data.validated_data["card"]
+        registered = precompute.register_model(actor=request.user, study=study, model_data=model.read(),
+                                               card_data=card.read(), file_name=model.name)
+        return Response(s.AIModelSerializer(registered).data, status=status.HTTP_201_CREATED)
+
+
+class PrecomputeView(APIView):
+    parser_classes = [LimitedJSONParser, LimitedFormParser]
+
+    @extend_schema(request=s.PrecomputeInput, responses={202: s.JobSerializer})
+    def post(self, request, study_id, model_id):
+        """Compute the model's outputs for every case without one, in chunks on the workers of the
+        ``precompute`` queue; poll the returned job (``/api/v1/jobs/{id}/``)."""
+        study = study_for(request, study_id, Action.CHANGE_STUDY)
+        model = get_object_or_404(study.ai_models, pk=model_id)
+        data = s.PrecomputeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = precompute.start_precompute(actor=request.user, model=model, run=precompute.Settings(
+            device=data.validated_data["device"], batch_size=data.validated_data.get("batch_size")))
+        job.refresh_from_db()  # already finished when tasks run in-process
+        return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _output_sets(study: Study):
+    return study.ai_output_sets.select_related("model").annotate(n_outputs=Count("outputs"))
+
+
+class AIOutputSetListView(PagedListView):
+    @extend_schema(responses=s.AIOutputSetSerializer(many=True))
+    def get(self, request, study_id):
+        study = study_for(request, study_id, Action.VIEW_AI_OUTPUTS)
+        return _page(self, request, _output_sets(study), s.AIOutputSetSerializer)
+
+
+class AIOutputSetDetailView(APIView):
+    parser_classes = [LimitedJSONParser, LimitedFormParser]
+
+    @extend_schema(responses=s.AIOutputSetSerializer)
+    def get(self, request, study_id, set_id):
+        study = study_for(request, study_id, Action.VIEW_AI_OUTPUTS)
+        return Response(s.AIOutputSetSerializer(get_object_or_404(_output_sets(study), pk=set_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, study_id, set_id):
+        """Delete a set and its outputs, while the study is a draft."""
+        study = study_for(request, study_id, Action.CHANGE_STUDY)
+        s.NoBody(data=request.data).is_valid(raise_exception=True)
+        ai_outputs.delete_output_set(actor=request.user, output_set=get_object_or_404(study.ai_output_sets, pk=set_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AIOutputSetShowView(APIView):
+    parser_classes = [LimitedJSONParser, LimitedFormParser]
+
+    @extend_schema(request=None, responses=s.AIOutputSetSerializer)
+    def post(self, request, study_id, set_id):
+        """Make this the set readers see in the AI-aided arm (draft only)."""
+        study = study_for(request, study_id, Action.CHANGE_STUDY)
+        s.NoBody(data=request.data).is_valid(raise_exception=True)
+        ai_outputs.show_output_set(actor=request.user, output_set=get_object_or_404(study.ai_output_sets, pk=set_id))
+        return Response(s.AIOutputSetSerializer(get_object_or_404(_output_sets(study), pk=set_id)).data)
+
+
+class _AIOutputSetExportView(APIView):
+    """The set as the import reads it; the JSON also gives each output's provenance."""
+
+    fmt = ""
+
+    def get(self, request, study_id, set_id):
+        study = study_for(request, study_id, Action.VIEW_AI_OUTPUTS)
+        output_set = get_object_or_404(study.ai_output_sets, pk=set_id)
+        text, content_type = ai_outputs.export_output_set(actor=request.user, output_set=output_set, fmt=self.fmt)
+        response = HttpResponse(text, content_type=content_type)
+        filename = f"study-{study.pk}-ai-outputs-{output_set.pk}.{self.fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+@extend_schema(responses={(200, "application/json"): AIOutputExportSerializer})
+class AIOutputSetJsonView(_AIOutputSetExportView):
+    fmt = "json"
+
+
+@extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+class AIOutputSetCsvView(_AIOutputSetExportView):
+    fmt = "csv"
 
 
 class ReaderListView(APIView):

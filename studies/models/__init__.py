@@ -6,11 +6,13 @@ from .dicom import DicomInstance, DicomSeries, DicomStudy
 from .jobs import Job
 from .reads import Read, ReadRevision
 from .schedule import Assignment, ReadingSession
-from .study import AIOutput, Arm, Case, Reader, Study, StudyMembership
+from .study import AIModel, AIOutput, AIOutputSet, Arm, Case, Reader, Study, StudyMembership
 from .users import Role, User
 
 __all__ = [
+    "AIModel",
     "AIOutput",
+    "AIOutputSet",
     "AnalysisRun",
     "Arm",
     "Assignment",

@@ -12,6 +12,10 @@ class Read(models.Model):
     case = models.ForeignKey("studies.Case", on_delete=models.PROTECT, related_name="reads")
     arm = models.ForeignKey("studies.Arm", on_delete=models.PROTECT, related_name="reads")
     rating = models.FloatField(validators=finite_between(-RATING_LIMIT, RATING_LIMIT))
+    ai_output = models.ForeignKey(
+        "studies.AIOutput", null=True, blank=True, on_delete=models.PROTECT, related_name="reads",
+        help_text="The AI output the reader was shown (AI-aided arms): its set names the model and its hash",
+    )
     decision = models.BooleanField(null=True, blank=True)
     marks = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)

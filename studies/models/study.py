@@ -197,10 +197,91 @@ class Case(models.Model):
         return self.label
 
 
+def _refuse_after_draft(study_id: int, what: str) -> None:
+    # Readers' AI-aided reads rely on exactly these: they are fixed once enrolling starts.
+    if Study.objects.filter(pk=study_id).exclude(status=Study.Status.DRAFT).exists():
+        raise ValueError(f"{what} are fixed once the study leaves draft")
+
+
+class AIModel(models.Model):
+    """A model file and its model card registered with a study; kept by SHA-256 and never changed."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="ai_models")
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    sha256 = models.CharField(max_length=64, help_text="Of the model file")
+    size = models.PositiveBigIntegerField(validators=between(1, BIGINT_MAX))
+    file_name = models.CharField(max_length=255, blank=True)
+    card = models.JSONField(help_text="The card as parsed")
+    card_text = models.TextField(help_text="The card as registered")
+    card_sha256 = models.CharField(max_length=64)
+    registered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "sha256"], name="ai_model_file_unique"),
+            models.UniqueConstraint(fields=["study", "name", "version"], name="ai_model_version_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.version}"
+
+    def save(self, *args, **kwargs):
+        _refuse_after_draft(self.study_id, "AI models")
+        super().save(*args, **kwargs)
+
+
+class AIOutputSource(models.TextChoices):
+    IMPORTED = "imported", "Imported from a file"
+    COMPUTED = "computed", "Computed by the platform"
+
+
+class AIOutputSet(models.Model):
+    """One model version's outputs for a study's cases. Exactly one set is shown in the AI-aided arm."""
+
+    Source = AIOutputSource
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="ai_output_sets")
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=50)
+    source = models.CharField(max_length=16, choices=AIOutputSource.choices)
+    model = models.ForeignKey(AIModel, null=True, blank=True, on_delete=models.PROTECT, related_name="output_sets",
+                              help_text="The model that computed the outputs (computed sets)")
+    source_name = models.CharField(max_length=255, blank=True, help_text="The file imported (imported sets)")
+    source_checksum = models.CharField(max_length=64, blank=True, help_text="sha256 of the file imported")
+    outputs_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Of every output of the set, once complete (see services.ai_outputs)"
+    )
+    shown = models.BooleanField(default=False, help_text="The set readers see in the AI-aided arm")
+    job = models.ForeignKey("studies.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "model_name", "model_version"], name="ai_output_set_unique"),
+            models.UniqueConstraint(fields=["study"], condition=Q(shown=True), name="ai_output_set_one_shown"),
+            models.CheckConstraint(condition=Q(source__in=AIOutputSource.values), name="ai_output_set_source_valid"),
+            models.CheckConstraint(condition=Q(source="imported") | Q(model__isnull=False),
+                                   name="ai_output_set_computed_has_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_name} {self.model_version}"
+
+    def save(self, *args, **kwargs):
+        _refuse_after_draft(self.study_id, "AI output sets")
+        super().save(*args, **kwargs)
+
+
 class AIOutput(models.Model):
     """A precomputed AI result for a case; immutable once the study leaves draft."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="ai_outputs")
+    output_set = models.ForeignKey(AIOutputSet, on_delete=models.CASCADE, related_name="outputs")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="ai_outputs")
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=50)
@@ -210,20 +291,24 @@ class AIOutput(models.Model):
         validators=finite_between(-SCORE_LIMIT, SCORE_LIMIT),
     )
     findings = models.JSONField(default=list, blank=True)
-    source_name = models.CharField(max_length=255, blank=True)
-    source_checksum = models.CharField(max_length=64, help_text="sha256 of the file it came from")
+    inputs = models.JSONField(
+        default=list, blank=True,
+        help_text="Computed outputs: each image seen (SOP Instance UID, frame, pixel SHA-256, score)",
+    )
+    runtime = models.CharField(max_length=100, blank=True, help_text="Computed outputs: e.g. onnxruntime 1.30.0")
+    device = models.CharField(max_length=255, blank=True, help_text="Computed outputs: the GPU or CPU it ran on")
+    computed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["case_id", "model_name", "model_version"]
         constraints = [
             models.UniqueConstraint(fields=["case", "model_name", "model_version"], name="ai_output_unique"),
+            models.UniqueConstraint(fields=["output_set", "case"], name="ai_output_once_per_set"),
         ]
 
     def save(self, *args, **kwargs):
-        # Readers' AI-aided reads rely on exactly these outputs: they are fixed once enrolling starts.
-        if Study.objects.filter(pk=self.study_id).exclude(status=Study.Status.DRAFT).exists():
-            raise ValueError("AI outputs are fixed once the study leaves draft")
+        _refuse_after_draft(self.study_id, "AI outputs")
         super().save(*args, **kwargs)
 
 

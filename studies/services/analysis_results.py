@@ -8,7 +8,6 @@ pre-specified endpoint's decision (:mod:`studies.services.endpoint_decisions`).
 """
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from mrmc.stats import StudyDataError, analyze_study, result_to_json
 from studies.errors import RuleViolation
-from studies.models import AIOutput, AnalysisRun, Study
+from studies.models import AnalysisRun, Study
 from studies.services.analysis_design import design_section
 from studies.services.analysis_sections import SECTIONS, SectionContext
 from studies.services.analysis_snapshot import parse_snapshot
@@ -94,23 +93,29 @@ def _section(section, context: SectionContext) -> dict:
 
 
 def _ai_scores(study: Study, cases: tuple[str, ...]) -> tuple[dict | None, np.ndarray | None]:
-    """The scores of the study's AI model (the one with most outputs) in case order, if every case has one."""
-    outputs = AIOutput.objects.filter(study=study).select_related("case")
-    models = Counter((o.model_name, o.model_version) for o in outputs)
-    if not models:
+    """The scores of the AI output set shown to readers, in case order, if every case has one; and its provenance."""
+    output_set = study.ai_output_sets.filter(shown=True).select_related("model").first()
+    if output_set is None:
         return None, None
-    (name, version), _ = models.most_common(1)[0]
-    by_case = {o.case.label: o for o in outputs if (o.model_name, o.model_version) == (name, version)}
+    by_case = {o.case.label: o for o in output_set.outputs.select_related("case")}
+    model = {"name": output_set.model_name, "version": output_set.model_version, "source": output_set.source,
+             "outputs_sha256": output_set.outputs_sha256, **_provenance(output_set)}
     if any(case not in by_case for case in cases):
-        return {"name": name, "version": version, "missing_cases": True}, None
+        return {**model, "missing_cases": True}, None
     operating_points = {output.operating_point for output in by_case.values()}
-    model = {"name": name, "version": version, "operating_point": next(iter(operating_points))}
+    model["operating_point"] = next(iter(operating_points))
     if len(operating_points) > 1:  # one threshold per model: several cannot say which calls the model made
         model.update(operating_point=None, operating_point_note="the AI outputs give different operating points")
-    return (
-        model,
-        np.array([by_case[case].score for case in cases]),
-    )
+    return model, np.array([by_case[case].score for case in cases])
+
+
+def _provenance(output_set) -> dict:
+    """Where the outputs came from: the model file and card hashes and the runtimes and devices, or the file."""
+    if output_set.model is None:
+        return {"source_name": output_set.source_name, "source_sha256": output_set.source_checksum}
+    ran = sorted(set(output_set.outputs.values_list("runtime", "device")))
+    return {"model_sha256": output_set.model.sha256, "card_sha256": output_set.model.card_sha256,
+            "runtimes": [{"runtime": runtime, "device": device} for runtime, device in ran]}
 
 
 def _study_summary(context: SectionContext) -> dict:

@@ -11,14 +11,14 @@ from django.db import transaction
 
 from mrmc.dicom.deid import remap_uid
 from mrmc.dicom.synth import DemoSet, make_demo_set
+from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import Case, Role, Study, User
-from studies.services import audit, imports, ingest, schedule
+from studies.services import audit, imports, ingest, precompute, schedule
 from studies.services import studies as study_services
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
 DEMO_SEED = 20261128
 DEMO_IMAGE_SHAPE = (2048, 2048)
-AI_OPERATING_POINT = 0.5
 DEMO_USERS = [
     ("admin", Role.ADMIN, "", None),
     ("coordinator", Role.COORDINATOR, "", None),
@@ -58,9 +58,7 @@ def seed_demo(
         )
         if report.rejected or len(report.linked) != n_cases:
             raise RuntimeError(f"demo images did not ingest cleanly: {report.as_dict()}")
-        imports.import_ai_outputs(
-            actor=coordinator, study=study, data=_ai_json(demo, key).encode(), filename="demo_ai_outputs.json"
-        )
+        _compute_ai_outputs(coordinator, study)
         study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
         study = study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
@@ -135,22 +133,10 @@ def _truth_csv(demo: DemoSet, key: bytes) -> str:
     return out.getvalue()
 
 
-def _ai_json(demo: DemoSet, key: bytes) -> str:
-    """The generator's AI outputs as the import format: boxes on the de-identified images."""
-    document = json.loads(demo.ai_outputs_json.read_text())
-    outputs = [
-        {
-            "case": case["case_id"],
-            "score": case["score"],
-            "findings": [_box(finding, key) for finding in case["findings"]],
-        }
-        for case in document["cases"]
-    ]
-    return json.dumps({"model": {**document["model"], "operating_point": AI_OPERATING_POINT}, "outputs": outputs})
-
-
-def _box(finding: dict, key: bytes) -> dict:
-    x, y, width, height = finding["box"]
-    return {"type": "box", "x": x, "y": y, "width": width, "height": height, "score": finding["score"],
-            "label": finding["label"], "sop_instance_uid": remap_uid(finding["sop_instance_uid"], key),
-            "frame": finding["frame"]}
+def _compute_ai_outputs(coordinator: User, study: Study) -> None:
+    """The demo's AI outputs, computed by the platform's pipeline with the shipped demo detector."""
+    model = precompute.register_model(actor=coordinator, study=study, model_data=SHIPPED_MODEL.read_bytes(),
+                                      card_data=SHIPPED_CARD.read_bytes(), file_name=SHIPPED_MODEL.name)
+    result = precompute.precompute_in_process(actor=coordinator, model=model, run=precompute.Settings(device="cpu"))
+    if result["failed"] or result["cases_without_output"]:
+        raise RuntimeError(f"the demo detector did not score every case: {result}")

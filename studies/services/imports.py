@@ -15,10 +15,10 @@ from django.db import transaction
 
 from mrmc.dicom.deid import remap_uid
 from studies.errors import InvalidInput, RuleViolation, located
-from studies.models import AIOutput, Case, Study, User
+from studies.models import AIOutput, AIOutputSet, Case, Study, User
 from studies.models.bounds import SMALLINT_MAX
 from studies.permissions import Action, require
-from studies.services import ingest
+from studies.services import ai_outputs, ingest
 
 MAX_REPORTED_ERRORS = 50
 # truth may be corrected until the study is locked for analysis
@@ -216,9 +216,11 @@ def _check_uid_clash(study: Study) -> None:
 
 @transaction.atomic
 def import_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str = "") -> dict:
-    """Store AI outputs from JSON (``{"model": {...}, "outputs": [...]}``) or CSV.
+    """Store AI outputs from JSON (``{"model": {...}, "outputs": [...]}``) or CSV, one set per model version.
 
-    The file's sha256 is kept with every output so a result can be traced to its file.
+    Each model version's outputs become an imported set that names the file and its sha256; a version
+    that has outputs from another file (or computed here) is refused, and importing the same file again
+    stores nothing new (:func:`studies.services.ai_outputs.output_set_for`).
     """
     require(actor, Action.CHANGE_STUDY, study)
     if study.status != Study.Status.DRAFT:
@@ -235,17 +237,22 @@ def import_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str =
     keys = [(line, f"{e['case']}/{e['model_name']}/{e['model_version']}") for line, e in entries]
     _check_unique(keys, "case", errors)
     errors.raise_if_any("AI output file")
-    stored = 0
+    stored, sets = 0, {}
     for _, entry in entries:
+        version = (entry.pop("model_name"), entry.pop("model_version"))
+        if version not in sets:
+            sets[version] = ai_outputs.output_set_for(
+                actor=actor, study=study, name=version[0], version=version[1],
+                source=AIOutputSet.Source.IMPORTED, source_name=filename, checksum=checksum)
         case = cases[entry.pop("case")]
-        AIOutput.objects.update_or_create(
-            case=case,
-            model_name=entry.pop("model_name"),
-            model_version=entry.pop("model_version"),
-            defaults={**entry, "study": study, "source_checksum": checksum, "source_name": filename},
+        _, created = AIOutput.objects.get_or_create(
+            output_set=sets[version], case=case,
+            defaults={**entry, "study": study, "model_name": version[0], "model_version": version[1]},
         )
-        stored += 1
-    return {"stored": stored, "checksum": checksum}
+        stored += created
+    for output_set in sets.values():
+        ai_outputs.seal(output_set)
+    return {"stored": stored, "checksum": checksum, "sets": [output_set.pk for output_set in sets.values()]}
 
 
 def _ai_from_json(text: str, errors: _Errors) -> list[tuple[int | None, dict]]:

@@ -67,6 +67,7 @@ class Kind(StrEnum):
     ANALYSIS_RUN = "analysis_run"
     INGEST_DICOM = "ingest_dicom"
     POWER_SIMULATION = "power_simulation"
+    PRECOMPUTE_AI = "precompute_ai"
 
 
 # The queue of each kind's tasks (settings.CELERY_WORK_QUEUES lists them all): workers can be given the
@@ -76,6 +77,7 @@ QUEUE_OF_KIND = {
     Kind.ANALYSIS_RUN: "analysis",
     Kind.INGEST_DICOM: "ingest",
     Kind.POWER_SIMULATION: "analysis",
+    Kind.PRECOMPUTE_AI: "precompute",
 }
 
 

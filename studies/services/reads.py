@@ -13,6 +13,7 @@ from studies.models import Assignment, Read, ReadRevision, Study, User
 from studies.models.bounds import INTEGER_MAX
 from studies.permissions import Action, require
 from studies.rules import revision_refusal, session_state, unaided_score_pending
+from studies.selectors import shown_ai_output
 from studies.services.schedule import complete_session_if_done
 
 REVISABLE_FIELDS = ("rating", "decision", "marks", "comment")
@@ -72,6 +73,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
         reader=assignment.reader,
         case_id=assignment.case_id,
         arm=assignment.arm,
+        ai_output=shown_ai_output(assignment.case) if assignment.arm.shows_ai else None,
         idempotency_key=idempotency_key,
         duration_ms=_duration_ms(values),
         **_stored_values(values),

@@ -131,9 +131,12 @@ def _check_ready_to_read(study: Study) -> None:
     if not study.sessions.exists():
         raise RuleViolation("generate the reading schedule before reading starts")
     if study.arms.filter(shows_ai=True).exists():
-        missing = study.cases.filter(ai_outputs__isnull=True).values_list("label", flat=True)[:5]
+        shown = study.ai_output_sets.filter(shown=True).first()
+        if shown is None:
+            raise RuleViolation("an AI-aided study needs AI outputs: import or compute them")
+        missing = study.cases.exclude(ai_outputs__output_set=shown).values_list("label", flat=True)[:5]
         if missing:
-            raise RuleViolation(f"cases without AI output in an AI-aided study: {', '.join(missing)}")
+            raise RuleViolation(f"cases without an output of {shown} (the set shown to readers): {', '.join(missing)}")
 
 
 def is_deletable(study: Study) -> bool:

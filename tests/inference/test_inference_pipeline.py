@@ -1,12 +1,11 @@
 """mrmc.inference against models the tests build: known functions of the pixels, computed here independently."""
 
 import io
-import json
 
 import numpy as np
 import pydicom
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 from pydicom.uid import RLELossless
 
 from mrmc.dicom.synth import make_case
@@ -23,45 +22,9 @@ from mrmc.inference import (
     prepare,
     run_cases,
 )
+from tests.inference.models import card, expected_score, region_mean_model
 
-SIDE = 128
-REGION = (slice(32, 96), slice(16, 80))  # rows, columns of the windowed mean
-WINDOW = (1800.0, 2400.0)
-
-
-def region_mean_model(*, side=SIDE, region=REGION, input_name="image", dtype=TensorProto.FLOAT,
-                      batch="N", findings=None) -> bytes:
-    """score = mean of the input over ``region``; ``findings`` (K, 5) rows are returned for every image."""
-    rows, cols = region
-    inits = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in (
-        ("starts", [rows.start, cols.start]), ("ends", [rows.stop, cols.stop]), ("axes", [2, 3]))]
-    nodes = [helper.make_node("Slice", [input_name, "starts", "ends", "axes"], ["region"]),
-             helper.make_node("ReduceMean", ["region"], ["mean"], axes=[1, 2, 3], keepdims=0),
-             helper.make_node("Unsqueeze", ["mean", "one"], ["score"])]
-    inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "one"))
-    outputs = [helper.make_tensor_value_info("score", dtype, [batch, 1])]
-    if findings is not None:
-        rows_k = np.asarray(findings, dtype=np.float32)[np.newaxis]
-        inits += [numpy_helper.from_array(rows_k, "rows"), numpy_helper.from_array(np.array([1, 1], np.int64), "ones")]
-        nodes += [helper.make_node("Shape", ["score"], ["n1"]), helper.make_node("Slice", ["n1", "zero", "one"], ["n"]),
-                  helper.make_node("Concat", ["n", "ones"], ["reps"], axis=0),
-                  helper.make_node("Tile", ["rows", "reps"], ["findings"])]
-        inits.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"))
-        outputs.append(helper.make_tensor_value_info("findings", TensorProto.FLOAT, [batch, len(findings), 5]))
-    graph = helper.make_graph(nodes, "region_mean",
-                              [helper.make_tensor_value_info(input_name, dtype, [batch, 1, side, side])],
-                              outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    return model.SerializeToString()
-
-
-def card(**changes) -> bytes:
-    fields = {"name": "Region mean", "version": "1", "input": {"name": "image", "height": SIDE, "width": SIDE},
-              "preprocessing": {"resize": "area", "window": {"center": WINDOW[0], "width": WINDOW[1]}},
-              "outputs": {"score": "score"}}
-    fields.update(changes)
-    return json.dumps(fields).encode()
+SIDE = 128  # the model's input: the 256 x 256 cases below, halved
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +45,6 @@ def _reread(ds):
 
 def _refs(datasets):
     return tuple(ImageRef(ds.SOPInstanceUID, 1, ds.Modality, lambda ds=ds: ds) for ds in datasets)
-
-
-def expected_score(ds) -> float:
-    """The card's preprocessing written out: rescale, LINEAR window (PS3.3 C.11.2.1.2.1), 2x2 box mean, region."""
-    values = ds.pixel_array.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
-    center, width = WINDOW
-    windowed = np.clip((values - (center - 0.5)) / (width - 1) + 0.5, 0, 1)
-    if ds.PhotometricInterpretation == "MONOCHROME1":
-        windowed = 1 - windowed
-    halved = windowed.reshape(SIDE, 2, SIDE, 2).mean(axis=(1, 3))
-    return float(halved[REGION].mean())
 
 
 def test_scores_are_the_function_the_model_defines(cases):
@@ -219,7 +171,6 @@ def test_timings_count_every_image(cases):
 
 
 def test_the_shipped_demo_detector_is_what_its_script_builds():
-    data = demo_detector.Path(demo_detector.__file__).parent / "data"
-    assert (data / "demo_detector.onnx").read_bytes() == demo_detector.build_model()
-    assert (data / "demo_detector.card.yaml").read_text() == demo_detector.CARD
+    assert demo_detector.SHIPPED_MODEL.read_bytes() == demo_detector.build_model()
+    assert demo_detector.SHIPPED_CARD.read_text() == demo_detector.CARD
     parse_card(demo_detector.CARD.encode())

@@ -20,6 +20,7 @@ DOWNLOAD_MEDIA_TYPES = {
     "/api/v1/analysis-runs/{run_id}/rjafroc.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "/api/v1/studies/{study_id}/schedule.csv": "text/csv",
     "/api/v1/studies/{study_id}/reads.csv": "text/csv",
+    "/api/v1/studies/{study_id}/ai-output-sets/{set_id}/outputs.csv": "text/csv",
 }
 
 

@@ -123,7 +123,11 @@ def test_ai_json_import_with_findings_and_checksum(with_cases, coordinator):
     result = import_ai_outputs(actor=coordinator, study=with_cases, data=data, filename="ai.json")
     assert result["stored"] == 2 and len(result["checksum"]) == 64
     a = AIOutput.objects.get(case__label="A")
-    assert (a.model_name, a.model_version, a.operating_point, a.source_checksum) == ("net", "2.1", 0.4, result["checksum"])
+    assert (a.model_name, a.model_version, a.operating_point) == ("net", "2.1", 0.4)
+    output_set = a.output_set
+    assert (output_set.source, output_set.source_name, output_set.source_checksum, output_set.shown) == (
+        "imported", "ai.json", result["checksum"], True)
+    assert result["sets"] == [output_set.pk]
 
 
 @pytest.mark.parametrize(

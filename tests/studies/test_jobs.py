@@ -20,6 +20,7 @@ RUNNER_OF_KIND = {
     "analysis_run": "studies.services.analysis.run_analysis_job",
     "ingest_dicom": "studies.services.ingest.run_ingest_job",
     "power_simulation": "studies.services.power.run_power_job",
+    "precompute_ai": "studies.services.precompute.run_precompute_job",
 }
 
 

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from studies.api import reading_serializers as s
 from studies.models import Assignment, Case, Study
-from studies.services import imports, schedule
+from studies.services import ai_outputs, imports, schedule
 from studies.services import studies as study_services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,9 @@ def reading_study(make_study, coordinator):
                        status=Study.Status.DRAFT, washout_days=0)
     document = {"model": {"name": "detector", "version": "2", "operating_point": 0.5},
                 "outputs": [{"case": case.label, "score": 0.7, "findings": FINDINGS} for case in study.cases.all()]}
-    imports.import_ai_outputs(actor=coordinator, study=study, data=json.dumps(document).encode(), filename="ai.json")
+    result = imports.import_ai_outputs(actor=coordinator, study=study, data=json.dumps(document).encode(),
+                                       filename="ai.json")
+    ai_outputs.show_output_set(actor=coordinator, output_set=study.ai_output_sets.get(pk=result["sets"][0]))
     study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
     schedule.generate_schedule(actor=coordinator, study=study, seed=4)
     return study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from studies.api.analysis import ResultsDocumentSerializer
 from studies.errors import NotAllowed
-from studies.models import AnalysisRun, AuditEvent, Job, Role, Study
+from studies.models import AIOutputSet, AnalysisRun, AuditEvent, Job, Role, Study
 from studies.services import analysis, analysis_exports
 from studies.services import studies as study_services
 
@@ -121,7 +121,8 @@ def test_import_results_keep_their_keys(make_study, coordinator, api):
     assert body == {"created": 2, "updated": 0, "linked_to_images": 0}
     ai = SimpleUploadedFile("a.csv", b"case,model_name,model_version,score\nK1,m,1,0.5\n", content_type="text/csv")
     body = api(coordinator).post(f"/api/v1/studies/{study.pk}/ai-outputs/import/", {"file": ai}).json()
-    assert set(body) == {"stored", "checksum"} and body["stored"] == 1 and len(body["checksum"]) == 64
+    assert set(body) == {"stored", "checksum", "sets"} and body["stored"] == 1 and len(body["checksum"]) == 64
+    assert body["sets"] == list(AIOutputSet.objects.filter(study_id=study.pk).values_list("pk", flat=True))
 
 
 def test_enrolling_an_unknown_user_names_the_field(make_study, coordinator, api):

@@ -10,7 +10,8 @@ def build(run: AnalysisRun, results: dict) -> Section:
         return Section("AI standalone performance", [standalone.get("reason") or standalone.get("error", "")])
     model = standalone["model"]
     paragraphs = [f"{model['name']} {model['version']}: AUC {number(standalone['auc'])} "
-                  f"(SE {number(standalone['se'])}, 95% CI {interval(standalone['ci'])}), DeLong."]
+                  f"(SE {number(standalone['se'])}, 95% CI {interval(standalone['ci'])}), DeLong.",
+                  *_provenance(model)]
     tables = _operating_point_tables(standalone.get("operating_point"))
     if versus.get("available"):
         descriptions = sorted({v.get("method_description", v.get("method", "")) for v in versus["by_arm"].values()})
@@ -26,6 +27,20 @@ def build(run: AnalysisRun, results: dict) -> Section:
         paragraphs.append(f"AI versus readers not computed: {versus.get('reason') or versus.get('error')}")
     return Section("AI standalone performance", paragraphs, tables,
                    [("ai_roc", "AI ROC curve with the readers' operating points")])
+
+
+def _provenance(model: dict) -> list[str]:
+    """Which outputs these are: the model and runtime that computed them, or the file they came from."""
+    if model.get("model_sha256"):
+        ran = "; ".join(f"{entry['runtime']} on {entry['device']}" for entry in model.get("runtimes", []))
+        origin = (f"Computed on the platform by the model file with SHA-256 {model['model_sha256']} (model card "
+                  f"SHA-256 {model['card_sha256']}), with {ran or 'an unrecorded runtime'}.")
+    elif model.get("source_sha256"):
+        origin = f"Imported from {model.get('source_name') or 'a file'} (SHA-256 {model['source_sha256']})."
+    else:
+        return []
+    outputs = (f" The outputs' SHA-256 is {model['outputs_sha256']}." if model.get("outputs_sha256") else "")
+    return [origin + outputs + " Every read in the AI-aided arm records the output its reader was shown."]
 
 
 def _operating_point_tables(point: dict | None) -> list[Table]:

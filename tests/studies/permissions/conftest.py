@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import AnalysisRun, Assignment, Job, Read, ReadingSession, Role, Study, User
-from studies.services import analysis, reads
+from studies.services import analysis, imports, precompute, reads
 from studies.services import studies as study_services
 from studies.services.demo_analysis import create_read_demo_study
 from tests.conftest import create_study, create_user, kept_for_scope
@@ -124,6 +125,11 @@ def route_targets(world_ids, django_db_blocker) -> RouteTargetIds:
         for status in sorted({rule.state for rules in MATRIX.values() for rule in rules.values()} - {Study.Status.READING}):
             study = create_study(coordinator, n_readers=2, n_cases=4, status=status)
             study_services.add_member(actor=coordinator, study=study, user=statistician)
+            if status == Study.Status.DRAFT:  # a model to compute with, and a second output set, not shown
+                precompute.register_model(actor=coordinator, study=study, model_data=SHIPPED_MODEL.read_bytes(),
+                                          card_data=SHIPPED_CARD.read_bytes(), file_name=SHIPPED_MODEL.name)
+                imports.import_ai_outputs(actor=coordinator, study=study, filename="next.csv",
+                                          data=b"case,model_name,model_version,score\nC000,model,next,0.5\n")
             studies[status] = study.pk
         return RouteTargetIds(studies_by_status=studies, finished_run=_finished_run(coordinator, statistician).pk)
 

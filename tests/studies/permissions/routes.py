@@ -9,9 +9,11 @@ import io
 import uuid
 from dataclasses import dataclass
 
+import onnx
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, get_resolver, reverse
 
+from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import AuditEvent, Study
 from tests.dicomweb.images import case_datasets
 
@@ -54,6 +56,13 @@ MATRIX = {
     "case-import": {"post": Rule(CHANGE)},
     "ai-output-list": {"get": Rule(STAFF)},
     "ai-output-import": {"post": Rule(CHANGE, state=DRAFT)},
+    "ai-output-set-list": {"get": Rule(STAFF)},
+    "ai-output-set-detail": {"get": Rule(STAFF), "delete": Rule(CHANGE, 204, DRAFT)},
+    "ai-output-set-show": {"post": Rule(CHANGE, state=DRAFT)},
+    "ai-output-set-json": {"get": Rule(STAFF)},
+    "ai-output-set-csv": {"get": Rule(STAFF)},
+    "ai-model-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, DRAFT)},
+    "ai-model-precompute": {"post": Rule(CHANGE, 202, DRAFT)},
     "dicom-upload": {"post": Rule(CHANGE, 202)},
     "reader-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, ENROLLING)},
     "schedule": {"get": Rule(STAFF), "post": Rule(CHANGE, 202, ENROLLING)},
@@ -135,6 +144,10 @@ BODIES = {
     ("ai-output-import", "post"): lambda world, study: {
         "file": SimpleUploadedFile("ai.csv", b"case,model_name,model_version,score\nC000,model,2,0.5\n")},
     ("dicom-upload", "post"): lambda world, study: {"files": [SimpleUploadedFile("image.dcm", dicom_file())]},
+    ("ai-model-list", "post"): lambda world, study: {
+        "model": SimpleUploadedFile("next.onnx", next_model_version()),
+        "card": SimpleUploadedFile("next.card.yaml", SHIPPED_CARD.read_text().replace("1.0.0", "1.0.1").encode())},
+    ("ai-model-precompute", "post"): lambda world, study: {"device": "cpu"},
     ("reader-list", "post"): lambda world, study: {"username": "outsider_reader"},
     ("schedule", "post"): lambda world, study: {"seed": 1},
     ("analysis-run-list", "post"): lambda world, study: {"options": {}},
@@ -144,7 +157,14 @@ BODIES = {
                                                  "idempotency_key": str(uuid.uuid4()), "rating": 50},
     ("read-detail", "patch"): lambda world, study: {"idempotency_key": str(uuid.uuid4()), "rating": 55},
 }
-MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post")}
+MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post"), ("ai-model-list", "post")}
+
+
+def next_model_version() -> bytes:
+    """The demo detector as another file (a model the draft study has not registered)."""
+    model = onnx.load_from_string(SHIPPED_MODEL.read_bytes())
+    model.producer_version = "1.0.1"
+    return model.SerializeToString()
 
 
 def url_for(world, name: str, method: str) -> str:
@@ -157,6 +177,8 @@ def url_for(world, name: str, method: str) -> str:
         "read_id": lambda: world.read.pk,
         "job_id": lambda: world.job.pk,
         "run_id": lambda: world.finished_run.pk,
+        "set_id": lambda: study.ai_output_sets.order_by("-pk").first().pk,  # the draft's is not the one shown
+        "model_id": lambda: study.ai_models.order_by("pk").first().pk,
     }
     return reverse(name, kwargs={param: values[param]() for param in route_params(name)})
 

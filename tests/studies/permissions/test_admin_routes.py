@@ -19,14 +19,14 @@ SUPERUSER_ONLY = {"anonymous": "login", "reader": 403, "coordinator": 403, "stat
 # model label -> role -> status of its changelist
 CHANGELISTS = {
     **dict.fromkeys(["studies.Study", "studies.Case", "studies.Reader", "studies.StudyMembership",
-                     "studies.AIOutput", "studies.ReadingSession", "studies.Read", "studies.Job",
+                     "studies.AIOutput", "studies.AIOutputSet", "studies.AIModel", "studies.ReadingSession", "studies.Read", "studies.Job",
                      "studies.DicomStudy", "studies.AnalysisRun", "studies.AuditEvent"], STUDY_STAFF),
     # People, tokens, second factors and login records: platform superusers only.
     **dict.fromkeys(["studies.User", "auth.Group", "knox.AuthToken", "otp_totp.TOTPDevice", "axes.AccessAttempt",
                      "axes.AccessLog", "axes.AccessFailureLog"], SUPERUSER_ONLY),
 }
 # Written only by their own workflow: viewable, never added, changed or deleted in the admin, even by a superuser.
-READ_ONLY = ["studies.AIOutput", "studies.ReadingSession", "studies.Read", "studies.Job", "studies.DicomStudy",
+READ_ONLY = ["studies.AIOutput", "studies.AIOutputSet", "studies.ReadingSession", "studies.Read", "studies.Job", "studies.DicomStudy",
              "studies.AnalysisRun", "studies.AuditEvent"]
 
 

@@ -24,7 +24,13 @@ class Expected:
     after: dict = field(default_factory=dict)  # values the event's "after" must hold
 
 
-def _expected(name, method, world, study, body, user) -> Expected:
+def url_id(url: str, collection: str) -> int:
+    """The id after ``collection`` in ``url``."""
+    parts = url.strip("/").split("/")
+    return int(parts[parts.index(collection) + 1])
+
+
+def _expected(name, method, world, study, body, user, url) -> Expected:
     on_study = {
         ("study-list", "post"): lambda: Expected("create", "studies.Study", {body.get("id")}, body.get("id"),
                                                  {"title": "new"}),
@@ -38,6 +44,14 @@ def _expected(name, method, world, study, body, user) -> Expected:
                                                   study.pk, {"truth": True}),
         ("ai-output-import", "post"): lambda: Expected(
             "create", "studies.AIOutput", {study.ai_outputs.get(case__label="C000", model_version="2").pk}, study.pk),
+        ("ai-output-set-detail", "delete"): lambda: Expected(
+            "delete", "studies.AIOutputSet", {url_id(url, "ai-output-sets")}, study.pk),
+        ("ai-output-set-show", "post"): lambda: Expected(
+            "update", "studies.AIOutputSet", {url_id(url, "ai-output-sets")}, study.pk, {"shown": True}),
+        ("ai-model-list", "post"): lambda: Expected("create", "studies.AIModel", {body.get("id")}, study.pk,
+                                                    {"name": "MRMC Demo Blob Detector"}),
+        ("ai-model-precompute", "post"): lambda: Expected("ai_precompute_started", "studies.Job", {body.get("id")},
+                                                          study.pk, {"device": "cpu"}),
         ("dicom-upload", "post"): lambda: Expected(
             "create", "studies.DicomStudy", set(study.dicom_studies.values_list("pk", flat=True)), study.pk),
         ("reader-list", "post"): lambda: Expected("create", "studies.Reader", {body.get("id")}, study.pk,
@@ -79,7 +93,7 @@ def test_every_write_is_audited(api, world, name, method, role, django_capture_o
         response = call(api, world, role, name, method, url)
     assert response.status_code == rule.status, response.content[:500]
     body = response.json() if response.content else {}
-    expected = _expected(name, method, world, study, body, user)
+    expected = _expected(name, method, world, study, body, user, url)
     events = AuditEvent.objects.filter(seq__gt=last_event, action=expected.action, entity=expected.entity)
     matching = [event for event in events if event.entity_id in {str(pk) for pk in expected.entity_ids}]
     assert matching, f"no {expected.action} event of {expected.entity} {expected.entity_ids}"
