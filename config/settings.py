@@ -156,6 +156,8 @@ DICOM_STORAGE = Path(env.str("DICOM_STORAGE", default=str(DATA_DIR / "dicom")))
 # Registered AI model files, by SHA-256: every worker that computes AI outputs reads them.
 AI_MODEL_STORAGE = Path(env.str("AI_MODEL_STORAGE", default=str(DICOM_STORAGE / "models")))
 AI_MODEL_MAX_BYTES = env.int("AI_MODEL_MAX_BYTES", default=1024 ** 3)
+# Cases per task of a precompute job: each task loads the model once, and any worker may take it.
+AI_PRECOMPUTE_CASES_PER_CHUNK = env.int("AI_PRECOMPUTE_CASES_PER_CHUNK", default=16)
 DICOMWEB_UPSTREAM = env("DICOMWEB_UPSTREAM")
 # Secret of the PS3.15 UID mapping and date shift; changing it changes every de-identified UID,
 # so production requires it explicitly: derived from SECRET_KEY, rotating the secret key would give

@@ -2,7 +2,7 @@
 
 A model is registered with its card; it is checked against the card (inputs, outputs, a trial batch)
 before it is stored, and kept by SHA-256. Computing is a job on the ``precompute`` queue that fans the
-cases still without an output out in chunks of :data:`CASES_PER_CHUNK`; any worker on any machine takes
+cases still without an output out in chunks of ``AI_PRECOMPUTE_CASES_PER_CHUNK``; any worker on any machine takes
 a chunk, loads the model (on its GPU where it has one) and stores each case's output as it is done, so
 a job that stops is resumed by running it again. ``manage.py precompute_ai`` runs the same chunks in
 one process. When the set is complete its outputs' hash is recorded; ``--verify`` computes every case
@@ -32,7 +32,6 @@ from studies.services.ingest import image_store
 
 log = logging.getLogger(__name__)
 
-CASES_PER_CHUNK = 16
 
 
 def model_store() -> ContentStore:
@@ -213,8 +212,9 @@ def _cases_to_do(output_set: AIOutputSet) -> list[int]:
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), CASES_PER_CHUNK):
-        yield ids[start:start + CASES_PER_CHUNK]
+    size = settings.AI_PRECOMPUTE_CASES_PER_CHUNK
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def _case_images(cases: list[Case]) -> Iterator[CaseImages]:

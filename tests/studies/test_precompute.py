@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 
 import numpy as np
@@ -191,10 +192,10 @@ def test_a_read_in_the_ai_arm_records_the_output_it_showed(imaged, coordinator):
     assert {row["ai_model"] for row in rows if row["treatment"] != "aided"} == {""}
 
 
-def test_the_job_fans_cases_out_and_a_recomputation_in_one_process_is_identical(imaged, coordinator, monkeypatch,
+def test_the_job_fans_cases_out_and_a_recomputation_in_one_process_is_identical(imaged, coordinator, settings,
                                                                              django_capture_on_commit_callbacks):
     study, _ = imaged
-    monkeypatch.setattr(precompute, "CASES_PER_CHUNK", 1)
+    settings.AI_PRECOMPUTE_CASES_PER_CHUNK = 1
     model = register(study, coordinator)
     with django_capture_on_commit_callbacks(execute=True):
         job = precompute.start_precompute(actor=coordinator, model=model, run=precompute.Settings(device="cpu"))
@@ -279,3 +280,32 @@ def test_the_api_registers_computes_lists_shows_and_exports(imaged, coordinator,
     assert client.post(f"{base}/ai-output-sets/{newer.pk}/show/", {}, format="json").json()["shown"] is True
     assert client.delete(f"{base}/ai-output-sets/{sets[0]['id']}/").status_code == 204
     assert list(AIOutputSet.objects.filter(study=study).values_list("model_version", "shown")) == [("2", True)]
+
+
+@pytest.fixture
+def one_case_per_task(monkeypatch, settings):
+    """Chunks of one case, here and in the worker a later fixture starts (it inherits the environment)."""
+    monkeypatch.setenv("AI_PRECOMPUTE_CASES_PER_CHUNK", "1")
+    settings.AI_PRECOMPUTE_CASES_PER_CHUNK = 1
+
+
+@pytest.mark.integration
+def test_on_a_real_worker_the_cases_are_shared_out_and_give_the_single_process_outputs(
+        one_case_per_task, celery_worker, make_study, coordinator, tmp_path):
+    from tests.conftest import wait_for_job
+
+    study = make_study(n_readers=2, n_cases=3, status="draft")
+    AIOutputSet.objects.filter(study=study).delete()
+    for case in study.cases.all():
+        write_case_images(tmp_path / "incoming" / case.label, study_instance_uid=case.study_instance_uid, seed=case.pk)
+    assert len(ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "incoming")]).linked) == 3
+    job = precompute.start_precompute(actor=coordinator, model=register(study, coordinator),
+                                      run=precompute.Settings(device="cpu"))
+    job = wait_for_job(job.pk)
+    assert job.status == Job.Status.SUCCEEDED, job.message
+    assert len(job.params["fan_out"]["chunks"]) == 3 and job.result["stored"] == 3
+    log = (tmp_path / "worker.log").read_text()
+    assert len(re.findall(r"Task studies\.run_job_chunk\[[^]]+\] succeeded", log)) == 3, log[-3000:]
+    verified = precompute.verify_output_set(actor=coordinator, output_set=AIOutputSet.objects.get(study=study),
+                                            run=precompute.Settings(device="cpu"))
+    assert verified["differ"] == [] and verified["recomputed_sha256"] == job.result["outputs_sha256"]
