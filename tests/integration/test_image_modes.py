@@ -255,3 +255,26 @@ def test_upstream_mode_gives_a_reader_no_identified_header_or_pixel(orthanc, mak
                 if r.status_code == 403] == [reason] * sum(r.status_code == 403 for r in responses), variant
         if reason is None:
             assert source.PixelData in contents[1]
+
+
+def test_archive_mode_computes_ai_outputs_from_the_images_orthanc_keeps(archive_mode, make_study, coordinator,
+                                                                        settings, tmp_path, local_store):
+    from studies.models import AIOutput, AIOutputSet
+    from studies.services import precompute
+    from tests.inference.models import card, expected_score, region_mean_model
+
+    settings.AI_MODEL_STORAGE = tmp_path / "models"
+    study = make_study(n_readers=2, n_cases=3, status="draft")
+    AIOutputSet.objects.filter(study=study).delete()  # the fixture's imported scores: this study computes its own
+    case_folders(study, tmp_path)
+    assert len(ingest.ingest_paths(actor=coordinator, study=study, paths=[str(tmp_path / "incoming")]).linked) == 3
+    region = (slice(8, 24), slice(4, 20))
+    model = precompute.register_model(actor=coordinator, study=study, model_data=region_mean_model(side=32, region=region),
+                                      card_data=card(32), file_name="region.onnx")
+    result = precompute.precompute_in_process(actor=coordinator, model=model, run=precompute.Settings(device="cpu"))
+    assert (result["stored"], result["failed"], result["cases_without_output"]) == (3, [], 0)
+    assert not local_store.exists()  # read from the archive, nothing kept outside it
+    for case in study.cases.all():
+        output = AIOutput.objects.get(case=case)
+        assert output.score == pytest.approx(expected_score(case_datasets(seed=case.pk)[0], 32, region), abs=1e-6)
+        assert output.inputs[0]["sop_instance_uid"] == DicomInstance.objects.get(series__dicom_study__case=case).sop_instance_uid
