@@ -201,15 +201,18 @@ export class ScoringPanel {
         })
       : null;
 
+    // Parts the study does not use are null; replaceChildren would write them as the text "null".
     this.root.replaceChildren(
-      h('h2', { id: 'rw-rating-label' }, state.revision ? 'Changing the rating ' : 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
-      ratingControl,
-      decision,
-      marks,
-      comment,
-      reason,
-      h('p', { id: 'rw-score-message', class: 'muted', role: 'status' }),
-      h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, state.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
+      ...[
+        h('h2', { id: 'rw-rating-label' }, state.revision ? 'Changing the rating ' : 'Rating ', h('output', { id: 'rw-rating-value', 'aria-live': 'polite' }, 'not set')),
+        ratingControl,
+        decision,
+        marks,
+        comment,
+        reason,
+        h('p', { id: 'rw-score-message', class: 'muted', role: 'status' }),
+        h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, state.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
+      ].filter((part) => part !== null),
     );
     this.root.querySelector('#rw-comment').value = state.comment;
     if (state.revision) this.root.querySelector('#rw-reason').value = state.revision.reason;
