@@ -2,10 +2,14 @@
 
 A backup is a folder:
 
-    manifest.json    what restore checks: the SHA-256 of every file, the counts, the audit head,
-                     the software, the migrations applied, the DEID_KEY's fingerprint
+    manifest.json    what restore checks: the SHA-256 of every file, the model files (with the models
+                     registered with each), the counts, the audit head, the software, the migrations
+                     applied, the DEID_KEY's fingerprint
     anchors.jsonl    the audit anchor file (AUDIT_ANCHOR_FILE), copied first
     database.dump    pg_dump custom format, as the tables' owner, of one snapshot
+    models/ab/cd/<sha256>.onnx
+                     the file of every registered AI model (AIModel.sha256), exactly those the dump's
+                     rows name, copied after the dump from AI_MODEL_STORAGE; listed in the manifest
     images/ab/cd/<sha256>.dcm
                      every stored instance, named by the SHA-256 of its bytes (as the index names it),
                      exported after the dump: from Orthanc's REST API (IMAGE_MODE=archive) or from

@@ -8,14 +8,16 @@ from pathlib import Path
 from . import manifest
 from .database import DatabaseError
 from .images import ImageStoreError
+from .models import ModelStoreError
 from .steps import RestoreRefused, Target, backup, restore
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deploy.backup",
-        description="Back up or restore the database, the audit anchors and the images together. Run it with the "
-                    "application's environment (the same settings); the database as its owner.")
+        description="Back up or restore the database, the audit anchors, the AI model files and the images "
+                    "together. Run it with the application's environment (the same settings); the database as its "
+                    "owner.")
     parser.add_argument("command", choices=("backup", "restore", "verify"),
                         help="backup: into a new folder; restore: into a deployment whose web, workers and beat "
                              "are stopped; verify: check a backup's files against its manifest")
@@ -35,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             saved = manifest.check(args.folder)
-            print(f"backup {args.folder} intact: {saved['images']['count']} images, audit head seq "
-                  f"{saved['audit_head']['seq']}, made {saved['created_at']} by {saved['software']}")
+            print(f"backup {args.folder} intact: {saved['images']['count']} images, "
+                  f"{len(manifest.models_of(saved))} model files, audit head seq {saved['audit_head']['seq']}, "
+                  f"made {saved['created_at']} by {saved['software']}")
             return 0
         target = Target.from_settings(owner_url=args.owner_url, orthanc_url=args.orthanc_url, pg_bin=args.pg_bin,
                                       app_role=args.app_role)
@@ -44,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             backup(target, args.folder)
         else:
             restore(target, args.folder, force=args.force, new_deid_key=args.new_deid_key)
-    except (manifest.BackupInvalid, RestoreRefused, DatabaseError, ImageStoreError, FileExistsError,
-            RuntimeError) as exc:
+    except (manifest.BackupInvalid, RestoreRefused, DatabaseError, ImageStoreError, ModelStoreError,
+            FileExistsError, RuntimeError) as exc:
         print(f"{args.command} failed: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -36,6 +36,7 @@ class State:
     audit_head: dict  # {"seq": ..., "hash": ...} of the newest event
     migrations: list[str]  # "app.name" of every migration applied, sorted
     instance_sha256: frozenset[str]  # the images the index names (kept out of the manifest: checked, not stored)
+    model_files: dict[str, str]  # SHA-256 of each registered model file -> the models registered with it
 
     def summary(self) -> dict:
         return {"counts": self.counts, "audit_head": self.audit_head, "migrations": self.migrations}
@@ -91,8 +92,9 @@ class Database:
 
 
 def read_state(connection: psycopg.Connection, tables: dict[str, str], audit_table: str,
-               instance_table: str) -> State:
-    """Counts of ``tables`` (name -> table), the audit head, the migrations and the images indexed."""
+               instance_table: str, model_table: str) -> State:
+    """Counts of ``tables`` (name -> table), the audit head, the migrations, the images indexed and the
+    model files registered."""
     def scalar_rows(query: sql.Composable) -> list:
         return [row[0] for row in connection.execute(query).fetchall()]
 
@@ -102,8 +104,13 @@ def read_state(connection: psycopg.Connection, tables: dict[str, str], audit_tab
                               .format(sql.Identifier(audit_table))).fetchone()
     migrations = scalar_rows(sql.SQL("SELECT app || '.' || name FROM django_migrations ORDER BY 1"))
     images = scalar_rows(sql.SQL("SELECT sha256 FROM {}").format(sql.Identifier(instance_table)))
+    models: dict[str, list[str]] = {}
+    for sha256, name, version, study in connection.execute(
+            sql.SQL("SELECT sha256, name, version, study_id FROM {} ORDER BY id").format(sql.Identifier(model_table))):
+        models.setdefault(sha256, []).append(f"{name} {version} of study {study}")
     return State(counts=counts, audit_head={"seq": head[0], "hash": head[1]} if head else {"seq": 0, "hash": ""},
-                 migrations=migrations, instance_sha256=frozenset(images))
+                 migrations=migrations, instance_sha256=frozenset(images),
+                 model_files={sha256: "; ".join(labels) for sha256, labels in models.items()})
 
 
 def event_hashes(connection: psycopg.Connection, audit_table: str, seqs: list[int]) -> dict[int, str]:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import requests
 
-from mrmc.dicom.storage import SHA256_HEX, ContentStore
+from mrmc.dicom.storage import ContentStore
+
+from .manifest import stored_files
 
 TIMEOUT_S = (5, 300)
 PAGE = 1000  # instance ids asked of Orthanc at a time
@@ -104,7 +106,5 @@ class LocalImages:
 
     def _files(self) -> Iterator[tuple[str, Path]]:
         """Stored images, ``ab/cd/<sha256>.dcm``: not the uploads waiting in ``incoming/`` for their ingest
-        job, nor a file half written (``.incoming-*``)."""
-        for path in self.files.root.glob("??/??/*.dcm"):
-            if SHA256_HEX.fullmatch(path.stem):
-                yield path.stem, path
+        job, nor the model files in ``models/`` (AI_MODEL_STORAGE's default), nor a file half written."""
+        return stored_files(self.files)

@@ -15,6 +15,8 @@ MANIFEST_FILE = "manifest.json"
 DATABASE_FILE = "database.dump"
 ANCHORS_FILE = "anchors.jsonl"
 IMAGES_FOLDER = "images"
+MODELS_FOLDER = "models"
+MODEL_SUFFIX = ".onnx"  # as studies.services.precompute.model_store names them
 CHUNK_BYTES = 1 << 20
 DEID_FINGERPRINT_LABEL = b"mrmc backup: DEID_KEY fingerprint"
 
@@ -41,9 +43,23 @@ def image_store(folder: Path) -> ContentStore:
     return ContentStore(folder / IMAGES_FOLDER)
 
 
+def model_store(folder: Path) -> ContentStore:
+    """The backup's AI model files, laid out as AI_MODEL_STORAGE: ``models/ab/cd/<sha256>.onnx``."""
+    return ContentStore(folder / MODELS_FOLDER, suffix=MODEL_SUFFIX)
+
+
 def image_files(folder: Path) -> Iterator[tuple[str, Path]]:
-    """(sha256 its name claims, path) of every image of the backup, in name order."""
-    for path in sorted((folder / IMAGES_FOLDER).glob("??/??/*.dcm")):
+    return stored_files(image_store(folder))
+
+
+def model_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    return stored_files(model_store(folder))
+
+
+def stored_files(store: ContentStore) -> Iterator[tuple[str, Path]]:
+    """(sha256 its name claims, path) of every file of a content store, in name order: not a file half
+    written (``.incoming-*``), nor one in another folder (the uploads in ``incoming/``)."""
+    for path in sorted(store.root.glob(f"??/??/*{store.suffix}")):
         if SHA256_HEX.fullmatch(path.stem):
             yield path.stem, path
 
@@ -69,8 +85,15 @@ def read(folder: Path) -> dict:
     return manifest
 
 
+def models_of(manifest: dict) -> dict[str, str]:
+    """The model files a backup holds, SHA-256 -> the models registered with it (none in a backup made before
+    the platform kept models)."""
+    return manifest.get("models", {})
+
+
 def check(folder: Path) -> dict:
-    """The manifest, once every file it names has its SHA-256 and every image its name's; else BackupInvalid."""
+    """The manifest, once every file it names has its SHA-256, every image and model file its name's, and the
+    images and model files are those it lists; else BackupInvalid."""
     manifest = read(folder)
     for name, expected in manifest["files"].items():
         path = folder / name
@@ -78,13 +101,22 @@ def check(folder: Path) -> dict:
             raise BackupInvalid(f"{name} is missing from the backup")
         if file_sha256(path) != expected:
             raise BackupInvalid(f"{name} differs from the manifest's SHA-256: changed or damaged")
-    names = []
-    for sha256, path in image_files(folder):
-        if file_sha256(path) != sha256:
-            raise BackupInvalid(f"image {path.relative_to(folder)} does not have the SHA-256 its name says")
-        names.append(sha256)
+    names = _checked_names(folder, image_files(folder))
     images = manifest["images"]
     if len(names) != images["count"] or names_digest(names) != images["names_sha256"]:
         raise BackupInvalid(f"the backup holds {len(names)} images, not the {images['count']} of the manifest "
                             "(or other ones)")
+    models, listed = set(_checked_names(folder, model_files(folder))), set(models_of(manifest))
+    if models != listed:
+        raise BackupInvalid(f"the backup's model files are not the manifest's: missing {sorted(listed - models)}, "
+                            f"not listed {sorted(models - listed)}")
     return manifest
+
+
+def _checked_names(folder: Path, files: Iterator[tuple[str, Path]]) -> list[str]:
+    names = []
+    for sha256, path in files:
+        if file_sha256(path) != sha256:
+            raise BackupInvalid(f"{path.relative_to(folder)} does not have the SHA-256 its name says")
+        names.append(sha256)
+    return names

@@ -1,20 +1,24 @@
-"""Backup and restore, step by step, in the order that keeps the three stores consistent.
+"""Backup and restore, step by step, in the order that keeps the stores consistent.
 
-Backup: (1) the anchor file, (2) the database as of one snapshot, (3) the images.
+Backup: (1) the anchor file, (2) the database as of one snapshot, (3) the AI model files the dump
+names, (4) the images.
 - Anchors before the snapshot: an anchor is written after its event commits, so every anchor
   copied names an event the dump holds, and verification after a restore never finds the chain
   "truncated" before an anchor newer than the dump.
-- Images after the dump: ingest stores an instance before it indexes it, and nothing deletes from
-  the store, so every instance the dump's index names is in the store by the time it is exported.
-  Instances stored later (or never indexed) come along too; they are harmless, as in the store.
+- Model files and images after the dump: registering stores a model's file before its row commits,
+  ingest stores an instance before it indexes it, and nothing deletes from either store, so every
+  file the dump names is there by the time it is copied (a missing one is an error naming it).
+  Exactly the model files the dump's rows name are copied; instances stored later (or never
+  indexed) come along too, harmless, as in the store.
 The manifest is written last: a folder without one is a backup that did not finish.
 
 Restore, into a deployment whose web, worker and beat processes are stopped (or not started yet):
 check every file against the manifest; refuse an empty-looking target that is not (unless
 forced), a DEID_KEY other than the one the images were de-identified with, and migrations this
 release does not know; then the database (one transaction), the application role's grants, the
-anchor file, the images (each read back); then check that the counts, the audit head and the
-migrations are the manifest's, that every indexed image is back, and that ``verify_audit`` passes.
+anchor file, the model files, the images (each read back); then check that the counts, the audit
+head and the migrations are the manifest's, that every indexed image and every registered model's
+file is back, and that ``verify_audit`` passes.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from pathlib import Path
 from . import manifest
 from .database import Database, State, event_hashes, read_state
 from .images import LocalImages, OrthancImages
+from .models import ModelFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTED = {"users": "User", "studies": "Study", "cases": "Case", "reads": "Read", "analysis_runs": "AnalysisRun",
-           "jobs": "Job", "audit_events": "AuditEvent", "dicom_instances": "DicomInstance"}
+           "jobs": "Job", "audit_events": "AuditEvent", "dicom_instances": "DicomInstance", "ai_models": "AIModel"}
 
 
 class RestoreRefused(Exception):
@@ -51,6 +56,7 @@ class Target:
     anchor_file: Path
     image_mode: str
     images: OrthancImages | LocalImages | None  # None: upstream mode keeps no images
+    models: ModelFiles  # in every image mode: a model may be registered in upstream mode too
     deid_key: str
 
     @classmethod
@@ -72,7 +78,7 @@ class Target:
         return cls(database=Database(owner_url, pg_bin),
                    app_role=app_role or settings.DATABASE_APP_ROLE or app_user,
                    anchor_file=Path(settings.AUDIT_ANCHOR_FILE), image_mode=settings.IMAGE_MODE, images=images,
-                   deid_key=settings.DEID_KEY)
+                   models=ModelFiles(Path(settings.AI_MODEL_STORAGE)), deid_key=settings.DEID_KEY)
 
 
 class Steps:
@@ -111,6 +117,9 @@ def backup(target: Target, folder: Path, say=print) -> dict:
     steps.done("database", f"pg_dump of snapshot {snapshot_id}: {_counts(state.counts)}; audit head seq "
                            f"{state.audit_head['seq']}")
 
+    models = target.models.export(state.model_files, manifest.model_store(folder))
+    steps.done("models", f"{len(models)} model files from {target.models}, every one the database names")
+
     names = target.images.export(manifest.image_store(folder)) if target.images else set()
     if missing := state.instance_sha256 - names:
         raise RuntimeError(f"{len(missing)} images the index names are not in {target.images}, e.g. "
@@ -126,12 +135,13 @@ def backup(target: Target, folder: Path, say=print) -> dict:
         **state.summary(),
         "anchors": {"count": len(anchors), "newest_seq": max((a["seq"] for a in anchors), default=0)},
         "images": {"count": len(names), "names_sha256": manifest.names_digest(names)},
+        "models": state.model_files,
         "files": {name: manifest.file_sha256(folder / name) for name in (manifest.DATABASE_FILE,
                                                                           manifest.ANCHORS_FILE)},
     }
     manifest.write(folder, written)
-    say(f"backup: {_counts(state.counts)}, {len(names)} images, {len(anchors)} anchors into {folder} "
-        f"in {steps.seconds:.1f} s")
+    say(f"backup: {_counts(state.counts)}, {len(names)} images, {len(models)} model files, {len(anchors)} anchors "
+        f"into {folder} in {steps.seconds:.1f} s")
     return written
 
 
@@ -173,7 +183,8 @@ def restore(target: Target, folder: Path, *, force: bool = False, new_deid_key: 
     occupied = _occupied(target)
     if occupied and not force:
         raise RestoreRefused(f"the target is not empty ({'; '.join(occupied)}): restore into a new deployment, or "
-                             "--force to replace its database and anchors (its images are kept, the backup's added)")
+                             "--force to replace its database and anchors (its images and model files are kept, "
+                             "the backup's added)")
 
     target.database.restore(folder / manifest.DATABASE_FILE, clean=bool(occupied))
     _manage("grant_app_role", "--role", target.app_role, DATABASE_URL=target.database.url)
@@ -181,6 +192,12 @@ def restore(target: Target, folder: Path, *, force: bool = False, new_deid_key: 
 
     _replace_anchors(folder / manifest.ANCHORS_FILE, target.anchor_file)
     steps.done("anchors", f"{saved['anchors']['count']} anchors into {target.anchor_file}")
+
+    models = set()
+    for sha256, path in manifest.model_files(folder):
+        target.models.store(path, sha256)
+        models.add(sha256)
+    steps.done("models", f"{len(models)} model files into {target.models}")
 
     restored = set()
     for sha256, path in manifest.image_files(folder):  # none in upstream mode (the image modes match)
@@ -190,11 +207,11 @@ def restore(target: Target, folder: Path, *, force: bool = False, new_deid_key: 
 
     with target.database.connect() as connection:
         state = _state(connection)
-    _check_restored(saved, state, restored)
+    _check_restored(saved, state, restored, models)
     audit = _manage("verify_audit").strip().splitlines()[-1]
     steps.done("verified", audit)
-    say(f"restore: {_counts(state.counts)}, {len(restored)} images, audit head seq {state.audit_head['seq']} "
-        f"verified, in {steps.seconds:.1f} s")
+    say(f"restore: {_counts(state.counts)}, {len(restored)} images, {len(models)} model files, audit head seq "
+        f"{state.audit_head['seq']} verified, in {steps.seconds:.1f} s")
     return state
 
 
@@ -223,6 +240,8 @@ def _occupied(target: Target) -> list[str]:
         found.append(f"anchors in {target.anchor_file}")
     if target.images and (count := target.images.count()):
         found.append(f"{count} images in {target.images}")
+    if count := target.models.count():
+        found.append(f"{count} model files in {target.models}")
     return found
 
 
@@ -236,7 +255,7 @@ def _replace_anchors(source: Path, target: Path) -> None:
     partial.replace(target)
 
 
-def _check_restored(saved: dict, state: State, restored: set[str]) -> None:
+def _check_restored(saved: dict, state: State, restored: set[str], models: set[str]) -> None:
     differences = [f"{name}: {state.counts.get(name)} restored, {count} backed up"
                    for name, count in saved["counts"].items() if state.counts.get(name) != count]
     if state.audit_head != saved["audit_head"]:
@@ -245,6 +264,9 @@ def _check_restored(saved: dict, state: State, restored: set[str]) -> None:
         differences.append("the migrations applied differ from the backup's")
     if missing := state.instance_sha256 - restored:
         differences.append(f"{len(missing)} images the index names were not restored, e.g. {sorted(missing)[:3]}")
+    if missing := sorted(set(state.model_files) - models):
+        differences.append(f"{len(missing)} registered models have no file in the backup: "
+                           + "; ".join(f"{state.model_files[sha256]} (sha256 {sha256})" for sha256 in missing[:5]))
     if differences:
         raise RuntimeError("restored, but not as backed up: " + "; ".join(differences))
 
@@ -253,7 +275,7 @@ def _check_restored(saved: dict, state: State, restored: set[str]) -> None:
 
 def _state(connection) -> State:
     return read_state(connection, {name: _table(model) for name, model in COUNTED.items()},
-                      _table("AuditEvent"), _table("DicomInstance"))
+                      _table("AuditEvent"), _table("DicomInstance"), _table("AIModel"))
 
 
 def _table(model: str) -> str:
