@@ -30,3 +30,19 @@ def test_without_an_operating_point_the_section_says_why(make_study, coordinator
     simulate_reads(study=study, seed=3)
     section = run_analysis(actor=statistician, study=study).results["ai_standalone"]["operating_point"]
     assert not section["available"] and "operating point" in section["reason"]
+
+
+def test_the_results_and_report_say_which_outputs_the_ai_arm_showed(read_study, statistician, run_analysis):
+    from studies.models import AIOutputSet
+    from studies.reports import render_html
+
+    study = read_study(n_cases=40)
+    run = run_analysis(actor=statistician, study=study)
+    shown = AIOutputSet.objects.get(study=study, shown=True)
+    model = run.results["ai_standalone"]["model"]
+    assert (model["source"], model["source_name"], model["source_sha256"], model["outputs_sha256"]) == (
+        "imported", shown.source_name, shown.source_checksum, shown.outputs_sha256)
+    assert len(shown.outputs_sha256) == 64
+    html = render_html(run)
+    assert f"Imported from {shown.source_name} (SHA-256 {shown.source_checksum})" in html
+    assert f"SHA-256 of the outputs: {shown.outputs_sha256}" in html

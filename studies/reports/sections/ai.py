@@ -39,7 +39,7 @@ def _provenance(model: dict) -> list[str]:
         origin = f"Imported from {model.get('source_name') or 'a file'} (SHA-256 {model['source_sha256']})."
     else:
         return []
-    outputs = (f" The outputs' SHA-256 is {model['outputs_sha256']}." if model.get("outputs_sha256") else "")
+    outputs = (f" SHA-256 of the outputs: {model['outputs_sha256']}." if model.get("outputs_sha256") else "")
     return [origin + outputs + " Every read in the AI-aided arm records the output its reader was shown."]
 
 
