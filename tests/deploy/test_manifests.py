@@ -6,7 +6,10 @@ where that client exists), every Kubernetes object against the Kubernetes API's 
 environment its file gives it, loads the production settings (which refuse to start without
 what production needs); the workers consume every queue the settings publish to; there is one beat;
 every reference between objects (selectors, claims, Secrets, autoscaler targets) resolves; a CronJob
-backs up nightly with the image's PostgreSQL client, of the server's major version.
+backs up nightly with the image's PostgreSQL client, of the server's major version; web and every
+worker of the precompute queue share the AI model store. The GPU variants (compose's gpu profile, the
+kubernetes-gpu overlay) are checked as they would run: valid, every queue consumed, precompute by the
+GPU workers alone.
 """
 
 import copy
@@ -33,11 +36,16 @@ from tests.conftest import ROOT
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 KUBERNETES = DEPLOY / "kubernetes"
+KUBERNETES_GPU = DEPLOY / "kubernetes-gpu"
 SECRETS_EXAMPLE = KUBERNETES / "secrets.example.yaml"
 # The oldest Kubernetes release the manifests are written for, and the newest whose schemas we have.
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 APP_LABEL = {"app.kubernetes.io/name": "mrmc"}  # the platform's own pods (not its data stores)
 APP_IMAGE = "mrmc-reader-study"
+GPU_IMAGE = "mrmc-reader-study-gpu"
+GPU_ONNXRUNTIME = "onnxruntime-gpu[cuda,cudnn]"
+# What deploy/README.md ("AI outputs on a GPU") has an operator set for compose's GPU worker.
+COMPOSE_GPU_VARIABLES = {"COMPOSE_PROFILES": "gpu", "ANALYSIS_WORKER_QUEUES": "analysis,celery"}
 # What an operator puts in deploy/.env (or the shell) for docker compose: every secret.
 COMPOSE_SECRETS = {
     "SECRET_KEY": "compose-secret-key-long-and-random-0123456789-abcdefghijklmnop",
@@ -87,9 +95,26 @@ def compose_environment(service: dict, variables: dict[str, str]) -> dict[str, s
     return env
 
 
-def command_of(service: dict) -> list[str]:
+def command_of(service: dict, variables: dict[str, str] | None = None) -> list[str]:
+    """The command as docker compose runs it: interpolated (defaults where ``variables`` lack a name)."""
     command = service.get("command", [])
-    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+    parts = shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+    return [interpolate(part, variables or {}) for part in parts]
+
+
+def compose_started(service: dict, variables: dict[str, str]) -> bool:
+    """Whether ``docker compose up`` starts it: no profile, or one COMPOSE_PROFILES names."""
+    return not service.get("profiles") or bool(set(service["profiles"]) & set(variables.get("COMPOSE_PROFILES",
+                                                                                            "").split(",")))
+
+
+def compose_mounts(service: dict) -> dict[str, tuple[str, bool]]:
+    """Mount path -> (volume, writable) of a service's short-syntax volumes."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        source, target, *mode = entry.split(":")
+        mounts[target] = (source, "ro" not in mode)
+    return mounts
 
 
 def runs_beat(command: list[str]) -> bool:
@@ -180,6 +205,62 @@ def main_command(template: dict) -> list[str]:
     return main_container(template).get("command", [])
 
 
+def kubernetes_mounts(template: dict) -> dict[str, tuple[str, bool]]:
+    """Mount path -> (claim, or the volume's name where it is no claim; writable) of the main container."""
+    claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in template["spec"]["volumes"]
+              if "persistentVolumeClaim" in volume}
+    return {mount["mountPath"]: (claims.get(mount["name"], mount["name"]), not mount.get("readOnly", False))
+            for mount in main_container(template)["volumeMounts"]}
+
+
+def volume_holding(path: str, mounts: dict[str, tuple[str, bool]]) -> tuple[str, bool] | None:
+    """(volume, writable) of the deepest mount ``path`` lies on; None where it is on the image's own files."""
+    above = [mount for mount in mounts if path == mount or path.startswith(mount.rstrip("/") + "/")]
+    return mounts[max(above, key=len)] if above else None
+
+
+def gpu_limit(template: dict) -> str | None:
+    return main_container(template)["resources"]["limits"].get("nvidia.com/gpu")
+
+
+def apply_json_patch(document: dict, operations: list[dict]) -> None:
+    """RFC 6902 add, replace and test, as kustomize applies a patch of them; any other operation fails."""
+    for operation in operations:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]]
+        node = document
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key = int(last) if isinstance(node, list) else last
+        if operation["op"] == "test":
+            assert node[key] == operation["value"], f"patch test failed: {operation}"
+        elif operation["op"] == "add" and isinstance(node, list):
+            node.insert(key, operation["value"])
+        else:
+            assert operation["op"] in ("add", "replace"), f"an operation this check does not know: {operation}"
+            exists = key < len(node) if isinstance(node, list) else key in node
+            assert exists or operation["op"] == "add", f"nothing to replace at {operation['path']}"
+            node[key] = operation["value"]
+
+
+@functools.cache
+def gpu_overlay() -> dict:
+    return yaml.safe_load((KUBERNETES_GPU / "kustomization.yaml").read_text())
+
+
+def gpu_overlay_objects() -> list[dict]:
+    """What ``kubectl apply -k deploy/kubernetes-gpu`` applies, before kustomize's image names: the base's
+    objects with the overlay's patches."""
+    overlay = gpu_overlay()
+    assert overlay["resources"] == ["../kubernetes"] and set(overlay) == {"apiVersion", "kind", "resources", "patches"}
+    objects = copy.deepcopy(objects_of(kubernetes_files()))
+    for patch in overlay["patches"]:
+        target = patch["target"]
+        (item,) = [item for item in objects
+                   if (item["kind"], item["metadata"]["name"]) == (target["kind"], target["name"])]
+        apply_json_patch(item, yaml.safe_load(patch["patch"]))
+    return objects
+
+
 # ------------------------------------------------------------------------------------ schemas
 
 def compose_schema_problems(document: dict) -> list[str]:
@@ -263,7 +344,7 @@ def test_kustomization_lists_every_manifest_and_renders_them():
     assert {item["metadata"].get("namespace") for item in objects if item["kind"] != "Namespace"} == {"mrmc"}
     images = {container["image"] for item in objects if (template := pod_template(item)) is not None
               for container in all_containers(template)}
-    assert not any(image == APP_IMAGE for image in images), "kustomize's images: must name the registry image"
+    assert not images & {APP_IMAGE, GPU_IMAGE}, "kustomize's images: must name the registry images"
 
 
 # ------------------------------------------------- every process loads the production settings
@@ -272,14 +353,15 @@ PROBE = """
 import json
 from django.conf import settings as s
 print(json.dumps({"debug": s.DEBUG, "engine": s.DATABASES["default"]["ENGINE"], "eager": s.CELERY_TASK_ALWAYS_EAGER,
-                  "image_mode": s.IMAGE_MODE, "archive": s.DICOMWEB_ARCHIVE_URL}))
+                  "image_mode": s.IMAGE_MODE, "archive": s.DICOMWEB_ARCHIVE_URL, "models": str(s.AI_MODEL_STORAGE),
+                  "dicom": str(s.DICOM_STORAGE)}))
 """
 
 
 def dockerfile_build_environment() -> dict[str, str]:
     """The variables deploy/Dockerfile sets for collectstatic, which loads the production settings."""
-    run = re.search(r"^RUN (DJANGO_DEBUG=.*?)python manage.py collectstatic",
-                    (DEPLOY / "Dockerfile").read_text().replace("\\\n", " "), re.MULTILINE | re.DOTALL)
+    run = re.search(r"^RUN (DJANGO_DEBUG=.*?)python manage.py collectstatic", dockerfile_text(),
+                    re.MULTILINE | re.DOTALL)
     return dict(word.split("=", 1) for word in shlex.split(run.group(1)))
 
 
@@ -314,7 +396,8 @@ def settings_by_process(tmp_path_factory):
 def test_every_process_runs_with_production_settings(settings_by_process):
     """DJANGO_DEBUG=0 refuses to start without SECRET_KEY, ALLOWED_HOSTS, PostgreSQL, the broker and
     DEID_KEY: each process loading them is given all of those."""
-    assert len(settings_by_process) == 2 * 5 + 2  # web, two workers, beat, migrate in each; the backup; the image build
+    # web, three workers, beat, migrate in each; the backup; the image build
+    assert len(settings_by_process) == 2 * 6 + 2
     for process, loaded in settings_by_process.items():
         assert loaded["debug"] is False, process
         assert loaded["engine"] == "django.db.backends.postgresql", process
@@ -367,20 +450,114 @@ def queues_consumed(command: list[str]) -> set[str]:
     return set(settings.CELERY_WORK_QUEUES)
 
 
-def worker_commands() -> dict[str, list[str]]:
-    commands = {f"compose {name}": command_of(service) for name, service in compose()["services"].items()}
-    commands.update({f"kubernetes {name}": main_command(template) for name, template in pod_templates().items()})
-    return commands
+SETUPS = ("compose", "compose gpu", "kubernetes", "kubernetes gpu")
 
 
-@pytest.mark.parametrize("orchestrator", ["compose", "kubernetes"])
-def test_the_workers_consume_every_queue_and_no_other(orchestrator):
-    workers = {name: command for name, command in worker_commands().items()
-               if name.startswith(orchestrator) and runs_worker(command)}
+def compose_has_gpu(service: dict) -> bool:
+    devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+    return any("gpu" in device.get("capabilities", []) for device in devices)
+
+
+def running_workers(setup: str) -> dict[str, tuple[set[str], bool]]:
+    """The workers a setup runs (compose: those ``up`` starts; Kubernetes: Deployments not at 0 replicas),
+    each with the queues it consumes and whether it has a GPU."""
+    if setup.startswith("compose"):
+        variables = COMPOSE_GPU_VARIABLES if setup.endswith("gpu") else {}
+        return {name: (queues_consumed(command_of(service, variables)), compose_has_gpu(service))
+                for name, service in compose()["services"].items()
+                if runs_worker(command_of(service)) and compose_started(service, variables)}
+    objects = gpu_overlay_objects() if setup.endswith("gpu") else objects_of(kubernetes_files())
+    return {item["metadata"]["name"]: (queues_consumed(main_command(template)), gpu_limit(template) is not None)
+            for item in objects if item["kind"] == "Deployment" and item["spec"].get("replicas", 1) != 0
+            and runs_worker(main_command(template := pod_template(item)))}
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_the_workers_consume_every_queue_and_no_other(setup):
+    workers = running_workers(setup)
     assert len(workers) >= 2, "ingest and analysis are scaled apart"
-    consumed = [queues_consumed(command) for command in workers.values()]
+    consumed = [queues for queues, _ in workers.values()]
     assert set().union(*consumed) == set(settings.CELERY_WORK_QUEUES)
     assert all(len(queues) < len(settings.CELERY_WORK_QUEUES) for queues in consumed), "each kind specialised"
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_where_gpu_workers_run_they_alone_compute_ai_outputs(setup):
+    """A job asked to run on cuda is refused by a worker without a GPU, and a set computed partly on CPUs would
+    mix devices: with GPU workers, the precompute queue is theirs alone, and they consume nothing else."""
+    workers = running_workers(setup)
+    precompute = {name for name, (queues, _) in workers.items() if "precompute" in queues}
+    with_gpu = {name for name, (_, gpu) in workers.items() if gpu}
+    if setup.endswith("gpu"):
+        assert with_gpu and precompute == with_gpu
+        assert all(workers[name][0] == {"precompute"} for name in with_gpu)
+    else:
+        assert precompute and with_gpu == set(), "AI outputs on worker-analysis's CPUs"
+
+
+def test_the_gpu_workers_run_the_image_with_onnxruntime_gpu():
+    (service,) = [service for service in compose()["services"].values() if compose_has_gpu(service)]
+    assert interpolate(service["image"], {}) == GPU_IMAGE
+    assert service["build"]["args"] == {"ONNXRUNTIME": GPU_ONNXRUNTIME}
+    templates = [pod_template(item) for item in gpu_overlay_objects() if item["kind"] == "Deployment"]
+    (template,) = [template for template in templates if gpu_limit(template) is not None]
+    assert gpu_limit(template) == "1"
+    assert {container["image"] for container in all_containers(template)} == {GPU_IMAGE}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in template["spec"]["tolerations"]
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    assert GPU_IMAGE in {image["name"] for image in kustomization["images"]}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_objects_the_gpu_overlay_changes_match_the_api_schemas(version):
+    targets = {(patch["target"]["kind"], patch["target"]["name"]) for patch in gpu_overlay()["patches"]}
+    changed = [item for item in gpu_overlay_objects() if (item["kind"], item["metadata"]["name"]) in targets]
+    assert len(changed) == len(targets)
+    for item in changed:
+        kubernetes_validate.validate(item, version, strict=True)
+
+
+def test_kustomize_renders_the_gpu_overlay_as_its_patches_say():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("no kubectl here to render the overlay (its patches are applied and checked above)")
+    rendered = subprocess.run([kubectl, "kustomize", KUBERNETES_GPU], capture_output=True, text=True, timeout=120)
+    assert rendered.returncode == 0, rendered.stderr
+    by_identity = {(item["kind"], item["metadata"]["name"]): item for item in yaml.safe_load_all(rendered.stdout)}
+    images = {image["name"]: f"{image['newName']}:{image['newTag']}"
+              for image in yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["images"]}
+    patched = gpu_overlay_objects()
+    assert sorted(by_identity) == sorted((item["kind"], item["metadata"]["name"]) for item in patched)
+    for item in patched:
+        if (template := pod_template(item)) is not None:
+            for container in all_containers(template):
+                container["image"] = images.get(container["image"], container["image"])
+        assert by_identity[item["kind"], item["metadata"]["name"]].get("spec") == item.get("spec"), item["kind"]
+
+
+# ------------------------------------------------------------------------------- AI model store
+
+@pytest.mark.parametrize("orchestrator", ["compose", "kubernetes"])
+def test_web_and_every_worker_of_the_precompute_queue_share_one_model_store(orchestrator, settings_by_process):
+    """Web stores a model's file when it is registered; every worker of the precompute queue (the GPU ones too)
+    loads it from AI_MODEL_STORAGE. A volume of its own, in every image mode: in archive mode DICOM_STORAGE
+    holds only uploads, which those workers need not see."""
+    if orchestrator == "compose":
+        processes = {name: (command_of(service), compose_mounts(service)) for name, service in app_services().items()}
+    else:
+        processes = {name: (main_command(template), kubernetes_mounts(template))
+                     for name, template in app_pod_templates().items()}
+    users = {name: mounts for name, (command, mounts) in processes.items()
+             if name == "web" or (runs_worker(command) and "precompute" in queues_consumed(command))}
+    assert set(users) == {"web", "worker-analysis", "worker-precompute"}
+    stores = {name: volume_holding(settings_by_process[f"{orchestrator} {name}"]["models"], mounts)
+              for name, mounts in users.items()}
+    assert None not in stores.values(), stores
+    (volume,) = {volume for volume, _ in stores.values()}
+    assert stores["web"][1], "web writes the files of the models registered"
+    assert volume_holding(settings_by_process[f"{orchestrator} web"]["dicom"], users["web"])[0] != volume
+    if orchestrator == "kubernetes":
+        assert "ReadWriteMany" in named("PersistentVolumeClaim")[volume]["spec"]["accessModes"]
 
 
 def test_compose_runs_exactly_one_beat():
@@ -403,6 +580,44 @@ def test_web_and_each_worker_kind_scale_on_their_own(name):
     assert 1 <= autoscaler["spec"]["minReplicas"] < autoscaler["spec"]["maxReplicas"]
     assert "replicas" not in named("Deployment")[name]["spec"], "an apply would reset what the autoscaler set"
     assert "replicas" not in compose()["services"][name].get("deploy", {}), "docker compose --scale decides"
+
+
+# ------------------------------------------------------------------------------------- image
+
+def dockerfile_text() -> str:
+    """deploy/Dockerfile with its continued lines joined."""
+    return (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+
+
+def test_the_image_gives_every_volume_of_the_platform_a_mount_point_its_user_owns():
+    """A named volume starts with its folder's owner: one the image lacks would be root's, unwritable."""
+    (made, owned), = re.findall(r"^RUN mkdir -p (.*?)\s+&&\s+chown nobody:nogroup (.*)$", dockerfile_text(),
+                                re.MULTILINE)
+    targets = {target for service in app_services().values() for target in compose_mounts(service)}
+    assert targets <= set(made.split()) and targets <= set(owned.split())
+
+
+def run_pip_step(tmp_path: Path, onnxruntime: str | None) -> list[str]:
+    """The Dockerfile's pip step, run by sh with ``pip`` a stub that logs its arguments; the calls made."""
+    text = dockerfile_text()
+    (step,) = re.findall(r"^RUN (pip install -r requirements\.txt.*)$", text, re.MULTILINE)
+    default = re.search(r"^ARG ONNXRUNTIME=(\S+)$", text, re.MULTILINE).group(1)
+    stubs = tmp_path / "bin"
+    stubs.mkdir(parents=True)
+    (stubs / "pip").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "pip.log"}\n')
+    (stubs / "pip").chmod(0o755)
+    shutil.copy(ROOT / "requirements.txt", tmp_path / "requirements.txt")
+    result = subprocess.run(["sh", "-c", step], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={"PATH": f"{stubs}:{os.environ['PATH']}", "ONNXRUNTIME": onnxruntime or default})
+    assert result.returncode == 0, result.stderr
+    return (tmp_path / "pip.log").read_text().splitlines()
+
+
+def test_the_image_has_onnxruntime_of_requirements_and_the_gpu_image_onnxruntime_gpu_of_the_same_release(tmp_path):
+    (version,) = re.findall(r"^onnxruntime==(\S+)", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    assert run_pip_step(tmp_path / "cpu", None) == ["install -r requirements.txt"]
+    assert run_pip_step(tmp_path / "gpu", GPU_ONNXRUNTIME) == [
+        "install -r requirements.txt", "uninstall -y onnxruntime", f"install {GPU_ONNXRUNTIME}=={version}"]
 
 
 # ------------------------------------------------------------------------------------ backup
@@ -442,8 +657,9 @@ def test_a_cronjob_backs_up_nightly_one_run_at_a_time_into_a_volume_of_its_own()
     others = {name for name, other in pod_templates().items() if name != "backup"
               and "mrmc-backups" in json.dumps(other.get("spec", {}).get("volumes", []))}
     assert others == set()
-    # what the backup reads: the anchor file and (IMAGE_MODE=local) the image store, from the settings' paths
-    assert {os.path.dirname(env["AUDIT_ANCHOR_FILE"]), env["DICOM_STORAGE"]} <= set(mounts)
+    # what the backup reads: the anchor file, the model files and (IMAGE_MODE=local) the image store, from the
+    # settings' paths
+    assert {os.path.dirname(env["AUDIT_ANCHOR_FILE"]), env["AI_MODEL_STORAGE"], env["DICOM_STORAGE"]} <= set(mounts)
     assert env["BACKUP_DATABASE_URL"] == named("Secret")["mrmc-migrate"]["stringData"]["DATABASE_URL"]
 
 
@@ -514,7 +730,7 @@ def test_every_celery_process_is_checked_by_pinging_its_own_node_name():
     checks.update({f"kubernetes {name}": (main_command(template),
                                           " ".join(main_container(template)["livenessProbe"]["exec"]["command"]))
                    for name, template in pod_templates().items() if "celery" in main_command(template)})
-    assert len(checks) == 6
+    assert len(checks) == 8
     for name, (command, check) in checks.items():
         node = command[command.index("-n") + 1]
         assert node.endswith("@%h"), name
@@ -525,7 +741,8 @@ def test_every_celery_process_is_checked_by_pinging_its_own_node_name():
 
 def test_the_platforms_pods_run_unprivileged_on_a_read_only_root():
     templates = app_pod_templates()
-    assert set(templates) == {"web", "worker-ingest", "worker-analysis", "beat", "migrate", "backup"}
+    assert set(templates) == {"web", "worker-ingest", "worker-analysis", "worker-precompute", "beat", "migrate",
+                              "backup"}
     for name, template in templates.items():
         pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0, name
