@@ -2,11 +2,13 @@
 
 A coordinator logs in for an API token, creates a study and uploads its cases' DICOM (synthetic
 radiographs, :func:`mrmc.dicom.synth.make_case`); a Celery worker ingests them de-identified into
-Orthanc; the schedule is generated on a worker; a reader opens the worklist, retrieves a frame
-through ``/dicomweb/`` (from Orthanc, under the platform's authorization) and submits reads; an
-analysis runs on a worker. Then one worker is killed (SIGKILL, the whole worker) while an analysis
-runs on it: the job must finish on the other worker, or be failed and succeed when started again,
-with nothing duplicated. ``/healthz``, ``/metrics`` and the audit trail are checked too.
+Orthanc; while the study is a draft, the shipped demo detector is registered with its card and run
+over every case by the workers of the ``precompute`` queue; the schedule is generated on a worker;
+a reader opens the worklist, retrieves a frame through ``/dicomweb/`` (from Orthanc, under the
+platform's authorization) and submits reads; an analysis runs on a worker. Then one worker is
+killed (SIGKILL, the whole worker) while an analysis runs on it: the job must finish on the other
+worker, or be failed and succeed when started again, with nothing duplicated. ``/healthz``,
+``/metrics`` and the audit trail are checked too.
 
 Each step prints one line; the last line is the summary. Only an endpoint that does not exist yet
 is skipped (with its reason); any other problem fails its step, and the steps after it are not run.
@@ -14,7 +16,9 @@ is skipped (with its reason); any other problem fails its step, and the steps af
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
 import time
 import uuid
@@ -95,7 +99,8 @@ class Smoke:
         return [
             ("tls", self.tls), ("healthz", self.healthz), ("metrics", self.metrics),
             ("accounts", self.accounts), ("login", self.login), ("study", self.create_study),
-            ("import", self.import_dicom), ("schedule", self.schedule), ("worklist", self.worklist),
+            ("import", self.import_dicom), ("ai-outputs", self.ai_outputs), ("schedule", self.schedule),
+            ("worklist", self.worklist),
             ("frame", self.frame), ("read", self.submit_read), ("reads", self.read_everything),
             ("analysis", self.analysis), ("worker-loss", self.worker_loss), ("audit", self.audit),
         ]
@@ -264,6 +269,47 @@ class Smoke:
                                       params={"StudyInstanceUID": uid, "includefield": ["00100010", "00120062"]})
         check(response.status_code in (200, 204), f"Orthanc's QIDO-RS answered {response.status_code}")
         return response.json() if response.content.strip() else []
+
+    def ai_outputs(self) -> str:
+        """The shipped demo detector registered with its card and run on the CPUs of the precompute queue's
+        workers over every case, read from Orthanc; before the schedule, since outputs are fixed once the study
+        leaves draft."""
+        from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
+
+        staff, study = self.coordinator(), self.study["id"]
+        check(self._study_status() == "draft", f"study {study} is {self._study_status()}, not a draft")
+        consumers = sorted(name for name, queues in self.stack.worker_queues().items() if "precompute" in queues)
+        check(consumers == sorted(WORKERS), f"the precompute queue is consumed by {consumers or 'no worker'}")
+        model_bytes = SHIPPED_MODEL.read_bytes()
+        model = self.call(staff, "POST", f"/api/v1/studies/{study}/ai-models/", expected=(201,), files={
+            "model": (SHIPPED_MODEL.name, model_bytes, "application/octet-stream"),
+            "card": (SHIPPED_CARD.name, SHIPPED_CARD.read_bytes(), "application/yaml")}).json()
+        check(model["sha256"] == hashlib.sha256(model_bytes).hexdigest(), f"model registered as {model['sha256']}")
+        job = self.call(staff, "POST", f"/api/v1/studies/{study}/ai-models/{model['id']}/precompute/",
+                        expected=(202,), json={"device": "cpu"}).json()
+        job = self._wait_for_job(job["id"])
+        check(job["status"] == "succeeded", f"precompute job {job['id']} {job['status']}: {job['message']}")
+        result = job["result"]
+        check(result["stored"] == SMOKE_CASES and result["cases_without_output"] == 0 and not result["failed"],
+              f"precompute job {job['id']}: {result}")
+        sets = self.call(staff, "GET", f"/api/v1/studies/{study}/ai-output-sets/").json()["results"]
+        (output_set,) = [output_set for output_set in sets if output_set["model"] == model["id"]]
+        check(output_set["n_outputs"] == SMOKE_CASES, f"set {output_set['id']}: {output_set['n_outputs']} outputs")
+        digest = output_set["outputs_sha256"]
+        check(bool(re.fullmatch(r"[0-9a-f]{64}", digest)) and digest == result.get("outputs_sha256"),
+              f"set {output_set['id']} has outputs_sha256 {digest!r}, the job {result.get('outputs_sha256')!r}")
+        exported = self.call(staff, "GET", f"/api/v1/studies/{study}/ai-output-sets/{output_set['id']}/outputs.json")
+        outputs = {output["case"]: output for output in exported.json()["outputs"]}
+        check(sorted(outputs) == self._labels(), f"outputs of cases {sorted(outputs)}")
+        check(all(output["inputs"] and output["runtime"].startswith("onnxruntime") for output in outputs.values()),
+              "an output without the images it saw or its runtime")
+        check(self._study_status() == "draft", f"study {study} left draft while its outputs were computed")
+        return (f"{model['name']} {model['version']} (sha256 {model['sha256'][:12]}...) registered through nginx; "
+                f"job {job['id']} on the precompute queue ({', '.join(consumers)}): {SMOKE_CASES} of {SMOKE_CASES} "
+                f"cases with an output, set {output_set['id']} outputs_sha256 {digest[:12]}...; study still a draft")
+
+    def _study_status(self) -> str:
+        return self.call(self.coordinator(), "GET", f"/api/v1/studies/{self.study['id']}/").json()["status"]
 
     def schedule(self) -> str:
         staff, study = self.coordinator(), self.study["id"]

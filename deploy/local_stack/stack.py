@@ -184,6 +184,8 @@ class Stack:
             "IMAGE_MODE": "archive",  # ingest de-identifies, then stores in Orthanc by STOW-RS
             "DICOMWEB_ARCHIVE_URL": self.archive_url,
             "MRMC_DATA_DIR": str(self.data),
+            # A folder of its own, as in deploy/docker-compose.yml: web writes a model there, the workers read it.
+            "AI_MODEL_STORAGE": str(self.data / "models"),
             "AUDIT_ANCHOR_FILE": str(self.data / "audit" / "anchors.jsonl"),
             "BEHIND_PROXY": "1",
             # Every client of this stack is on loopback, which production lets read /metrics: here only

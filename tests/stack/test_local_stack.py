@@ -1,9 +1,10 @@
 """deploy/local-stack as an operator runs it: ``up``, ``smoke``, ``backup``, ``down`` and nothing of it left;
-the folder wiped, ``restore`` into a fresh stack, every read, audit event and image back; ``down`` again.
+the folder wiped, ``restore`` into a fresh stack, every read, audit event, AI model file and image back;
+``down`` again.
 
 Checked from outside the stack's own code: every port it chose refuses connections after ``down``,
 every process it recorded is gone, and what comes back is compared with what was there, read from
-the database and through nginx's ``/dicomweb/`` before and after.
+the database, the model store and through nginx's ``/dicomweb/`` before and after.
 """
 
 import hashlib
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.stack
 
 SCRIPT = ROOT / "deploy" / "local-stack"
 SUMMARY = re.compile(r"smoke: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) not run, of (\d+) steps in [\d.]+ s")
-RESTORED = re.compile(r"restore: .*, (\d+) reads, .*, (\d+) audit events, .*, (\d+) images, audit head seq (\d+) "
-                      r"verified, in [\d.]+ s")
+RESTORED = re.compile(r"restore: .*, (\d+) reads, .*, (\d+) audit events, .*, (\d+) images, (\d+) model files, "
+                      r"audit head seq (\d+) verified, in [\d.]+ s")
+VERIFIED = re.compile(r"backup \S+ intact: (\d+) images, (\d+) model files, audit head seq (\d+), made .*")
 # Steps that may be skipped, and only while their endpoint does not exist yet.
 MAY_SKIP = {"metrics", "healthz"}
 SERVICES = 8
@@ -127,7 +129,7 @@ def test_up_smoke_pass_every_step(smoked):
     summary = SUMMARY.fullmatch(smoke.stdout.strip().splitlines()[-1])
     assert summary, report
     passed, failed, skipped, not_run, steps = map(int, summary.groups())
-    assert smoke.returncode == 0 and failed == not_run == 0 and passed + skipped == steps >= 15, report
+    assert smoke.returncode == 0 and failed == not_run == 0 and passed + skipped == steps >= 16, report
     skipped_steps = {line.split()[1] for line in smoke.stdout.splitlines() if line.startswith("SKIP")}
     assert skipped_steps <= MAY_SKIP, report
 
@@ -137,12 +139,19 @@ def test_backup_down_wipe_restore_brings_everything_back(smoked):
     if smoke.returncode != 0:
         pytest.fail("the smoke test failed (test_up_smoke_pass_every_step says how): no data to back up")
     before = contents(original)
-    assert before["reads"] and before["audit"] and before["images"], "the smoke test left nothing to back up"
+    assert before["reads"] and before["audit"] and before["images"] and before["models"], \
+        "the smoke test left nothing to back up"
+    assert all(file == sha256 for sha256, (_, file) in before["models"].items()), "a model file not as registered"
     backups = new_folder("mrmc-backup-test-")
     restored = StackRun(new_folder("mrmc-stack-restored-"))
     try:
         backup = local_stack("backup", original.folder, str(backups / "backup"), timeout=300)
         assert backup.returncode == 0, backup.stdout + backup.stderr
+        verified = verify_backup(backups / "backup")
+        assert list(map(int, verified.groups())) == [len(before["images"]), len(before["models"]),
+                                                     before["audit"][-1]["seq"]]
+        assert {sha256: model_file_sha256(backups / "backup" / "models", sha256) for sha256 in before["models"]} == {
+            sha256: sha256 for sha256 in before["models"]}
 
         original.down_leaves_nothing()
         shutil.rmtree(original.folder)
@@ -152,9 +161,11 @@ def test_backup_down_wipe_restore_brings_everything_back(smoked):
                        None)
         assert summary, restore.stdout
         assert list(map(int, summary.groups())) == [len(before["reads"]), len(before["audit"]),
-                                                    len(before["images"]), before["audit"][-1]["seq"]]
+                                                    len(before["images"]), len(before["models"]),
+                                                    before["audit"][-1]["seq"]]
         after = contents(restored)
         assert after["reads"] == before["reads"]
+        assert after["models"] == before["models"]
         # Then the events of this test's own login and image requests to the restored stack.
         assert after["audit"][:len(before["audit"])] == before["audit"]
         assert after["images"] == before["images"]
@@ -172,8 +183,9 @@ def test_backup_down_wipe_restore_brings_everything_back(smoked):
 
 def contents(stack: StackRun) -> dict:
     """Every instance the index names with the SHA-256 of the bytes ``/dicomweb/`` serves for it (as the
-    platform's admin, through nginx), then every read and audit event, whole rows: read last, since the
-    login and the image requests are audited too."""
+    platform's admin, through nginx), every registered AI model (whole rows) with the SHA-256 of its file in
+    the stack's AI_MODEL_STORAGE, then every read and audit event, whole rows: read last, since the login and
+    the image requests are audited too."""
     session = https(stack)
     state = stack.state
     token = session.post(f"{site(stack)}/api/v1/auth/token/", timeout=30,
@@ -190,9 +202,19 @@ def contents(stack: StackRun) -> dict:
         (part,) = multipart_parts(response.content, response.headers["Content-Type"])
         images[row["sop_instance_uid"]] = (row["sha256"], hashlib.sha256(part).hexdigest())
     with database(stack) as connection:
+        models = connection.execute("SELECT * FROM studies_aimodel ORDER BY id").fetchall()
         reads = connection.execute("SELECT * FROM studies_read ORDER BY id").fetchall()
         audit = connection.execute("SELECT * FROM studies_auditevent ORDER BY seq").fetchall()
-    return {"reads": reads, "audit": audit, "images": images}
+    store = Path(app_env(stack)["AI_MODEL_STORAGE"])
+    return {"reads": reads, "audit": audit, "images": images,
+            "models": {row["sha256"]: (row, model_file_sha256(store, row["sha256"])) for row in models}}
+
+
+def model_file_sha256(store: Path, sha256: str) -> str | None:
+    """The SHA-256 of the bytes of the model file named ``sha256`` in ``store`` (``ab/cd/<sha256>.onnx``), or
+    None where there is none."""
+    path = store / sha256[:2] / sha256[2:4] / f"{sha256}.onnx"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def database(stack: StackRun) -> psycopg.Connection:
@@ -218,9 +240,22 @@ def https(stack: StackRun) -> requests.Session:
     return session
 
 
+def app_env(stack: StackRun) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in (stack.folder / "app.env").read_text().splitlines() if line)
+
+
 def verify_audit(stack: StackRun) -> str:
-    env = dict(line.split("=", 1) for line in (stack.folder / "app.env").read_text().splitlines() if line)
     result = subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=ROOT, capture_output=True, text=True,
-                            env={"PATH": os.environ["PATH"], **env, "PYTHONPATH": str(ROOT)}, timeout=120)
+                            env={"PATH": os.environ["PATH"], **app_env(stack), "PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def verify_backup(folder: Path) -> re.Match:
+    """``python -m deploy.backup verify``, which reads nothing but the folder."""
+    result = subprocess.run([sys.executable, "-m", "deploy.backup", "verify", str(folder)], cwd=ROOT,
+                            capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verified = VERIFIED.fullmatch(result.stdout.strip())
+    assert verified, result.stdout
+    return verified
