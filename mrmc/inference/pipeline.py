@@ -74,13 +74,14 @@ def run_cases(cases: Iterable[CaseImages], model: OnnxModel, *, decode_workers: 
     model : OnnxModel
         The checked model; its batch size is the batch size.
     decode_workers, prefetch : int
-        Decode threads (default :data:`DECODE_WORKERS`, every core when the model runs on a GPU), and
+        Decode threads (default :data:`DECODE_WORKERS`; when the model runs on a GPU, one per core this process
+        may run on: a container's CPU limit is not counted, give it here), and
         images decoded ahead of the model (default two batches, and at least two per thread).
     timings : Timings, optional
         Filled in as the work goes.
     """
     card, timings = model.card, timings if timings is not None else Timings()
-    decode_workers = decode_workers or ((os.cpu_count() or DECODE_WORKERS) if model.on_gpu else DECODE_WORKERS)
+    decode_workers = decode_workers or (len(os.sched_getaffinity(0)) if model.on_gpu else DECODE_WORKERS)
     prefetch = prefetch or max(2 * model.batch_size, 2 * decode_workers)
     with ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode") as pool:
         decoded = _decode_ahead(_selected(cases, card), card, pool, prefetch, timings)
