@@ -158,6 +158,10 @@ AI_MODEL_STORAGE = Path(env.str("AI_MODEL_STORAGE", default=str(DICOM_STORAGE / 
 AI_MODEL_MAX_BYTES = env.int("AI_MODEL_MAX_BYTES", default=1024 ** 3)
 # Cases per task of a precompute job: each task loads the model once, and any worker may take it.
 AI_PRECOMPUTE_CASES_PER_CHUNK = env.int("AI_PRECOMPUTE_CASES_PER_CHUNK", default=16)
+# WADO-RS frames transcoded into another transfer syntax (studies.services.frame_cache), by content:
+# every web process that mounts the folder shares them; the least recently used go past the bound.
+FRAME_CACHE_DIR = Path(env.str("FRAME_CACHE_DIR", default=str(DICOM_STORAGE / "frame-cache")))
+FRAME_CACHE_MAX_BYTES = env.int("FRAME_CACHE_MAX_BYTES", default=4 * 1024 ** 3)
 DICOMWEB_UPSTREAM = env("DICOMWEB_UPSTREAM")
 # Secret of the PS3.15 UID mapping and date shift; changing it changes every de-identified UID,
 # so production requires it explicitly: derived from SECRET_KEY, rotating the secret key would give
