@@ -115,6 +115,8 @@ def encode_frame(ds: Dataset, number: int, transfer_syntax_uid: str) -> bytes:
         has no lossless encoding here; also when the codec refuses the frame.
     mrmc.dicom.frames.FrameNotFound
         ``number`` is outside 1..Number of Frames.
+
+    Errors of decoding the stored frame propagate as :func:`~mrmc.dicom.frames.decode_frame` raises them.
     """
     uid = UID(transfer_syntax_uid)
     pixel_format = check_encodable(ds, uid)
@@ -137,7 +139,10 @@ def check_encodable(ds: Dataset, uid: UID) -> PixelFormat:
     if ds.get("LossyImageCompression") == "01":
         raise CannotTranscode(f"the image was lossy compressed (Lossy Image Compression 01); "
                               f"{uid.name} would claim pixels it no longer has")
-    pixel_format = PixelFormat.of(ds)
+    try:
+        pixel_format = PixelFormat.of(ds)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CannotTranscode(f"the Image Pixel Module is incomplete or malformed: {exc}") from exc
     samples = PHOTOMETRIC_SAMPLES.get(pixel_format.photometric_interpretation)
     if samples is None:
         raise CannotTranscode(f"colour model {pixel_format.photometric_interpretation} is not encoded here; "

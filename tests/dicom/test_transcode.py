@@ -164,6 +164,14 @@ def test_frames_smaller_than_the_wavelet_decompositions_still_encode(shape, uid)
     assert_same_pixels(decoded(source, codestream, uid).reshape(shape), source.pixel_array.reshape(shape))
 
 
+@pytest.mark.parametrize("keyword", ["BitsStored", "PixelRepresentation", "PhotometricInterpretation"])
+def test_an_incomplete_image_pixel_module_is_refused(keyword):
+    source = pydicom.dcmread(sample_path("CT_small.dcm"))
+    delattr(source, keyword)
+    with pytest.raises(CannotTranscode, match="Image Pixel Module is incomplete"):
+        encode_frame(source, 1, HTJ2KLossless)
+
+
 def test_a_missing_frame_is_named():
     with pytest.raises(FrameNotFound, match=r"frame 11 not in 1..10"):
         encode_frame(pydicom.dcmread(sample_path("emri_small.dcm")), 11, JPEGLSLossless)
