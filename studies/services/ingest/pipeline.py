@@ -19,7 +19,7 @@ from django.db import DatabaseError
 from pydicom.dataset import Dataset
 
 from mrmc.dicom.archive import ArchiveRefused
-from mrmc.dicom.deid import check_identified, deidentify
+from mrmc.dicom.deid import check_identified, deidentify, remap_uid
 from mrmc.dicom.limits import DicomLimits
 from mrmc.dicom.parse import InvalidDicom, read_instance, write_instance
 from mrmc.dicom.pixel_cleaning import PixelCleaningRule, clean_pixels, find_rule, parse_rules
@@ -31,7 +31,7 @@ from studies.permissions import Action, require
 from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for, keyed_hash
 from .linking import link_cases
-from .report import IngestReport, Problem
+from .report import IngestReport, Problem, StoredInstance
 from .sources import DicomSource, Rejected, count_sources, dicom_limits, file_sources, named_paths
 from .store import Conflict, ImageStore, is_duplicate, store_instance
 
@@ -46,6 +46,7 @@ def ingest(
     study: Study,
     sources: Iterable[DicomSource],
     deidentify_files: bool = True,
+    study_instance_uid: str | None = None,
     total: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> IngestReport:
@@ -59,6 +60,9 @@ def ingest(
         Either way, images that a rule of ``study.pixel_cleaning`` matches have its regions
         blacked out (:mod:`mrmc.dicom.pixel_cleaning`); images marked Burned In Annotation
         YES that no rule matches are refused unless the study allows identified data.
+    study_instance_uid
+        Take only instances of this DICOM study, named by its UID as sent or as stored
+        (STOW-RS to ``/studies/{uid}``, PS3.18 10.5); the others are rejected (``other-dicom-study``).
     total, progress
         Number of sources, and a callback getting the fraction done and a message (called
         at most every few seconds, and after the last file).
@@ -68,7 +72,7 @@ def ingest(
         raise RuleViolation(f"the study is {study.status}; images can no longer be added")
     report = IngestReport()
     context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits(),
-                       image_store())
+                       image_store(), study_instance_uid)
     last_progress = time.monotonic()
     for done, (name, read) in enumerate(sources, start=1):
         _ingest_source(context, name, read, report)
@@ -106,12 +110,13 @@ class _Context:
     pixel_rules: Sequence[PixelCleaningRule]
     limits: DicomLimits
     store: ImageStore
+    study_instance_uid: str | None = None
 
 
 def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
     """Ingest one file; any failure but the database's becomes a rejection with a reason class."""
     try:
-        _ingest_one(context, read, report)
+        _ingest_one(context, name, read, report)
     except Conflict as exc:
         report.conflicts.append(Problem(name, exc.kind, str(exc)))
     except (Rejected, InvalidDicom, ArchiveRefused) as exc:
@@ -128,8 +133,10 @@ def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], repo
         report.rejected.append(Problem(name, "unreadable", f"could not be processed ({type(exc).__name__})"))
 
 
-def _ingest_one(context: _Context, read: Callable[[], bytes], report: IngestReport) -> None:
+def _ingest_one(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
     parsed = read_instance(read(), limits=context.limits)  # the bytes read are freed once parsed
+    report.received[name] = (parsed.sop_class_uid, parsed.sop_instance_uid)
+    _check_dicom_study(context, parsed.study_instance_uid)
     ds = parsed.dataset
     accession_hash = keyed_hash(parsed.accession_number, context.key)
     pixel_rule = find_rule(ds, context.pixel_rules)  # matched on the attributes as received
@@ -148,18 +155,32 @@ def _ingest_one(context: _Context, read: Callable[[], bytes], report: IngestRepo
     del ds, parsed
     stored = read_instance(data, limits=context.limits)  # the index describes exactly the bytes stored
     sha256 = hashlib.sha256(data).hexdigest()
+    kept_as = StoredInstance(name, stored.study_instance_uid, stored.series_instance_uid, stored.sop_class_uid,
+                             stored.sop_instance_uid)
     if is_duplicate(study=context.study, stored=stored, sha256=sha256, store=context.store):
         report.duplicates += 1
         report.studies.add(stored.study_instance_uid)
+        report.instances.append(kept_as)
         return
     store_instance(study=context.study, stored=stored, data=data, sha256=sha256, accession_hash=accession_hash,
                    deid=deid, fixes=fixes, store=context.store)
     report.stored += 1
     report.studies.add(stored.study_instance_uid)
+    report.instances.append(kept_as)
     if fixes:
         report.sanitized[stored.sop_instance_uid] = fixes
     if pixel_rule is not None:
         report.cleaned[stored.sop_instance_uid] = [list(region) for region in pixel_rule.regions]
+
+
+def _check_dicom_study(context: _Context, study_instance_uid: str) -> None:
+    """Refuse an instance of another DICOM study than the one asked for, if one was."""
+    wanted = context.study_instance_uid
+    if wanted is None:
+        return
+    as_stored = remap_uid(study_instance_uid, context.key) if context.deidentify_files else study_instance_uid
+    if wanted not in (study_instance_uid, as_stored):
+        raise Rejected("other-dicom-study", "its StudyInstanceUID is not the one of the DICOM study it was sent to")
 
 
 def _deidentify(ds: Dataset, key: bytes) -> dict:

@@ -6,6 +6,16 @@ from typing import NamedTuple
 MAX_REPORTED_PROBLEMS = 200
 
 
+class StoredInstance(NamedTuple):
+    """A file stored, or found stored already: the UIDs it is kept under (de-identified ones when it was)."""
+
+    file: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
 class Problem(NamedTuple):
     """A file left out: its name in the upload or archive, a reason class and the reason."""
 
@@ -29,6 +39,10 @@ class IngestReport:
     sanitized: dict[str, list[str]] = field(default_factory=dict)
     cleaned: dict[str, list[list[int]]] = field(default_factory=dict)  # SOP UID -> regions blacked out
     linked: dict[str, str] = field(default_factory=dict)  # case label -> StudyInstanceUID
+    # For answering a sender file by file (STOW-RS). Not in as_dict: a job's result grows with its problems
+    # only, and the UIDs as sent are never stored.
+    instances: list[StoredInstance] = field(default_factory=list)
+    received: dict[str, tuple[str, str]] = field(default_factory=dict)  # file -> SOP Class, Instance UID as sent
 
     @property
     def files(self) -> int:
