@@ -9,6 +9,7 @@
 - :mod:`.report`: what an ingest did, file by file
 - :mod:`.pull`: whole studies from a DICOMweb server
 - :mod:`.upload`: API uploads, staged (:mod:`studies.services.staging`) and ingested by a job
+- :mod:`.stow`: STOW-RS requests, ingested part by part while the body is read
 
 The functions other code calls are importable from here.
 """
@@ -21,6 +22,7 @@ from .pull import pull_from_dicomweb
 from .report import IngestReport, Problem
 from .sources import DicomSource, Rejected, dicom_sources
 from .store import content_store
+from .stow import store_instances
 from .upload import UploadTooLarge, check_upload_size, run_ingest_job, start_upload
 
 __all__ = [
@@ -43,4 +45,5 @@ __all__ = [
     "pull_from_dicomweb",
     "run_ingest_job",
     "start_upload",
+    "store_instances",
 ]
