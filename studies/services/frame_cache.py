@@ -139,6 +139,8 @@ class FrameCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())  # on disk before the rename: a crash leaves no empty frame under the name
             os.chmod(temp_name, 0o644)
             os.replace(temp_name, path)  # writers of one frame write the same bytes: last one wins
         except BaseException:
