@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from . import views
+from . import stow, views
 
 
 class UidConverter:
@@ -36,4 +36,5 @@ urlpatterns = [
     path(f"{INSTANCE}/frames/<str:frame_list>", views.frames, name="dicomweb-frames"),
     path(f"{INSTANCE}/rendered", views.rendered, name="dicomweb-rendered"),
     path(f"{INSTANCE}/bulk/<path:attribute_path>", views.bulkdata, name="dicomweb-bulkdata"),
+    *stow.urlpatterns,
 ]

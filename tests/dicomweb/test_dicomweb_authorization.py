@@ -7,6 +7,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from studies.models import DicomInstance, Study
+from tests.dicomweb.test_stow import STOW_ROUTES  # every role of them tried there
 
 ROLES = ["anonymous", "reader", "other_reader", "coordinator", "other_coordinator", "statistician", "admin"]
 SEES_STUDY = {"reader", "coordinator", "statistician", "admin"}
@@ -37,7 +38,7 @@ def dicomweb_url_names() -> set[str]:
 
 
 def test_every_dicomweb_route_is_covered():
-    assert dicomweb_url_names() == set(ROUTES) | {"dicomweb-studies"}
+    assert dicomweb_url_names() == set(ROUTES) | {"dicomweb-studies"} | STOW_ROUTES
 
 
 def uids_of(case) -> dict:
