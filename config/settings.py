@@ -329,6 +329,11 @@ AXES_VERBOSE = False
 # deploy/nginx.conf sets (replacing any the client sent), so a client cannot write its own.
 BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if BEHIND_PROXY else ["REMOTE_ADDR"]
+# The host and port that absolute URLs (DICOMweb RetrieveURL, BulkDataURI) are built with: the
+# request's Host, or with these the X-Forwarded-Host / X-Forwarded-Port a proxy sets (trust them only
+# when the proxy replaces any the client sent). X-Forwarded-Proto counts as SECURE_PROXY_SSL_HEADER says.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("USE_X_FORWARDED_PORT", default=False)
 
 # API tokens (django-rest-knox): stored hashed, expire, revoked at logout.
 REST_KNOX = {

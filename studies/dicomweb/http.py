@@ -1,15 +1,22 @@
-"""HTTP plumbing of the DICOMweb service: authentication, content negotiation, caching headers.
+"""HTTP plumbing of the DICOMweb service: authentication, the service's own URL, content negotiation,
+conditional and range requests, caching headers.
 
 Responses carry ``Cache-Control: private`` always: what a user may retrieve depends on who
 they are, so no shared cache may keep it. Content-addressed bodies are also ``immutable``.
 """
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.request import split_domain_port
+from django.urls import reverse
+from django.utils.http import http_date, parse_http_date_safe
 from rest_framework.exceptions import AuthenticationFailed
 
 from studies.security import TokenAuthentication
@@ -79,6 +86,36 @@ def matches(pattern: str, media_type: str) -> bool:
     return (sub == "*" and media_type.startswith(kind + "/")) or pattern == media_type
 
 
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def service_root(request) -> str:
+    """The absolute URL of this DICOMweb service as the client reached it: scheme, host and port.
+
+    Behind a proxy, ``X-Forwarded-Proto`` counts where ``SECURE_PROXY_SSL_HEADER`` names it,
+    ``X-Forwarded-Host`` with ``USE_X_FORWARDED_HOST`` and ``X-Forwarded-Port`` with
+    ``USE_X_FORWARDED_PORT``; otherwise the request's own ``Host``. A ``Host`` without a port
+    (dicomweb-client sends one) means the port the request came in on, unless the request came
+    through a proxy (``BEHIND_PROXY``), whose port that is not.
+    """
+    host = request.get_host()  # X-Forwarded-Host where configured; checked against ALLOWED_HOSTS
+    _, port = split_domain_port(host)
+    if not port:
+        port = _arrival_port(request)
+        if port and port != DEFAULT_PORTS.get(request.scheme):
+            host = f"{host}:{port}"
+    return f"{request.scheme}://{host}{reverse('dicomweb-studies').removesuffix('/studies')}"
+
+
+def _arrival_port(request) -> str | None:
+    forwarded = request.META.get("HTTP_X_FORWARDED_PORT", "").strip()
+    if settings.USE_X_FORWARDED_PORT and forwarded:
+        return forwarded if forwarded.isascii() and forwarded.isdigit() and len(forwarded) <= 5 else None
+    if settings.BEHIND_PROXY:
+        return None
+    return request.META.get("SERVER_PORT")
+
+
 def authenticated_user(request):
     """The session user, else the user of an ``Authorization: Token ...`` header; None if neither."""
     if request.user.is_authenticated:
@@ -109,31 +146,176 @@ def etag_of(*parts: object) -> str:
 class Body:
     """A response body, produced only if the client does not already have it.
 
-    ``etag`` names the exact bytes (or None when unknown, e.g. proxied); ``chunks`` makes them.
+    ``etag`` names the exact bytes (or None when unknown, e.g. streamed from another server);
+    ``chunks`` makes them. ``single_part`` asks for the only part of this multipart/related body on
+    its own (PS3.18 8.6: one item, a single part media type asked for), which takes byte ranges.
     """
 
     content_type: str
     chunks: Callable[[], Iterable[bytes]]
     etag: str | None = None
     immutable: bool = False
+    last_modified: datetime | None = None
+    single_part: bool = False
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How to render (PS3.18 8.3.5.1): ``window`` (center, width) with the LINEAR function,
+    ``viewport`` (largest width, height), JPEG ``quality``; ``frame`` of an instance."""
+
+    window: tuple[float, float] | None = None
+    viewport: tuple[int, int] | None = None
+    quality: int = 90
+    frame: int = 1
+
+    def as_thumbnail(self) -> "Rendering":
+        """A thumbnail is at most THUMBNAIL_SIZE pixels a side unless a viewport says otherwise."""
+        return self if self.viewport else replace(self, viewport=(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+
+    def fitted(self, columns: int | None, rows: int | None) -> "Rendering":
+        """The viewport as the size of an image of ``columns`` x ``rows`` that fits it, keeping the
+        aspect and never enlarging (what the viewport means here; another server may stretch)."""
+        if not (self.viewport and columns and rows):
+            return self
+        scale = min(self.viewport[0] / columns, self.viewport[1] / rows, 1)
+        return replace(self, viewport=(max(1, round(columns * scale)), max(1, round(rows * scale))))
+
+    def query(self) -> dict[str, str]:
+        """As the query parameters of a rendered resource of another server."""
+        params = {"quality": str(self.quality)}
+        if self.window:
+            params["window"] = f"{self.window[0]},{self.window[1]},linear"
+        if self.viewport:
+            params["viewport"] = f"{self.viewport[0]},{self.viewport[1]}"
+        return params
+
+
+THUMBNAIL_SIZE = 128
+
+
+def body_of_bytes(content_type: str, data: bytes) -> Body:
+    """A body already in memory, named by its hash."""
+    return Body(content_type, lambda: [data], etag_of("bytes", hashlib.sha256(data).hexdigest()))
 
 
 def respond(request, body: Body) -> HttpResponse:
-    """200 with the body, or 304 when ``If-None-Match`` names its ETag (RFC 9110 13.1.2)."""
-    if body.etag and body.etag in _if_none_match(request):
+    """200 with the body; 304 when the client has it (``If-None-Match``, else ``If-Modified-Since``,
+    RFC 9110 13.1.2-3); for a single part, 206 with the one byte range asked for or 416 when there
+    is none such (RFC 9110 14)."""
+    if body.single_part:
+        body = replace(body, etag=body.etag and etag_of("single-part", body.etag))
+    if _not_modified(request, body):
         response = HttpResponse(status=304)
+    elif body.single_part:
+        response = _single_part_response(request, body)
     else:
         response = StreamingHttpResponse(body.chunks(), content_type=body.content_type)
     if body.etag:
         response["ETag"] = body.etag
+    if body.last_modified:
+        response["Last-Modified"] = http_date(body.last_modified.timestamp())
     response["Cache-Control"] = IMMUTABLE if body.immutable and body.etag else REVALIDATE
     response["Vary"] = "Accept, Authorization, Cookie"
     return response
 
 
-def _if_none_match(request) -> set[str]:
-    header = request.headers.get("If-None-Match", "")
+def _not_modified(request, body: Body) -> bool:
+    if "If-None-Match" in request.headers:
+        tags = _entity_tags(request.headers["If-None-Match"])
+        return bool(body.etag) and (body.etag in tags or "*" in tags)
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    return since is not None and body.last_modified is not None and int(body.last_modified.timestamp()) <= since
+
+
+def _entity_tags(header: str) -> set[str]:
+    """The entity tags of a list, compared weakly (RFC 9110 13.1.2: If-None-Match uses weak comparison)."""
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+def _single_part_response(request, body: Body) -> HttpResponse:
+    content_type, data = only_part(body)
+    span = _byte_range(request, body, len(data))
+    if span is None:
+        response = HttpResponse(data, content_type=content_type)
+    elif span == UNSATISFIABLE:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{len(data)}"
+    else:
+        first, last = span
+        response = HttpResponse(data[first:last + 1], content_type=content_type, status=206)
+        response["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+UNSATISFIABLE = (-1, -1)
+_RANGE = re.compile(r"bytes=\s*([0-9]{0,18})\s*-\s*([0-9]{0,18})\s*")
+
+
+def _byte_range(request, body: Body, length: int) -> tuple[int, int] | None:
+    """The one byte range asked for (RFC 9110 14.1.2), as first and last offset; None for the whole
+    body: no Range, an If-Range that the body no longer matches, a syntax or several ranges that
+    this service ignores (as RFC 9110 14.2 lets it)."""
+    match = _RANGE.fullmatch(request.headers.get("Range", ""))
+    if match is None or not _if_range_holds(request, body):
+        return None
+    first, last = match.groups()
+    if not first and not last or first and last and int(last) < int(first):
+        return None  # invalid: ignored
+    if not first:  # a suffix: the last N bytes
+        return (max(length - int(last), 0), length - 1) if int(last) > 0 and length else UNSATISFIABLE
+    if int(first) >= length:
+        return UNSATISFIABLE
+    return int(first), min(int(last), length - 1) if last else length - 1
+
+
+def _if_range_holds(request, body: Body) -> bool:
+    """RFC 9110 13.1.5: the range is served only if the validator still names this body (strongly)."""
+    validator = request.headers.get("If-Range", "").strip()
+    if not validator:
+        return True
+    if validator.startswith(('"', "W/")):
+        return validator == body.etag
+    date = parse_http_date_safe(validator)
+    return date is not None and body.last_modified is not None and int(body.last_modified.timestamp()) == date
+
+
+def only_part(body: Body) -> tuple[str, bytes]:
+    """The content type and bytes of the one part of a multipart/related body (RFC 2387), whole."""
+    boundary = body.content_type.rsplit("boundary=", 1)[-1].strip('"')
+    data = b"".join(body.chunks())
+    opening, closing = f"--{boundary}\r\n".encode(), f"\r\n--{boundary}--\r\n".encode()
+    head_end = data.index(b"\r\n\r\n")
+    if not (data.startswith(opening) and data.endswith(closing)):
+        raise ValueError("not a multipart/related body of this boundary")
+    fields = (line.split(":", 1) for line in data[len(opening):head_end].decode("latin-1").split("\r\n"))
+    content_type = next(value.strip() for name, value in fields if name.strip().lower() == "content-type")
+    return content_type, data[head_end + 4:len(data) - len(closing)]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """What a QIDO-RS search answers: the results and the texts of its Warning header."""
+
+    results: list[dict]
+    warnings: tuple[str, ...] = ()
+
+
+def wants_single_part(ranges: list[MediaRange]) -> bool:
+    """Whether the client asks first for a single part media type (e.g. ``application/octet-stream``)
+    rather than multipart/related or anything (PS3.18 8.6, Table 10.4.4-1: multipart is the default)."""
+    return bool(ranges) and ranges[0].media_type not in ("multipart/related", "*", "*/*")
+
+
+def search_response(results: list[dict], warnings: Iterable[str], service: str) -> HttpResponse:
+    """QIDO-RS results, with a ``Warning: 299`` for each thing ignored or left out (PS3.18 8.3.4)."""
+    response = HttpResponse(json.dumps(results), content_type=DICOM_JSON)
+    if warnings:
+        response["Warning"] = ", ".join(f'299 {service}: "{text}"' for text in warnings)
+    response["Cache-Control"] = REVALIDATE
+    response["Vary"] = "Accept, Authorization, Cookie"
+    return response
 
 
 # -------------------------------------------------------------- negotiation
