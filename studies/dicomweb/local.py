@@ -2,15 +2,20 @@
 
 Bodies are built lazily from the stored files, which are named by their SHA-256: an
 instance's bytes never change, so its ETag is its hash and its responses are immutable.
+
+Searches run in the index where it holds the matching key (UIDs, dates, numbers, IDs, modality,
+descriptions) and on each candidate's metadata otherwise (names, times, sequences), always within
+the studies the user may see now.
 """
 
 import hashlib
 import json
 import re
+from itertools import islice
 
 import pydicom
 from django.core.cache import cache
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 
 from mrmc.dicom.dicomjson import to_dicom_json
 from mrmc.dicom.frames import (
@@ -28,15 +33,11 @@ from studies.permissions import dicom_studies_visible_to
 from studies.services.ingest import content_store
 
 from . import http
-from .query import QidoQuery, date_range, uid_list
-from .target import (
-    INSTANCE_ATTRIBUTES,
-    SERIES_ATTRIBUTES,
-    STUDY_ATTRIBUTES,
-    Target,
-    bulk_element,
-    qido_result,
-)
+from .query import Condition, Matches, QidoQuery, open_levels, page_of
+from .target import ONLINE, Target, bulk_element, qido_result
+
+CANDIDATES_AT_ONCE = 200
+MODALITIES_IN_STUDY = "00080061"
 
 
 class LocalArchive:
@@ -48,58 +49,81 @@ class LocalArchive:
 
     # ------------------------------------------------------------- QIDO-RS
 
-    def search_studies(self, query: QidoQuery) -> list[dict]:
-        studies = _filter(dicom_studies_visible_to(self.user), query.filters, STUDY_FIELDS)
-        studies = studies.annotate(
-            n_series=Count("series", distinct=True), n_instances=Count("series__instances"),
-            first_instance=Min("series__instances"),
-        ).order_by("id")[query.offset:query.offset + query.limit]
-        representatives = self._representatives([study.first_instance for study in studies])
-        return [
-            qido_result(
-                representatives[study.first_instance], STUDY_ATTRIBUTES, query.includefield,
-                ModalitiesInStudy=("CS", study.modalities.split("\\") if study.modalities else []),
-                NumberOfStudyRelatedSeries=("IS", [study.n_series]),
-                NumberOfStudyRelatedInstances=("IS", [study.n_instances]),
-                RetrieveURL=("UR", [Target(study.study_instance_uid).url(self.base_url)]),
-            )
-            for study in studies
-            if study.first_instance in representatives
-        ]
-
-    def search_series(self, target: Target, query: QidoQuery) -> list[dict]:
-        series = _filter(
-            DicomSeries.objects.filter(dicom_study__study_instance_uid=target.study), query.filters, SERIES_FIELDS
-        )
-        series = series.annotate(n_instances=Count("instances"), first_instance=Min("instances")).order_by(
-            "series_number", "id"
-        )[query.offset:query.offset + query.limit]
-        representatives = self._representatives([item.first_instance for item in series])
-        return [
-            qido_result(
-                representatives[item.first_instance], SERIES_ATTRIBUTES, query.includefield,
-                NumberOfSeriesRelatedInstances=("IS", [item.n_instances]),
-                RetrieveURL=("UR", [target.child(series=item.series_instance_uid).url(self.base_url)]),
-            )
-            for item in series
-            if item.first_instance in representatives
-        ]
-
-    def search_instances(self, target: Target, query: QidoQuery) -> list[dict]:
-        if not DicomSeries.objects.filter(
+    def search(self, level: str, target: Target | None, query: QidoQuery) -> Matches:
+        """The ``level`` entities under ``target`` (every study the user may see when None) that match."""
+        if target and target.series and not DicomSeries.objects.filter(
             dicom_study__study_instance_uid=target.study, series_instance_uid=target.series
         ).exists():
             raise NotFound("no such series in this study")
-        instances = _filter(self._instances(target, required=False), query.filters, INSTANCE_FIELDS)
-        instances = instances.order_by("instance_number", "id")[query.offset:query.offset + query.limit]
-        results = []
-        for instance in instances:
-            instance_target = target.child(instance=instance.sop_instance_uid)
-            results.append(qido_result(
-                self._metadata(instance, instance_target), INSTANCE_ATTRIBUTES, query.includefield,
-                RetrieveURL=("UR", [instance_target.url(self.base_url)]),
-            ))
-        return results
+        entities = self._searchable(level, target)
+        in_index = {c: q for c in query.conditions if (q := _index_condition(level, c)) is not None}
+        entities = entities.filter(*in_index.values())
+        page, more = self._page(level, entities, [c for c in query.conditions if c not in in_index], query)
+        documents = self._documents(level, page)
+        levels = open_levels(level, target.depth if target else 0)
+        return Matches([qido_result(documents[entity.pk], levels, query, **self._computed(level, entity))
+                        for entity in page], more)
+
+    def _searchable(self, level: str, target: Target | None):
+        """The entities of ``level`` in the studies the user may see (under ``target``), in a stable order."""
+        visible = dicom_studies_visible_to(self.user)
+        if level == "study":
+            return visible.annotate(
+                n_series=Count("series", distinct=True), n_instances=Count("series__instances"),
+                first_instance=Min("series__instances"),
+            ).filter(first_instance__isnull=False).order_by("id")
+        if level == "series":
+            series = DicomSeries.objects.filter(dicom_study__in=visible).select_related("dicom_study")
+            if target:
+                series = series.filter(dicom_study__study_instance_uid=target.study)
+            return series.annotate(n_instances=Count("instances"), first_instance=Min("instances")).filter(
+                first_instance__isnull=False).order_by("dicom_study_id", "series_number", "id")
+        instances = DicomInstance.objects.filter(series__dicom_study__in=visible)
+        if target:
+            instances = instances.filter(series__dicom_study__study_instance_uid=target.study)
+        if target and target.series:
+            instances = instances.filter(series__series_instance_uid=target.series)
+        return instances.select_related("series__dicom_study").order_by(
+            "series__dicom_study_id", "series__series_number", "series_id", "instance_number", "id")
+
+    def _page(self, level: str, entities, conditions: list[Condition], query: QidoQuery) -> tuple[list, bool]:
+        """The page asked for of the entities that also meet ``conditions``, and whether more follow."""
+        if not conditions:
+            window = list(entities[query.offset:query.offset + query.limit + 1])  # paged by the database
+            return window[:query.limit], len(window) > query.limit
+        page, more = page_of(self._with_documents(level, entities), query,
+                             lambda pair: all(condition.matches(pair[1]) for condition in conditions))
+        return [entity for entity, _ in page], more
+
+    def _with_documents(self, level: str, entities):
+        """(entity, what its conditions are matched on) pairs: its metadata and the study's
+        ModalitiesInStudy, read a few hundred entities at a time."""
+        candidates = entities.iterator(chunk_size=CANDIDATES_AT_ONCE)
+        while chunk := list(islice(candidates, CANDIDATES_AT_ONCE)):
+            documents = self._documents(level, chunk)
+            yield from ((entity, _with_modalities(documents[entity.pk], _study_of(level, entity)))
+                        for entity in chunk)
+
+    def _documents(self, level: str, entities) -> dict[int, dict]:
+        """Each entity's metadata: an instance's own, a series' or study's from one of its instances."""
+        if level == "instance":
+            return {entity.pk: self._metadata(entity, Target.of_instance(entity)) for entity in entities}
+        representatives = self._representatives([entity.first_instance for entity in entities])
+        return {entity.pk: representatives[entity.first_instance] for entity in entities}
+
+    def _computed(self, level: str, entity) -> dict:
+        """The attributes of a result that no instance holds (PS3.18 Tables 10.6.3-3 to -5)."""
+        if level == "study":
+            return {"ModalitiesInStudy": ("CS", entity.modalities.split("\\") if entity.modalities else []),
+                    "NumberOfStudyRelatedSeries": ("IS", [entity.n_series]),
+                    "NumberOfStudyRelatedInstances": ("IS", [entity.n_instances]),
+                    "InstanceAvailability": ONLINE,
+                    "RetrieveURL": ("UR", [Target(entity.study_instance_uid).url(self.base_url)])}
+        if level == "series":
+            target = Target(entity.dicom_study.study_instance_uid, entity.series_instance_uid)
+            return {"NumberOfSeriesRelatedInstances": ("IS", [entity.n_instances]),
+                    "RetrieveURL": ("UR", [target.url(self.base_url)])}
+        return {"InstanceAvailability": ONLINE, "RetrieveURL": ("UR", [Target.of_instance(entity).url(self.base_url)])}
 
     # ------------------------------------------------------------- WADO-RS
 
@@ -166,6 +190,10 @@ class LocalArchive:
         chunks, content_type = multipart_related([value], NATIVE_MEDIA_TYPE, boundary)
         return http.Body(content_type, lambda: chunks, f'"{boundary}"', immutable=True)
 
+    def last_modified(self, target: Target):
+        """When the last of the target's instances was stored: they never change once stored."""
+        return self._instances(target, required=False).aggregate(latest=Max("created_at"))["latest"]
+
     # ------------------------------------------------------------- helpers
 
     def _instances(self, target: Target, required: bool = True):
@@ -229,67 +257,51 @@ class _FileSlice:
         self.handle.close()
 
 
-# -------------------------------------------------------------------- matching
+def _study_of(level: str, entity):
+    if level == "study":
+        return entity
+    return entity.dicom_study if level == "series" else entity.series.dicom_study
 
 
-def _text(field: str, value: str) -> Q:
-    """Single value matching, with ``*`` and ``?`` wildcards (PS3.4 C.2.2.2.4)."""
-    if "*" in value or "?" in value:
-        pattern = "".join(".*" if c == "*" else "." if c == "?" else _escape(c) for c in value)
-        return Q(**{f"{field}__regex": f"^{pattern}$"})
-    return Q(**{field: value})
+def _with_modalities(document: dict, dicom_study) -> dict:
+    """An instance's metadata with its study's ModalitiesInStudy, which no instance holds."""
+    modalities = dicom_study.modalities.split("\\") if dicom_study.modalities else []
+    return {**document, MODALITIES_IN_STUDY: {"vr": "CS", "Value": modalities}}
 
 
-def _escape(char: str) -> str:
-    return "\\" + char if char in r".^$+{}[]|()\\" else char
+# -------------------------------------------------------------------- matching in the index
 
-
-def _uids(field: str, value: str) -> Q:
-    return Q(**{f"{field}__in": uid_list(value)})
-
-
-def _date(field: str, value: str) -> Q:
-    low, high = date_range(value)
-    q = Q(**{f"{field}__gte": low}) if low else Q()
-    return q & Q(**{f"{field}__lte": high}) if high else q
-
-
-def _modality(field: str, value: str) -> Q:
-    return Q(**{f"{field}__regex": rf"(^|\\){_escape_all(value)}($|\\)"})
-
-
-def _escape_all(text: str) -> str:
-    return "".join(_escape(c) for c in text)
-
-
-def _number(field: str, value: str) -> Q:
-    """IS matching: a value that is no 32-bit integer (PS3.5 6.2) matches nothing."""
-    number = int(value) if re.fullmatch(r"-?[0-9]{1,10}", value) else None
-    return Q(**{field: number}) if number is not None and -(2**31) <= number < 2**31 else Q(pk__in=[])
-
-
-STUDY_FIELDS = {
-    "StudyInstanceUID": ("study_instance_uid", _uids),
-    "PatientID": ("patient_id", _text),
-    "StudyDate": ("study_date", _date),
-    "AccessionNumber": ("accession_number", _text),
-    "ModalitiesInStudy": ("modalities", _modality),
+# Matching keys the index holds: keyword -> (level of the row, column). Their matching there is the
+# matching of query.Condition: exact and case-sensitive, dates as text. Values with wildcards are
+# matched on the metadata instead (query.wildcard_matches), never as a regular expression.
+INDEXED = {
+    "StudyInstanceUID": ("study", "study_instance_uid"), "PatientID": ("study", "patient_id"),
+    "AccessionNumber": ("study", "accession_number"), "StudyDate": ("study", "study_date"),
+    "StudyDescription": ("study", "study_description"), "ModalitiesInStudy": ("study", "modalities"),
+    "SeriesInstanceUID": ("series", "series_instance_uid"), "Modality": ("series", "modality"),
+    "SeriesNumber": ("series", "series_number"), "SeriesDescription": ("series", "series_description"),
+    "SOPInstanceUID": ("instance", "sop_instance_uid"), "SOPClassUID": ("instance", "sop_class_uid"),
+    "InstanceNumber": ("instance", "instance_number"),
 }
-SERIES_FIELDS = {
-    "SeriesInstanceUID": ("series_instance_uid", _uids),
-    "Modality": ("modality", _text),
-    "SeriesNumber": ("series_number", _number),
-}
-INSTANCE_FIELDS = {
-    "SOPInstanceUID": ("sop_instance_uid", _uids),
-    "SOPClassUID": ("sop_class_uid", _uids),
-    "InstanceNumber": ("instance_number", _number),
-}
+# How a row of the first level reaches the row of the second.
+RELATION = {("series", "study"): "dicom_study__", ("instance", "study"): "series__dicom_study__",
+            ("instance", "series"): "series__"}
 
 
-def _filter(queryset, filters: dict[str, str], fields: dict):
-    for keyword, value in filters.items():
-        field, match = fields[keyword]
-        queryset = queryset.filter(match(field, value))
-    return queryset
-
+def _index_condition(level: str, condition: Condition) -> Q | None:
+    """The condition as a filter on the ``level`` rows, or None where the index does not hold it."""
+    if len(condition.path) > 1 or condition.keyword not in INDEXED or condition.wildcard:
+        return None
+    column_level, column = INDEXED[condition.keyword]
+    field = RELATION.get((level, column_level), "") + column
+    if condition.vr == "UI":
+        return Q(**{f"{field}__in": condition.uids()})
+    if condition.vr == "DA":
+        low, high = condition.range()
+        bounds = {**({f"{field}__gte": low} if low else {}), **({f"{field}__lte": high} if high else {})}
+        return ~Q(**{field: ""}) & Q(**bounds)
+    if condition.vr == "IS":
+        return Q(**{field: condition.number()})
+    if condition.keyword == "ModalitiesInStudy":  # one of the values in the column, backslash-separated
+        return Q(**{f"{field}__regex": rf"(^|\\){re.escape(condition.value)}($|\\)"})  # no wildcards: no backtracking
+    return Q(**{field: condition.value})

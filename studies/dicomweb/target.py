@@ -9,13 +9,26 @@ from pydicom.tag import Tag
 
 from studies.errors import NotFound
 
-# Default QIDO-RS result attributes per level (PS3.18 Tables 10.6.3-3, -4, -5); the
-# computed ones (counts, ModalitiesInStudy, RetrieveURL) are added by the archive.
-STUDY_ATTRIBUTES = ("StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientName",
-                    "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID", "StudyDescription")
-SERIES_ATTRIBUTES = ("Modality", "SeriesDescription", "SeriesNumber", "SeriesInstanceUID", "StudyInstanceUID")
-INSTANCE_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "BitsAllocated",
-                       "NumberOfFrames", "StudyInstanceUID", "SeriesInstanceUID")
+from .query import QidoQuery
+
+# Default QIDO-RS result attributes per level (PS3.18 Tables 10.6.3-3, -4, -5), when the instance
+# has them; the computed ones (counts, ModalitiesInStudy, RetrieveURL...) are added by the archive.
+LEVEL_ATTRIBUTES = {
+    "study": ("StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "TimezoneOffsetFromUTC",
+              "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
+              "StudyDescription"),
+    "series": ("Modality", "TimezoneOffsetFromUTC", "SeriesDescription", "SeriesInstanceUID", "SeriesNumber",
+               "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "RequestAttributesSequence",
+               "StudyInstanceUID"),
+    "instance": ("SOPClassUID", "SOPInstanceUID", "TimezoneOffsetFromUTC", "InstanceNumber", "Rows", "Columns",
+                 "BitsAllocated", "NumberOfFrames", "StudyInstanceUID", "SeriesInstanceUID"),
+}
+
+
+# Result attributes an archive computes rather than reads from an instance (PS3.18 Tables 10.6.3-3 to -5).
+COMPUTED_ATTRIBUTES = ("ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+                       "NumberOfSeriesRelatedInstances", "InstanceAvailability", "RetrieveURL")
+ONLINE = ("CS", ["ONLINE"])  # Instance Availability (0008,0056) of what this service answers with at once
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,11 @@ class Target:
         series = instance.series
         return cls(series.dicom_study.study_instance_uid, series.series_instance_uid, instance.sop_instance_uid)
 
+    @property
+    def depth(self) -> int:
+        """How many UIDs name it: 1 a study, 2 a series, 3 an instance."""
+        return 1 + bool(self.series) + bool(self.instance)
+
     def child(self, **uids) -> "Target":
         return replace(self, **uids)
 
@@ -43,16 +61,19 @@ class Target:
         return url
 
 
-def qido_result(document: dict, attributes: tuple[str, ...], includefield: tuple[str, ...], **computed) -> dict:
-    """One QIDO-RS result (PS3.18 10.6.3.3): the level's attributes, the included fields, the computed ones.
+def qido_result(document: dict, levels: tuple[str, ...], query: QidoQuery, **computed) -> dict:
+    """One QIDO-RS result (PS3.18 10.6.3.3): the attributes of ``levels`` (the result's level and those
+    above it that the URL leaves open, PS3.18 Tables 10.6.3-3 to -5), the included fields and matching
+    keys, and the computed ones.
 
-    ``document`` is the DICOM JSON of a representative instance; ``computed`` maps keyword to
-    (VR, values).
+    ``document`` is the DICOM JSON of a representative instance, or another archive's result;
+    ``computed`` maps keyword to (VR, values).
     """
-    if "all" in includefield:
+    if query.wants_all:
         wanted = {tag for tag, element in document.items() if "BulkDataURI" not in element}
     else:
-        wanted = {f"{tag_for_keyword(keyword) or int(keyword, 16):08X}" for keyword in (*attributes, *includefield)}
+        keywords = [*(keyword for level in levels for keyword in LEVEL_ATTRIBUTES[level]), *COMPUTED_ATTRIBUTES]
+        wanted = {f"{tag_for_keyword(keyword):08X}" for keyword in keywords} | query.extra_tags()
     result = {tag: element for tag, element in document.items() if tag in wanted and not tag.startswith("0002")}
     for keyword, (vr, values) in computed.items():
         result[f"{tag_for_keyword(keyword):08X}"] = {"vr": vr, "Value": values} if values else {"vr": vr}

@@ -3,8 +3,10 @@
 ``DICOMWEB_UPSTREAM``).
 
 Authorization stays ours: the views check the index (own archive) or the cases (external
-archive) before anything is asked, and study searches keep only the studies the user may see.
-URIs in the answers (BulkDataURI, RetrieveURL) are rewritten to point at this service.
+archive) before anything is asked, and searches ask only for the studies the user may see (by
+UID, some at a time) and keep only those. The archive is asked by UID alone; every other matching
+key is matched here on its answers (:mod:`.query`), so that matching is the same in every image
+mode. URIs in the answers (BulkDataURI, RetrieveURL) are rewritten to point at this service.
 
 What the own archive holds went through our ingest, de-identified. What an external archive
 holds did not: there every answer is released only as far as :mod:`mrmc.dicom.release`
@@ -12,9 +14,11 @@ allows, headers if the instance is marked de-identified, pixels if no text is bu
 them either; anything else is refused with the rule's reason class (403) and logged.
 """
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 import requests
 from dicomweb_client.api import DICOMwebClient
@@ -26,13 +30,14 @@ from mrmc.dicom.release import RELEASE_ATTRIBUTES, release_refusal, release_valu
 from studies.errors import NotFound
 
 from . import http
-from .query import QidoQuery
-from .target import Target
+from .query import Matches, QidoQuery, open_levels, page_of, uid_list
+from .target import LEVEL_ATTRIBUTES, ONLINE, Target, qido_result
 
 log = logging.getLogger(__name__)
 
 METADATA_SECONDS = 300
 TRANSFER_SYNTAX_TAG = "00020010"
+STUDY_UIDS_AT_ONCE = 50  # StudyInstanceUIDs in one search of the archive: a query of about 3.3 kB
 
 
 class UpstreamError(Exception):
@@ -67,23 +72,46 @@ class UpstreamArchive:
 
     # ------------------------------------------------------------- QIDO-RS
 
-    def search_studies(self, query: QidoQuery) -> list[dict]:
-        visible = set(self.visible_study_uids(self.user))
-        found = self._call(self.client.search_for_studies, search_filters=query.filters,
-                           fields=self._fields(query), get_remaining=True)
-        found = self._released([result for result in found if _uid(result) in visible])
-        return [self._rewrite(result) for result in query.page(found)]
+    def search(self, level: str, target: Target | None, query: QidoQuery) -> Matches:
+        """The ``level`` entities under ``target`` (every study the user may see when None) that match.
 
-    def search_series(self, target: Target, query: QidoQuery) -> list[dict]:
-        found = self._call(self.client.search_for_series, target.study, search_filters=query.filters,
-                           fields=self._fields(query), limit=query.limit, offset=query.offset)
-        return [self._rewrite(result) for result in self._released(found)]
+        Keys inside sequences are ignored, with a warning: an archive need not return sequences in its
+        search results (Orthanc does not), so they cannot be matched here.
+        """
+        in_sequences = [condition for condition in query.conditions if len(condition.path) > 1]
+        query = replace(query, conditions=tuple(c for c in query.conditions if c not in in_sequences))
+        allowed = {target.study} if target else set(self.visible_study_uids(self.user))
+        levels = open_levels(level, target.depth if target else 0)
+        answers = (result for batch in self._searches(level, target, query, levels, allowed)
+                   for result in sorted(batch, key=_position))
+        page, more = page_of(self._released(answers), query,
+                             lambda result: _uid(result) in allowed and query.matches(result))
+        results = [self._rewrite(qido_result(result, levels, query, **_availability(level, result))) for result in page]
+        ignored = ", ".join(".".join(condition.path) for condition in in_sequences)
+        return Matches(results, more, (f"The image archive cannot match these keys; they were ignored: {ignored}",)
+                       if in_sequences else ())
 
-    def search_instances(self, target: Target, query: QidoQuery) -> list[dict]:
-        found = self._call(self.client.search_for_instances, target.study, target.series,
-                           search_filters=query.filters, fields=self._fields(query),
-                           limit=query.limit, offset=query.offset)
-        return [self._rewrite(result) for result in self._released(found)]
+    def _searches(self, level: str, target: Target | None, query: QidoQuery, levels: tuple[str, ...],
+                  allowed: set[str]) -> Iterator[list]:
+        """The archive's answers, a search at a time, asked only as far as they are read."""
+        filters, fields = query.uid_filters(), self._fields(query, levels)
+        if target:
+            yield self._search_upstream(level, target, filters, fields)
+            return
+        studies = sorted(allowed & set(uid_list(filters.get("StudyInstanceUID", ""))) if "StudyInstanceUID" in filters
+                         else allowed)
+        for start in range(0, len(studies), STUDY_UIDS_AT_ONCE):
+            uids = ",".join(studies[start:start + STUDY_UIDS_AT_ONCE])
+            yield self._search_upstream(level, None, {**filters, "StudyInstanceUID": uids}, fields)
+
+    def _search_upstream(self, level: str, target: Target | None, filters: dict, fields: list[str]) -> list[dict]:
+        study, series = (target.study, target.series) if target else (None, None)
+        options = {"search_filters": filters, "fields": fields, "get_remaining": True}
+        if level == "study":
+            return self._call(self.client.search_for_studies, **options)
+        if level == "series":
+            return self._call(self.client.search_for_series, study, **options)
+        return self._call(self.client.search_for_instances, study, series, **options)
 
     # ------------------------------------------------------------- WADO-RS
 
@@ -106,7 +134,7 @@ class UpstreamArchive:
         documents = self._metadata_documents(target)
         self._require_released(documents, pixels=False)
         body = json.dumps([self._rewrite(document) for document in documents]).encode()
-        return http.Body(http.DICOM_JSON, lambda: [body])
+        return http.body_of_bytes(http.DICOM_JSON, body)
 
     def frames(self, target: Target, numbers: list[int], ranges) -> http.Body:
         metadata = self._released_instance_metadata(target)
@@ -119,8 +147,7 @@ class UpstreamArchive:
             media_types = ((NATIVE_MEDIA_TYPE, http.EXPLICIT_VR_LITTLE_ENDIAN),)
         frames = self._call(self.client.retrieve_instance_frames, *_uids(target), frame_numbers=numbers,
                             media_types=media_types)
-        chunks, content_type = multipart_related(frames, frame_content_type(syntax, keep_encoding=keep))
-        return http.Body(content_type, lambda: chunks)
+        return _parts_in_memory(frames, frame_content_type(syntax, keep_encoding=keep))
 
     def rendered(self, target: Target, ranges, *, frame: int, window, viewport, quality) -> http.Body:
         media_type = http.rendered_media_type(ranges)
@@ -140,29 +167,29 @@ class UpstreamArchive:
         self._released_instance_metadata(target)
         url = f"{target.url(self.upstream_url)}/bulk/{attribute_path}"
         values = self._call(self.client.retrieve_bulkdata, url, media_types=(NATIVE_MEDIA_TYPE,))
-        chunks, content_type = multipart_related(values, NATIVE_MEDIA_TYPE)
-        return http.Body(content_type, lambda: chunks)
+        return _parts_in_memory(values, NATIVE_MEDIA_TYPE)
+
+    def last_modified(self, target: Target) -> None:
+        """Unknown: the archive's answers are not dated."""
+        return None
 
     # ------------------------------------------------------------- release
 
-    def _fields(self, query: QidoQuery) -> list[str] | None:
-        """The fields asked for, and those the release rule reads (PS3.18 8.3.4.3 includefield)."""
-        if not self.release_check:
-            return list(query.includefield) or None
-        return [*query.includefield, *RELEASE_ATTRIBUTES]
+    def _fields(self, query: QidoQuery, levels: tuple[str, ...]) -> list[str]:
+        """The fields returned (the levels' attributes and those asked for, PS3.18 8.3.4.3 includefield),
+        those matched here, the study's UID (whose the result is) and those the release rule reads."""
+        defaults = [keyword for level in levels for keyword in LEVEL_ATTRIBUTES[level]]
+        fields = [*defaults, *query.includefield, *query.returned_tags, "0020000D"]
+        return [*fields, *RELEASE_ATTRIBUTES] if self.release_check else fields
 
-    def _released(self, results: list[dict]) -> list[dict]:
+    def _released(self, results: Iterable[dict]) -> Iterator[dict]:
         """Search results whose headers may be shown; the others are withheld (and logged)."""
-        if not self.release_check:
-            return results
-        released = []
         for result in results:
-            refusal = release_refusal(release_values_of_json(result), pixels=False)
+            refusal = release_refusal(release_values_of_json(result), pixels=False) if self.release_check else None
             if refusal is None:
-                released.append(result)
+                yield result
             else:
                 _log_refusal(refusal.reason, "search result withheld")
-        return released
 
     def _require_released(self, documents: list[dict], *, pixels: bool) -> None:
         for document in documents if self.release_check else ():
@@ -192,7 +219,9 @@ class UpstreamArchive:
         return self._call(self.client.retrieve_study_metadata, target.study)
 
     def _instance_metadata(self, target: Target) -> list[dict]:
-        key = "dicomweb:upstream-metadata:" + "/".join((self.upstream_url, *_uids(target)))
+        # Hashed: three UIDs and a URL can pass the 250 characters a cache key may have (memcached).
+        name = "/".join((self.upstream_url, *_uids(target)))
+        key = "dicomweb:upstream-metadata:" + hashlib.sha256(name.encode()).hexdigest()
         return cache.get_or_set(
             key, lambda: [self._call(self.client.retrieve_instance_metadata, *_uids(target))], METADATA_SECONDS
         )
@@ -236,8 +265,32 @@ def _log_refusal(reason: str, what: str) -> None:
     log.warning("external DICOMweb archive: %s, %s", what, reason, extra={"reason": reason})
 
 
-def _uid(result: dict) -> str:
-    return (result.get("0020000D", {}).get("Value") or [""])[0]
+def _uid(result: dict, tag: str = "0020000D") -> str:
+    return str((result.get(tag, {}).get("Value") or [""])[0])
+
+
+def _availability(level: str, result: dict) -> dict:
+    """Instance Availability (PS3.18 Tables 10.6.3-3, -5) where the archive leaves it out: what it
+    serves, this service serves at once."""
+    return {"InstanceAvailability": ONLINE} if level != "series" and "00080056" not in result else {}
+
+
+def _position(document: dict) -> tuple:
+    """The order of results and images: study UID, series number and UID, instance number and SOP
+    Instance UID (a number that is absent last)."""
+    def number(tag: str) -> tuple:
+        value = (document.get(tag, {}).get("Value") or [None])[0]
+        return (value is None, value if isinstance(value, int | float) else 0)
+
+    return (_uid(document), number("00200011"), _uid(document, "0020000E"), number("00200013"),
+            _uid(document, "00080018"))
+
+
+def _parts_in_memory(parts: list[bytes], part_type: str) -> http.Body:
+    """A multipart/related body of parts already read, named (and bounded) by their hashes."""
+    etag = http.etag_of(part_type, *(hashlib.sha256(part).hexdigest() for part in parts))
+    chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
+    return http.Body(content_type, lambda: chunks, etag)
 
 
 def _uids(target: Target) -> tuple[str, str, str]:

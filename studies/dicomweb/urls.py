@@ -23,18 +23,23 @@ STUDY = "studies/<uid:study>"
 SERIES = f"{STUDY}/series/<uid:series>"
 INSTANCE = f"{SERIES}/instances/<uid:instance>"
 
+FRAMES = f"{INSTANCE}/frames/<str:frame_list>"
+
 urlpatterns = [
     path("studies", views.search_studies, name="dicomweb-studies"),
+    path("series", views.search_series, name="dicomweb-all-series"),
+    path("instances", views.search_instances, name="dicomweb-all-instances"),
     path(STUDY, views.retrieve, name="dicomweb-study"),
     path(f"{STUDY}/metadata", views.metadata, name="dicomweb-study-metadata"),
     path(f"{STUDY}/series", views.search_series, name="dicomweb-series-search"),
+    path(f"{STUDY}/instances", views.search_instances, name="dicomweb-study-instance-search"),
     path(SERIES, views.retrieve, name="dicomweb-series"),
     path(f"{SERIES}/metadata", views.metadata, name="dicomweb-series-metadata"),
     path(f"{SERIES}/instances", views.search_instances, name="dicomweb-instance-search"),
     path(INSTANCE, views.retrieve, name="dicomweb-instance"),
     path(f"{INSTANCE}/metadata", views.metadata, name="dicomweb-instance-metadata"),
-    path(f"{INSTANCE}/frames/<str:frame_list>", views.frames, name="dicomweb-frames"),
     path(f"{INSTANCE}/rendered", views.rendered, name="dicomweb-rendered"),
+    path(FRAMES, views.frames, name="dicomweb-frames"),
     path(f"{INSTANCE}/bulk/<path:attribute_path>", views.bulkdata, name="dicomweb-bulkdata"),
     *stow.urlpatterns,
 ]

@@ -2,16 +2,15 @@
 
 Every request needs a session or an ``Authorization: Token`` header (else 401), and every
 route under a study checks :func:`studies.permissions.can_view_dicom_study` first: a study
-the user may not see answers 404, exactly as one that does not exist. Every request answered
-is recorded in the audit trail (who, which route, which UIDs).
+the user may not see answers 404, exactly as one that does not exist. The searches that no
+study scopes (/studies, /series, /instances) answer only from the studies the user may see.
+Every request answered is recorded in the audit trail (who, which route, which UIDs).
 """
 
-import json
+from dataclasses import replace
 from functools import wraps
 
 from django.conf import settings
-from django.http import HttpResponse
-from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from studies.errors import NotFound
@@ -20,7 +19,7 @@ from studies.services import audit
 
 from . import http
 from .local import LocalArchive
-from .query import parse_query
+from .query import open_levels, parse_query
 from .target import Target
 from .upstream import NotReleased, UpstreamArchive, UpstreamError
 
@@ -29,7 +28,7 @@ MAX_VIEWPORT = 4096
 
 def archive_for(request, user):
     """The archive of ``settings.IMAGE_MODE`` (deploy/README.md, "Image modes")."""
-    base_url = request.build_absolute_uri(reverse("dicomweb-studies")).removesuffix("/studies")
+    base_url = http.service_root(request)
     if settings.IMAGE_MODE == "archive":  # filled by our ingest: the index says what is there, and whose
         return UpstreamArchive(user, base_url, url=settings.DICOMWEB_ARCHIVE_URL,
                                visible_study_uids=_indexed_study_uids_visible_to, release_check=False)
@@ -55,8 +54,11 @@ def dicomweb_endpoint(view):
         if study is not None and not can_view_dicom_study(user, study):
             return http.error(404, "no such study")
         target = Target(study, series, instance) if study else None
+        archive = archive_for(request, user)
         try:
-            result = view(request, archive_for(request, user), target, **kwargs)
+            result = view(request, archive, target, **kwargs)
+            if isinstance(result, http.Body) and result.last_modified is None:
+                result = replace(result, last_modified=archive.last_modified(target))
         except NotFound as exc:
             return http.error(404, str(exc))
         except http.NotAcceptable as exc:
@@ -69,33 +71,40 @@ def dicomweb_endpoint(view):
             return http.error(403, str(exc), reason=exc.reason)
         audit.record_image_access(actor=user, resource=view.__name__, study_uid=study,
                                   details={"series": series, "instance": instance, **kwargs})
-        if isinstance(result, list):
-            return _search_response(result)
+        if isinstance(result, http.SearchResults):
+            return http.search_response(result.results, result.warnings, archive.base_url)
         return http.respond(request, result)
 
     return wrapper
 
 
-def _search_response(results: list[dict]) -> HttpResponse:
-    response = HttpResponse(json.dumps(results), content_type=http.DICOM_JSON)
-    response["Cache-Control"] = http.REVALIDATE
-    response["Vary"] = "Accept, Authorization, Cookie"
-    return response
+# ------------------------------------------------------------------ QIDO-RS (PS3.18 10.6)
 
 
 @dicomweb_endpoint
 def search_studies(request, archive, target):
-    return archive.search_studies(parse_query(request.GET, "study"))
+    return _search(request, archive, "study", target)
 
 
 @dicomweb_endpoint
 def search_series(request, archive, target):
-    return archive.search_series(target, parse_query(request.GET, "series"))
+    """/series, or a study's /series."""
+    return _search(request, archive, "series", target)
 
 
 @dicomweb_endpoint
 def search_instances(request, archive, target):
-    return archive.search_instances(target, parse_query(request.GET, "instance"))
+    """/instances, a study's /instances, or a series' /instances."""
+    return _search(request, archive, "instance", target)
+
+
+def _search(request, archive, level: str, target: Target | None) -> http.SearchResults:
+    query = parse_query(request.GET, open_levels(level, target.depth if target else 0))
+    matches = archive.search(level, target, query)
+    return http.SearchResults(matches.results, (*query.warning_texts(more_results=matches.more), *matches.warnings))
+
+
+# ------------------------------------------------------------------ WADO-RS (PS3.18 10.4)
 
 
 @dicomweb_endpoint
@@ -110,7 +119,9 @@ def metadata(request, archive, target):
 
 @dicomweb_endpoint
 def frames(request, archive, target, frame_list):
-    return archive.frames(target, _frame_numbers(frame_list), http.accepted(request))
+    numbers, ranges = _frame_numbers(frame_list), http.accepted(request)
+    body = archive.frames(target, numbers, ranges)
+    return replace(body, single_part=len(numbers) == 1 and http.wants_single_part(ranges))
 
 
 @dicomweb_endpoint
@@ -126,7 +137,8 @@ def rendered(request, archive, target):
 
 @dicomweb_endpoint
 def bulkdata(request, archive, target, attribute_path):
-    return archive.bulkdata(target, attribute_path)
+    body = archive.bulkdata(target, attribute_path)
+    return replace(body, single_part=http.wants_single_part(http.accepted(request)))
 
 
 def _frame_numbers(frame_list: str) -> list[int]:
