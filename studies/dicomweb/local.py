@@ -167,20 +167,47 @@ class LocalArchive:
         chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
         return http.Body(content_type, lambda: chunks, etag, immutable=True)
 
-    def rendered(self, target: Target, ranges, *, frame: int, window, viewport, quality) -> http.Body:
-        """A frame as JPEG or PNG with the requested window (PS3.18 10.4.1.1.4, 8.3.5.1)."""
+    def rendered(self, target: Target, ranges, *, frames: list[int] | None, rendering: http.Rendering) -> http.Body:
+        """A rendered study, series, instance or frames (PS3.18 10.4.1.1.4, 8.3.5.1).
+
+        One frame (an instance: its ``rendering.frame``) is one image. A study or series is a
+        multipart/related of one image per instance (every one stored here is an image), its first
+        frame; several frames, one image per frame.
+        """
         media_type = http.rendered_media_type(ranges)
-        instance = self._instances(target).get()
-        if not 1 <= frame <= max(instance.number_of_frames, 1):
-            raise NotFound(f"frame {frame} not in 1..{instance.number_of_frames}")
-        etag = http.etag_of("rendered", instance.sha256, media_type, frame, window, viewport, quality)
-        center, width = window or (None, None)
+        if target.instance:
+            instance = self._instances(target).get()
+            images = [(instance, number) for number in frames or [rendering.frame]]
+        else:
+            images = [(instance, 1) for instance in self._instances(target)]
+        return self._rendered(images, media_type, rendering, one_image=len(images) == 1 and bool(target.instance),
+                              immutable=bool(target.instance))
 
-        def chunks():
-            return [render(self._dataset(instance), frame, window_center=center, window_width=width,
-                           viewport=viewport, fmt=media_type.split("/")[1], quality=quality)]
+    def thumbnail(self, target: Target, ranges, *, frame: int | None, rendering: http.Rendering) -> http.Body:
+        """A thumbnail (PS3.18 10.4.1.1.5, Supplement 203): the first frame of the first instance (series
+        by number, instances by number), or of the frame asked for."""
+        media_type = http.rendered_media_type(ranges)
+        instance = self._instances(target).first()
+        return self._rendered([(instance, frame or 1)], media_type, rendering.as_thumbnail(), one_image=True,
+                              immutable=bool(target.instance))
 
-        return http.Body(media_type, chunks, etag, immutable=True)
+    def _rendered(self, images: list[tuple[DicomInstance, int]], media_type: str, rendering: http.Rendering, *,
+                  one_image: bool, immutable: bool) -> http.Body:
+        for instance, number in images:
+            _require_renderable(instance, number)
+        etag = http.etag_of("rendered", media_type, rendering, *(f"{i.sha256}/{n}" for i, n in images))
+        fmt = media_type.split("/")[1]
+        center, width = rendering.window or (None, None)
+
+        def image(instance: DicomInstance, number: int) -> bytes:
+            return render(self._dataset(instance), number, window_center=center, window_width=width,
+                          viewport=rendering.viewport, fmt=fmt, quality=rendering.quality)
+
+        if one_image:
+            return http.Body(media_type, lambda: [image(*images[0])], etag, immutable=immutable)
+        chunks, content_type = multipart_related((image(*item) for item in images), media_type,
+                                                 boundary=etag.strip('"'))
+        return http.Body(content_type, lambda: chunks, etag, immutable=immutable)
 
     def bulkdata(self, target: Target, attribute_path: str) -> http.Body:
         """The value of one bulk data attribute of an instance (PS3.18 8.6.1.3.2 BulkDataURI)."""
@@ -267,6 +294,14 @@ def _with_modalities(document: dict, dicom_study) -> dict:
     """An instance's metadata with its study's ModalitiesInStudy, which no instance holds."""
     modalities = dicom_study.modalities.split("\\") if dicom_study.modalities else []
     return {**document, MODALITIES_IN_STUDY: {"vr": "CS", "Value": modalities}}
+
+
+def _require_renderable(instance: DicomInstance, number: int) -> None:
+    if not 1 <= number <= instance.number_of_frames:
+        raise NotFound(f"frame {number} not in 1..{instance.number_of_frames}")
+    if not can_decode(instance.transfer_syntax_uid):
+        raise http.NotAcceptable(f"instance {instance.sop_instance_uid} is stored as {instance.transfer_syntax_uid}, "
+                                 "which cannot be decoded here to render it")
 
 
 # -------------------------------------------------------------------- matching in the index

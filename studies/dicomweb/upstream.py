@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 METADATA_SECONDS = 300
 TRANSFER_SYNTAX_TAG = "00020010"
 STUDY_UIDS_AT_ONCE = 50  # StudyInstanceUIDs in one search of the archive: a query of about 3.3 kB
+PIXEL_DATA_TAG = "7FE00010"
+TIMEOUT_S = 20  # dicomweb-client's
 
 
 class UpstreamError(Exception):
@@ -66,7 +68,8 @@ class UpstreamArchive:
         self.upstream_url = url.rstrip("/")
         self.visible_study_uids = visible_study_uids
         self.release_check = release_check
-        self.client = DICOMwebClient(self.upstream_url, session=session)
+        self.session = session or requests.Session()
+        self.client = DICOMwebClient(self.upstream_url, session=self.session, timeout=TIMEOUT_S)
         # A viewer waits on this request: fail fast (502) instead of backing off for half a minute.
         self.client.set_http_retry_params(retry=False)
 
@@ -149,19 +152,29 @@ class UpstreamArchive:
                             media_types=media_types)
         return _parts_in_memory(frames, frame_content_type(syntax, keep_encoding=keep))
 
-    def rendered(self, target: Target, ranges, *, frame: int, window, viewport, quality) -> http.Body:
+    def rendered(self, target: Target, ranges, *, frames: list[int] | None, rendering: http.Rendering) -> http.Body:
+        """As :meth:`.local.LocalArchive.rendered`, from the archive's rendered frames."""
         media_type = http.rendered_media_type(ranges)
-        params = {"quality": quality}
-        if window:
-            params["window"] = f"{window[0]},{window[1]},linear"
-        if viewport:
-            params["viewport"] = f"{viewport[0]},{viewport[1]}"
-        if frame != 1:
-            raise NotFound("only the first frame is rendered through the upstream archive")
-        self._released_instance_metadata(target)
-        image = self._call(self.client.retrieve_instance_rendered, *_uids(target), media_types=(media_type,),
-                           params=params)
-        return http.Body(media_type, lambda: [image])
+        if target.instance:
+            image = self._released_instance_metadata(target)
+            images = [(image, number) for number in frames or [rendering.frame]]
+        else:
+            images = [(image, 1) for image in self._released_images(target)]
+        for image, number in images:  # before the response starts
+            _require_renderable(image, number)
+        if target.instance and len(images) == 1:
+            return http.body_of_bytes(media_type, self._rendered_frame(*images[0], media_type, rendering))
+        parts = (self._rendered_frame(image, number, media_type, rendering) for image, number in images)
+        chunks, content_type = multipart_related(parts, media_type)
+        return http.Body(content_type, lambda: chunks)
+
+    def thumbnail(self, target: Target, ranges, *, frame: int | None, rendering: http.Rendering) -> http.Body:
+        """As :meth:`.local.LocalArchive.thumbnail`: the first instance with pixel data, rendered small."""
+        media_type = http.rendered_media_type(ranges)
+        first = self._released_images(target)[0]
+        _require_renderable(first, frame or 1)
+        return http.body_of_bytes(media_type, self._rendered_frame(first, frame or 1, media_type,
+                                                                   rendering.as_thumbnail()))
 
     def bulkdata(self, target: Target, attribute_path: str) -> http.Body:
         self._released_instance_metadata(target)
@@ -172,6 +185,26 @@ class UpstreamArchive:
     def last_modified(self, target: Target) -> None:
         """Unknown: the archive's answers are not dated."""
         return None
+
+    def _rendered_frame(self, image: dict, number: int, media_type: str, rendering: http.Rendering) -> bytes:
+        """A frame rendered by the archive. Its viewport fitted to the image here (Orthanc stretches the
+        image to the viewport), and the commas of the parameters as they are (dicomweb-client would
+        escape them, which Orthanc does not read)."""
+        rendering = rendering.fitted(_int(image, "00280011"), _int(image, "00280010"))
+        query = "&".join(f"{name}={value}" for name, value in rendering.query().items())
+        url = f"{_target_of(image).url(self.upstream_url)}/frames/{number}/rendered?{query}"
+        response = self._call(self.session.get, url, headers={"Accept": media_type}, timeout=TIMEOUT_S)
+        return response.content
+
+    def _released_images(self, target: Target) -> list[dict]:
+        """Metadata of the target's instances with pixel data, by series and instance number, once
+        their pixels may be shown."""
+        documents = self._metadata_documents(target)
+        self._require_released(documents, pixels=True)
+        images = sorted((d for d in documents if PIXEL_DATA_TAG in d), key=_position)
+        if not images:
+            raise NotFound("nothing here has pixel data")
+        return images
 
     # ------------------------------------------------------------- release
 
@@ -228,7 +261,10 @@ class UpstreamArchive:
 
     def _call(self, method, *args, **kwargs):
         try:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
+            if isinstance(result, requests.Response):
+                result.raise_for_status()
+            return result
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status == 404:
@@ -273,6 +309,25 @@ def _availability(level: str, result: dict) -> dict:
     """Instance Availability (PS3.18 Tables 10.6.3-3, -5) where the archive leaves it out: what it
     serves, this service serves at once."""
     return {"InstanceAvailability": ONLINE} if level != "series" and "00080056" not in result else {}
+
+
+def _require_renderable(image: dict, number: int) -> None:
+    if PIXEL_DATA_TAG not in image:
+        raise http.NotAcceptable(f"instance {_uid(image, '00080018')} has no pixel data to render")
+    frames = _int(image, "00280008") or 1
+    if not 1 <= number <= frames:
+        raise NotFound(f"frame {number} not in 1..{frames}")
+
+
+def _int(document: dict, tag: str) -> int | None:
+    try:
+        return int((document.get(tag, {}).get("Value") or [None])[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def _target_of(document: dict) -> Target:
+    return Target(_uid(document), _uid(document, "0020000E"), _uid(document, "00080018"))
 
 
 def _position(document: dict) -> tuple:

@@ -7,6 +7,7 @@ study scopes (/studies, /series, /instances) answer only from the studies the us
 Every request answered is recorded in the audit trail (who, which route, which UIDs).
 """
 
+import math
 from dataclasses import replace
 from functools import wraps
 
@@ -125,14 +126,17 @@ def frames(request, archive, target, frame_list):
 
 
 @dicomweb_endpoint
-def rendered(request, archive, target):
-    return archive.rendered(
-        target, http.accepted(request),
-        frame=_positive(request.GET.get("frame", "1"), "frame"),
-        window=_window(request.GET.get("window", "")),
-        viewport=_viewport(request.GET.get("viewport", "")),
-        quality=min(_positive(request.GET.get("quality", "90"), "quality"), 100),
-    )
+def rendered(request, archive, target, frame_list=None):
+    """A rendered study, series, instance (its ``frame``, 1 unless asked) or frames."""
+    frames = _frame_numbers(frame_list) if frame_list else None
+    return archive.rendered(target, http.accepted(request), frames=frames, rendering=_rendering(request))
+
+
+@dicomweb_endpoint
+def thumbnail(request, archive, target, frame_list=None):
+    """A thumbnail of a study, series, instance or frame (the first listed)."""
+    frame = _frame_numbers(frame_list)[0] if frame_list else None
+    return archive.thumbnail(target, http.accepted(request), frame=frame, rendering=_rendering(request))
 
 
 @dicomweb_endpoint
@@ -144,6 +148,15 @@ def bulkdata(request, archive, target, attribute_path):
 def _frame_numbers(frame_list: str) -> list[int]:
     """``{frames}``: comma-separated 1-based frame numbers (PS3.18 8.3.3.1 Table 8.3.3-1)."""
     return [_positive(item, "frame number") for item in frame_list.split(",")]
+
+
+def _rendering(request) -> http.Rendering:
+    """The rendering parameters (PS3.18 8.3.5.1); ``frame`` picks the frame of a rendered instance."""
+    return http.Rendering(
+        window=_window(request.GET.get("window", "")), viewport=_viewport(request.GET.get("viewport", "")),
+        quality=min(_positive(request.GET.get("quality", "90"), "quality"), 100),
+        frame=_positive(request.GET.get("frame", "1"), "frame"),
+    )
 
 
 def _positive(value: str, name: str) -> int:
@@ -162,8 +175,9 @@ def _window(value: str) -> tuple[float, float] | None:
         center, width = float(parts[0]), float(parts[1])
     except (IndexError, ValueError):
         raise http.BadRequest("window must be center,width[,linear]") from None
-    if width < 1 or (len(parts) > 2 and parts[2].strip().lower() not in ("linear", "")):
-        raise http.BadRequest("window needs a width of at least 1 and the linear function")
+    linear = len(parts) < 3 or parts[2].strip().lower() in ("linear", "")
+    if not (math.isfinite(center) and math.isfinite(width)) or width < 1 or not linear:
+        raise http.BadRequest("window needs a finite center, a width of at least 1 and the linear function")
     return center, width
 
 

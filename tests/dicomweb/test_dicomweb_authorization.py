@@ -24,8 +24,16 @@ ROUTES = {  # url name -> the UIDs it takes
     "dicomweb-rendered": ("study", "series", "instance"),
     "dicomweb-bulkdata": ("study", "series", "instance"),
     "dicomweb-study-instance-search": ("study",),
+    "dicomweb-study-rendered": ("study",),
+    "dicomweb-series-rendered": ("study", "series"),
+    "dicomweb-frames-rendered": ("study", "series", "instance"),
+    "dicomweb-study-thumbnail": ("study",),
+    "dicomweb-series-thumbnail": ("study", "series"),
+    "dicomweb-instance-thumbnail": ("study", "series", "instance"),
+    "dicomweb-frames-thumbnail": ("study", "series", "instance"),
 }
-EXTRA = {"dicomweb-frames": {"frame_list": "1"}, "dicomweb-bulkdata": {"attribute_path": "7FE00010"}}
+EXTRA = {"dicomweb-frames": {"frame_list": "1"}, "dicomweb-bulkdata": {"attribute_path": "7FE00010"},
+         "dicomweb-frames-rendered": {"frame_list": "1"}, "dicomweb-frames-thumbnail": {"frame_list": "1"}}
 # The searches no study scopes: their answers are filtered (test_qido.py), never refused.
 UNSCOPED = {"dicomweb-studies", "dicomweb-all-series", "dicomweb-all-instances"}
 

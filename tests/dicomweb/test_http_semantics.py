@@ -97,7 +97,8 @@ def test_a_live_server_names_its_own_port(transactional_db, mr, live_server):
 # ------------------------------------------------------------ ETag, Last-Modified, 304
 
 
-@pytest.mark.parametrize("suffix", ["/metadata", "/frames/2", "/bulk/7FE00010", "/rendered"])
+@pytest.mark.parametrize("suffix", ["/metadata", "/frames/2", "/bulk/7FE00010", "/rendered", "/frames/2/rendered",
+                                    "/thumbnail"])
 def test_conditional_get(mr, suffix):
     client, url = mr["client"], mr["url"] + suffix
     first = client.get(url)
@@ -214,7 +215,7 @@ def test_an_archives_answers_have_etags_single_parts_and_ranges(orthanc_for_modu
     client.force_login(coordinator)
     pixel_data = pydicom.dcmread(get_testdata_file("emri_small.dcm")).PixelData
     frame = pixel_data[len(pixel_data) // 10:2 * len(pixel_data) // 10]
-    for suffix in ("/metadata", "/frames/2", "/bulk/7FE00010"):
+    for suffix in ("/metadata", "/frames/2", "/bulk/7FE00010", "/frames/2/rendered", "/thumbnail"):
         first = client.get(url + suffix)
         assert first.status_code == 200 and first["ETag"] and "Last-Modified" not in first, suffix
         assert client.get(url + suffix, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304, suffix
