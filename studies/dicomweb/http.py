@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.utils.http import http_date, parse_http_date_safe
 from rest_framework.exceptions import AuthenticationFailed
 
+from mrmc.dicom.frames import ENCAPSULATED_MEDIA_TYPES, EXPLICIT_VR_LITTLE_ENDIAN
+from mrmc.dicom.transcode import OFFERED_SYNTAXES
 from studies.security import TokenAuthentication
 
 DICOM_JSON = "application/dicom+json"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMMUTABLE = "private, max-age=31536000, immutable"
 REVALIDATE = "private, no-cache"
 _PARAMETER = re.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"]*)"|[^;,\s]*)')
@@ -326,12 +327,15 @@ UNCOMPRESSED = "uncompressed"
 
 
 def frame_representation(ranges: list[MediaRange], stored_transfer_syntax: str, stored_media_type: str) -> str:
-    """Which pixel data a frames request gets (PS3.18 8.7.3.5, Table 8.7.3-5).
+    """Which pixel data a frames request gets (PS3.18 8.7.3.5, Table 8.7.3-5): :data:`STORED`,
+    :data:`UNCOMPRESSED`, or the UID of a lossless syntax the frames are transcoded into.
 
     ``transfer-syntax=*`` or the stored syntax gives the frames as stored; an
     ``application/octet-stream`` range without a syntax, or with Explicit VR Little Endian,
     gives them uncompressed; ``*/*`` gives native frames uncompressed and compressed ones as
-    stored. Anything else is :class:`NotAcceptable`.
+    stored; a syntax of :data:`mrmc.dicom.transcode.OFFERED_SYNTAXES` with its media type (or
+    ``*/*``) gives them transcoded. Ranges are taken in the client's order. Anything else is
+    :class:`NotAcceptable`.
     """
     for media_range in ranges:
         part_type, syntax = media_range.part_type, media_range.transfer_syntax
@@ -344,8 +348,12 @@ def frame_representation(ranges: list[MediaRange], stored_transfer_syntax: str, 
             if part_type in ("*", "*/*") and syntax is None and stored_media_type != "application/octet-stream":
                 return STORED
             return UNCOMPRESSED
-    raise NotAcceptable("frames are available as application/octet-stream (Explicit VR Little Endian) "
-                        f"or as stored ({stored_media_type}; transfer-syntax={stored_transfer_syntax})")
+        if syntax in OFFERED_SYNTAXES and matches(part_type, ENCAPSULATED_MEDIA_TYPES[syntax]):
+            return syntax
+    offered = ", ".join(f"{ENCAPSULATED_MEDIA_TYPES[uid]}; transfer-syntax={uid}" for uid in OFFERED_SYNTAXES)
+    raise NotAcceptable("frames are available as application/octet-stream (Explicit VR Little Endian), "
+                        f"as stored ({stored_media_type}; transfer-syntax={stored_transfer_syntax}), "
+                        f"or transcoded losslessly: {offered}")
 
 
 def require_acceptable(ranges: list[MediaRange], media_type: str, stored_transfer_syntax: str | None = None) -> None:

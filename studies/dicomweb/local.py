@@ -8,6 +8,7 @@ descriptions) and on each candidate's metadata otherwise (names, times, sequence
 the studies the user may see now.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ from itertools import islice
 import pydicom
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q
+from pydicom.uid import UID
 
 from mrmc.dicom.dicomjson import to_dicom_json
 from mrmc.dicom.frames import (
@@ -27,9 +29,11 @@ from mrmc.dicom.frames import (
     multipart_related,
     render,
 )
+from mrmc.dicom.transcode import ENCODER_VERSION, OFFERED_SYNTAXES, CannotTranscode, check_encodable, encode_frame
 from studies.errors import NotFound
 from studies.models import DicomInstance, DicomSeries
 from studies.permissions import dicom_studies_visible_to
+from studies.services.frame_cache import cached_frame
 from studies.services.ingest import content_store
 
 from . import http
@@ -161,9 +165,14 @@ class LocalArchive:
         missing = [n for n in numbers if not 1 <= n <= instance.number_of_frames]
         if missing:
             raise NotFound(f"frame(s) {missing} not in 1..{instance.number_of_frames}")
-        part_type = frame_content_type(syntax, keep_encoding=representation == http.STORED)
-        etag = http.etag_of("frames", instance.sha256, representation, *numbers)
-        parts = self._frame_parts(instance, numbers, keep_encoding=representation == http.STORED)
+        if representation in OFFERED_SYNTAXES:
+            part_type = frame_content_type(representation)
+            etag = http.etag_of("frames", instance.sha256, representation, ENCODER_VERSION, *numbers)
+            parts = self._transcoded_parts(instance, numbers, representation)
+        else:
+            part_type = frame_content_type(syntax, keep_encoding=representation == http.STORED)
+            etag = http.etag_of("frames", instance.sha256, representation, *numbers)
+            parts = self._frame_parts(instance, numbers, keep_encoding=representation == http.STORED)
         chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
         return http.Body(content_type, lambda: chunks, etag, immutable=True)
 
@@ -251,6 +260,22 @@ class LocalArchive:
     @staticmethod
     def _dataset(instance: DicomInstance):
         return pydicom.dcmread(content_store().path_for(instance.sha256))
+
+    def _transcoded_parts(self, instance: DicomInstance, numbers: list[int], syntax: str) -> list[bytes]:
+        """The frames encoded losslessly in ``syntax``, each once (the frame cache keeps it by content hash).
+
+        Encoded before the response starts: a frame that cannot be encoded is a 406, not a broken body.
+        The file is read only when a frame is not in the cache.
+        """
+        dataset = functools.cache(lambda: self._dataset(instance))
+        try:
+            check_encodable(pydicom.dcmread(content_store().path_for(instance.sha256), stop_before_pixels=True),
+                            UID(syntax))
+            return [cached_frame(instance_sha256=instance.sha256, number=number, transfer_syntax=syntax,
+                                 encode=lambda number=number: encode_frame(dataset(), number, syntax))
+                    for number in numbers]
+        except CannotTranscode as exc:
+            raise http.NotAcceptable(f"frames cannot be given as {syntax}: {exc}") from None
 
     def _frame_parts(self, instance: DicomInstance, numbers: list[int], *, keep_encoding: bool):
         """Native frames straight from the file; others through pydicom (decoded unless kept)."""

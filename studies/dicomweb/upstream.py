@@ -143,7 +143,12 @@ class UpstreamArchive:
         metadata = self._released_instance_metadata(target)
         syntax = (metadata.get(TRANSFER_SYNTAX_TAG, {}).get("Value") or [http.EXPLICIT_VR_LITTLE_ENDIAN])[0]
         stored_media_type = ENCAPSULATED_MEDIA_TYPES.get(syntax, NATIVE_MEDIA_TYPE)
-        keep = http.frame_representation(ranges, syntax, stored_media_type) == http.STORED
+        representation = http.frame_representation(ranges, syntax, stored_media_type)
+        if representation not in (http.STORED, http.UNCOMPRESSED):
+            raise http.NotAcceptable(f"frames of this archive are given as stored ({stored_media_type}; "
+                                     f"transfer-syntax={syntax}) or uncompressed; transcoding into {representation} "
+                                     "is offered for images the platform stores itself (IMAGE_MODE=local)")
+        keep = representation == http.STORED
         if keep and stored_media_type != NATIVE_MEDIA_TYPE:
             media_types = ((stored_media_type, syntax),)
         else:  # an explicit media type: dicomweb-client's default is refused by Orthanc (400)

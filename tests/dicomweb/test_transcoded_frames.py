@@ -1,0 +1,102 @@
+"""WADO-RS frames transcoded on request into the lossless syntaxes offered (PS3.18 8.7.3.5): each part decodes,
+with pydicom's own plugins, to exactly the stored pixels; a frame is encoded once across requests; a lossy
+source, or an archive the platform does not hold, answers 406 naming why."""
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID
+
+from mrmc.dicom.transcode import OFFERED_SYNTAXES
+from studies.dicomweb import local
+from studies.models import DicomInstance
+from studies.services import ingest
+from tests.dicomweb.archives import body_of, logged_in, parts_of
+
+MEDIA_TYPES = {"1.2.840.10008.1.2.4.80": "image/jls", "1.2.840.10008.1.2.4.90": "image/jp2",
+               "1.2.840.10008.1.2.4.201": "image/jphc", "1.2.840.10008.1.2.4.202": "image/jphc"}
+
+
+@pytest.fixture
+def stored(make_study, coordinator, settings, tmp_path) -> dict:
+    """An MR (native, signed 16-bit), a 10-frame enhanced MR and a lossy JPEG, as the platform stores them."""
+    settings.FRAME_CACHE_DIR = tmp_path / "frame-cache"
+    study = make_study(n_readers=1, n_cases=0, status="draft", allow_identified_data=True)
+    names = {"mr": "MR_small.dcm", "multiframe": "emri_small.dcm", "lossy": "SC_rgb_jpeg_dcmtk.dcm"}
+    report = ingest.ingest_paths(actor=coordinator, study=study, paths=[get_testdata_file(n) for n in names.values()])
+    assert report.stored == 3, report.as_dict()
+    by_sop = {pydicom.dcmread(get_testdata_file(n), stop_before_pixels=True).SOPClassUID: key
+              for key, n in names.items()}
+    instances = {}
+    for instance in DicomInstance.objects.select_related("series__dicom_study"):
+        key = by_sop.get(instance.sop_class_uid) if instance.transfer_syntax_uid != "1.2.840.10008.1.2.4.50" else "lossy"
+        instances[key] = instance
+    return instances
+
+
+def frames_url(instance: DicomInstance, frames: str) -> str:
+    return (f"/dicomweb/studies/{instance.series.dicom_study.study_instance_uid}/series/"
+            f"{instance.series.series_instance_uid}/instances/{instance.sop_instance_uid}/frames/{frames}")
+
+
+def accept(syntax: str) -> dict:
+    return {"HTTP_ACCEPT": f'multipart/related; type="{MEDIA_TYPES[syntax]}"; transfer-syntax={syntax}'}
+
+
+def stored_pixels(instance: DicomInstance):
+    return pydicom.dcmread(ingest.content_store().path_for(instance.sha256)).pixel_array
+
+
+def decoded_parts(instance: DicomInstance, syntax: str, parts: list[bytes]):
+    """The parts as the Pixel Data of a copy of the instance in ``syntax``, decoded by pydicom's plugins."""
+    ds = pydicom.dcmread(ingest.content_store().path_for(instance.sha256))
+    copy = Dataset()
+    copy.update(ds)
+    copy.file_meta = FileMetaDataset(ds.file_meta)
+    copy.file_meta.TransferSyntaxUID = UID(syntax)
+    copy.PixelData = encapsulate(parts)
+    copy["PixelData"].VR = "OB"
+    copy.NumberOfFrames = len(parts)
+    return copy.pixel_array
+
+
+@pytest.mark.parametrize("syntax", [str(uid) for uid in OFFERED_SYNTAXES])
+@pytest.mark.parametrize("name,frames", [("mr", "1"), ("multiframe", "2,10")])
+def test_transcoded_frames_decode_to_the_stored_pixels(stored, coordinator, syntax, name, frames):
+    instance = stored[name]
+    response = logged_in(coordinator).get(frames_url(instance, frames), **accept(syntax))
+    assert response.status_code == 200, body_of(response)[:300]
+    body = body_of(response)
+    assert f'type="{MEDIA_TYPES[syntax]}"' in response["Content-Type"] or MEDIA_TYPES[syntax] in response["Content-Type"]
+    assert f"transfer-syntax={syntax}".encode() in body
+    numbers = [int(n) for n in frames.split(",")]
+    pixels = decoded_parts(instance, syntax, parts_of(response, body))
+    expected = stored_pixels(instance)
+    if len(numbers) == 1 and expected.ndim == 2:
+        assert (pixels == expected).all()
+    else:
+        assert (pixels == expected[[n - 1 for n in numbers]]).all()
+
+
+def test_a_frame_is_encoded_once_across_requests(stored, coordinator, monkeypatch):
+    encodes = []
+    real = local.encode_frame
+    monkeypatch.setattr(local, "encode_frame", lambda *args: encodes.append(args[1:]) or real(*args))
+    client, syntax = logged_in(coordinator), "1.2.840.10008.1.2.4.201"
+    bodies = [body_of(client.get(frames_url(stored["multiframe"], "3"), **accept(syntax))) for _ in range(3)]
+    assert encodes == [(3, syntax)] and bodies[0] == bodies[1] == bodies[2]
+
+
+def test_a_lossy_source_is_not_transcoded(stored, coordinator):
+    response = logged_in(coordinator).get(frames_url(stored["lossy"], "1"), **accept("1.2.840.10008.1.2.4.201"))
+    assert response.status_code == 406
+    assert "frames cannot be given as 1.2.840.10008.1.2.4.201" in response.json()["detail"]
+
+
+def test_an_unoffered_syntax_lists_what_is_offered(stored, coordinator):
+    response = logged_in(coordinator).get(
+        frames_url(stored["mr"], "1"), HTTP_ACCEPT='multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50')
+    assert response.status_code == 406
+    assert "transcoded losslessly: image/jls; transfer-syntax=1.2.840.10008.1.2.4.80" in response.json()["detail"]
