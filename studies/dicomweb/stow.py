@@ -38,7 +38,7 @@ import json
 
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.urls import path, reverse
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydicom.dataset import Dataset
@@ -101,7 +101,7 @@ def store(request, study_id: int, study: str | None = None):
         return http.error(406, str(exc))
     except DomainError as exc:
         return http.error(exc.status_code, exc.message)
-    return _store_response(report, _base_url(request))
+    return _store_response(report, http.service_root(request))
 
 
 def _authorized_study(request, user, study_id: int, by_session: bool):
@@ -154,8 +154,6 @@ def _content_length(request) -> int:
     return int(length)
 
 
-def _base_url(request) -> str:
-    return request.build_absolute_uri(reverse("dicomweb-studies")).removesuffix("/studies")
 
 
 def _store_response(report: IngestReport, base_url: str) -> HttpResponse:
