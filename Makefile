@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test venv viewer migrate serve lint bench load stack-up stack-smoke stack-down stack-status sbom audit-deps clean
+.PHONY: demo test venv viewer ohif migrate serve lint bench load stack-up stack-smoke stack-down stack-status sbom audit-deps clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,16 @@ viewer: viewer_static/dist/.vite/manifest.json
 
 viewer_static/dist/.vite/manifest.json: viewer_static/package.json viewer_static/package-lock.json $(shell find viewer_static/src viewer_static/index.html viewer_static/vite.config.js 2>/dev/null)
 	cd viewer_static && npm ci --no-audit --no-fund --loglevel=error && npx vite build --logLevel warn
+
+# The OHIF Viewer, a third-party DICOMweb viewer, for /ohif/: the pinned prebuilt @ohif/app, fetched
+# with npm and made to load its files from /ohif/; served with OHIF_DIST=$(OHIF_DIST_DIR) (deploy/README.md).
+# npm packs files with a 1985 date: index.html is touched so that it is newer than the script once fetched.
+OHIF_DIST_DIR := viewer_static/ohif/dist
+ohif: $(OHIF_DIST_DIR)/index.html
+
+$(OHIF_DIST_DIR)/index.html: deploy/fetch_ohif.py | venv
+	$(PY) deploy/fetch_ohif.py $(OHIF_DIST_DIR)
+	touch $@
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
