@@ -140,6 +140,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 VIEWER_DIST = BASE_DIR / "viewer_static" / "dist"
 STATICFILES_DIRS = [("viewer", VIEWER_DIST)] if VIEWER_DIST.exists() else []
+# The OHIF Viewer, a third-party DICOMweb viewer, under /ohif/ when this names its dist as
+# deploy/fetch_ohif.py prepares it (`make ohif`); empty: not served.
+OHIF_DIST = env.str("OHIF_DIST", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

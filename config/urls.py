@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from studies import views
 from studies.observability import health, metrics
-from studies.pages import accounts
+from studies.pages import accounts, ohif
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +18,8 @@ urlpatterns = [
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("read/", include("studies.pages.urls")),
     path("analysis/", include("studies.analysis_urls")),
+    path("ohif/app-config.js", ohif.app_config, name="ohif-config"),
+    re_path(r"^ohif/(?P<path>.*)$", ohif.viewer, name="ohif"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

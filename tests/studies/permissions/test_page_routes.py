@@ -40,6 +40,8 @@ PAGES = {
     ("healthz", "get"): EVERYONE,
     ("livez", "get"): EVERYONE,
     ("metrics", "get"): EVERYONE,  # from the test client's loopback address; other networks: tests/observability
+    ("ohif", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 200)},  # what it shows is DICOMweb's matter
+    ("ohif-config", "get"): EVERYONE,
 }
 REDIRECTS_TO = {("home", "reader"): "reader-worklist", ("home", "other_reader"): "reader-worklist",
                 ("logout", "*"): "login"}
@@ -65,6 +67,13 @@ CASES = [(name, method, role) for (name, method) in PAGES for role in ROLES]
 def viewer_built(monkeypatch):
     """The reading page answers 503 while the viewer is not built; who may open it is the question here."""
     monkeypatch.setattr("studies.pages.views.viewer_assets", lambda: ViewerAssets("/static/viewer/app.js", ()))
+
+
+@pytest.fixture(autouse=True)
+def ohif_installed(settings, tmp_path):
+    """/ohif/ answers 404 without a fetched OHIF Viewer (tests/studies/test_ohif_pages.py)."""
+    (tmp_path / "app.bundle.0123.js").write_text("")
+    settings.OHIF_DIST = str(tmp_path)
 
 
 @pytest.mark.parametrize("name,method,role", CASES, ids=[f"{n}-{m}-{r}" for n, m, r in CASES])
