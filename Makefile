@@ -45,7 +45,7 @@ demo: venv viewer migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
-test: venv viewer
+test: venv viewer ohif
 	node --test viewer_static/tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
