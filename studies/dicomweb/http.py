@@ -324,6 +324,13 @@ def search_response(results: list[dict], warnings: Iterable[str], service: str) 
 
 STORED = "stored"
 UNCOMPRESSED = "uncompressed"
+# What a compressed media type means without a transfer-syntax parameter: its default (D) syntax in
+# PS3.18 Table 8.7.3-5 (dicomweb-client asks so for media_types=("image/jls",)).
+DEFAULT_TRANSFER_SYNTAXES = {
+    "image/jpeg": "1.2.840.10008.1.2.4.70", "image/dicom-rle": "1.2.840.10008.1.2.5",
+    "image/jls": "1.2.840.10008.1.2.4.80", "image/jp2": "1.2.840.10008.1.2.4.90",
+    "image/jpx": "1.2.840.10008.1.2.4.92", "image/jphc": "1.2.840.10008.1.2.4.201",
+}
 
 
 def frame_representation(ranges: list[MediaRange], stored_transfer_syntax: str, stored_media_type: str) -> str:
@@ -334,11 +341,13 @@ def frame_representation(ranges: list[MediaRange], stored_transfer_syntax: str, 
     ``application/octet-stream`` range without a syntax, or with Explicit VR Little Endian,
     gives them uncompressed; ``*/*`` gives native frames uncompressed and compressed ones as
     stored; a syntax of :data:`mrmc.dicom.transcode.OFFERED_SYNTAXES` with its media type (or
-    ``*/*``) gives them transcoded. Ranges are taken in the client's order. Anything else is
+    ``*/*``) gives them transcoded. A compressed media type without a syntax stands for its default
+    (:data:`DEFAULT_TRANSFER_SYNTAXES`). Ranges are taken in the client's order. Anything else is
     :class:`NotAcceptable`.
     """
     for media_range in ranges:
-        part_type, syntax = media_range.part_type, media_range.transfer_syntax
+        part_type = media_range.part_type
+        syntax = media_range.transfer_syntax or DEFAULT_TRANSFER_SYNTAXES.get(part_type)
         # dicomweb-client and Orthanc spell "as stored" application/octet-stream; transfer-syntax=*
         if syntax in ("*", stored_transfer_syntax) and (
             matches(part_type, stored_media_type) or matches(part_type, "application/octet-stream")

@@ -80,6 +80,19 @@ def test_transcoded_frames_decode_to_the_stored_pixels(stored, coordinator, synt
         assert (pixels == expected[[n - 1 for n in numbers]]).all()
 
 
+@pytest.mark.parametrize("media_type,syntax", [("image/jls", "1.2.840.10008.1.2.4.80"),
+                                               ("image/jp2", "1.2.840.10008.1.2.4.90"),
+                                               ("image/jphc", "1.2.840.10008.1.2.4.201")])
+def test_a_media_type_without_a_syntax_means_its_default_syntax(stored, coordinator, media_type, syntax):
+    """PS3.18 Table 8.7.3-5: the default of each media type, as dicomweb-client asks for media_types=("image/jls",)."""
+    instance = stored["mr"]
+    response = logged_in(coordinator).get(frames_url(instance, "1"), HTTP_ACCEPT=f'multipart/related; type="{media_type}"')
+    assert response.status_code == 200, body_of(response)[:300]
+    body = body_of(response)
+    assert f"transfer-syntax={syntax}".encode() in body
+    assert (decoded_parts(instance, syntax, parts_of(response, body)) == stored_pixels(instance)).all()
+
+
 def test_a_frame_is_encoded_once_across_requests(stored, coordinator, monkeypatch):
     encodes = []
     real = local.encode_frame
