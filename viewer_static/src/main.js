@@ -4,6 +4,8 @@ import './styles.css';
 
 import { DicomWeb, ReadingApi } from './api.js';
 import { CaseImages, Hanging, initImaging, viewportProbe } from './viewport.js';
+import { FrameLoader } from './frame_loader.js';
+import { TransferPolicy, parseForcedForm } from './transfer.js';
 import * as tools from './tools.js';
 import { Overlays } from './overlay.js';
 import { ScoringPanel } from './scoring.js';
@@ -17,6 +19,8 @@ const config = JSON.parse(document.getElementById('rw-config').textContent);
 const params = new URLSearchParams(location.search);
 const api = new ReadingApi(config.apiRoot);
 const images = new CaseImages(new DicomWeb(config.dicomwebRoot));
+// ?transfer=<syntax UID>|uncompressed|stored forces the form of every frame, for benchmarks.
+const frames = new FrameLoader(new TransferPolicy({ forced: parseForcedForm(params.get('transfer')) }));
 const outbox = new Outbox(config.user, (body) => {
   // A request that hangs (server killed mid-response) must not block the outbox forever.
   const controller = new AbortController();
@@ -46,7 +50,7 @@ async function main() {
   outbox.flush();
   setStatus('Loading…');
   const forced = params.get('cpu') === '1' ? true : params.get('gpu') === '1' ? false : undefined;
-  probe.rendering = (await initImaging({ cpu: forced })).useCPURendering ? 'cpu' : 'gpu';
+  probe.rendering = (await initImaging({ cpu: forced, frames })).useCPURendering ? 'cpu' : 'gpu';
   tools.initTools();
   hanging = new Hanging(ui.viewports, {
     onViewportsChanged: (ids, engineId) => {
@@ -79,7 +83,7 @@ async function main() {
     ui.previous.hidden = false;
     ui.previous.addEventListener('click', () => openPrevious());
   }
-  Object.assign(probe, { ready: true, hanging }, viewportProbe(hanging));
+  Object.assign(probe, { ready: true, hanging }, viewportProbe(hanging, frames));
   if (!session.is_open) {
     setStatus(`This session is not open: ${session.reason_closed}`, 'error');
     scoring.lock();
@@ -143,13 +147,15 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
     store.activeViewport = 0;
     overlays.redraw();
     setStatus('');
-    probe.timings.push({
+    const timing = {
       assignment: id,
       openToFirstImageMs: renderedAt - t0,
       sinceNavigationMs: renderedAt,
       submitToNextMs: probe.submittedAt ? renderedAt - probe.submittedAt : null,
       prefetched,
-    });
+    };
+    probe.timings.push(timing);
+    recordFullQuality(timing, t0);
     probe.submittedAt = null;
     probe.caseReady = true;
     probe.prefetchDone = false;
@@ -165,13 +171,25 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
   }
 }
 
+/**
+ * Once every viewport shows its whole image: when (``fullQualityMs`` from the case opening) and
+ * how each displayed frame came (``images``: transfer syntax, bytes, fetch and decode times).
+ */
+function recordFullQuality(timing, t0) {
+  hanging.fullQuality.then((at) => {
+    timing.images = hanging.viewportIds.map((_, i) => probe.image(i));
+    timing.fullQualityMs = at - t0;
+  });
+}
+
 /** The case's header, scoring panel and AI panel, before its images arrive. */
 function showCase({ assignment, revising }) {
   ui.caseLabel.textContent = `Case ${store.position(assignment.id)} of ${store.assignments.length}${revising ? ' · changing its score' : ''}`;
   ui.arm.textContent = assignment.arm.label;
   ui.arm.dataset.ai = String(Boolean(assignment.arm.shows_ai));
   updateProgress();
-  const keep = ['cpu', 'gpu'].filter((k) => params.get(k) === '1').map((k) => `&${k}=1`).join('');
+  const keep = ['cpu', 'gpu'].filter((k) => params.get(k) === '1').map((k) => `&${k}=1`).join('')
+    + (params.has('transfer') ? `&transfer=${encodeURIComponent(params.get('transfer'))}` : '');
   history.replaceState(null, '', `?assignment=${assignment.id}${keep}`);
 
   scoring.reset();

@@ -29,12 +29,18 @@ export function softwareWebGL() {
   return /swiftshader|llvmpipe|softpipe|software/i.test(renderer);
 }
 
-/** @param {{cpu?: boolean}} options cpu: true forces, false forbids, undefined picks by the GPU */
-export async function initImaging({ cpu } = {}) {
+/**
+ * @param {{cpu?: boolean, frames: import('./frame_loader.js').FrameLoader}} options cpu: true
+ *   forces, false forbids, undefined picks by the GPU; frames: the loader of WADO-RS frames
+ */
+export async function initImaging({ cpu, frames }) {
   const useCPURendering = cpu ?? softwareWebGL();
   await csInit(useCPURendering ? { rendering: { useCPURendering: true } } : undefined);
   const workers = Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
-  dicomLoaderInit({ maxWebWorkers: workers });
+  dicomLoaderInit({ maxWebWorkers: workers, beforeSend: frames.headersFor });
+  imageLoader.registerImageLoader('wadors', frames.loadImage);
+  // GPU viewports draw each partial image of a streamed frame (Cornerstone's CPU path waits for the whole one).
+  csUtils.imageRetrieveMetadataProvider.add('stack', { retrieveOptions: { default: { streaming: true } } });
   return { useCPURendering };
 }
 
@@ -99,6 +105,25 @@ export class CaseImages {
   }
 }
 
+const FULL_RESOLUTION = Enums.ImageQualityStatus.FULL_RESOLUTION;
+
+/** Whether a Cornerstone image is the whole frame, not a partial one of a stream. */
+function isFullQuality(image) {
+  return Boolean(image) && (image.imageQualityStatus ?? FULL_RESOLUTION) >= FULL_RESOLUTION;
+}
+
+/** performance.now() of the first render of ``element`` for which ``test()`` holds (never, once aborted). */
+function renderedWhen(element, signal, test) {
+  return new Promise((resolve) => {
+    const listener = () => {
+      if (!test()) return;
+      element.removeEventListener(Enums.Events.IMAGE_RENDERED, listener);
+      resolve(performance.now());
+    };
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, listener, { signal });
+  });
+}
+
 /** The viewports of the reading page: created per layout, reused while the layout stays. */
 export class Hanging {
   constructor(container, { onViewportsChanged } = {}) {
@@ -151,25 +176,35 @@ export class Hanging {
   }
 
   /**
-   * Show a case. Resolves with performance.now() of the first rendered image.
+   * Show a case. Resolves with performance.now() of the first rendered image; ``fullQuality``
+   * then resolves with performance.now() once every viewport has drawn its image whole (a
+   * streamed frame is drawn at lower resolutions first).
    * @param {{label: string, imageIds: string[]}[]} sets
    */
   async show(sets) {
     const n = Math.min(sets.length, MAX_VIEWPORTS);
     if (n !== this.viewportIds.length) this._build(n);
     this.sets = sets.slice(0, n);
+    this.showing?.abort();
+    this.showing = new AbortController();
     if (!n) return null;
+    const { signal } = this.showing;
     const rendered = [];
+    const whole = [];
+    const shownImages = [];
     const stacks = this.sets.map((set, i) => {
       const element = this.element(i);
       element.setAttribute('aria-label', `Image ${i + 1} of ${n}${set.label ? `: ${set.label}` : ''}`);
       element.parentElement.querySelector('.rw-vp-label').textContent = set.label || '';
-      rendered.push(
-        new Promise((resolve) =>
-          element.addEventListener(Enums.Events.IMAGE_RENDERED, () => resolve(performance.now()), { once: true }),
-        ),
-      );
       const viewport = this.engine.getViewport(this.viewportIds[i]);
+      // Cornerstone also renders before an image arrives, and keeps the last case's image until then.
+      const shown = () => {
+        const image = viewport.getCornerstoneImage();
+        return image && set.imageIds.includes(image.imageId) ? image : null;
+      };
+      shownImages.push(shown);
+      rendered.push(renderedWhen(element, signal, () => shown() !== null));
+      whole.push(renderedWhen(element, signal, () => isFullQuality(shown())));
       return viewport.setStack(set.imageIds, 0).then(() => {
         viewport.resetCamera();
         this.align(i);
@@ -177,7 +212,10 @@ export class Hanging {
         this.defaultVoi.set(this.viewportIds[i], { ...viewport.getProperties().voiRange });
       });
     });
+    this.fullQuality = Promise.all(whole).then((times) => Math.max(...times));
     await Promise.all(stacks);
+    // The GPU path's loader reports a failed image by an event, and setStack resolves all the same.
+    if (shownImages.some((shown) => !shown())) throw new Error('an image could not be loaded');
     const times = await Promise.all(rendered);
     return Math.min(...times);
   }
@@ -227,9 +265,36 @@ export function parseImageId(imageId) {
   return match ? { instanceUid: match[1], frame: Number(match[2]) } : { instanceUid: null, frame: 1 };
 }
 
-/** For the e2e tests and benchmarks: where an image pixel is on the canvas, and what a viewport shows. */
-export function viewportProbe(hanging) {
+/**
+ * For the e2e tests and benchmarks: where an image pixel is on the canvas, what a viewport shows,
+ * the pixel values it holds and how its frame came (``frames``: the FrameLoader).
+ */
+export function viewportProbe(hanging, frames) {
   return {
+    /** The displayed image's values (modality LUT applied) in a rectangle, row by row. */
+    pixels(index, { x = 0, y = 0, width, height }) {
+      const image = hanging.viewports[index].getCornerstoneImage();
+      const values = image.voxelManager.getScalarData();
+      const out = [];
+      for (let row = y; row < Math.min(y + height, image.rows); row++) {
+        for (let column = x; column < Math.min(x + width, image.columns); column++) {
+          out.push(values[row * image.columns + column]);
+        }
+      }
+      return out;
+    },
+    /** The displayed image: its size, whether whole, and what its frame cost (FrameLoader.record). */
+    image(index) {
+      const viewport = hanging.viewports[index];
+      const image = viewport.getCornerstoneImage();
+      return image && {
+        rows: image.rows,
+        columns: image.columns,
+        fullQuality: isFullQuality(image),
+        transferSyntax: image.transferSyntaxUID ?? null,
+        frame: frames.record(viewport.getCurrentImageId()),
+      };
+    },
     imageToCanvas(index, x, y) {
       const viewport = hanging.viewports[index];
       return viewport.worldToCanvas(csUtils.imageToWorldCoords(viewport.getCurrentImageId(), [x, y]));
