@@ -1,0 +1,113 @@
+"""How the reading workstation brings frames: by default HTJ2K Lossless RPCL transcoded by the
+server (the network log shows the Accept and the 200), decoded to exactly the stored pixels on
+both rendering paths (the GPU one draws the stream's partial images first), and uncompressed
+for an image the server refuses to transcode (406)."""
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.pixels import apply_modality_lut
+
+from studies.models import Assignment, DicomInstance
+from studies.services import ingest
+
+from .browser import login, view, wait_for_case, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+
+
+def _frame_log(page) -> list[dict]:
+    """Every frame response the page gets: what was asked (Accept), the status and what came."""
+    log = []
+    page.on("response", lambda r: "/frames/" in r.url and log.append(
+        {"accept": r.request.headers.get("accept", ""), "status": r.status,
+         "content_type": r.headers.get("content-type", "")}))
+    return log
+
+
+def _chest_assignment() -> Assignment:
+    """reader1's third case: a demo chest radiograph (the first two are replaced by demo_study)."""
+    return Assignment.objects.filter(reader__user__username="reader1", session__number=1).order_by("order")[2]
+
+
+def _open(page, server, assignment: Assignment, query: str = "") -> dict:
+    login(page, server.url, "reader1")
+    page.goto(f"{server.url}/read/sessions/{assignment.session_id}/?assignment={assignment.pk}{query}")
+    wait_for_case(page)
+    wait_until(page, "window.__rw.timings[0].fullQualityMs !== undefined")
+    return page.evaluate("window.__rw.timings[0]")
+
+
+def _stored_pixels(sop_instance_uid: str) -> np.ndarray:
+    """The stored frame with its modality LUT, read by pydicom from the file the server serves."""
+    instance = DicomInstance.objects.get(sop_instance_uid=sop_instance_uid)
+    ds = pydicom.dcmread(ingest.content_store().path_for(instance.sha256))
+    return apply_modality_lut(ds.pixel_array, ds)
+
+
+def _assert_shows_stored_pixels(page, index: int = 0) -> None:
+    expected = _stored_pixels(view(page, index)["instanceUid"])
+    rows, columns = expected.shape
+    shown = page.evaluate("([i, w, h]) => window.__rw.pixels(i, { width: w, height: h })", [index, columns, rows])
+    shown = np.asarray(shown).reshape(rows, columns)
+    assert np.array_equal(shown, expected), f"{np.count_nonzero(shown != expected)} pixels differ"
+
+
+@pytest.mark.parametrize("render", ["auto", "gpu"])
+def test_frames_come_as_htj2k_and_show_the_stored_pixels(page, server, demo_study, render):
+    frames = _frame_log(page)
+    timing = _open(page, server, _chest_assignment(), "&gpu=1" if render == "gpu" else "")
+
+    assert page.evaluate("window.__rw.rendering") == ("gpu" if render == "gpu" else "cpu")
+    assert frames and all(f["status"] == 200 for f in frames), frames
+    for frame in frames:
+        assert frame["accept"] == f"image/jphc; transfer-syntax={HTJ2K_RPCL}", frame
+        assert frame["content_type"] == f"image/jphc; transfer-syntax={HTJ2K_RPCL}", frame
+    image, = timing["images"]
+    assert image["fullQuality"] and image["transferSyntax"] == HTJ2K_RPCL
+    assert image["frame"]["asked"] == HTJ2K_RPCL and image["frame"]["fallback"] is None
+    assert 0 < image["frame"]["bytes"] < image["rows"] * image["columns"] * 2  # compressed, as sent
+    assert image["frame"]["decodeMs"] >= 0 and image["frame"]["fetchMs"] > 0
+    assert timing["openToFirstImageMs"] <= timing["fullQualityMs"]
+    _assert_shows_stored_pixels(page)
+
+
+def test_an_image_the_server_will_not_transcode_comes_uncompressed(page, server, demo_study, tmp_path):
+    """A frame once lossy compressed (Lossy Image Compression 01, stored decompressed): transcoding
+    it losslessly would claim pixels it no longer has, so the server answers 406 and the viewer
+    asks again for it uncompressed."""
+    from mrmc.dicom.synth.cases import make_case
+
+    from .scenario import replace_case_images
+
+    assignment = _chest_assignment()
+    datasets, _ = make_case(assignment.case.label, True, 5, shape=(512, 512))
+    for ds in datasets:
+        ds.LossyImageCompression = "01"
+    replace_case_images(assignment.case, datasets, tmp_path / "lossy")
+    frames = _frame_log(page)
+    timing = _open(page, server, assignment)
+
+    assert [(f["status"], f["accept"]) for f in frames] == [
+        (406, f"image/jphc; transfer-syntax={HTJ2K_RPCL}"),
+        (200, f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"),
+    ]
+    assert frames[1]["content_type"] == f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+    image, = timing["images"]
+    assert image["transferSyntax"] == EXPLICIT_VR_LITTLE_ENDIAN
+    assert image["frame"]["fallback"] == {"from": HTJ2K_RPCL, "because": "refused"}
+    assert image["frame"]["bytes"] == 512 * 512 * 2
+    assert not page.evaluate("window.__rw.errors")
+    _assert_shows_stored_pixels(page)
+
+
+def test_a_forced_syntax_is_used_for_every_frame(page, server, demo_study):
+    """The benchmarks' switch: ?transfer= forces one form (here JPEG-LS Lossless), pixels unchanged."""
+    frames = _frame_log(page)
+    timing = _open(page, server, _chest_assignment(), "&transfer=1.2.840.10008.1.2.4.80")
+    assert [(f["status"], f["content_type"]) for f in frames] == [(200, "image/jls; transfer-syntax=1.2.840.10008.1.2.4.80")]
+    assert timing["images"][0]["transferSyntax"] == "1.2.840.10008.1.2.4.80"
+    _assert_shows_stored_pixels(page)
