@@ -15,6 +15,7 @@ import { init as dicomLoaderInit, wadors } from '@cornerstonejs/dicom-image-load
 import { displaySets, layoutFor, mammoFlips, MAX_VIEWPORTS } from './hanging.js';
 
 const ENGINE_ID = 'rw-engine';
+const ONE_FULL_PARTIAL_DECODE_MS = 3_600_000; // the least time between two full-resolution partial decodes
 
 /**
  * True when WebGL is a software rasterizer (SwiftShader, llvmpipe): there Cornerstone's CPU
@@ -39,8 +40,13 @@ export async function initImaging({ cpu, frames }) {
   const workers = Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
   dicomLoaderInit({ maxWebWorkers: workers, beforeSend: frames.headersFor });
   imageLoader.registerImageLoader('wadors', frames.loadImage);
-  // GPU viewports draw each partial image of a streamed frame (Cornerstone's CPU path waits for the whole one).
-  csUtils.imageRetrieveMetadataProvider.add('stack', { retrieveOptions: { default: { streaming: true } } });
+  // GPU viewports draw each partial image of a streamed frame (Cornerstone's CPU path waits for the
+  // whole one): at 1/8 to 1/2 resolution, then once at full resolution from a quarter of the bytes.
+  // The loader decodes one image at a time, so further full-resolution partial decodes would only
+  // delay the final one.
+  csUtils.imageRetrieveMetadataProvider.add('stack', {
+    retrieveOptions: { default: { streaming: true, msBetweenDecode: ONE_FULL_PARTIAL_DECODE_MS } },
+  });
   return { useCPURendering };
 }
 
