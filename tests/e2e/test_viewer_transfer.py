@@ -1,7 +1,8 @@
-"""How the reading workstation brings frames: by default HTJ2K Lossless RPCL transcoded by the
-server (the network log shows the Accept and the 200), decoded to exactly the stored pixels on
-both rendering paths (the GPU one draws the stream's partial images first), and uncompressed
-for an image the server refuses to transcode (406)."""
+"""How the reading workstation brings frames: transcoded by the server, by default HTJ2K Lossless
+RPCL where Cornerstone draws a stream's partial images (its GPU path) and JPEG-LS Lossless where it
+waits for whole frames (its CPU path, the default for software WebGL), the network log showing
+the Accept and the 200; decoded to exactly the stored pixels; and uncompressed for an image the
+server refuses to transcode (406)."""
 
 import numpy as np
 import pydicom
@@ -16,6 +17,8 @@ from .browser import login, view, wait_for_case, wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 HTJ2K_RPCL = "1.2.840.10008.1.2.4.202"
+JPEG_LS = "1.2.840.10008.1.2.4.80"
+JPEG_2000 = "1.2.840.10008.1.2.4.90"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 
@@ -61,19 +64,22 @@ def _assert_shows_stored_pixels(page, index: int = 0) -> None:
     assert np.array_equal(shown, expected), f"{np.count_nonzero(shown != expected)} pixels differ"
 
 
-@pytest.mark.parametrize("render", ["auto", "gpu"])
-def test_frames_come_as_htj2k_and_show_the_stored_pixels(page, server, demo_study, render):
+@pytest.mark.parametrize(("render", "media_type", "syntax"), [
+    ("cpu", "image/jls", JPEG_LS),
+    ("gpu", "image/jphc", HTJ2K_RPCL),
+])
+def test_frames_come_compressed_and_show_the_stored_pixels(page, server, demo_study, render, media_type, syntax):
     log = _frame_log(page)
-    timing = _open(page, server, _chest_assignment(), "&gpu=1" if render == "gpu" else "")
+    timing = _open(page, server, _chest_assignment(), f"&{render}=1")
 
-    assert page.evaluate("window.__rw.rendering") == ("gpu" if render == "gpu" else "cpu")
+    assert page.evaluate("window.__rw.rendering") == render
     frame, = _shown_frames(page, log)
     assert frame["status"] == 200, frame
-    assert frame["accept"] == f"image/jphc; transfer-syntax={HTJ2K_RPCL}", frame
-    assert frame["content_type"] == f"image/jphc; transfer-syntax={HTJ2K_RPCL}", frame
+    assert frame["accept"] == f"{media_type}; transfer-syntax={syntax}", frame
+    assert frame["content_type"] == f"{media_type}; transfer-syntax={syntax}", frame
     image, = timing["images"]
-    assert image["fullQuality"] and image["transferSyntax"] == HTJ2K_RPCL
-    assert image["frame"]["asked"] == HTJ2K_RPCL and image["frame"]["fallback"] is None
+    assert image["fullQuality"] and image["transferSyntax"] == syntax
+    assert image["frame"]["asked"] == syntax and image["frame"]["fallback"] is None
     assert 0 < image["frame"]["bytes"] < image["rows"] * image["columns"] * 2  # compressed, as sent
     assert image["frame"]["decodeMs"] >= 0 and image["frame"]["fetchMs"] > 0
     assert timing["openToFirstImageMs"] <= timing["fullQualityMs"]
@@ -98,22 +104,23 @@ def test_an_image_the_server_will_not_transcode_comes_uncompressed(page, server,
 
     frames = _shown_frames(page, log)
     assert [(f["status"], f["accept"]) for f in frames] == [
-        (406, f"image/jphc; transfer-syntax={HTJ2K_RPCL}"),
+        (406, f"image/jls; transfer-syntax={JPEG_LS}"),
         (200, f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"),
     ]
     assert frames[1]["content_type"] == f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
     image, = timing["images"]
     assert image["transferSyntax"] == EXPLICIT_VR_LITTLE_ENDIAN
-    assert image["frame"]["fallback"] == {"from": HTJ2K_RPCL, "because": "refused"}
+    assert image["frame"]["fallback"] == {"from": JPEG_LS, "because": "refused"}
     assert image["frame"]["bytes"] == 512 * 512 * 2
     assert not page.evaluate("window.__rw.errors")
     _assert_shows_stored_pixels(page)
 
 
 def test_a_forced_syntax_is_used_for_every_frame(page, server, demo_study):
-    """The benchmarks' switch: ?transfer= forces one form (here JPEG-LS Lossless), pixels unchanged."""
+    """The benchmarks' switch: ?transfer= forces one form (here JPEG 2000 Lossless), pixels unchanged."""
     log = _frame_log(page)
-    timing = _open(page, server, _chest_assignment(), "&transfer=1.2.840.10008.1.2.4.80")
-    assert [(f["status"], f["content_type"]) for f in _shown_frames(page, log)] == [(200, "image/jls; transfer-syntax=1.2.840.10008.1.2.4.80")]
-    assert timing["images"][0]["transferSyntax"] == "1.2.840.10008.1.2.4.80"
+    timing = _open(page, server, _chest_assignment(), f"&transfer={JPEG_2000}")
+    assert [(f["status"], f["content_type"]) for f in _shown_frames(page, log)] == [
+        (200, f"image/jp2; transfer-syntax={JPEG_2000}")]
+    assert timing["images"][0]["transferSyntax"] == JPEG_2000
     _assert_shows_stored_pixels(page)

@@ -13,6 +13,7 @@ import {
 import { init as dicomLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
 
 import { displaySets, layoutFor, mammoFlips, MAX_VIEWPORTS } from './hanging.js';
+import { compressedForm } from './transfer.js';
 
 const ENGINE_ID = 'rw-engine';
 const ONE_FULL_PARTIAL_DECODE_MS = 3_600_000; // the least time between two full-resolution partial decodes
@@ -47,6 +48,7 @@ export async function initImaging({ cpu, frames }) {
   csUtils.imageRetrieveMetadataProvider.add('stack', {
     retrieveOptions: { default: { streaming: true, msBetweenDecode: ONE_FULL_PARTIAL_DECODE_MS } },
   });
+  frames.policy.compressed = compressedForm({ drawsPartialImages: !useCPURendering });
   return { useCPURendering };
 }
 

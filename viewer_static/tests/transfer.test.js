@@ -1,4 +1,4 @@
-// Which form a frame is asked for: HTJ2K RPCL for frames stored uncompressed, as stored for
+// Which form a frame is asked for: HTJ2K RPCL or JPEG-LS for frames stored uncompressed, as stored for
 // compressed ones, uncompressed once measured faster on this link or after a refusal or a
 // decoding failure; the benchmarks' switch; the Accept headers.
 import assert from 'node:assert/strict';
@@ -8,17 +8,18 @@ import {
   AS_STORED,
   HTJ2K,
   HTJ2K_RPCL,
+  JPEG_LS,
   LinkEstimate,
   TransferPolicy,
   UNCOMPRESSED,
   acceptFor,
+  compressedForm,
   failureKind,
   parseForcedForm,
 } from '../src/transfer.js';
 
 const NATIVE = '1.2.840.10008.1.2.1';
 const IMPLICIT = '1.2.840.10008.1.2';
-const JPEG_LS = '1.2.840.10008.1.2.4.80';
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 const MIB = 2 ** 20;
 
@@ -38,6 +39,12 @@ test('by default a frame stored uncompressed comes as HTJ2K RPCL, a compressed o
   assert.equal(policy.formFor('/f/3', JPEG_LS), AS_STORED);
   assert.equal(policy.formFor('/f/4', JPEG_BASELINE), AS_STORED, 'never transcoded from a lossy source');
   assert.equal(policy.formFor('/f/5', undefined), AS_STORED, 'unknown storage: as stored, as before');
+});
+
+test('where partial images are drawn, HTJ2K RPCL, which streams; elsewhere JPEG-LS, the smallest', () => {
+  assert.equal(compressedForm({ drawsPartialImages: true }), HTJ2K_RPCL);
+  assert.equal(compressedForm({ drawsPartialImages: false }), JPEG_LS);
+  assert.equal(new TransferPolicy({ compressed: JPEG_LS }).formFor('/f/1', NATIVE), JPEG_LS);
 });
 
 test('the benchmarks switch forces one form; anything else is auto', () => {
