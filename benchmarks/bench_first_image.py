@@ -26,17 +26,12 @@ Needs the built viewer (``make viewer``) and /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from viewer_demo import demo_server, missing_prerequisite, reader_session
 
 FORMS = {  # ?transfer= value: (label, Accept of the direct frame request)
     "uncompressed": ("uncompressed", "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"),
@@ -164,54 +159,23 @@ def main() -> int:
                         help=f"links to time (default all: {', '.join(LINKS)})")
     args = parser.parse_args()
 
-    if not (ROOT / "viewer_static/dist/.vite/manifest.json").exists():
-        print("The viewer is not built: run `make viewer` first.", file=sys.stderr)
+    problem = missing_prerequisite()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, ServerProcess, database_url
-
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} is missing (apt-get install chromium).", file=sys.stderr)
-        return 2
-
-    workdir = Path(tempfile.mkdtemp(prefix="mrmc-bench-first-image-"))
-    env = {
-        "MRMC_DATA_DIR": str(workdir),
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.server_settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    from studies.services.demo import demo_password, seed_demo
-
-    n_cases = 2 * (args.cases + 1)
-    t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    seed_demo(n_cases=n_cases, image_shape=(args.size, args.size))
-    env["DATABASE_URL"] = database_url(connection.settings_dict)
-    print(f"Demo study with {n_cases} cases of {args.size}x{args.size} 16-bit DX set up in "
-          f"{time.perf_counter() - t0:.1f} s")
-
-    server = ServerProcess(env, log_path=workdir / "server.log").start()
     from playwright.sync_api import sync_playwright
 
-    try:
+    from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS
+
+    with demo_server(n_cases=2 * (args.cases + 1), size=args.size, prefix="mrmc-bench-first-image-") as server:
+        from django.db import connection
+
         urls = frame_urls(server.url)
         connection.close()
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page()
-            page.goto(f"{server.url}/accounts/login/?next=/read/")
-            page.fill("#id_username", "reader1")
-            page.fill("#id_password", demo_password("reader1"))
-            page.click("input[type=submit]")
-            page.wait_for_url("**/read/")
-            session_id = int(page.locator("article.session").first.get_attribute("data-session"))
-            session = page.evaluate(f"fetch('/api/v1/sessions/{session_id}/').then(r => r.json())")
+            session_id, session = reader_session(page, server.url)
             assignments = [a["id"] for a in session["assignments"]][::2][:args.cases + 1]
             if len(assignments) <= args.cases:
                 raise RuntimeError(f"reader1's first session has too few cases: {session['assignments']}")
@@ -225,9 +189,6 @@ def main() -> int:
                                               LINKS[name], args.render)
                 report_link(name, measured[name])
             browser.close()
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     if GOAL_LINK in measured:
         report_goals(measured[GOAL_LINK])
     return 0

@@ -17,16 +17,11 @@ Needs the built viewer (``make viewer``) and /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from viewer_demo import demo_server, missing_prerequisite, reader_session
 
 
 def summary(name: str, values: list[float]) -> str:
@@ -49,53 +44,20 @@ def main() -> int:
                         help="Cornerstone rendering path; auto = CPU when WebGL is software (SwiftShader)")
     args = parser.parse_args()
 
-    if not (ROOT / "viewer_static/dist/.vite/manifest.json").exists():
-        print("The viewer is not built: run `make viewer` first.", file=sys.stderr)
+    problem = missing_prerequisite()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, ServerProcess, database_url
-
-    if not Path(CHROMIUM).exists():
-        print(f"{CHROMIUM} is missing (apt-get install chromium).", file=sys.stderr)
-        return 2
-
-    workdir = Path(tempfile.mkdtemp(prefix="mrmc-bench-viewer-"))
-    env = {
-        "MRMC_DATA_DIR": str(workdir),
-        "DJANGO_SETTINGS_MODULE": "tests.e2e.server_settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    from studies.services.demo import demo_password, seed_demo
-
-    t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    seed_demo(n_cases=args.cases, image_shape=(args.size, args.size))
-    env["DATABASE_URL"] = database_url(connection.settings_dict)
-    connection.close()
-    print(f"Demo study with {args.cases} cases of {args.size}x{args.size} DX set up in "
-          f"{time.perf_counter() - t0:.1f} s")
-
-    server = ServerProcess(env, log_path=workdir / "server.log").start()
     from playwright.sync_api import sync_playwright
 
+    from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS
+
     cpu = {"auto": "", "cpu": "&cpu=1", "gpu": "&gpu=1"}[args.render]
-    try:
+    with demo_server(n_cases=args.cases, size=args.size, prefix="mrmc-bench-viewer-") as server:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(f"{server.url}/accounts/login/?next=/read/")
-            page.fill("#id_username", "reader1")
-            page.fill("#id_password", demo_password("reader1"))
-            page.click("input[type=submit]")
-            page.wait_for_url("**/read/")
-            session_id = int(page.locator("article.session").first.get_attribute("data-session"))
-            session = page.evaluate(f"fetch('/api/v1/sessions/{session_id}/').then(r => r.json())")
+            session_id, session = reader_session(page, server.url)
             assignments = [a["id"] for a in session["assignments"]]
 
             cold, cold_nav = [], []
@@ -130,9 +92,6 @@ def main() -> int:
                 " const ext = gl.getExtension('WEBGL_debug_renderer_info');"
                 " return ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : 'webgl2'; })()")
             browser.close()
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"Chromium headless; Cornerstone {path_used.upper()} rendering; WebGL renderer: {renderer}")
     print(summary("time to first image (case opened -> image)", cold))
