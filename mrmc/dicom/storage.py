@@ -23,6 +23,23 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".incoming-"
 
 
+def write_atomically(path: Path, data: bytes, *, temp_prefix: str) -> None:
+    """Write ``data`` to a temporary file beside ``path``, on disk, then rename it to ``path``: a reader
+    never sees part of it, and a crash leaves at most a temporary file (named ``temp_prefix``...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
 class PutResult(NamedTuple):
     """Outcome of :meth:`ContentStore.put`."""
 
@@ -63,19 +80,8 @@ class ContentStore:
         path = self.path_for(sha256)
         if path.exists():
             return PutResult(sha256, path, False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(temp_name, 0o644)
-            # Concurrent writers of the same bytes replace identical content.
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        # Concurrent writers of the same bytes replace identical content.
+        write_atomically(path, data, temp_prefix=f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-")
         return PutResult(sha256, path, True)
 
     def remove_abandoned_writes(self) -> list[str]:

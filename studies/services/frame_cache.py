@@ -19,7 +19,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from mrmc.dicom.storage import SHA256_HEX
+from mrmc.dicom.storage import SHA256_HEX, write_atomically
 from mrmc.dicom.transcode import ENCODER_VERSION
 
 logger = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class FrameCache:
             return cached
         data = bytes(encode())
         try:
-            self._write(path, data)
+            write_atomically(path, data, temp_prefix=TEMP_PREFIX)  # writers of one frame write the same bytes
         except OSError as exc:
             logger.warning("frame not cached: %s: %s", path, exc)
             return data
@@ -131,21 +130,6 @@ class FrameCache:
         with contextlib.suppress(FileNotFoundError):  # swept since: the bytes read are whole all the same
             os.utime(path)  # marks it used: the sweep keeps the frames read last
         return data
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())  # on disk before the rename: a crash leaves no empty frame under the name
-            os.chmod(temp_name, 0o644)
-            os.replace(temp_name, path)  # writers of one frame write the same bytes: last one wins
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
 
     def _files(self):
         for prefix in _subfolders(self.root):
