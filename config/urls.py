@@ -18,6 +18,7 @@ urlpatterns = [
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("read/", include("studies.pages.urls")),
     path("analysis/", include("studies.analysis_urls")),
+    path("console/", include("studies.console.urls")),
     path("ohif/app-config.js", ohif.app_config, name="ohif-config"),
     re_path(r"^ohif/(?P<path>.*)$", ohif.viewer, name="ohif"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

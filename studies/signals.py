@@ -18,13 +18,14 @@ from .models import (
     ReadRevision,
     Study,
     StudyMembership,
+    TrainingRead,
     User,
 )
 from .services import audit, database_roles
 
 AUDITED_MODELS = (
     Study, StudyMembership, Arm, Case, AIModel, AIOutputSet, AIOutput, Reader, ReadingSession, Read, ReadRevision,
-    User, DicomStudy,
+    TrainingRead, User, DicomStudy,
 )
 _AUDIT_BEFORE = "_audit_before"
 

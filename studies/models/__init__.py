@@ -4,9 +4,10 @@ from .analysis import AnalysisRun
 from .audit import AuditEvent
 from .dicom import DicomInstance, DicomSeries, DicomStudy
 from .jobs import Job
-from .reads import Read, ReadRevision
+from .reads import Read, ReadRevision, TrainingRead
 from .schedule import Assignment, ReadingSession
 from .study import AIModel, AIOutput, AIOutputSet, Arm, Case, Reader, Study, StudyMembership
+from .uploads import Upload
 from .users import Role, User
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "Role",
     "Study",
     "StudyMembership",
+    "TrainingRead",
+    "Upload",
     "User",
 ]

@@ -26,6 +26,11 @@ class Read(models.Model):
     duration_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="Opened to submitted", validators=between(0, INTEGER_MAX)
     )
+    interactions = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the reader did while reading: images viewed and dwell, window/level, zoom and pan "
+                  "changes, AI overlay toggles (studies.services.interactions)",
+    )
     idempotency_key = models.UUIDField(unique=True)
     revision = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -51,3 +56,26 @@ class ReadRevision(models.Model):
     class Meta:
         ordering = ["read_id", "revision"]
         constraints = [models.UniqueConstraint(fields=["read", "revision"], name="read_revision_unique")]
+
+
+class TrainingRead(models.Model):
+    """A reader's score of a training case: the qualification evidence, never analysed."""
+
+    reader = models.ForeignKey("studies.Reader", on_delete=models.PROTECT, related_name="training_reads")
+    case = models.ForeignKey("studies.Case", on_delete=models.PROTECT, related_name="training_reads")
+    arm = models.ForeignKey("studies.Arm", on_delete=models.PROTECT, related_name="training_reads")
+    rating = models.FloatField(validators=finite_between(-RATING_LIMIT, RATING_LIMIT))
+    decision = models.BooleanField(null=True, blank=True)
+    marks = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    interactions = models.JSONField(default=dict, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, validators=between(0, INTEGER_MAX))
+    idempotency_key = models.UUIDField(unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reader", "case", "arm"], name="training_read_once_per_arm"),
+        ]

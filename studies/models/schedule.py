@@ -12,6 +12,9 @@ class ReadingSession(models.Model):
     )
     opens_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader was e-mailed that the session is open"
+    )
 
     class Meta:
         ordering = ["reader_id", "number"]

@@ -91,6 +91,14 @@ class Study(models.Model):
         help_text="Pre-specified endpoints: primary, co-primary and secondary figures of merit, hypothesis, "
                   "alpha and sidedness (studies.services.endpoints); fixed once the schedule exists",
     )
+    subgroups = models.JSONField(
+        default=list, blank=True,
+        help_text="Case metadata variables the protocol declares as subgroups; every case must have them",
+    )
+    qualification = models.JSONField(
+        default=dict, blank=True,
+        help_text="Reader qualification rule (studies.services.qualification); empty: none required",
+    )
     reading_starts_at = models.DateTimeField(null=True, blank=True)
     schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False, validators=between(0, BIGINT_MAX))
     schedule_generated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -175,6 +183,9 @@ class Case(models.Model):
     metadata = models.JSONField(default=dict, blank=True, help_text="Subgroup variables")
     reading_group = models.PositiveSmallIntegerField(
         default=0, help_text="Case block (split-plot)", validators=between(0, SMALLINT_MAX)
+    )
+    is_training = models.BooleanField(
+        default=False, help_text="A training case: read for qualification with feedback, never scheduled or analysed"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -322,6 +333,12 @@ class Reader(models.Model):
         default=0, help_text="Reader group (split-plot)", validators=between(0, SMALLINT_MAX)
     )
     enrolled_at = models.DateTimeField(auto_now_add=True)
+    qualified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader passed the study's qualification rule"
+    )
+    qualification = models.JSONField(
+        default=dict, blank=True, help_text="The last evaluation of the qualification rule (figures and outcome)"
+    )
 
     class Meta:
         ordering = ["id"]
