@@ -174,7 +174,7 @@ class LocalArchive:
             etag = http.etag_of("frames", instance.sha256, representation, *numbers)
             parts = self._frame_parts(instance, numbers, keep_encoding=representation == http.STORED)
         chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
-        return http.Body(content_type, lambda: chunks, etag, immutable=True)
+        return http.Body(content_type, lambda: chunks, etag, immutable=True, last_modified=instance.created_at)
 
     def rendered(self, target: Target, ranges, *, frames: list[int] | None, rendering: http.Rendering) -> http.Body:
         """A rendered study, series, instance or frames (PS3.18 10.4.1.1.4, 8.3.5.1).
@@ -224,7 +224,8 @@ class LocalArchive:
         value = bulk_element(self._dataset(instance), attribute_path).value
         boundary = http.etag_of("bulk", instance.sha256, attribute_path.upper()).strip('"')
         chunks, content_type = multipart_related([value], NATIVE_MEDIA_TYPE, boundary)
-        return http.Body(content_type, lambda: chunks, f'"{boundary}"', immutable=True)
+        return http.Body(content_type, lambda: chunks, f'"{boundary}"', immutable=True,
+                         last_modified=instance.created_at)
 
     def last_modified(self, target: Target):
         """When the last of the target's instances was stored: they never change once stored."""
