@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""Set-up pages of the coordinator console (included under /console/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import setup
+
+urlpatterns = [
+    path("", setup.home, name="console-home"),
+]
