@@ -166,12 +166,17 @@ READS_CSV_COLUMNS = [
 ]
 
 
+def case_metadata_names(study: Study) -> list[str]:
+    """The metadata variables of the study's cases, sorted: the reads export's extra columns."""
+    return sorted({key for meta in study.cases.values_list("metadata", flat=True) for key in meta or {}})
+
+
 def reads_csv(study: Study) -> str:
     """Long table of final reads, one row per reader × arm × case (``python -m mrmc.stats`` reads it).
 
     Cases without truth are left out: they cannot enter an ROC analysis.
     """
-    metadata_keys = sorted({key for meta in study.cases.values_list("metadata", flat=True) for key in meta or {}})
+    metadata_keys = case_metadata_names(study)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(READS_CSV_COLUMNS + metadata_keys)
