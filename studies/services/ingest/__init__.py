@@ -17,13 +17,13 @@ The functions other code calls are importable from here.
 from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for
 from .linking import link_cases, parse_link_mapping
-from .pipeline import ingest, ingest_files, ingest_paths
+from .pipeline import ingest, ingest_files, ingest_paths, require_images_may_be_added
 from .pull import pull_from_dicomweb
 from .report import IngestReport, Problem
 from .sources import DicomSource, Rejected, dicom_sources
 from .store import content_store
 from .stow import store_instances
-from .upload import UploadTooLarge, check_upload_size, run_ingest_job, start_upload
+from .upload import UploadTooLarge, check_upload_size, enqueue_staged, run_ingest_job, start_upload
 
 __all__ = [
     "DicomSource",
@@ -36,6 +36,7 @@ __all__ = [
     "content_store",
     "deid_key_for",
     "dicom_sources",
+    "enqueue_staged",
     "image_store",
     "ingest",
     "ingest_files",
@@ -43,6 +44,7 @@ __all__ = [
     "link_cases",
     "parse_link_mapping",
     "pull_from_dicomweb",
+    "require_images_may_be_added",
     "run_ingest_job",
     "start_upload",
     "store_instances",

@@ -67,9 +67,7 @@ def ingest(
         Number of sources, and a callback getting the fraction done and a message (called
         at most every few seconds, and after the last file).
     """
-    require(actor, Action.CHANGE_STUDY, study)
-    if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
-        raise RuleViolation(f"the study is {study.status}; images can no longer be added")
+    require_images_may_be_added(actor=actor, study=study)
     report = IngestReport()
     context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits(),
                        image_store(), study_instance_uid)
@@ -83,6 +81,13 @@ def ingest(
         progress(1.0, f"{report.files} of {report.files} files")
     report.linked = link_cases(study=study)
     return report
+
+
+def require_images_may_be_added(*, actor: User, study: Study) -> None:
+    """Those who may change the study add images to it, until it is locked."""
+    require(actor, Action.CHANGE_STUDY, study)
+    if study.status in (Study.Status.LOCKED, Study.Status.ANALYZED):
+        raise RuleViolation(f"the study is {study.status}; images can no longer be added")
 
 
 def ingest_paths(*, actor: User, study: Study, paths: list[str], deidentify_files: bool = True,

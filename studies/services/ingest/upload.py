@@ -34,7 +34,14 @@ def start_upload(*, actor: User, study: Study, uploads: list, mapping: bytes | N
     if mapping is not None:
         parse_link_mapping(mapping)  # a broken mapping fails now, not in the background
     staging, files = stage_uploads(uploads)
-    params = {"files": files, "staging": str(staging), "mapping": mapping.decode("utf-8-sig") if mapping else ""}
+    return enqueue_staged(actor=actor, study=study, staging=staging, files=files,
+                          mapping=mapping.decode("utf-8-sig") if mapping else "")
+
+
+def enqueue_staged(*, actor: User, study: Study, staging: Path, files: list[tuple[str, str]], mapping: str = "") -> Job:
+    """Queue an ``ingest_dicom`` job over ``files`` ((upload name, path) pairs) staged in ``staging``, a folder
+    of :func:`studies.services.staging.upload_staging_dir`; the folder goes if the job cannot be created."""
+    params = {"files": files, "staging": str(staging), "mapping": mapping}
     try:
         return jobs.enqueue(kind=jobs.Kind.INGEST_DICOM, actor=actor, study=study, params=params)
     except BaseException:
