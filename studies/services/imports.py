@@ -1,7 +1,9 @@
 """Importing case truth/metadata (CSV) and precomputed AI outputs (JSON or CSV).
 
 A file is checked completely before anything is written; every problem is reported with
-its line and field, and a file with any problem stores nothing.
+its line and field, and a file with any problem stores nothing. A preview
+(:func:`preview_truth`, :func:`preview_ai_outputs`) runs the same checks and says what storing
+the file would do, storing nothing: the import is that plan, stored, so the two cannot disagree.
 """
 
 import csv
@@ -32,21 +34,35 @@ TRUTH_COLUMNS = {
     "accession_number",
     "lesions",
     "reading_group",
+    "training",
 }
+TRAINING_VALUES = {"yes": True, "1": True, "no": False, "0": False, "": False}
 AI_CSV_COLUMNS = {"case", "model_name", "model_version", "score", "operating_point", "findings"}
 FINDING_TYPES = {"box": ("x", "y", "width", "height"), "point": ("x", "y"), "contour": ("points",)}
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file, where it is (line and/or field)."""
+
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return located(self.message, line=self.line, field=self.field)
+
+
 @dataclass
 class _Errors:
-    items: list[str] = field(default_factory=list)
+    items: list[Problem] = field(default_factory=list)
 
     def add(self, message: str, *, line: int | None = None, field_name: str | None = None) -> None:
-        self.items.append(located(message, line=line, field=field_name))
+        self.items.append(Problem(message, line, field_name))
 
     def raise_if_any(self, what: str) -> None:
         if self.items:
-            shown = self.items[:MAX_REPORTED_ERRORS]
+            shown = [str(problem) for problem in self.items[:MAX_REPORTED_ERRORS]]
             more = len(self.items) - len(shown)
             summary = f"{what} rejected, nothing stored: {len(self.items)} problem(s); first: {shown[0]}"
             raise InvalidInput(summary + (f" (+{more} more not listed)" if more else ""), errors=shown)
@@ -59,7 +75,8 @@ def _decode(data: bytes, what: str) -> str:
         raise InvalidInput(f"{what} is not UTF-8 text (byte {exc.start})") from None
 
 
-def _csv_rows(text: str, *, required: set[str], what: str) -> tuple[list[str], list[tuple[int, dict]]]:
+def _csv_rows(text: str, *, required: set[str], what: str, errors: _Errors) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The header and the (line, row) pairs; a row with more values than columns is a problem and left out."""
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = required - set(header)
@@ -69,9 +86,10 @@ def _csv_rows(text: str, *, required: set[str], what: str) -> tuple[list[str], l
     rows = []
     for row in reader:
         if None in row:
-            raise InvalidInput("more values than columns", line=reader.line_num)
+            errors.add("more values than columns", line=reader.line_num)
+            continue
         rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-    if not rows:
+    if not rows and not errors.items:
         raise InvalidInput(f"{what} has no data rows")
     return header, rows
 
@@ -102,42 +120,109 @@ def _parse_float(value, *, line, field_name, errors: _Errors, required=True) -> 
     return number
 
 
+def _problems_of(error: InvalidInput) -> list[Problem]:
+    """A file refused as a whole (not text, no header, not JSON) as the preview's problems."""
+    return [Problem(error.message, error.line, error.field)]
+
+
 # ---------------------------------------------------------------------------- truth
+
+
+@dataclass(frozen=True)
+class TruthRow:
+    """One case of a truth file: the values it gives and, for a case that exists, what would change."""
+
+    line: int
+    label: str
+    values: dict
+    is_new: bool
+    changes: dict  # field -> (stored value, value in the file), only the fields that differ
+
+
+@dataclass(frozen=True)
+class TruthPlan:
+    """What a truth file would store: its cases, or the problems that keep it from being stored."""
+
+    sha256: str
+    columns: list[str]
+    metadata_columns: list[str]
+    rows: list[TruthRow]
+    problems: list[Problem]
+
+    @property
+    def created(self) -> int:
+        return sum(row.is_new for row in self.rows)
+
+    @property
+    def changed(self) -> int:
+        return sum(bool(row.changes) for row in self.rows)
+
+    @property
+    def unchanged(self) -> int:
+        return len(self.rows) - self.created - self.changed
+
+
+def preview_truth(*, actor: User, study: Study, data: bytes) -> TruthPlan:
+    """What :func:`import_truth` would store from ``data`` and every problem it would refuse it for; stores nothing."""
+    require(actor, Action.CHANGE_STUDY, study)
+    try:
+        return _plan_truth(study, data, study.cases.all())
+    except InvalidInput as error:
+        return TruthPlan(hashlib.sha256(data).hexdigest(), [], [], [], _problems_of(error))
 
 
 @transaction.atomic
 def import_truth(*, actor: User, study: Study, data: bytes) -> dict:
-    """Create or update cases from a CSV: ``case`` plus truth, UIDs, lesions and metadata columns.
+    """Create or update cases from a CSV: ``case`` plus truth, UIDs, lesions, ``training`` and metadata columns.
 
-    Columns other than the known ones become case metadata (subgroup variables).
+    Columns other than the known ones become case metadata (subgroup variables); ``training``
+    (yes/no or 1/0, empty: no) marks the cases read for qualification, never scheduled or analysed.
     """
     require(actor, Action.CHANGE_STUDY, study)
-    if study.status not in TRUTH_STATUSES:
-        raise RuleViolation(f"the study is {study.status}; truth can no longer change")
-    header, rows = _csv_rows(_decode(data, "truth file"), required={"case"}, what="truth file")
-    metadata_columns = [name for name in header if name not in TRUTH_COLUMNS]
-    errors = _Errors()
-    parsed = [_parse_truth_row(line, row, metadata_columns, errors) for line, row in rows]
-    _check_unique([(line, values["label"]) for (line, _), values in zip(rows, parsed, strict=True)], "case", errors)
-    existing = {case.label: case for case in study.cases.select_for_update()}
-    new_labels = [p["label"] for p in parsed if p["label"] not in existing]
-    if new_labels and study.sessions.exists():
-        errors.add(f"cases cannot be added once a schedule exists: {', '.join(new_labels[:5])}")
-    for (line, _), values in zip(rows, parsed, strict=True):
-        _keep_served_uid(existing.get(values["label"]), values, study, line, errors)
-    errors.raise_if_any("truth file")
-    created = updated = 0
-    for values in parsed:
-        case = existing.get(values["label"]) or Case(study=study, label=values["label"])
-        is_new = case.pk is None
-        for name, value in values.items():
+    plan = _plan_truth(study, data, study.cases.select_for_update())
+    _Errors(plan.problems).raise_if_any("truth file")
+    existing = {case.label: case for case in study.cases.all()}
+    for row in plan.rows:
+        case = existing.get(row.label) or Case(study=study, label=row.label)
+        for name, value in row.values.items():
             setattr(case, name, value)
         case.save()
-        created += is_new
-        updated += not is_new
     _check_uid_clash(study)
     linked = ingest.link_cases(study=study)  # images may have been imported before the truth
-    return {"created": created, "updated": updated, "linked_to_images": len(linked)}
+    return {"created": plan.created, "updated": len(plan.rows) - plan.created, "linked_to_images": len(linked)}
+
+
+def _plan_truth(study: Study, data: bytes, cases) -> TruthPlan:
+    """Every row parsed and checked against the study's cases (``cases``, locked when storing)."""
+    if study.status not in TRUTH_STATUSES:
+        raise RuleViolation(f"the study is {study.status}; truth can no longer change")
+    errors = _Errors()
+    header, rows = _csv_rows(_decode(data, "truth file"), required={"case"}, what="truth file", errors=errors)
+    metadata_columns = [name for name in header if name not in TRUTH_COLUMNS]
+    parsed = [_parse_truth_row(line, row, metadata_columns, errors) for line, row in rows]
+    _check_unique([(line, values["label"]) for (line, _), values in zip(rows, parsed, strict=True)], "case", errors)
+    existing = {case.label: case for case in cases}
+    scheduled = study.sessions.exists()
+    new_labels = [p["label"] for p in parsed if p["label"] not in existing]
+    if new_labels and scheduled:
+        errors.add(f"cases cannot be added once a schedule exists: {', '.join(new_labels[:5])}")
+    plan_rows = []
+    for (line, _), values in zip(rows, parsed, strict=True):
+        case = existing.get(values["label"])
+        _keep_served_uid(case, values, study, line, errors)
+        changes = _changes(case, values)
+        if scheduled and "is_training" in changes:
+            errors.add("a case cannot become or stop being a training case once a schedule exists",
+                       line=line, field_name="training")
+        plan_rows.append(TruthRow(line, values["label"], values, case is None, changes))
+    return TruthPlan(hashlib.sha256(data).hexdigest(), header, metadata_columns, plan_rows, errors.items)
+
+
+def _changes(case: Case | None, values: dict) -> dict:
+    if case is None:
+        return {}
+    return {name: (getattr(case, name), value) for name, value in values.items()
+            if name != "label" and getattr(case, name) != value}
 
 
 def _keep_served_uid(case: Case | None, values: dict, study: Study, line: int, errors: _Errors) -> None:
@@ -177,6 +262,11 @@ def _parse_truth_row(line: int, row: dict, metadata_columns: list[str], errors: 
         if not isinstance(lesions, list):
             errors.add("must be a JSON list", line=line, field_name="lesions")
         values["lesions"] = lesions
+    if "training" in row:
+        training = TRAINING_VALUES.get(row["training"].lower())
+        if training is None:
+            errors.add(f"'{row['training']}' must be yes or no (1 or 0)", line=line, field_name="training")
+        values["is_training"] = bool(training)
     if "reading_group" in row:
         group = row["reading_group"] or "0"
         valid = group.isascii() and group.isdigit() and len(group) <= 10 and int(group) <= SMALLINT_MAX
@@ -214,6 +304,62 @@ def _check_uid_clash(study: Study) -> None:
 # ----------------------------------------------------------------------- AI outputs
 
 
+@dataclass(frozen=True)
+class AIOutputRow:
+    """One output of an AI output file, where it is in the file (``line N`` or ``outputs[i]``)."""
+
+    where: str
+    case: str
+    model_name: str
+    model_version: str
+    score: float | None
+    operating_point: float | None
+    findings: list
+    stored: bool  # already in its set: this very file was imported before
+
+
+@dataclass(frozen=True)
+class AIOutputSetPlan:
+    """A model version in the file: the set its outputs go to (``existing`` None: a new set)."""
+
+    model_name: str
+    model_version: str
+    existing: AIOutputSet | None
+    outputs: int
+    refusal: str  # why the version's outputs cannot go to its set (import: RuleViolation); empty: they can
+
+
+@dataclass(frozen=True)
+class AIOutputPlan:
+    """What an AI output file would store: its outputs by set, or the problems that keep it from being stored
+    (the file's own in ``problems``; :attr:`all_problems` adds the sets that refuse it)."""
+
+    sha256: str
+    file_format: str
+    rows: list[AIOutputRow]
+    sets: list[AIOutputSetPlan]
+    problems: list[Problem]
+
+    @property
+    def new_outputs(self) -> int:
+        return sum(not row.stored for row in self.rows)
+
+    @property
+    def all_problems(self) -> list[Problem]:
+        """The file's problems, then each model version whose outputs its set refuses."""
+        return self.problems + [Problem(s.refusal, field="model_version") for s in self.sets if s.refusal]
+
+
+def preview_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str = "") -> AIOutputPlan:
+    """What :func:`import_ai_outputs` would store from ``data`` and every problem it would refuse it for;
+    stores nothing."""
+    require(actor, Action.CHANGE_STUDY, study)
+    try:
+        return _plan_ai_outputs(study, data, filename)
+    except InvalidInput as error:
+        return AIOutputPlan(hashlib.sha256(data).hexdigest(), "", [], [], _problems_of(error))
+
+
 @transaction.atomic
 def import_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str = "") -> dict:
     """Store AI outputs from JSON (``{"model": {...}, "outputs": [...]}``) or CSV, one set per model version.
@@ -223,6 +369,24 @@ def import_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str =
     stores nothing new (:func:`studies.services.ai_outputs.output_set_for`).
     """
     require(actor, Action.CHANGE_STUDY, study)
+    plan = _plan_ai_outputs(study, data, filename)
+    _Errors(plan.problems).raise_if_any("AI output file")
+    cases = {case.label: case for case in study.cases.all()}
+    sets = {(p.model_name, p.model_version): ai_outputs.output_set_for(
+        actor=actor, study=study, name=p.model_name, version=p.model_version,
+        source=AIOutputSet.Source.IMPORTED, source_name=filename, checksum=plan.sha256) for p in plan.sets}
+    for row in plan.rows:
+        if not row.stored:
+            AIOutput.objects.create(
+                output_set=sets[row.model_name, row.model_version], case=cases[row.case], study=study,
+                model_name=row.model_name, model_version=row.model_version, score=row.score,
+                operating_point=row.operating_point, findings=row.findings)
+    for output_set in sets.values():
+        ai_outputs.seal(output_set)
+    return {"stored": plan.new_outputs, "checksum": plan.sha256, "sets": [each.pk for each in sets.values()]}
+
+
+def _plan_ai_outputs(study: Study, data: bytes, filename: str) -> AIOutputPlan:
     if study.status != Study.Status.DRAFT:
         raise RuleViolation("AI outputs are fixed once the study leaves draft")
     checksum = hashlib.sha256(data).hexdigest()
@@ -230,32 +394,41 @@ def import_ai_outputs(*, actor: User, study: Study, data: bytes, filename: str =
     is_json = filename.lower().endswith(".json") or text.lstrip().startswith("{")
     errors = _Errors()
     entries = _ai_from_json(text, errors) if is_json else _ai_from_csv(text, errors)
-    cases = {case.label: case for case in study.cases.all()}
-    for line, entry in entries:
-        if entry["case"] not in cases:
+    labels = set(study.cases.values_list("label", flat=True))
+    for line, _, entry in entries:
+        if entry["case"] not in labels:
             errors.add(f"case '{entry['case']}' is not in this study", line=line, field_name="case")
-    keys = [(line, f"{e['case']}/{e['model_name']}/{e['model_version']}") for line, e in entries]
+    keys = [(line, f"{e['case']}/{e['model_name']}/{e['model_version']}") for line, _, e in entries]
     _check_unique(keys, "case", errors)
-    errors.raise_if_any("AI output file")
-    stored, sets = 0, {}
-    for _, entry in entries:
-        version = (entry.pop("model_name"), entry.pop("model_version"))
-        if version not in sets:
-            sets[version] = ai_outputs.output_set_for(
-                actor=actor, study=study, name=version[0], version=version[1],
-                source=AIOutputSet.Source.IMPORTED, source_name=filename, checksum=checksum)
-        case = cases[entry.pop("case")]
-        _, created = AIOutput.objects.get_or_create(
-            output_set=sets[version], case=case,
-            defaults={**entry, "study": study, "model_name": version[0], "model_version": version[1]},
-        )
-        stored += created
-    for output_set in sets.values():
-        ai_outputs.seal(output_set)
-    return {"stored": stored, "checksum": checksum, "sets": [output_set.pk for output_set in sets.values()]}
+    sets = _plan_sets(study, [entry for _, _, entry in entries], filename, checksum)
+    stored = set(AIOutput.objects.filter(output_set__in=[p.existing for p in sets if p.existing])
+                 .values_list("model_name", "model_version", "case__label"))
+    rows = [AIOutputRow(where, stored=(e["model_name"], e["model_version"], e["case"]) in stored, **e)
+            for _, where, e in entries]
+    return AIOutputPlan(checksum, "JSON" if is_json else "CSV", rows, sets, errors.items)
 
 
-def _ai_from_json(text: str, errors: _Errors) -> list[tuple[int | None, dict]]:
+def _plan_sets(study: Study, entries: list[dict], filename: str, checksum: str) -> list[AIOutputSetPlan]:
+    """The set of each model version in the file, with the refusal of one that holds other outputs."""
+    versions: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        version = (entry["model_name"], entry["model_version"])
+        versions[version] = versions.get(version, 0) + 1
+    plans = []
+    for (name, version), count in versions.items():
+        existing = study.ai_output_sets.filter(model_name=name, model_version=version).first()
+        refusal = ""
+        if existing is not None:  # output_set_for makes nothing for a version that has a set: it checks it
+            try:
+                ai_outputs.output_set_for(actor=None, study=study, name=name, version=version,
+                                          source=AIOutputSet.Source.IMPORTED, source_name=filename, checksum=checksum)
+            except RuleViolation as violation:
+                refusal = violation.message
+        plans.append(AIOutputSetPlan(name, version, existing, count, refusal))
+    return plans
+
+
+def _ai_from_json(text: str, errors: _Errors) -> list[tuple[int | None, str, dict]]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -281,12 +454,13 @@ def _ai_from_json(text: str, errors: _Errors) -> list[tuple[int | None, dict]]:
             "findings": item.get("findings") or [],
         }
         _check_ai_entry(entry, None, where, errors)
-        entries.append((None, entry))
+        entries.append((None, where, entry))
     return entries
 
 
-def _ai_from_csv(text: str, errors: _Errors) -> list[tuple[int, dict]]:
-    _, rows = _csv_rows(text, required={"case", "model_name", "model_version", "score"}, what="AI output CSV")
+def _ai_from_csv(text: str, errors: _Errors) -> list[tuple[int, str, dict]]:
+    _, rows = _csv_rows(text, required={"case", "model_name", "model_version", "score"}, what="AI output CSV",
+                        errors=errors)
     entries = []
     for line, row in rows:
         entry = {
@@ -302,7 +476,7 @@ def _ai_from_csv(text: str, errors: _Errors) -> list[tuple[int, dict]]:
             ),
         }
         _check_ai_entry(entry, line, "", errors)
-        entries.append((line, entry))
+        entries.append((line, f"line {line}", entry))
     return entries
 
 
