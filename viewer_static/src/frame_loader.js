@@ -30,6 +30,9 @@ function resourceEntry(url) {
 /** Pass each image of a (progressive) load on to ``out``; resolves with the last. */
 async function relay(promise, out) {
   const images = ProgressiveIterator.as(promise);
+  // A failure reaches us through the iterator; the loader's promise, otherwise never awaited,
+  // would report the same failure again as an unhandled rejection.
+  promise.catch(() => {});
   let last;
   for await (const image of images) {
     last = image;
