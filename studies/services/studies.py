@@ -8,7 +8,7 @@ from mrmc.dicom.pixel_cleaning import parse_rules
 from studies.errors import InvalidInput, RuleViolation
 from studies.models import Arm, Job, Reader, Role, Study, StudyMembership, User
 from studies.permissions import Action, require
-from studies.services import jobs, schedule
+from studies.services import jobs, readiness, schedule
 from studies.services.endpoints import validate_endpoints
 
 S = Study.Status
@@ -114,29 +114,14 @@ def transition_study(*, actor: User, study: Study, to: str) -> Study:
     study = Study.objects.select_for_update().get(pk=study.pk)
     if to not in ALLOWED_TRANSITIONS.get(study.status, set()):
         raise RuleViolation(f"a study cannot go from {study.status} to {to}")
-    if to == S.ENROLLING and not study.arms.exists():
-        raise RuleViolation("a study needs at least one arm before enrolling")
     if to == S.DRAFT and study.sessions.exists():
         raise RuleViolation("delete the schedule before returning the study to draft")
-    if to == S.READING:
-        _check_ready_to_read(study)
+    readiness.require_ready(study, to)
     study.status = to
     if to == S.READING and study.reading_starts_at is None:
         study.reading_starts_at = timezone.now()
     study.save()
     return study
-
-
-def _check_ready_to_read(study: Study) -> None:
-    if not study.sessions.exists():
-        raise RuleViolation("generate the reading schedule before reading starts")
-    if study.arms.filter(shows_ai=True).exists():
-        shown = study.ai_output_sets.filter(shown=True).first()
-        if shown is None:
-            raise RuleViolation("an AI-aided study needs AI outputs: import or compute them")
-        missing = study.cases.exclude(ai_outputs__output_set=shown).values_list("label", flat=True)[:5]
-        if missing:
-            raise RuleViolation(f"cases without an output of {shown} (the set shown to readers): {', '.join(missing)}")
 
 
 def is_deletable(study: Study) -> bool:
