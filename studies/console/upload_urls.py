@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""The console's Images page: resumable DICOM uploads."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import uploads
+
+urlpatterns = [
+    path("studies/<int:study_id>/images/", uploads.images, name="console-images"),
+]
