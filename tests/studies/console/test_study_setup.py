@@ -1,0 +1,79 @@
+"""Set-up changes beyond the study service: editing and ordering arms, removing a reader."""
+
+import pytest
+
+from studies.errors import InvalidInput, NotAllowed, RuleViolation
+from studies.models import AuditEvent
+from studies.services import study_setup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def draft(make_study):
+    return make_study(status="draft", n_readers=2, n_cases=2,
+                      arms=(("unaided", False), ("aided", True), ("second_look", False)))
+
+
+def _arm_names(study):
+    return list(study.arms.order_by("order").values_list("name", flat=True))
+
+
+def test_an_arm_is_renamed_relabelled_and_its_ai_switched(draft, coordinator):
+    arm = draft.arms.get(name="second_look")
+    study_setup.update_arm(actor=coordinator, arm=arm, name="ai_second", label="AI second look", shows_ai=True)
+    arm.refresh_from_db()
+    assert (arm.name, arm.label, arm.shows_ai) == ("ai_second", "AI second look", True)
+    event = AuditEvent.objects.filter(entity="studies.Arm", entity_id=str(arm.pk), action="update").latest("seq")
+    assert event.before["name"] == "second_look" and event.after["name"] == "ai_second"
+
+
+def test_arm_names_stay_unique(draft, coordinator):
+    with pytest.raises(InvalidInput, match="arm 'aided' already exists") as refused:
+        study_setup.update_arm(actor=coordinator, arm=draft.arms.get(name="unaided"), name="aided", label="",
+                               shows_ai=False)
+    assert refused.value.field == "name"
+
+
+def test_arms_move_up_and_down_and_stop_at_the_ends(draft, coordinator):
+    study_setup.move_arm(actor=coordinator, arm=draft.arms.get(name="second_look"), by=-1)
+    assert _arm_names(draft) == ["unaided", "second_look", "aided"]
+    study_setup.move_arm(actor=coordinator, arm=draft.arms.get(name="unaided"), by=1)
+    assert _arm_names(draft) == ["second_look", "unaided", "aided"]
+    study_setup.move_arm(actor=coordinator, arm=draft.arms.get(name="second_look"), by=-1)
+    assert _arm_names(draft) == ["second_look", "unaided", "aided"]
+    assert sorted(draft.arms.values_list("order", flat=True)) == [0, 1, 2]
+
+
+def test_arms_and_readers_are_fixed_once_scheduled(make_study, coordinator):
+    study = make_study(status="enrolling", n_readers=2, n_cases=2)
+    from studies.services import schedule
+
+    schedule.generate_schedule(actor=coordinator, study=study, seed=1)
+    arm = study.arms.first()
+    assert study_setup.arms_fixed_because(study) == "arms are fixed once a schedule exists"
+    with pytest.raises(RuleViolation, match="fixed once a schedule exists"):
+        study_setup.update_arm(actor=coordinator, arm=arm, name="x", label="", shows_ai=False)
+    with pytest.raises(RuleViolation):
+        study_setup.move_arm(actor=coordinator, arm=arm, by=1)
+    reader = study.readers.first()
+    with pytest.raises(RuleViolation, match=f"{reader.code} is in the reading schedule"):
+        study_setup.remove_reader(actor=coordinator, reader=reader)
+
+
+def test_a_reader_is_removed_while_unscheduled_and_the_account_stays(draft, coordinator):
+    reader = draft.readers.get(code="R01")
+    study_setup.remove_reader(actor=coordinator, reader=reader)
+    assert list(draft.readers.values_list("code", flat=True)) == ["R02"]
+    assert reader.user.__class__.objects.filter(pk=reader.user_id).exists()
+    assert AuditEvent.objects.filter(entity="studies.Reader", entity_id=str(reader.pk), action="delete").exists()
+
+
+def test_a_scheduled_reader_stays(make_study, coordinator, statistician):
+    study = make_study(status="reading", n_readers=2, n_cases=2)
+    reader = study.readers.first()
+    with pytest.raises(RuleViolation, match="readers can only change while the study is draft or enrolling"):
+        study_setup.remove_reader(actor=coordinator, reader=reader)
+    with pytest.raises(NotAllowed):
+        study_setup.remove_reader(actor=statistician, reader=reader)
+    assert study.readers.count() == 2
