@@ -59,6 +59,15 @@ def anchor_audit() -> None:
     audit.anchor_head()
 
 
+@shared_task(name="studies.send_session_reminders")
+def send_session_reminders() -> dict:
+    """Celery beat: e-mail readers whose reading session has opened, once per session."""
+    from studies.services import reminders
+
+    sent = reminders.send_session_reminders()
+    return {"sent": len(sent.sent), "without_address": len(sent.without_address), "failed": len(sent.failed)}
+
+
 @worker_ready.connect
 def sweep_when_a_worker_starts(**_) -> None:
     """A worker restarted after a crash finds the jobs its predecessor left running."""
