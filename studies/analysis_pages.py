@@ -6,30 +6,63 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 
 from studies.errors import DomainError, NotAllowed
+from studies import selectors
 from studies.models import AnalysisRun
 from studies.permissions import Action, can, require, visible_studies
 from studies.services import analysis
 from studies.services.analysis_exports import EXPORTS, downloads
 
 
+METHOD_LABELS = {"or": "Obuchowski-Rockette (OR), Hillis degrees of freedom",
+                 "ustat": "U-statistics (iMRMC, BDG degrees of freedom; AUC only)"}
+FOM_LABELS = {"auc": "Area under the ROC curve (AUC)", "pauc": "Partial AUC", "sens": "Sensitivity",
+              "spec": "Specificity"}
+COV_LABELS = {"jackknife": "Jackknife", "delong": "DeLong", "unbiased": "Unbiased (U-statistics)",
+              "bootstrap": "Bootstrap"}
+CONVENTION_LABELS = {"iowa": "Iowa (fully crossed studies)",
+                     "mrmcaov": "MRMCaov (any design, missing reads allowed)"}
+
+
+def _choices(names, labels: dict) -> list[tuple[str, str]]:
+    return [(name, labels[name]) for name in names]
+
+
 class StartRunForm(forms.Form):
-    method = forms.ChoiceField(choices=[(c, c) for c in analysis.METHOD_CHOICES], initial="or", required=False)
-    fom = forms.ChoiceField(choices=[(c, c) for c in analysis.FOM_CHOICES], initial="auc")
-    cov = forms.ChoiceField(choices=[(c, c) for c in analysis.COV_CHOICES], initial="jackknife",
-                            label="Covariance")
+    method = forms.ChoiceField(choices=_choices(analysis.METHOD_CHOICES, METHOD_LABELS), initial="or",
+                               required=False)
+    fom = forms.ChoiceField(choices=_choices(analysis.FOM_CHOICES, FOM_LABELS), initial="auc",
+                            label="Figure of merit")
+    cov = forms.ChoiceField(choices=_choices(analysis.COV_CHOICES, COV_LABELS), initial="jackknife",
+                            label="Covariance estimator")
     convention = forms.ChoiceField(
-        choices=[("", "by design (iowa if fully crossed, else mrmcaov)"),
-                 *((c, c) for c in analysis.CONVENTION_CHOICES)],
-        initial="", required=False)
-    alpha = forms.FloatField(initial=0.05, min_value=0.001, max_value=0.5)
-    threshold = forms.FloatField(required=False, help_text="Sens/spec threshold; empty: the study's")
+        choices=[("", "By design: Iowa when fully crossed, MRMCaov otherwise"),
+                 *_choices(analysis.CONVENTION_CHOICES, CONVENTION_LABELS)],
+        initial="", required=False, label="OR convention")
+    alpha = forms.FloatField(initial=0.05, min_value=0.001, max_value=0.5, label="Significance level α")
+    threshold = forms.FloatField(required=False, label="Threshold for sensitivity and specificity",
+                                 help_text="Empty: the study's decision threshold")
+    subgroup_variables = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Subgroup variables",
+        help_text="Case metadata analysed by subgroup; none ticked: no subgroup analyses")
     min_subgroup_cases = forms.IntegerField(initial=10, min_value=2, label="Minimum subgroup cases per class")
-    power_effect = forms.FloatField(initial=0.05, min_value=0.001, max_value=0.5, label="Follow-up AUC difference")
+    power_effect = forms.FloatField(initial=0.05, min_value=0.001, max_value=0.5,
+                                    label="AUC difference a follow-up study should detect")
     r_crosscheck = forms.BooleanField(required=False, label="Cross-check with R MRMCaov")
 
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        variables = selectors.case_metadata_names(study)
+        field = self.fields["subgroup_variables"]
+        field.choices = [(name, name) for name in variables]
+        field.initial = [name for name in (study.subgroups or variables) if name in variables]
+        if not variables:
+            del self.fields["subgroup_variables"]
+
     def options(self) -> dict:
-        return {**self.cleaned_data, "method": self.cleaned_data["method"] or "or",
-                "convention": self.cleaned_data["convention"] or None}
+        options = {**self.cleaned_data, "method": self.cleaned_data["method"] or "or",
+                   "convention": self.cleaned_data["convention"] or None}
+        options.setdefault("subgroup_variables", [])
+        return options
 
 
 def _allowed(request, action: Action, study) -> None:
@@ -43,7 +76,7 @@ def _allowed(request, action: Action, study) -> None:
 def study_runs(request, study_id: int):
     study = get_object_or_404(visible_studies(request.user), pk=study_id)
     _allowed(request, Action.VIEW_READS, study)
-    form = StartRunForm(request.POST or None)
+    form = StartRunForm(request.POST or None, study=study)
     if request.method == "POST":
         _allowed(request, Action.RUN_ANALYSIS, study)
         if form.is_valid():

@@ -8,10 +8,13 @@ stores the results on the run, which is then immutable. The first successful fin
 (non-interim) run of a locked study moves it to ``analyzed``.
 """
 
+import csv
 import functools
 import hashlib
+import io
 import platform
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +114,7 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
     if study.status not in RUNNABLE_STATUSES:
         raise RuleViolation(f"a study can be analysed while reading or after it is locked, not in {study.status}")
     snapshot = selectors.reads_csv(study)
+    _refuse_unanalysable(study, snapshot)
     marks = marks_snapshot(study)
     run = AnalysisRun.objects.create(
         study=study,
@@ -130,6 +134,22 @@ def _freeze_snapshot(*, actor: User, study: Study, options: dict, job: Job) -> A
                                      "snapshot_sha256": run.snapshot_checksum,
                                      "marks_snapshot_sha256": run.marks_snapshot_checksum})
     return run
+
+
+def _refuse_unanalysable(study: Study, snapshot: str) -> None:
+    """Say why the reads so far cannot be compared between arms, rather than let the analysis fail on them."""
+    arms_read = Counter(row["treatment"] for row in csv.DictReader(io.StringIO(snapshot)))
+    if not arms_read:
+        reads = selectors.study_reads(study).count()
+        if not reads:
+            raise RuleViolation("no reads yet: nothing to analyse")
+        raise RuleViolation(f"none of the {reads} reads is of a case with reference-standard truth: "
+                            "import the truth of the cases read")
+    unread = [name for name in study.arms.values_list("name", flat=True) if name not in arms_read]
+    if len(arms_read) == 1 and unread:
+        (arm, count), = arms_read.items()
+        raise RuleViolation(f"the {count} reads so far are all in arm {arm}: the arms can be compared once cases "
+                            f"have been read in {', '.join(unread)} too")
 
 
 def _sha256(text: str) -> str:

@@ -11,8 +11,9 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from mrmc.stats import analyze_study, read_long_csv, result_to_json
-from studies.models import AnalysisRun, Role
+from studies.models import AnalysisRun, Read, Role
 from studies.reports.figures import report_figures
+from studies.services.demo_analysis import simulate_reads
 
 EXPECTED_SECTIONS = [
     "Study summary", "Methods", "Primary analysis (Obuchowski-Rockette)", "AI standalone performance",
@@ -104,25 +105,46 @@ def test_readers_see_nothing(finished, api, make_user):
 def test_statistician_pages(finished, statistician, client, django_capture_on_commit_callbacks):
     client.force_login(statistician)
     page = client.get(f"/analysis/studies/{finished.study_id}/")
-    assert page.status_code == 200 and b"Start analysis" in page.content
+    text = page.content.decode()
+    assert page.status_code == 200 and "Start analysis" in text
+    for label in ("Figure of merit", "Area under the ROC curve (AUC)", "Covariance estimator", "OR convention",
+                  "By design: Iowa when fully crossed, MRMCaov otherwise", "Subgroup variables"):
+        assert label in text
+    assert 'value="breast_density"' in text and 'value="site"' in text
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/analysis/studies/{finished.study_id}/", {
             "fom": "auc", "cov": "delong", "convention": "iowa", "alpha": "0.05", "min_subgroup_cases": "10",
-            "power_effect": "0.05"})
+            "power_effect": "0.05", "subgroup_variables": ["site"]})
     assert response.status_code == 302
+    run = AnalysisRun.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert run.options["subgroup_variables"] == ["site"]
+    assert {row["variable"] for row in run.results["subgroups"]["rows"]} == {"site"}
     run_page = client.get(response["Location"])
     assert b"report.pdf" in run_page.content and b"Primary result" in run_page.content
 
 
-def test_failed_run_page_shows_why(make_study, coordinator, client, django_capture_on_commit_callbacks):
+def test_unanalysable_reads_are_refused_on_the_form(make_study, coordinator, client):
     study = make_study(n_readers=2, n_cases=4)
+    client.force_login(coordinator)
+    response = client.post(f"/analysis/studies/{study.pk}/", {
+        "fom": "auc", "cov": "jackknife", "convention": "iowa", "alpha": "0.05", "min_subgroup_cases": "10",
+        "power_effect": "0.05"})
+    assert response.status_code == 200 and "no reads yet: nothing to analyse" in response.content.decode()
+    assert not AnalysisRun.objects.filter(study=study).exists()
+
+
+def test_failed_run_page_shows_why(make_study, coordinator, client, django_capture_on_commit_callbacks):
+    study = make_study(n_readers=2, n_cases=12)
+    simulate_reads(study=study, seed=3)
+    diseased = study.cases.filter(truth=1).order_by("label").values_list("label", flat=True)
+    Read.objects.filter(reader__code="R01", arm__name="aided", case__label__in=list(diseased)[1:]).delete()
     client.force_login(coordinator)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/analysis/studies/{study.pk}/", {
             "fom": "auc", "cov": "jackknife", "convention": "iowa", "alpha": "0.05", "min_subgroup_cases": "10",
             "power_effect": "0.05"})
     page = client.get(response["Location"]).content.decode()
-    assert "Failed" in page and "no reads" in page
+    assert "Failed" in page and "needs at least 2 of each class" in page
 
 
 def test_reader_cannot_open_pages(finished, client):

@@ -108,11 +108,14 @@ def test_interim_run_keeps_every_read_and_lists_the_missing_ones(make_study, coo
 
 
 def test_failed_run_records_why(make_study, coordinator, statistician, run_analysis):
-    study = make_study(n_readers=2, n_cases=4)
+    study = make_study(n_readers=2, n_cases=12)
     study_services.add_member(actor=coordinator, study=study, user=statistician)
-    run = run_analysis(actor=statistician, study=study)  # no reads yet
+    simulate_reads(study=study, seed=3)
+    diseased = list(study.cases.filter(truth=1).order_by("label").values_list("label", flat=True))
+    Read.objects.filter(reader__code="R01", arm__name="aided", case__label__in=diseased[1:]).delete()
+    run = run_analysis(actor=statistician, study=study)
     assert run.status == AnalysisRun.Status.FAILED
-    assert "no reads" in run.error
+    assert "reader 'R01' has 1 diseased read(s) in treatment" in run.error
     assert run.job.status == "failed" and run.job.message == run.error
 
 

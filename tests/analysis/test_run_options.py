@@ -58,13 +58,14 @@ def test_a_convention_asked_for_is_used(read_study, statistician, run_analysis):
     assert run.results["primary"]["convention"] == "mrmcaov" == run.results["design"]["convention"]
 
 
-def test_the_start_form_leaves_the_convention_to_the_design_unless_one_is_chosen():
+def test_the_start_form_leaves_the_convention_to_the_design_unless_one_is_chosen(make_study):
     from studies.analysis_pages import StartRunForm
 
+    study = make_study(n_readers=2, n_cases=4)
     fields = {"fom": "auc", "cov": "jackknife", "alpha": "0.05", "min_subgroup_cases": "10", "power_effect": "0.05"}
-    blank = StartRunForm(data={**fields, "convention": ""})
+    blank = StartRunForm(data={**fields, "convention": ""}, study=study)
     assert blank.is_valid(), blank.errors
     assert (blank.options()["convention"], blank.options()["method"]) == (None, "or")
-    chosen = StartRunForm(data={**fields, "convention": "mrmcaov", "method": "ustat"})
+    chosen = StartRunForm(data={**fields, "convention": "mrmcaov", "method": "ustat"}, study=study)
     assert chosen.is_valid(), chosen.errors
     assert (chosen.options()["convention"], chosen.options()["method"]) == ("mrmcaov", "ustat")
