@@ -25,8 +25,8 @@ class Step:
     detail: str
 
 
-# Django's unusable passwords start with "!": an invited reader who has not set one yet.
-ACTIVE_READER = ~Q(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
+# Readers who can log in: an invited reader has an unusable password (Django starts those with "!") until they set one.
+ACTIVE_READER = Q(user__is_active=True) & ~Q(user__password__startswith=UNUSABLE_PASSWORD_PREFIX)
 
 
 def _count(queryset, *conditions, **filters):

@@ -1,0 +1,188 @@
+"""The console's truth and AI-output pages: a file is previewed whole (what storing it would do, every
+problem by line and column), kept on the server, and stored only as previewed (studies.console.staged),
+through the same import the API and the commands use."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from studies.errors import DomainError, InvalidInput
+from studies.models import Study
+from studies.services import ai_outputs, imports
+
+from . import staged
+from .forms import ImportFileForm, StoreForm
+from .setup import study_to_change
+
+TRUTH, AI = "truth", "ai"
+CASES_SHOWN = 500  # the page lists the first ones; the API and the admin have them all
+# truth file column -> the case field it sets
+TRUTH_FIELDS = {"case": "label", "training": "is_training", **{name: name for name in imports.TRUTH_COLUMNS - {
+    "case", "training"}}}
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value) if value else ""
+    return str(value)
+
+
+def _truth_cells(plan: imports.TruthPlan, row: imports.TruthRow) -> list[tuple[str, str | None]]:
+    """Each column of the file for one row: the value, and the stored one where it would change."""
+    cells = []
+    for column in plan.columns:
+        if column in plan.metadata_columns:
+            value, before = row.values["metadata"].get(column), None
+            old_metadata = row.changes.get("metadata", (None,))[0]
+            if old_metadata is not None and old_metadata.get(column) != value:
+                before = _shown(old_metadata.get(column))
+        else:
+            name = TRUTH_FIELDS[column]
+            value = row.values.get(name)
+            before = _shown(row.changes[name][0]) if name in row.changes else None
+        cells.append((_shown(value), before))
+    return cells
+
+
+def _truth_page(request, study: Study, *, form=None, plan=None, error=None, status=200):
+    cases = study.cases.select_related("dicom_study").order_by("label")
+    problem_lines = {problem.line for problem in plan.problems} if plan else set()
+    context = {
+        "study": study, "tab": "truth", "form": form or ImportFileForm(), "error": error,
+        "cases": cases[:CASES_SHOWN], "n_cases": cases.count(), "n_training": cases.filter(is_training=True).count(),
+        "plan": plan, "preview_rows": [(row, _truth_cells(plan, row), row.line in problem_lines)
+                                       for row in plan.rows] if plan else [],
+        "store_form": StoreForm(initial={"sha256": plan.sha256}) if plan and not plan.problems else None,
+    }
+    return render(request, "console/truth.html", context, status=status)
+
+
+@login_required
+def truth(request, study_id: int):
+    """The study's cases; POST previews a truth CSV (nothing stored) and keeps it for "Store"."""
+    study = study_to_change(request, study_id)
+    if request.method != "POST":
+        return _truth_page(request, study)
+    form = ImportFileForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _truth_page(request, study, form=form, status=400)
+    upload = form.cleaned_data["file"]
+    data = upload.read()
+    try:
+        plan = imports.preview_truth(actor=request.user, study=study, data=data)
+    except DomainError as error:
+        return _truth_page(request, study, error=error, status=error.status_code)
+    if not plan.problems:
+        staged.stage(request, study, TRUTH, data, upload.name)
+    return _truth_page(request, study, plan=plan)
+
+
+@login_required
+@require_POST
+def truth_store(request, study_id: int):
+    """Store the truth file previewed, exactly as previewed."""
+    study = study_to_change(request, study_id)
+    try:
+        data, name = staged.staged(request, study, TRUTH, _digest(request))
+        result = imports.import_truth(actor=request.user, study=study, data=data)
+    except DomainError as error:
+        return _truth_page(request, study, error=error, status=error.status_code)
+    staged.discard(request, study, TRUTH)
+    messages.success(request, f"{name} stored: {result['created']} case(s) created, {result['updated']} updated, "
+                              f"{result['linked_to_images']} linked to images.")
+    return redirect("console-truth", study_id=study.pk)
+
+
+def _digest(request) -> str:
+    form = StoreForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput("no previewed file named: preview the file first")
+    return form.cleaned_data["sha256"]
+
+
+def _ai_page(request, study: Study, *, form=None, plan=None, error=None, status=200):
+    places = _problem_places(plan.all_problems) if plan else set()
+    context = {
+        "study": study, "tab": "ai", "form": form or ImportFileForm(), "error": error, "plan": plan,
+        "sets": study.ai_output_sets.annotate(n_outputs=Count("outputs")).select_related("model", "created_by"),
+        "n_cases": study.cases.count(), "is_draft": study.status == Study.Status.DRAFT,
+        "preview_rows": [(row, row.where in places) for row in plan.rows] if plan else [],
+        "already_stored": len(plan.rows) - plan.new_outputs if plan else 0,
+        "store_form": StoreForm(initial={"sha256": plan.sha256}) if plan and not plan.all_problems else None,
+    }
+    return render(request, "console/ai.html", context, status=status)
+
+
+def _problem_places(problems: list[imports.Problem]) -> set[str]:
+    """Where the problems are, as the rows of an AI-output file are placed: "line N" or "outputs[i]"."""
+    return {f"line {p.line}" if p.line else (p.field or "").split(".")[0] for p in problems}
+
+
+@login_required
+def ai(request, study_id: int):
+    """The study's AI output sets; POST previews an AI-output file (JSON or CSV) and keeps it for "Store"."""
+    study = study_to_change(request, study_id)
+    if request.method != "POST":
+        return _ai_page(request, study)
+    form = ImportFileForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _ai_page(request, study, form=form, status=400)
+    upload = form.cleaned_data["file"]
+    data = upload.read()
+    try:
+        plan = imports.preview_ai_outputs(actor=request.user, study=study, data=data, filename=upload.name)
+    except DomainError as error:
+        return _ai_page(request, study, error=error, status=error.status_code)
+    if not plan.all_problems:
+        staged.stage(request, study, AI, data, upload.name)
+    return _ai_page(request, study, plan=plan)
+
+
+@login_required
+@require_POST
+def ai_store(request, study_id: int):
+    """Store the AI-output file previewed, exactly as previewed."""
+    study = study_to_change(request, study_id)
+    try:
+        data, name = staged.staged(request, study, AI, _digest(request))
+        result = imports.import_ai_outputs(actor=request.user, study=study, data=data, filename=name)
+    except DomainError as error:
+        return _ai_page(request, study, error=error, status=error.status_code)
+    staged.discard(request, study, AI)
+    messages.success(request, f"{name} stored: {result['stored']} output(s).")
+    return redirect("console-ai", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def ai_set_show(request, study_id: int, set_id: int):
+    """Make this set the one the AI-aided arm shows."""
+    study = study_to_change(request, study_id)
+    output_set = get_object_or_404(study.ai_output_sets, pk=set_id)
+    try:
+        ai_outputs.show_output_set(actor=request.user, output_set=output_set)
+    except DomainError as error:
+        return _ai_page(request, study, error=error, status=error.status_code)
+    messages.success(request, f"Readers in the AI-aided arm will see {output_set}.")
+    return redirect("console-ai", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def ai_set_delete(request, study_id: int, set_id: int):
+    study = study_to_change(request, study_id)
+    output_set = get_object_or_404(study.ai_output_sets, pk=set_id)
+    try:
+        ai_outputs.delete_output_set(actor=request.user, output_set=output_set)
+    except DomainError as error:
+        return _ai_page(request, study, error=error, status=error.status_code)
+    messages.success(request, f"{output_set} deleted with its outputs.")
+    return redirect("console-ai", study_id=study.pk)

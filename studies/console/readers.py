@@ -1,0 +1,80 @@
+"""The console's readers page: who is enrolled and whether they can log in yet, invitations by e-mail
+(studies.services.invitations), and removal while the rules allow it."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from studies.errors import DomainError
+from studies.models import Study
+from studies.services import invitations, study_setup
+from studies.services.studies import SETUP_STATUSES
+
+from .forms import InviteForm, add_service_error
+from .setup import study_to_change
+
+
+def _site_url(request) -> str:
+    """This site's address as the reader's browser will reach it (the host is one of ALLOWED_HOSTS)."""
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def _account_state(user) -> str:
+    if not user.is_active:
+        return "inactive"
+    return "active" if user.has_usable_password() else "invited"
+
+
+def _readers_page(request, study: Study, *, form=None, error: str = "", status: int = 200):
+    invited_at = invitations.last_invited(study)
+    readers = [(reader, _account_state(reader.user), invited_at.get(reader.pk))
+               for reader in study.readers.select_related("user").order_by("code")]
+    context = {"study": study, "tab": "readers", "readers": readers, "form": form or InviteForm(),
+               "may_change": study.status in SETUP_STATUSES, "error": error}
+    return render(request, "console/readers.html", context, status=status)
+
+
+@login_required
+def readers(request, study_id: int):
+    """The enrolled readers; POST invites one by e-mail."""
+    study = study_to_change(request, study_id)
+    if request.method != "POST":
+        return _readers_page(request, study)
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _readers_page(request, study, form=form, status=400)
+    try:
+        reader = invitations.invite_reader(actor=request.user, study=study, site_url=_site_url(request),
+                                           **form.cleaned_data)
+    except DomainError as error:
+        add_service_error(form, error)
+        return _readers_page(request, study, form=form, status=error.status_code)
+    messages.success(request, f"{reader.code} enrolled; e-mail sent to {reader.user.email}.")
+    return redirect("console-readers", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def reader_resend(request, study_id: int, reader_id: int):
+    study = study_to_change(request, study_id)
+    reader = get_object_or_404(study.readers.select_related("user", "study"), pk=reader_id)
+    try:
+        invitations.resend_invite(actor=request.user, reader=reader, site_url=_site_url(request))
+    except DomainError as error:
+        return _readers_page(request, study, error=str(error), status=error.status_code)
+    messages.success(request, f"A new link was sent to {reader.user.email}; the earlier one no longer works.")
+    return redirect("console-readers", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def reader_remove(request, study_id: int, reader_id: int):
+    study = study_to_change(request, study_id)
+    reader = get_object_or_404(study.readers.select_related("study"), pk=reader_id)
+    try:
+        study_setup.remove_reader(actor=request.user, reader=reader)
+    except DomainError as error:
+        return _readers_page(request, study, error=str(error), status=error.status_code)
+    messages.success(request, f"{reader.code} removed from the study (the account stays).")
+    return redirect("console-readers", study_id=study.pk)
