@@ -10,12 +10,15 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TypeVar
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from studies.models import Assignment, ReadingSession, Study
 
 ArmT = TypeVar("ArmT")
+
+NOT_QUALIFIED = "qualify on the study's training cases first"
+TRAINING_STATUSES = (Study.Status.ENROLLING, Study.Status.READING)
 
 
 def _unfinished_sessions_before(reader, number) -> QuerySet:
@@ -40,6 +43,8 @@ def session_state(
         return False, "session completed"
     if session.study.status != Study.Status.READING:
         return False, f"the study is {session.study.status}, not open for reading"
+    if awaiting_qualification(session):
+        return False, NOT_QUALIFIED
     if now < session.opens_at:
         return False, f"this session opens on {session.opens_at:%Y-%m-%d %H:%M} UTC (washout)"
     if earlier_unfinished is None:  # sessions are numbered from 1: the first has none before it (and no query)
@@ -55,7 +60,20 @@ def open_sessions(now: datetime | None = None) -> QuerySet:
     now = now or timezone.now()
     return ReadingSession.objects.filter(
         completed_at__isnull=True, study__status=Study.Status.READING, opens_at__lte=now
-    ).filter(~earlier_sessions_unfinished())
+    ).exclude(Q(reader__qualified_at__isnull=True) & ~Q(study__qualification={})).filter(~earlier_sessions_unfinished())
+
+
+def awaiting_qualification(session: ReadingSession) -> bool:
+    """Whether the session's study asks its readers to qualify (a qualification rule) and its reader has not yet:
+    until then none of their sessions opens. A study without a rule asks nothing (and costs no query here)."""
+    return bool(session.study.qualification) and session.reader.qualified_at is None
+
+
+def training_state(study: Study) -> tuple[bool, str]:
+    """Whether the study's training cases can be read now, and if not, why."""
+    if study.status not in TRAINING_STATUSES:
+        return False, f"the study is {study.status}: training is open while it is enrolling or reading"
+    return True, ""
 
 
 def unaided_score_pending(assignment: Assignment) -> bool:

@@ -13,9 +13,11 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from studies import selectors
+from studies.errors import NotFound
 from studies.models import ReadingSession
 from studies.permissions import Action, has_action
 from studies.rules import session_state
+from studies.services import training
 
 from .viewer import viewer_assets
 
@@ -29,7 +31,9 @@ def _require_reader(user) -> None:
 def worklist(request):
     _require_reader(request.user)
     now = timezone.now()
-    return render(request, "pages/worklist.html", {"worklist": selectors.worklist(request.user, now), "now": now})
+    context = {"worklist": selectors.worklist(request.user, now), "training": training.training_worklist(request.user),
+               "now": now}
+    return render(request, "pages/worklist.html", context)
 
 
 @login_required
@@ -53,4 +57,26 @@ def reading(request, session_id: int):
         "user": request.user.username,
     }
     context = {"session": session, "is_open": is_open, "reason_closed": why, "assets": assets, "config": config}
+    return render(request, "pages/reading.html", context, status=200 if assets else 503)
+
+
+@login_required
+@ensure_csrf_cookie  # the viewer sends it back as X-CSRFToken when it posts a training score
+def training_page(request, study_id: int):
+    """The reading workstation in training mode: the study's training cases, with feedback after each score
+    (the viewer asks ``/api/v1/studies/<study_id>/training/``)."""
+    _require_reader(request.user)
+    try:
+        study = training.own_reader(request.user, study_id).study
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    assets = viewer_assets()
+    config = {
+        "trainingStudyId": study.pk,
+        "apiRoot": "/api/v1",
+        "dicomwebRoot": "/dicomweb",
+        "worklistUrl": reverse("reader-worklist"),
+        "user": request.user.username,
+    }
+    context = {"training_study": study, "assets": assets, "config": config}
     return render(request, "pages/reading.html", context, status=200 if assets else 503)
