@@ -123,6 +123,12 @@ def _shown_outputs(case) -> list[AIOutput]:
     return [output] if output else []
 
 
+def study_cases(study: Study):
+    """The cases a study reads and analyses: all but its training cases, which readers read only to qualify
+    (never scheduled, never in a progress count, an export or an analysis)."""
+    return study.cases.filter(is_training=False)
+
+
 def progress(study: Study) -> list[dict]:
     """Reads done and to do per reader × arm."""
     rows = (
@@ -141,7 +147,7 @@ def study_reads(study: Study):
     """A study's reads arm by arm in analysis order (``rules.analysis_arm_order``: AI arms first), so that a
     reads export lists its arms in that order and every analysis of it takes AI minus control."""
     return (
-        Read.objects.filter(case__study=study)
+        Read.objects.filter(case__study=study, case__is_training=False)  # a flag set after reading: still not analysed
         .select_related("reader", "case", "arm")
         .annotate(analysis_arm=analysis_arm_rank(study))
         .order_by("analysis_arm", "reader__code", "case__label")
@@ -168,7 +174,7 @@ READS_CSV_COLUMNS = [
 
 def case_metadata_names(study: Study) -> list[str]:
     """The metadata variables of the study's cases, sorted: the reads export's extra columns."""
-    return sorted({key for meta in study.cases.values_list("metadata", flat=True) for key in meta or {}})
+    return sorted({key for meta in study_cases(study).values_list("metadata", flat=True) for key in meta or {}})
 
 
 def reads_csv(study: Study) -> str:
@@ -210,7 +216,7 @@ def _iso(value):
 
 
 def case_counts(study: Study) -> dict:
-    return study.cases.aggregate(
+    return study_cases(study).aggregate(
         n_cases=Count("id"),
         n_diseased=Count("id", filter=Q(truth=1)),
         n_normal=Count("id", filter=Q(truth=0)),

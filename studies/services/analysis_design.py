@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from mrmc.stats.designs import MISSING_LISTED
 from mrmc.stats.report import CONVENTION_NOTES, METHOD_NOTES, design_json
 from studies.models import Assignment, Study
+from studies.selectors import study_cases
 
 MISSING_IN_SUMMARY = 3  # missing reads named in the one-line summary (all are listed in the section)
 
@@ -46,7 +47,7 @@ def planned_design(study: Study, reads: set[tuple[str, str, str]]) -> dict:
     groups = defaultdict(list)
     for code, group in study.readers.order_by("group", "code").values_list("code", "group"):
         groups[group].append(code)
-    case_blocks = Counter(study.cases.filter(truth__isnull=False).values_list("reading_group", "truth"))
+    case_blocks = Counter(study_cases(study).filter(truth__isnull=False).values_list("reading_group", "truth"))
     scheduled = set(
         Assignment.objects.filter(session__study=study, case__truth__isnull=False)
         .values_list("arm__name", "reader__code", "case__label")

@@ -16,6 +16,7 @@ import numpy as np
 from mrmc.stats import StudyDataError, analyze_study, result_to_json
 from studies.errors import RuleViolation
 from studies.models import AnalysisRun, Study
+from studies.selectors import study_cases
 from studies.services.analysis_design import design_section
 from studies.services.analysis_sections import SECTIONS, SectionContext
 from studies.services.analysis_snapshot import parse_snapshot
@@ -102,7 +103,7 @@ def _ai_scores(study: Study, cases: tuple[str, ...]) -> tuple[dict | None, np.nd
              "outputs_sha256": output_set.outputs_sha256, **_provenance(output_set)}
     if any(case not in by_case for case in cases):
         return {**model, "missing_cases": True}, None
-    operating_points = {output.operating_point for output in by_case.values()}
+    operating_points = {by_case[case].operating_point for case in cases}  # of the analysed cases (no training case)
     model["operating_point"] = next(iter(operating_points))
     if len(operating_points) > 1:  # one threshold per model: several cannot say which calls the model made
         model.update(operating_point=None, operating_point_note="the AI outputs give different operating points")
@@ -149,7 +150,7 @@ def _study_summary(context: SectionContext) -> dict:
         "n_normal": data.n_normal,
         "n_abnormal": data.n_abnormal,
         "n_reads": snapshot.n_reads,
-        "cases_without_truth": context.run.study.cases.filter(truth__isnull=True).count(),
+        "cases_without_truth": study_cases(context.run.study).filter(truth__isnull=True).count(),
         "cases_by_subgroup": by_subgroup,
         "ai_model": context.ai_model,
     }

@@ -23,7 +23,7 @@ import numpy as np
 from mrmc.stats import ReaderStudy, StudyDataError
 from studies.errors import RuleViolation
 from studies.models import Study
-from studies.selectors import READS_CSV_COLUMNS, study_reads
+from studies.selectors import READS_CSV_COLUMNS, study_cases, study_reads
 from studies.services.audit import canonical_json
 
 MARK_FIELDS = ("instance_uid", "frame", "x", "y", "confidence")  # what scoring reads of a reader's mark
@@ -92,7 +92,8 @@ def marks_snapshot(study: Study) -> str:
     document = {"acceptance_radius": study.froc_acceptance_radius, "marks_enabled": study.marks_enabled,
                 "cases": [], "reads": []}
     if study.marks_enabled:  # a study without marks has nothing to score: no copy of every read
-        cases = study.cases.filter(truth__isnull=False).order_by("label").values_list("label", "truth", "lesions")
+        cases = (study_cases(study).filter(truth__isnull=False).order_by("label")
+                 .values_list("label", "truth", "lesions"))
         document["cases"] = [{"case": label, "truth": truth, "lesions": [_kept(x, LESION_FIELDS) for x in lesions]}
                              for label, truth, lesions in cases]
         reads = study_reads(study).filter(case__truth__isnull=False).values_list(

@@ -18,6 +18,7 @@ from django.utils import timezone
 from studies.errors import RuleViolation
 from studies.models import Assignment, ReadingSession, Study, User
 from studies.permissions import Action, require
+from studies.selectors import study_cases
 from studies.services import audit
 
 
@@ -134,7 +135,7 @@ def generate_schedule(*, actor: User, study: Study, seed: int | None = None) -> 
     check_schedule_can_change(study)
     arms = list(study.arms.order_by("order"))
     readers = list(study.readers.order_by("code"))
-    cases = list(study.cases.order_by("label"))
+    cases = list(study_cases(study).order_by("label"))  # training cases are never scheduled
     _check_schedulable(study, arms, readers, cases)
     seed = secrets.randbits(62) if seed is None else int(seed)
     groups = sorted({reader.group for reader in readers}) if study.design == Study.Design.SPLIT_PLOT else [0]
@@ -181,7 +182,7 @@ def _check_schedulable(study, arms, readers, cases) -> None:
     if not readers:
         raise RuleViolation("no readers are enrolled")
     if not cases:
-        raise RuleViolation("the study has no cases")
+        raise RuleViolation("the study has no cases to read (training cases are not scheduled)")
     if study.design == Study.Design.SEQUENTIAL and (len(arms) != 2 or arms[0].shows_ai or not arms[1].shows_ai):
         raise RuleViolation("sequential reading needs exactly two arms: first without AI, then with AI")
     if study.design == Study.Design.SPLIT_PLOT:
