@@ -6,7 +6,7 @@ may change the study its next step, sent to the set-up's transition (``console-s
 it does not exist.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -66,6 +66,8 @@ def _shown(study: Study, table: Table, page: str) -> dict:
 def _cell(value):
     if isinstance(value, datetime):
         return f"{value.astimezone(UTC):%Y-%m-%d %H:%M}"
+    if isinstance(value, date):
+        return value.isoformat()
     return "" if value is None else value
 
 

@@ -137,9 +137,15 @@ def reads_per_day_table(context: _Context) -> Table:
                  "by the server's time of submission, UTC")
 
 
+def _progress(context: _Context) -> list[dict]:
+    """Reads assigned and done per reader × arm, the arms in the study's order."""
+    rank = {name: i for i, name in enumerate(context.study.arms.order_by("order").values_list("name", flat=True))}
+    return sorted(selectors.progress(context.study), key=lambda row: (row["reader"], rank[row["arm"]]))
+
+
 def by_arm_table(context: _Context) -> Table:
     rows = defaultdict(lambda: [0, 0])
-    for row in selectors.progress(context.study):
+    for row in _progress(context):  # the first reader's arms come first, in the study's order
         rows[row["arm"]][0] += row["assigned"]
         rows[row["arm"]][1] += row["read"]
     return Table("by_arm", "Interim counts per arm", ("arm", "assigned", "read", "remaining"),
@@ -148,8 +154,7 @@ def by_arm_table(context: _Context) -> Table:
 
 
 def by_reader_arm_table(context: _Context) -> Table:
-    rows = [(r["reader"], r["arm"], r["assigned"], r["read"], r["assigned"] - r["read"])
-            for r in selectors.progress(context.study)]
+    rows = [(r["reader"], r["arm"], r["assigned"], r["read"], r["assigned"] - r["read"]) for r in _progress(context)]
     return Table("by_reader_arm", "Interim counts per reader and arm",
                  ("reader", "arm", "assigned", "read", "remaining"), rows)
 

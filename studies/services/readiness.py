@@ -64,7 +64,7 @@ class ReaderOrder:
     code: str
     group: int
     arms: tuple[str, ...]  # the arms in the order the reader first meets them
-    sessions: list[tuple[int, str, int]]  # (number, arm name or "mixed", assignments)
+    sessions: list[tuple[int, str]]  # (number, what it reads: e.g. "unaided, 8 reads" or "unaided 4 + aided 4")
 
 
 @dataclass(frozen=True)
@@ -358,9 +358,18 @@ def schedule_balance(facts: _Facts) -> Balance:
 
 def _reader_order(reader, rows: list[tuple], arm_names: dict[int, str]) -> ReaderOrder:
     first_met = dict.fromkeys(arm_names[arm] for _, _, arm, *_ in rows)
-    sessions = Counter((number, arm_names.get(session_arm, "mixed")) for _, _, _, number, session_arm, _ in rows)
+    per_session = defaultdict(Counter)
+    for _, _, arm, number, _, _ in rows:
+        per_session[number][arm_names[arm]] += 1
     return ReaderOrder(reader.code, reader.group, tuple(first_met),
-                       [(number, arm, n) for (number, arm), n in sorted(sessions.items())])
+                       [(number, _session_reads(per_session[number])) for number in sorted(per_session)])
+
+
+def _session_reads(arms: Counter) -> str:
+    if len(arms) == 1:
+        (arm, n), = arms.items()
+        return f"{arm}, {n} reads"
+    return " + ".join(f"{arm} {n}" for arm, n in arms.items())  # arms interleaved in blocks, or sequential
 
 
 def _case_positions(facts: _Facts, arm_names: dict[int, str]) -> list[CasePositions]:
@@ -385,7 +394,7 @@ def balance_tables(balance: Balance | None) -> list[Table]:
         return []
     n_sessions = max((len(r.sessions) for r in balance.readers), default=0)
     readers = [(r.code, r.group, " → ".join(r.arms),
-                *(f"{arm}, {n} reads" for _, arm, n in r.sessions), *[""] * (n_sessions - len(r.sessions)))
+                *(reads for _, reads in r.sessions), *[""] * (n_sessions - len(r.sessions)))
                for r in balance.readers]
     orders = [(" → ".join(order), n, "yes" if i < balance.square_size else "no")
               for i, (order, n) in enumerate(balance.orders)]

@@ -93,6 +93,7 @@ def test_reads_per_day_and_interim_counts_per_arm_and_reader(study):
                                                                      (timezone.now().date(), 0, 2)]
     assert per_day[1][arm_of_r01] == 2
     by_arm = {r["arm"]: r for r in as_dicts(found["by_arm"])}
+    assert list(by_arm) == ["unaided", "aided"]  # the study's arm order
     assert sum(r["read"] for r in by_arm.values()) == 6 and all(r["assigned"] == 12 for r in by_arm.values())
     by_reader_arm = {(r["reader"], r["arm"]): (r["read"], r["remaining"]) for r in as_dicts(found["by_reader_arm"])}
     assert by_reader_arm[("R01", arm_of_r01)] == (2, 2) and by_reader_arm[("R02", arm_of_r02)] == (4, 0)

@@ -2,6 +2,7 @@
 refused the step to enrolling or reading while an item of that gate fails."""
 
 import hashlib
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -279,3 +280,17 @@ def test_a_ready_study_starts_and_the_refusal_names_every_failing_item(make_stud
     schedule.generate_schedule(actor=coordinator, study=study, seed=1)
     study = study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
     assert study.status == Study.Status.READING and study.reading_starts_at <= timezone.now() + timedelta(seconds=1)
+
+
+def test_sessions_that_interleave_arms_show_the_reads_of_each(make_study, coordinator):
+    study = _enrolling(make_study, n_readers=2, n_cases=4, block_size=2)
+    schedule.generate_schedule(actor=coordinator, study=study, seed=4)
+    readers = {table.name: table for table in readiness.schedule_tables(study)}["reader_orders"]
+    for code, _, order, *sessions in readers.rows:
+        assert order in ("unaided → aided", "aided → unaided")
+        for number, shown in enumerate(sessions, start=1):
+            per_arm = Counter(Assignment.objects.filter(reader__code=code, reader__study=study, session__number=number)
+                              .values_list("arm__name", flat=True))
+            assert shown == " + ".join(f"{arm} {n}" for arm, n in per_arm.items())
+            assert sorted(part.split()[0] for part in shown.split(" + ")) == ["aided", "unaided"]
+    assert items(study, "reading")["balance"].ok
