@@ -162,3 +162,12 @@ def test_forms_need_their_csrf_token(coordinator, make_study):
     assert page.count('name="csrfmiddlewaretoken"') >= 3  # settings, arm form, logout
     assert client.post(f"/console/studies/{study.pk}/arms/", {"name": "x"}).status_code == 403
     assert not study.arms.filter(name="x").exists()
+
+
+def test_a_protocol_with_yaml_aliases_is_refused_before_it_is_expanded(browser):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]\n"
+        for previous, name in zip("abcdefgh", "bcdefghi", strict=True)) + "title: *i\narms: [{name: a}]\n"
+    response = browser.post("/console/studies/new/protocol/", {"protocol": SimpleUploadedFile("p.yaml", bomb.encode())})
+    assert response.status_code == 400 and "line 2: YAML aliases (*name) are not allowed" in _text(response)
+    assert not Study.objects.exists()
