@@ -26,7 +26,7 @@ class TrainingView(APIView):
 class TrainingCaseView(APIView):
     """What the workstation needs to read one training case in one arm; the feedback once it is read."""
 
-    @extend_schema(responses={200: s.TrainingCaseSerializer})
+    @extend_schema(operation_id="v1_studies_training_case_retrieve", responses={200: s.TrainingCaseSerializer})
     def get(self, request, study_id, case_id, arm):
         return Response(s.TrainingCaseSerializer(training.training_case(request.user, study_id, case_id, arm)).data)
 
