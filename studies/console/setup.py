@@ -234,7 +234,7 @@ def arm_update(request, study_id: int, arm_id: int):
     form = ArmForm(request.POST)
     try:
         if not form.is_valid():
-            raise_form_errors(form)
+            _raise_form_errors(form)
         study_setup.update_arm(actor=request.user, arm=arm, **form.cleaned_data)
     except DomainError as error:
         return _setup_page(request, study, arm_errors={arm.pk: str(error)}, status=error.status_code)
@@ -250,14 +250,14 @@ def arm_move(request, study_id: int, arm_id: int):
     form = MoveArmForm(request.POST)
     try:
         if not form.is_valid():
-            raise_form_errors(form)
+            _raise_form_errors(form)
         study_setup.move_arm(actor=request.user, arm=arm, by=form.cleaned_data["by"])
     except DomainError as error:
         return _setup_page(request, study, arm_errors={arm.pk: str(error)}, status=error.status_code)
     return redirect("console-study-setup", study_id=study.pk)
 
 
-def raise_form_errors(form) -> None:
+def _raise_form_errors(form) -> None:
     """A form's errors as one InvalidInput, for the pages that show a row's errors in one line."""
     problems = [f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
                 for name, errors in form.errors.items()]
