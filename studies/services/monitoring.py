@@ -43,7 +43,7 @@ class Thresholds:
 
 
 class _Context:
-    """What the tables are computed for; the sessions, which three tables list, read once."""
+    """What the tables are computed for; what several tables list is read once."""
 
     def __init__(self, study: Study, now: datetime, limits: Thresholds):
         self.study, self.now, self.limits = study, now, limits
@@ -52,6 +52,13 @@ class _Context:
     def sessions(self) -> list[ReadingSession]:
         return list(_sessions(self))
 
+    @cached_property
+    def progress(self) -> list[dict]:
+        """Reads assigned and done per reader × arm, the arms in the study's order."""
+        arms = self.study.arms.order_by("order").values_list("name", flat=True)
+        rank = {name: i for i, name in enumerate(arms)}
+        return sorted(selectors.progress(self.study), key=lambda row: (row["reader"], rank[row["arm"]]))
+
 
 def _study_reads(study: Study):
     return Read.objects.filter(case__study=study, case__is_training=False)
@@ -59,9 +66,11 @@ def _study_reads(study: Study):
 
 def _sessions(context: _Context):
     """The study's sessions with their counts, each with whether it is open now and why not."""
+    study_case = Q(assignments__case__is_training=False)
     sessions = (ReadingSession.objects.filter(study=context.study).select_related("reader__user", "arm")
-                .annotate(n_assigned=Count("assignments"), n_read=Count("assignments__read"),
-                          last_read=Max("assignments__read__submitted_at"),
+                .annotate(n_assigned=Count("assignments", filter=study_case),
+                          n_read=Count("assignments__read", filter=study_case),
+                          last_read=Max("assignments__read__submitted_at", filter=study_case),
                           earlier_unfinished=earlier_sessions_unfinished())
                 .order_by("reader__code", "number"))
     for session in sessions:
@@ -137,15 +146,9 @@ def reads_per_day_table(context: _Context) -> Table:
                  "by the server's time of submission, UTC")
 
 
-def _progress(context: _Context) -> list[dict]:
-    """Reads assigned and done per reader × arm, the arms in the study's order."""
-    rank = {name: i for i, name in enumerate(context.study.arms.order_by("order").values_list("name", flat=True))}
-    return sorted(selectors.progress(context.study), key=lambda row: (row["reader"], rank[row["arm"]]))
-
-
 def by_arm_table(context: _Context) -> Table:
     rows = defaultdict(lambda: [0, 0])
-    for row in _progress(context):  # the first reader's arms come first, in the study's order
+    for row in context.progress:  # the first reader's arms come first, in the study's order
         rows[row["arm"]][0] += row["assigned"]
         rows[row["arm"]][1] += row["read"]
     return Table("by_arm", "Interim counts per arm", ("arm", "assigned", "read", "remaining"),
@@ -154,7 +157,7 @@ def by_arm_table(context: _Context) -> Table:
 
 
 def by_reader_arm_table(context: _Context) -> Table:
-    rows = [(r["reader"], r["arm"], r["assigned"], r["read"], r["assigned"] - r["read"]) for r in _progress(context)]
+    rows = [(r["reader"], r["arm"], r["assigned"], r["read"], r["assigned"] - r["read"]) for r in context.progress]
     return Table("by_reader_arm", "Interim counts per reader and arm",
                  ("reader", "arm", "assigned", "read", "remaining"), rows)
 
