@@ -1,16 +1,20 @@
 """Fetch the OHIF Viewer's prebuilt dist (npm package @ohif/app, pinned) for the platform to serve under /ohif/.
 
     python deploy/fetch_ohif.py [TARGET]      (default viewer_static/ohif/dist; `make ohif`)
+    python deploy/fetch_ohif.py TARGET --tarball PATH   (a tarball packed elsewhere: the Docker build)
+    python deploy/fetch_ohif.py --sbom PATH   (its CycloneDX entry for docs/security/; `make sbom`)
 
-Needs npm and the npm registry. The tarball must have the pinned sha512 (the registry's integrity
-of that version). OHIF's build loads its chunks, workers, WebAssembly and font from the site root
-(webpack's public path "/"); the platform serves it under PUBLIC_PATH, so those references are
+Needs npm and the npm registry, unless given the tarball. The tarball must have the pinned sha512
+(the registry's integrity of that version). OHIF's build loads its chunks, workers, WebAssembly and
+font from the site root (webpack's public path "/"); the platform serves it under PUBLIC_PATH, so those references are
 rewritten here, each where the pinned build has it, and the fetch fails if one is not found. The
 new dist replaces TARGET only when complete. Then set OHIF_DIST=TARGET (deploy/README.md).
 """
 
+import argparse
 import base64
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -43,7 +47,10 @@ def fetch_tarball(workdir: Path) -> Path:
     )
     if result.returncode != 0:
         raise FetchError(f"npm pack {PACKAGE}@{VERSION} failed: {result.stderr.strip()[-2000:]}")
-    tarball = workdir / result.stdout.strip().splitlines()[-1]
+    return verified(workdir / result.stdout.strip().splitlines()[-1])
+
+
+def verified(tarball: Path) -> Path:
     digest = hashlib.sha512(tarball.read_bytes()).digest()
     if f"sha512-{base64.b64encode(digest).decode()}" != INTEGRITY:
         raise FetchError(f"{tarball.name} does not have the pinned integrity {INTEGRITY}")
@@ -79,29 +86,57 @@ def serve_under(dist: Path, public_path: str) -> None:
             raise FetchError(f"{text!r} was expected in {expected_files} files of {pattern}, found in {changed}")
 
 
-def install(target: Path) -> None:
+def install(target: Path, tarball: Path | None = None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".ohif-") as tmp:
         workdir = Path(tmp)
         staged = workdir / "dist"
-        extract_dist(fetch_tarball(workdir), staged)
+        extract_dist(verified(tarball) if tarball else fetch_tarball(workdir), staged)
         serve_under(staged, PUBLIC_PATH)
         if target.exists():
             target.rename(workdir / "previous")
         staged.rename(target)
 
 
+def sbom() -> dict:
+    """A CycloneDX 1.6 document naming the pinned build that the platform serves (and the Docker image holds).
+
+    The prebuilt dist bundles its own dependencies; the package's integrity identifies all of them.
+    """
+    algorithm, digest = INTEGRITY.split("-", 1)
+    return {
+        "bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+        "metadata": {"component": {"type": "application", "name": "mrmc-ohif-viewer", "bom-ref": "ohif-dist"}},
+        "components": [{
+            "type": "application", "bom-ref": f"pkg:npm/%40ohif/app@{VERSION}", "group": "@ohif", "name": "app",
+            "version": VERSION, "purl": f"pkg:npm/%40ohif/app@{VERSION}",
+            "licenses": [{"license": {"id": "MIT"}}],
+            "hashes": [{"alg": "SHA-512", "content": base64.b64decode(digest).hex()}],
+            "description": f"OHIF Viewer prebuilt dist, served under {PUBLIC_PATH} ({algorithm} integrity "
+                           f"{INTEGRITY})",
+        }],
+        "dependencies": [{"ref": "ohif-dist", "dependsOn": [f"pkg:npm/%40ohif/app@{VERSION}"]}],
+    }
+
+
 def main(argv: list[str]) -> int:
-    target = Path(argv[1]) if len(argv) > 1 else ROOT / "viewer_static" / "ohif" / "dist"
-    if shutil.which("npm") is None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", nargs="?", type=Path, default=ROOT / "viewer_static" / "ohif" / "dist")
+    parser.add_argument("--tarball", type=Path, help="the package tarball, instead of npm pack")
+    parser.add_argument("--sbom", type=Path, help="write the CycloneDX entry there and do nothing else")
+    args = parser.parse_args(argv[1:])
+    if args.sbom:
+        args.sbom.write_text(json.dumps(sbom(), indent=2) + "\n")
+        return 0
+    if args.tarball is None and shutil.which("npm") is None:
         print("fetch_ohif: npm is not installed", file=sys.stderr)
         return 1
     try:
-        install(target.resolve())
+        install(args.target.resolve(), args.tarball)
     except FetchError as problem:
         print(f"fetch_ohif: {problem}", file=sys.stderr)
         return 1
-    print(f"OHIF Viewer {VERSION} in {target}, served under {PUBLIC_PATH}: set OHIF_DIST={target}")
+    print(f"OHIF Viewer {VERSION} in {args.target}, served under {PUBLIC_PATH}: set OHIF_DIST={args.target}")
     return 0
 
 

@@ -9,6 +9,7 @@
 # python-dev.cdx.json  the same plus requirements-dev.txt (test and tooling environment)
 # npm.cdx.json         every package in viewer_static/package-lock.json; build-only packages carry
 #                      the property cdx:npm:package:development=true
+# ohif.cdx.json        the prebuilt OHIF Viewer served under /ohif/ (deploy/fetch_ohif.py: version, integrity)
 #
 # Needs PyPI and the npm registry, nothing else. The Python environment is built in a throwaway
 # venv without pip or setuptools, so only what requirements.txt brings in is listed. Output is
@@ -39,4 +40,6 @@ python_sbom requirements-dev.txt python-dev.cdx.json
 (cd viewer_static && npx --yes "$CYCLONEDX_NPM" --package-lock-only --flatten-components \
     --output-reproducible -o "$OUTDIR/npm.cdx.json" package.json)
 
-echo "SBOMs written to $OUTDIR: python.cdx.json python-dev.cdx.json npm.cdx.json"
+"$VENV/bin/python" deploy/fetch_ohif.py --sbom "$OUTDIR/ohif.cdx.json"
+
+echo "SBOMs written to $OUTDIR: python.cdx.json python-dev.cdx.json npm.cdx.json ohif.cdx.json"

@@ -5,13 +5,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 
-from studies.errors import DomainError, NotAllowed
 from studies import selectors
+from studies.errors import DomainError, NotAllowed
 from studies.models import AnalysisRun
 from studies.permissions import Action, can, require, visible_studies
 from studies.services import analysis
 from studies.services.analysis_exports import EXPORTS, downloads
-
 
 METHOD_LABELS = {"or": "Obuchowski-Rockette (OR), Hillis degrees of freedom",
                  "ustat": "U-statistics (iMRMC, BDG degrees of freedom; AUC only)"}

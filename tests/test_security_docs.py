@@ -105,3 +105,9 @@ def test_make_sbom_regenerates_sboms_of_the_locked_files(tmp_path):
     check_npm_sbom(tmp_path)
     # The npm SBOM comes from the lock file alone, so a rerun must reproduce the committed one.
     assert (tmp_path / "npm.cdx.json").read_text() == (COMMITTED / "npm.cdx.json").read_text()
+
+
+def test_ohif_sbom_names_the_viewer_the_platform_serves():
+    from deploy import fetch_ohif
+
+    assert json.loads((COMMITTED / "ohif.cdx.json").read_text()) == fetch_ohif.sbom(), "run `make sbom`"

@@ -1,7 +1,10 @@
 """deploy/fetch_ohif.py without the registry: the dist out of a tarball, its root references moved under
 /ohif/, and a fetch that fails leaving the installed dist as it was. The real tarball: tests/e2e/test_ohif.py."""
 
+import base64
+import hashlib
 import io
+import json
 import tarfile
 
 import pytest
@@ -101,3 +104,27 @@ def test_a_failed_fetch_leaves_the_installed_dist(tmp_path, monkeypatch):
     fetch_ohif.install(target)
     assert (target / "index.html").read_text() == "<html></html>"
     assert [p.name for p in target.parent.iterdir()] == ["dist"]
+
+
+def test_a_tarball_packed_elsewhere_is_checked_then_installed(tmp_path, monkeypatch):
+    """The Docker build packs with npm in one stage and installs with ``--tarball`` in the next."""
+    fake = tarball(tmp_path / "ohif-app.tgz", built_like_ohif())
+    target = tmp_path / "ohif" / "dist"
+    assert fetch_ohif.main(["fetch_ohif", str(target), "--tarball", str(fake)]) == 1
+    assert not target.exists()
+
+    monkeypatch.setattr(fetch_ohif, "INTEGRITY", "sha512-" + base64.b64encode(hashlib.sha512(fake.read_bytes()).digest()).decode())
+    monkeypatch.setattr(fetch_ohif.subprocess, "run", None)  # npm is never asked
+    assert fetch_ohif.main(["fetch_ohif", str(target), "--tarball", str(fake)]) == 0
+    assert (target / "index.html").read_text() == "<html></html>"
+    assert '"/ohif/"' in (target / "app.bundle.abc.js").read_text()
+
+
+def test_the_sbom_entry_names_the_pinned_package_and_its_hash(tmp_path):
+    fetch_ohif.main(["fetch_ohif", "--sbom", str(tmp_path / "ohif.cdx.json")])
+    document = json.loads((tmp_path / "ohif.cdx.json").read_text())
+    (component,) = document["components"]
+    assert (component["group"], component["name"], component["version"]) == ("@ohif", "app", fetch_ohif.VERSION)
+    (digest,) = component["hashes"]
+    assert digest["alg"] == "SHA-512"
+    assert "sha512-" + base64.b64encode(bytes.fromhex(digest["content"])).decode() == fetch_ohif.INTEGRITY

@@ -597,6 +597,27 @@ def test_the_image_gives_every_volume_of_the_platform_a_mount_point_its_user_own
     assert targets <= set(made.split()) and targets <= set(owned.split())
 
 
+def test_the_image_serves_the_pinned_ohif_viewer(tmp_path):
+    """The viewer stage packs the version fetch_ohif.py pins; the final stage installs it where OHIF_DIST says."""
+    from deploy import fetch_ohif
+
+    text = dockerfile_text()
+    (pack,) = re.findall(r"^RUN (version=.*npm pack .*)$", text, re.MULTILINE)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "npm").write_text(f'#!/bin/sh\necho "$*" > {tmp_path / "npm.log"}\n')
+    (stubs / "npm").chmod(0o755)
+    shutil.copy(DEPLOY / "fetch_ohif.py", tmp_path / "fetch_ohif.py")
+    script = pack.replace("/build/", f"{tmp_path}/")
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"PATH": f"{stubs}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "npm.log").read_text().split()[:2] == ["pack", f"{fetch_ohif.PACKAGE}@{fetch_ohif.VERSION}"]
+    (install,) = re.findall(r"python deploy/fetch_ohif\.py (\S+) --tarball", text)
+    (dist,) = re.findall(r"^ENV OHIF_DIST=(\S+)$", text, re.MULTILINE)
+    assert dist == f"/app/{install}"
+
+
 def run_pip_step(tmp_path: Path, onnxruntime: str | None) -> list[str]:
     """The Dockerfile's pip step, run by sh with ``pip`` a stub that logs its arguments; the calls made."""
     text = dockerfile_text()
