@@ -7,9 +7,10 @@
 const config = JSON.parse(document.getElementById("upload-config").textContent);
 const CHUNK_MEDIA_TYPE = "application/offset+octet-stream";
 const RETRY_FIRST_MS = 500;
-const RETRY_MAX_MS = 15000;
+const RETRY_MAX_MS = 8000;
 const RATE_WINDOW_MS = 5000;
 const POLL_MS = 1000;
+const STALL_MS = 60000;  // a request with no sign of life this long is given up and tried again
 const UNFINISHED = new Set(["receiving", "complete"]);
 
 const stats = { bytesSent: 0, chunks: 0, retries: 0, resumes: 0, outages: [], startedAt: null, finishedAt: null };
@@ -27,14 +28,24 @@ class Unreachable extends Error {  // no answer, or one that says "later": the s
 
 class Refused extends Error {}  // an answer that will not change: shown on the file
 
-function send(method, url, { json, body, headers = {}, onProgress } = {}) {
+function send(method, url, { json, body, headers = {}, onProgress, stallMs = STALL_MS } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
     xhr.setRequestHeader("X-CSRFToken", config.csrfToken);
     xhr.setRequestHeader("Accept", "application/json");
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    if (onProgress) xhr.upload.onprogress = (event) => onProgress(event.loaded);
+    let lastSign = performance.now();
+    const watchdog = stallMs && setInterval(() => {
+      if (performance.now() - lastSign > stallMs) xhr.abort();
+    }, 1000);
+    xhr.upload.onprogress = (event) => {
+      lastSign = performance.now();
+      onProgress?.(event.loaded);
+    };
+    xhr.onprogress = () => { lastSign = performance.now(); };
+    xhr.onloadend = () => clearInterval(watchdog);
+    xhr.onabort = () => reject(new Unreachable(`no answer for ${stallMs / 1000} s`));
     xhr.onload = () => {
       let data = null;
       try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { /* not JSON: a proxy's page */ }
@@ -122,6 +133,7 @@ class FileUpload {
   get done() { return this.offset + this.inflight; }
 
   show(state, text) {
+    if (this.cancelled && state !== "cancelled") return;
     this.state = state;
     this.row.state.className = `state ${state}`;
     this.row.state.textContent = text;
@@ -133,12 +145,17 @@ class FileUpload {
       json: { file_name: this.path, size: this.file.size, fingerprint: this.fingerprint } }));
     if (created.status !== 200 && created.status !== 201) throw refusal(created);
     this.take(created.data);
+    if (this.cancelled) {  // cancelled while it was being created
+      await this.cancel();
+      return;
+    }
     if (this.offset > 0) this.resumedAt = this.offset;
     if (UNFINISHED.has(created.data.status)) {
       await persist(this, async (attempt) => {
         if (attempt) this.take((await this.ask()).data);
         await this.sendChunks();
       });
+      if (this.cancelled) return;
       this.show("importing", "importing");
       this.take((await persist(this, () => this.complete())).data);
     }
@@ -161,7 +178,7 @@ class FileUpload {
 
   async sendChunks() {
     const size = this.file.size;
-    while (this.offset < size) {
+    while (this.offset < size && !this.cancelled) {
       const start = this.offset;
       const end = Math.min(start + config.chunkBytes, size);
       this.show("sending", "sending");
@@ -191,7 +208,8 @@ class FileUpload {
   }
 
   async complete() {
-    const answer = await send("POST", `${this.url}complete/`);
+    // No stall limit: where tasks run in the web process, the answer comes once the import is done.
+    const answer = await send("POST", `${this.url}complete/`, { stallMs: 0 });
     if (answer.status !== 202) throw refusal(answer);
     return answer;
   }
@@ -215,11 +233,11 @@ class FileUpload {
   }
 
   async cancel() {
-    if (!this.id) return;
     this.cancelled = true;
+    this.show("cancelled", "cancelled");
+    if (!this.id) return;  // not created yet: run() cancels it once it is, or never starts it
     const answer = await send("DELETE", this.url);
     if (answer.status !== 204) throw refusal(answer);
-    this.show("cancelled", "cancelled");
   }
 }
 
