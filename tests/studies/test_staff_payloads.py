@@ -11,6 +11,7 @@ from studies.api.analysis import ResultsDocumentSerializer
 from studies.errors import NotAllowed
 from studies.models import AIOutputSet, AnalysisRun, AuditEvent, Job, Role, Study
 from studies.services import analysis, analysis_exports
+from studies.services.demo_analysis import simulate_reads
 from studies.services import studies as study_services
 
 
@@ -155,6 +156,7 @@ def pending_run(make_study, coordinator, statistician):
     """A run whose job has not run (its task is queued when the test's transaction would commit)."""
     study = make_study(status="reading")
     study_services.add_member(actor=coordinator, study=study, user=statistician)
+    simulate_reads(study=study, seed=1)
     return analysis.start_run(actor=statistician, study=study, options={})
 
 
