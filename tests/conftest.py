@@ -137,6 +137,25 @@ def audit_anchor_file(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def cases_have_images():
+    """For the whole session, as the studies of package- and module-scoped fixtures are built too (see
+    tests/image_records.py)."""
+    from tests.image_records import cases_taken_as_imaged
+
+    with cases_taken_as_imaged():
+        yield
+
+
+@pytest.fixture
+def image_records_checked(monkeypatch):
+    """Readiness's image item reads the image index as it is (tests of the item itself)."""
+    from studies.services import readiness
+    from tests.image_records import cases_with_stored_images
+
+    monkeypatch.setattr(readiness, "cases_with_images", cases_with_stored_images)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def fast_password_hashing():
     """For the whole session, so that users built once for a module or package are quick to make too."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):

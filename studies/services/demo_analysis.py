@@ -2,9 +2,10 @@
 
 Readers' scores follow the Roe & Metz (1997) model with a modest AI benefit; reading
 times are log-normal with reader and case effects and a shorter aided read. The study is
-built through the coordinator's services; only the reads are written in bulk (with one
-audit event each, appended together), since simulated reads cannot pass through the
-washout of a real schedule.
+built through the coordinator's services except for two steps a simulation cannot take: the
+reads are written in bulk (with one audit event each, appended together), since simulated
+reads cannot pass through the washout of a real schedule, and the study goes to reading
+without the readiness gates, since it has no images (nobody reads it).
 """
 
 import csv
@@ -61,9 +62,9 @@ def create_read_demo_study(
         imports.import_truth(actor=coordinator, study=study, data=_truth_csv(labels, truth, rng).encode())
         imports.import_ai_outputs(actor=coordinator, study=study, data=_ai_csv(labels, truth, rng).encode(),
                                   filename="demo_ai.csv")
-        study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
-        study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
+        study.status, study.reading_starts_at = Study.Status.READING, timezone.now()
+        study.save(update_fields=["status", "reading_starts_at", "updated_at"])  # audited as a change of the study
         simulate_reads(study=study, seed=seed)
         return study_services.transition_study(actor=coordinator, study=study, to=Study.Status.LOCKED)
 

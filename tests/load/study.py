@@ -23,6 +23,7 @@ def seed(n_readers: int, n_cases: int, password: str) -> dict:
     from studies.models import Assignment, Role, Study, User
     from studies.services import audit, imports, schedule
     from studies.services import studies as services
+    from tests.image_records import cases_taken_as_imaged
 
     call_command("migrate", verbosity=0)
     coordinator = User.objects.create(username="load-coordinator", role=Role.COORDINATOR)
@@ -43,9 +44,10 @@ def seed(n_readers: int, n_cases: int, password: str) -> dict:
         ai = ["case,model_name,model_version,score"] + [f"{label},load-model,1,{(i % 10) / 10}"
                                                         for i, label in enumerate(labels)]
         imports.import_ai_outputs(actor=coordinator, study=study, data="\n".join(ai).encode(), filename="ai.csv")
-        services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
-        schedule.generate_schedule(actor=coordinator, study=study, seed=20261204)
-        services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
+        with cases_taken_as_imaged():  # the load run measures reading, not images
+            services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
+            schedule.generate_schedule(actor=coordinator, study=study, seed=20261204)
+            services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
     return {"study": study.pk, "readers": usernames,
             "assignments": Assignment.objects.filter(session__study=study).count()}
 
