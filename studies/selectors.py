@@ -130,9 +130,9 @@ def study_cases(study: Study):
 
 
 def progress(study: Study) -> list[dict]:
-    """Reads done and to do per reader × arm."""
+    """Reads done and to do per reader × arm (of study cases: a case flagged for training later no longer counts)."""
     rows = (
-        Assignment.objects.filter(session__study=study)
+        Assignment.objects.filter(session__study=study, case__is_training=False)
         .values("reader__code", "arm__name")
         .annotate(assigned=Count("id"), read=Count("read"))
         .order_by("reader__code", "arm__name")

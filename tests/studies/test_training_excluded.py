@@ -53,6 +53,12 @@ def test_training_reads_count_in_no_progress(coordinator):
     assert selectors.case_counts(study) == {"n_cases": 4, "n_diseased": 2, "n_normal": 2, "n_without_truth": 0}
 
 
+def test_a_case_flagged_for_training_after_scheduling_leaves_the_progress(coordinator):
+    study = training_study(coordinator, status=Study.Status.READING)
+    Case.objects.filter(study=study, label="C000").update(is_training=True)
+    assert {(row["assigned"], row["read"]) for row in selectors.progress(study)} == {(3, 0)}
+
+
 @pytest.fixture
 def read_study(coordinator, make_user) -> Study:
     """A locked study every reader has read (M0001..M0012, no lesions marked)."""
