@@ -268,6 +268,14 @@ INGEST_MAX_SEQUENCE_DEPTH = env.int("INGEST_MAX_SEQUENCE_DEPTH", default=_DICOM_
 INGEST_MAX_PIXEL_VALUES = env.int("INGEST_MAX_PIXEL_VALUES", default=_DICOM_LIMITS.max_pixel_values)
 INGEST_MAX_ARCHIVE_MEMBERS = env.int("INGEST_MAX_ARCHIVE_MEMBERS", default=_ARCHIVE_LIMITS.max_members)
 INGEST_MAX_ARCHIVE_BYTES = env.int("INGEST_MAX_ARCHIVE_BYTES", default=_ARCHIVE_LIMITS.max_total_bytes)
+# Chunked, resumable uploads from the browser (studies.services.uploads): one chunk per request, one file
+# per upload; the volume of DICOM_STORAGE keeps UPLOAD_MIN_FREE_BYTES free besides what unfinished uploads
+# still need; an upload without a chunk for UPLOAD_ABANDONED_AFTER_H hours is swept.
+UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=8 << 20)
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 << 30)
+UPLOAD_MAX_ACTIVE = env.int("UPLOAD_MAX_ACTIVE", default=8)  # unfinished uploads per user and study
+UPLOAD_MIN_FREE_BYTES = env.int("UPLOAD_MIN_FREE_BYTES", default=2 << 30)
+UPLOAD_ABANDONED_AFTER_H = env.float("UPLOAD_ABANDONED_AFTER_H", default=24.0)
 # A running job whose worker died: redelivered at once by a prefork worker (its child was lost),
 # otherwise found by the sweep when its worker process is gone or its heartbeat (every 10 s) is this old.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -285,6 +293,7 @@ CELERY_WORK_QUEUES = ("celery", "ingest", "analysis", "precompute")
 CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_WORK_QUEUES)
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-jobs": {"task": "studies.sweep_lost_jobs", "schedule": env.int("JOB_SWEEP_EVERY_S", default=60)},
+    "sweep-uploads": {"task": "studies.sweep_uploads", "schedule": env.int("UPLOAD_SWEEP_EVERY_S", default=3600)},
 }
 
 if not DEBUG:
@@ -312,6 +321,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Mail (reader invitations): printed to the console in development; in production the SMTP server of
+# EMAIL_HOST (or another backend named by EMAIL_BACKEND). Invitation links stop working once the
+# password is set, on a newer invitation, and after READER_INVITE_DAYS.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MRMC reader studies <noreply@localhost>")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "mail"))  # the file backend's folder
+READER_INVITE_DAYS = env.int("READER_INVITE_DAYS", default=7)
 
 # Lockout (django-axes) on every path that checks a password: login page, admin, API token.
 # Counted per username, not per address: readers share one address behind a hospital proxy.
@@ -449,3 +474,23 @@ CELERY_BEAT_SCHEDULE["anchor-audit-chain"] = {
 # ``manage.py grant_app_role``, run as the tables' owner, creates it; every ``migrate`` run as the
 # owner grants it the new tables. Empty: no role management (laptop, tests).
 DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
+
+# --- Monitoring and session reminders (studies.services.monitoring, studies.services.reminders) -------
+# The dashboard flags reads faster than MONITOR_READ_TOO_FAST_S (too fast to be a real read) or slower
+# than MONITOR_READ_TOO_LONG_S, and readers who, after MONITOR_SCALE_MIN_READS reads, use fewer than
+# MONITOR_SCALE_MIN_CATEGORIES categories of an ordinal scale or less than MONITOR_SCALE_MIN_RANGE of a
+# continuous one; it lists sessions opening within MONITOR_OPENING_SOON_DAYS and those open for more than
+# MONITOR_OVERDUE_DAYS.
+MONITOR_READ_TOO_FAST_S = env.float("MONITOR_READ_TOO_FAST_S", default=5.0)
+MONITOR_READ_TOO_LONG_S = env.float("MONITOR_READ_TOO_LONG_S", default=1800.0)
+MONITOR_SCALE_MIN_CATEGORIES = env.int("MONITOR_SCALE_MIN_CATEGORIES", default=3)
+MONITOR_SCALE_MIN_RANGE = env.float("MONITOR_SCALE_MIN_RANGE", default=0.5)
+MONITOR_SCALE_MIN_READS = env.int("MONITOR_SCALE_MIN_READS", default=10)
+MONITOR_OPENING_SOON_DAYS = env.int("MONITOR_OPENING_SOON_DAYS", default=7)
+MONITOR_OVERDUE_DAYS = env.int("MONITOR_OVERDUE_DAYS", default=14)
+# A reader is e-mailed once when a session opens: beat looks every SESSION_REMINDERS_EVERY_S. The mail
+# links to SITE_URL/read/ (the address readers use, e.g. https://reader-study.example.org); empty: no link.
+SITE_URL = env.str("SITE_URL", default="")
+CELERY_BEAT_SCHEDULE["session-reminders"] = {
+    "task": "studies.send_session_reminders", "schedule": env.int("SESSION_REMINDERS_EVERY_S", default=900),
+}

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from studies import views
 from studies.observability import health, metrics
-from studies.pages import accounts, ohif
+from studies.pages import accounts, invite, ohif
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/2fa/", accounts.otp_setup, name="otp-setup"),
     path("accounts/2fa/verify/", accounts.otp_verify, name="otp-verify"),
+    path("accounts/invite/<uidb64>/<token>/", invite.accept, name="invite-accept"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("studies.api.urls")),
     path("dicomweb/", include("studies.dicomweb.urls")),

@@ -7,10 +7,11 @@ decides on which studies. Platform admins act on every study.
 from enum import StrEnum
 
 from django.conf import settings
+from django.db.models import Q
 
 from .errors import NotAllowed
 from .models import Assignment, Case, DicomStudy, Role, Study
-from .rules import open_sessions
+from .rules import TRAINING_STATUSES, open_sessions
 
 
 class Action(StrEnum):
@@ -92,17 +93,30 @@ def open_case_ids(user):
     return Assignment.objects.filter(session__in=open_sessions().filter(reader__user=user)).values("case_id")
 
 
+def training_case_ids(user):
+    """Ids of the training cases of the studies a reader is enrolled in while their training is open
+    (:func:`studies.rules.training_state`), qualified or not (a subquery)."""
+    return Case.objects.filter(is_training=True, study__status__in=TRAINING_STATUSES,
+                               study__readers__user=user).values("pk")
+
+
+def _reader_cases(user, field: str) -> Q:
+    """``field`` is one of the cases whose images a reader may see: those of their open sessions, their training
+    cases."""
+    return Q(**{f"{field}__in": open_case_ids(user)}) | Q(**{f"{field}__in": training_case_ids(user)})
+
+
 def dicom_studies_visible_to(user):
     """Stored DICOM studies whose images ``user`` may search and retrieve.
 
-    Readers: the studies linked to cases of their open sessions. Coordinators and
+    Readers: the studies linked to cases of their open sessions, and to their training cases. Coordinators and
     statisticians: every DICOM study of the reader studies they belong to. Admins: all.
     """
     role = role_of(user)
     if role == Role.ADMIN:
         return DicomStudy.objects.all()
     if role == Role.READER:
-        return DicomStudy.objects.filter(case_id__in=open_case_ids(user))
+        return DicomStudy.objects.filter(_reader_cases(user, "case_id"))
     if role in (Role.COORDINATOR, Role.STATISTICIAN):
         return DicomStudy.objects.filter(study__memberships__user=user).distinct()
     return DicomStudy.objects.none()
@@ -118,7 +132,7 @@ def case_study_uids_visible_to(user):
     if role == Role.ADMIN:
         cases = Case.objects.all()
     elif role == Role.READER:
-        cases = Case.objects.filter(pk__in=open_case_ids(user))
+        cases = Case.objects.filter(_reader_cases(user, "pk"))
     elif role in (Role.COORDINATOR, Role.STATISTICIAN):
         cases = Case.objects.filter(study__memberships__user=user)
     else:

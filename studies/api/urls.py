@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import analysis, auth, images, reading, staff
+from . import analysis, auth, images, monitoring, reading, staff, training, uploads
 
 urlpatterns = [
     path("auth/token/", auth.TokenLoginView.as_view(), name="api-token"),
@@ -27,10 +27,16 @@ urlpatterns = [
     path("studies/<int:study_id>/ai-models/<int:model_id>/precompute/", staff.PrecomputeView.as_view(),
          name="ai-model-precompute"),
     path("studies/<int:study_id>/dicom/", images.DicomUploadView.as_view(), name="dicom-upload"),
+    path("studies/<int:study_id>/uploads/", uploads.UploadListView.as_view(), name="upload-list"),
+    path("studies/<int:study_id>/uploads/<uuid:upload_id>/", uploads.UploadDetailView.as_view(), name="upload-detail"),
+    path("studies/<int:study_id>/uploads/<uuid:upload_id>/complete/", uploads.UploadCompleteView.as_view(),
+         name="upload-complete"),
     path("studies/<int:study_id>/readers/", staff.ReaderListView.as_view(), name="reader-list"),
     path("studies/<int:study_id>/schedule/", staff.ScheduleView.as_view(), name="schedule"),
     path("studies/<int:study_id>/schedule.csv", staff.ScheduleCsvView.as_view(), name="schedule-csv"),
     path("studies/<int:study_id>/progress/", staff.ProgressView.as_view(), name="progress"),
+    path("studies/<int:study_id>/readiness/", monitoring.ReadinessView.as_view(), name="readiness"),
+    path("studies/<int:study_id>/monitoring/", monitoring.MonitoringView.as_view(), name="monitoring"),
     path("studies/<int:study_id>/reads/", staff.StudyReadsView.as_view(), name="study-reads"),
     path("studies/<int:study_id>/reads.csv", staff.StudyReadsCsvView.as_view(), name="study-reads-csv"),
     path("studies/<int:study_id>/audit/", staff.AuditView.as_view(), name="audit"),
@@ -54,4 +60,8 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/", reading.AssignmentView.as_view(), name="assignment-detail"),
     path("reads/", reading.ReadListView.as_view(), name="read-list"),
     path("reads/<int:read_id>/", reading.ReadDetailView.as_view(), name="read-detail"),
+    path("studies/<int:study_id>/training/", training.TrainingView.as_view(), name="training"),
+    path("studies/<int:study_id>/training/reads/", training.TrainingReadListView.as_view(), name="training-read-list"),
+    path("studies/<int:study_id>/training/<int:case_id>/<slug:arm>/", training.TrainingCaseView.as_view(),
+         name="training-case"),
 ]

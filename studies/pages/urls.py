@@ -7,4 +7,5 @@ from . import views
 urlpatterns = [
     path("", views.worklist, name="reader-worklist"),
     path("sessions/<int:session_id>/", views.reading, name="reading"),
+    path("studies/<int:study_id>/training/", views.training_page, name="reader-training"),
 ]

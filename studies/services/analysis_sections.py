@@ -36,6 +36,7 @@ from mrmc.stats.standalone import ai_versus_readers, empirical_roc, standalone_a
 from mrmc.stats.subgroups import subgroup_analyses
 from studies.models import AnalysisRun, ReadingSession, Study
 from studies.services.analysis_snapshot import Snapshot
+from studies.services.qualification import reader_summaries
 
 POWER_READERS = (4, 6, 8, 10, 15, 20)
 POWER_TARGET = 0.8
@@ -152,10 +153,13 @@ def _or_summary(result) -> dict:
 
 
 def _reader_table(context: SectionContext) -> dict:
+    """Each reader's results per arm, and their qualification (date and the figures that qualified them)."""
     data, threshold = context.data, context.threshold
+    qualification = reader_summaries(context.run.study)
     rows = []
     for r, reader in enumerate(data.readers):
-        row = {"reader": reader, "fom": {}, "sensitivity": {}, "specificity": {}, "mean_seconds": {}}
+        row = {"reader": reader, "fom": {}, "sensitivity": {}, "specificity": {}, "mean_seconds": {},
+               "qualification": qualification.get(reader)}
         for t, arm in enumerate(data.treatments):
             row["fom"][arm] = float(context.primary.fom_table[t, r])
             read = ~np.isnan(data.ratings[t, r])

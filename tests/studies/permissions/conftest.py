@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
-from studies.models import AnalysisRun, Assignment, Job, Read, ReadingSession, Role, Study, User
+from studies.models import AnalysisRun, Assignment, Case, Job, Read, ReadingSession, Role, Study, User
 from studies.services import analysis, imports, precompute, reads
 from studies.services import studies as study_services
 from studies.services.demo_analysis import create_read_demo_study
@@ -38,6 +38,7 @@ class WorldIds:
     read: int
     other_readers_read: int
     job: int
+    training_case: int
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class World:
         self.read = Read.objects.get(pk=ids.read)  # the reader's read, revisable (the study allows audited revisions)
         self.other_readers_read = Read.objects.get(pk=ids.other_readers_read)
         self.job = Job.objects.get(pk=ids.job)
+        self.training_case = Case.objects.get(pk=ids.training_case)  # open to the study's readers to train on
         self._targets = targets
         self._by_status: dict[str, Study] = {}
 
@@ -106,6 +108,7 @@ def _build_world() -> WorldIds:
         read=read.pk,
         other_readers_read=other_readers_read.pk,
         job=Job.objects.create(kind="generate_schedule", study=study, created_by=coordinator).pk,
+        training_case=Case.objects.create(study=study, label="T00", truth=1, is_training=True).pk,
     )
 
 

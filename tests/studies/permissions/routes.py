@@ -64,10 +64,16 @@ MATRIX = {
     "ai-model-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, DRAFT)},
     "ai-model-precompute": {"post": Rule(CHANGE, 202, DRAFT)},
     "dicom-upload": {"post": Rule(CHANGE, 202)},
+    # Resumable uploads, on an upload the study's coordinator started (url_for): those who may add images.
+    "upload-list": {"post": Rule(CHANGE, 201)},
+    "upload-detail": {"get": Rule(CHANGE), "patch": Rule(CHANGE), "delete": Rule(CHANGE, 204)},
+    "upload-complete": {"post": Rule(CHANGE, 202)},
     "reader-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201, ENROLLING)},
     "schedule": {"get": Rule(STAFF), "post": Rule(CHANGE, 202, ENROLLING)},
     "schedule-csv": {"get": Rule(STAFF)},
     "progress": {"get": Rule(STAFF)},
+    "readiness": {"get": Rule(STAFF)},
+    "monitoring": {"get": Rule(STAFF)},
     "study-reads": {"get": Rule(STAFF)},
     "study-reads-csv": {"get": Rule(STAFF)},
     "audit": {"get": Rule(STAFF)},
@@ -92,9 +98,15 @@ MATRIX = {
                   "post": Rule(READER, 201, hidden_from=frozenset({"other_reader"}))},
     # Revising looks up the caller's own read first: to anyone else it does not exist.
     "read-detail": {"patch": Rule(READER, hidden_from=SIGNED_IN - READER)},
+    # A reader's training in a study they are enrolled in; to readers of other studies it does not exist.
+    "training": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
+    "training-case": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
+    "training-read-list": {"post": Rule(READER, 201, hidden_from=frozenset({"other_reader"}))},
     "api-logout": {"post": Rule(SIGNED_IN, 204)},
     "api-logout-all": {"post": Rule(SIGNED_IN, 204)},
 }
+# A value of the right type for each route parameter that is not a number, to build any route's URL.
+SAMPLE_VALUES = {"upload_id": uuid.UUID(int=1)}
 PUBLIC = {"api-token"}  # obtaining a token is how one authenticates
 WRITES = [(name, method) for name, methods in MATRIX.items() for method in methods if method != "get"]
 
@@ -106,7 +118,8 @@ def api_url_names() -> set[str]:
 
 def _is_api(name: str) -> bool:
     try:
-        return reverse(name, kwargs=dict.fromkeys(route_params(name), 1)).startswith("/api/v1/")
+        return reverse(name, kwargs={param: SAMPLE_VALUES.get(param, 1) for param in route_params(name)}
+                       ).startswith("/api/v1/")
     except NoReverseMatch:
         return False
 
@@ -144,6 +157,8 @@ BODIES = {
     ("ai-output-import", "post"): lambda world, study: {
         "file": SimpleUploadedFile("ai.csv", b"case,model_name,model_version,score\nC000,model,2,0.5\n")},
     ("dicom-upload", "post"): lambda world, study: {"files": [SimpleUploadedFile("image.dcm", dicom_file())]},
+    ("upload-list", "post"): lambda world, study: {"file_name": "image.dcm", "size": len(dicom_file()),
+                                                   "fingerprint": "image.dcm:1"},
     ("ai-model-list", "post"): lambda world, study: {
         "model": SimpleUploadedFile("next.onnx", next_model_version()),
         "card": SimpleUploadedFile("next.card.yaml", SHIPPED_CARD.read_text().replace("1.0.0", "1.0.1").encode())},
@@ -156,8 +171,12 @@ BODIES = {
     ("read-list", "post"): lambda world, study: {"assignment": world.assignment.pk,
                                                  "idempotency_key": str(uuid.uuid4()), "rating": 50},
     ("read-detail", "patch"): lambda world, study: {"idempotency_key": str(uuid.uuid4()), "rating": 55},
+    ("training-read-list", "post"): lambda world, study: {"case": world.training_case.pk, "arm": "unaided",
+                                                          "idempotency_key": str(uuid.uuid4()), "rating": 50},
 }
 MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post"), ("ai-model-list", "post")}
+# Requests whose body is bytes, not keys: (body, content type, headers) of one that succeeds.
+RAW = {("upload-detail", "patch"): lambda: (dicom_file(), "application/offset+octet-stream", {"HTTP_UPLOAD_OFFSET": "0"})}
 
 
 def next_model_version() -> bytes:
@@ -179,12 +198,31 @@ def url_for(world, name: str, method: str) -> str:
         "run_id": lambda: world.finished_run.pk,
         "set_id": lambda: study.ai_output_sets.order_by("-pk").first().pk,  # the draft's is not the one shown
         "model_id": lambda: study.ai_models.order_by("pk").first().pk,
+        "upload_id": lambda: upload_of_dicom_file(world, study, received=name == "upload-complete").pk,
+        "case_id": lambda: world.training_case.pk,
+        "arm": lambda: "unaided",
     }
     return reverse(name, kwargs={param: values[param]() for param in route_params(name)})
 
 
+def upload_of_dicom_file(world, study: Study, *, received: bool):
+    """An upload of :func:`dicom_file` to ``study`` by its coordinator, with every byte received or none."""
+    from studies.services import uploads
+
+    data = dicom_file()
+    coordinator = world.users["coordinator"]
+    upload, _ = uploads.create_upload(actor=coordinator, study=study, file_name="image.dcm", size=len(data))
+    if received:
+        uploads.receive_chunk(actor=coordinator, study=study, upload_id=upload.pk, offset=0, length=len(data),
+                              stream=io.BytesIO(data))
+    return upload
+
+
 def call(api, world, role: str, name: str, method: str, url: str):
     """``role`` calls ``url`` (of route ``name``) with ``method`` and a body that succeeds for the allowed."""
+    if (name, method) in RAW:
+        body, content_type, headers = RAW[(name, method)]()
+        return getattr(api(world.users[role]), method)(url, body, content_type=content_type, **headers)
     body = BODIES.get((name, method), lambda world, study: {})(world, world.study_in(MATRIX[name][method].state))
     data_format = "multipart" if (name, method) in MULTIPART else "json"
     return getattr(api(world.users[role]), method)(url, body, format=data_format)

@@ -54,6 +54,14 @@ def _expected(name, method, world, study, body, user, url) -> Expected:
                                                           study.pk, {"device": "cpu"}),
         ("dicom-upload", "post"): lambda: Expected(
             "create", "studies.DicomStudy", set(study.dicom_studies.values_list("pk", flat=True)), study.pk),
+        ("upload-list", "post"): lambda: Expected("upload_started", "studies.Upload", {body.get("id")}, study.pk,
+                                                  {"file_name": "image.dcm"}),
+        ("upload-detail", "patch"): lambda: Expected("upload_received", "studies.Upload", {body.get("id")}, study.pk),
+        ("upload-detail", "delete"): lambda: Expected("upload_cancelled", "studies.Upload",
+                                                      {url.rstrip("/").rsplit("/", 1)[1]}, study.pk,
+                                                      {"status": "cancelled"}),
+        ("upload-complete", "post"): lambda: Expected("upload_imported", "studies.Upload", {body.get("id")}, study.pk,
+                                                      {"job": body.get("job", {}).get("id")}),
         ("reader-list", "post"): lambda: Expected("create", "studies.Reader", {body.get("id")}, study.pk,
                                                   {"user_id": world.users["other_reader"].pk}),
         ("schedule", "post"): lambda: Expected("generate_schedule", "studies.Study", {study.pk}, study.pk,
@@ -65,6 +73,8 @@ def _expected(name, method, world, study, body, user, url) -> Expected:
         ("read-list", "post"): lambda: Expected("create", "studies.Read", {body.get("id")}, study.pk, {"rating": 50}),
         ("read-detail", "patch"): lambda: Expected("update", "studies.Read", {world.read.pk}, study.pk,
                                                    {"rating": 55, "revision": 1}),
+        ("training-read-list", "post"): lambda: Expected("create", "studies.TrainingRead",
+                                                         {body.get("read", {}).get("id")}, study.pk, {"rating": 50}),
         ("api-logout", "post"): lambda: Expected("auth.logout", "auth.User", {user.pk}, None),
         ("api-logout-all", "post"): lambda: Expected("auth.token_revoked", "auth.User", {user.pk}, None),
     }

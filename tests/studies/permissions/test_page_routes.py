@@ -7,8 +7,10 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from studies.pages.viewer import ViewerAssets
+from studies.services.monitoring import TABLES as MONITORING_TABLES
+from studies.services.readiness import BALANCE_TABLES
 
-from .routes import ANY_READER, OUTSIDERS, ROLES, SIGNED_IN, STAFF, route_params
+from .routes import ANY_READER, CHANGE, OUTSIDERS, ROLES, SAMPLE_VALUES, SIGNED_IN, STAFF, route_params
 
 pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
 
@@ -21,6 +23,15 @@ STUDY_PAGE = {"anonymous": LOGIN, "reader": 403, **dict.fromkeys(OUTSIDERS, 404)
 START_RUN = {**STUDY_PAGE, **dict.fromkeys(STAFF, 302)}  # a started run redirects to its page
 START_RUN_FORM = {"fom": "auc", "cov": "jackknife", "convention": "iowa", "alpha": "0.05",
                   "min_subgroup_cases": "10", "power_effect": "0.05"}
+# The console: coordinators and admins (any coordinator may start a study); statisticians only look.
+CONSOLE = {"anonymous": LOGIN, **dict.fromkeys(ANY_READER | {"statistician"}, 403),
+           **dict.fromkeys(CHANGE | {"other_coordinator"}, 200)}
+CONSOLE_FORM = {**CONSOLE, **dict.fromkeys(CHANGE | {"other_coordinator"}, 400)}  # the form sent lacks its fields
+# A study's set-up pages: its coordinators and admins; the statistician and the enrolled reader are refused,
+# outsiders told 404. Writes answer 400 (the form sent lacks their fields) or 409 (the study is reading).
+SETUP_PAGE = {**STUDY_PAGE, "statistician": 403}
+SETUP_FORM = {**SETUP_PAGE, **dict.fromkeys(CHANGE, 400)}
+SETUP_RULE = {**SETUP_PAGE, **dict.fromkeys(CHANGE, 409)}
 
 # (url name, method) -> role -> expected status
 PAGES = {
@@ -31,6 +42,7 @@ PAGES = {
     ("otp-verify", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 200)},
     ("reader-worklist", "get"): READER_PAGE,
     ("reading", "get"): {**READER_PAGE, "other_reader": 404},  # not their session
+    ("reader-training", "get"): {**READER_PAGE, "other_reader": 404},  # not a study they read in
     ("analysis-study-runs", "get"): STUDY_PAGE,
     ("analysis-study-runs", "post"): START_RUN,
     ("analysis-run-page", "get"): STUDY_PAGE,
@@ -42,6 +54,37 @@ PAGES = {
     ("metrics", "get"): EVERYONE,  # from the test client's loopback address; other networks: tests/observability
     ("ohif", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 200)},  # what it shows is DICOMweb's matter
     ("ohif-config", "get"): EVERYONE,
+    ("invite-accept", "get"): dict.fromkeys(ROLES, 404),  # no invitation has this token
+    ("console-home", "get"): CONSOLE,
+    ("console-study-new", "get"): CONSOLE,
+    ("console-study-new", "post"): CONSOLE_FORM,
+    ("console-study-protocol", "post"): CONSOLE_FORM,
+    ("console-study", "get"): SETUP_PAGE,
+    ("console-study-transition", "post"): SETUP_FORM,
+    ("console-study-schedule", "post"): SETUP_RULE,
+    ("console-study-setup", "get"): SETUP_PAGE,
+    ("console-study-setup", "post"): SETUP_FORM,
+    ("console-arm-add", "post"): SETUP_FORM,
+    ("console-arm-update", "post"): SETUP_FORM,
+    ("console-arm-move", "post"): SETUP_FORM,
+    ("console-readers", "get"): SETUP_PAGE,
+    ("console-readers", "post"): SETUP_FORM,
+    ("console-reader-resend", "post"): SETUP_RULE,  # R01 has a password already
+    ("console-reader-remove", "post"): SETUP_RULE,
+    ("console-truth", "get"): SETUP_PAGE,
+    ("console-truth", "post"): SETUP_FORM,
+    ("console-truth-store", "post"): SETUP_FORM,
+    ("console-ai", "get"): SETUP_PAGE,
+    ("console-ai", "post"): SETUP_FORM,
+    ("console-ai-store", "post"): SETUP_FORM,
+    ("console-ai-set-show", "post"): SETUP_RULE,
+    ("console-ai-set-delete", "post"): SETUP_RULE,
+    ("console-images", "get"): SETUP_PAGE,
+    # Readiness and monitoring: every member of the study looks, statisticians included.
+    ("console-readiness", "get"): STUDY_PAGE,
+    ("console-monitor", "get"): STUDY_PAGE,
+    **{(f"console-readiness-{name.replace('_', '-')}-csv", "get"): STUDY_PAGE for name in BALANCE_TABLES},
+    **{(f"console-monitor-{name.replace('_', '-')}-csv", "get"): STUDY_PAGE for name in MONITORING_TABLES},
 }
 REDIRECTS_TO = {("home", "reader"): "reader-worklist", ("home", "other_reader"): "reader-worklist",
                 ("logout", "*"): "login"}
@@ -53,7 +96,7 @@ def page_url_names() -> set[str]:
 
 
 def _url(name: str, **values) -> str:
-    return reverse(name, kwargs={param: values.get(param, 1) for param in route_params(name)})
+    return reverse(name, kwargs={param: values.get(param, SAMPLE_VALUES.get(param, 1)) for param in route_params(name)})
 
 
 def test_every_page_route_is_in_the_table():
@@ -78,7 +121,8 @@ def ohif_installed(settings, tmp_path):
 
 @pytest.mark.parametrize("name,method,role", CASES, ids=[f"{n}-{m}-{r}" for n, m, r in CASES])
 def test_page_matrix(client, world, name, method, role):
-    values = {"session_id": world.session.pk, "study_id": world.study.pk}
+    values = {"session_id": world.session.pk, "study_id": world.study.pk, "arm_id": world.study.arms.first().pk,
+              "reader_id": world.read.reader_id, "set_id": world.study.ai_output_sets.first().pk}
     if "run_id" in route_params(name):
         values["run_id"] = world.finished_run.pk
     url = _url(name, **values)

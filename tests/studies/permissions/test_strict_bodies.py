@@ -71,7 +71,9 @@ def test_request_bodies_are_closed_in_the_schema():
     requests = {}
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            for content in operation.get("requestBody", {}).get("content", {}).values():
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                if media_type == "application/offset+octet-stream":  # an upload's chunk: bytes, no keys
+                    continue
                 requests[f"{method} {path}"] = content["schema"]["$ref"].rsplit("/", 1)[1]
     assert requests["post /api/v1/studies/{study_id}/analysis-runs/"] == "StartRunInputRequest"
     assert components["AnalysisOptionsInputRequest"]["additionalProperties"] is False
