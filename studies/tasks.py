@@ -51,6 +51,14 @@ def sweep_lost_jobs() -> dict:
     return jobs.sweep_lost_jobs()
 
 
+@shared_task(name="studies.sweep_uploads")
+def sweep_uploads() -> dict:
+    """Celery beat: drop uploads abandoned mid-way with their bytes, and record the outcome of their imports."""
+    from studies.services import uploads
+
+    return uploads.sweep_uploads()
+
+
 @shared_task(name="studies.anchor_audit")
 def anchor_audit() -> None:
     """Celery beat: write the audit chain's head to the anchor file."""

@@ -22,6 +22,7 @@ EXAMPLES = 10
 RENDERED = ("report.html", "report.pdf")
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, response_headers_conformance]
 
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")  # upload chunks
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 # Generated requests only (the coverage phase's exhaustive boundary cases would take minutes).
 schema.config.phases.coverage.enabled = False

@@ -349,3 +349,12 @@ def test_an_import_that_failed_fails_its_upload_with_the_reason(coordinator, stu
     Job.objects.filter(pk=upload.job_id).update(status=Job.Status.FAILED, message="the worker running this job was lost")
     upload = uploads.upload_of(actor=coordinator, study=study, upload_id=upload.pk)
     assert (upload.status, upload.error) == (Upload.Status.FAILED, "the worker running this job was lost")
+
+
+def test_celery_beat_sweeps_uploads(coordinator, study, settings):
+    from studies import tasks
+
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-uploads"]["task"] == tasks.sweep_uploads.name
+    upload = start(coordinator, study, b"x" * 10)
+    Upload.objects.filter(pk=upload.pk).update(updated_at=timezone.now() - timedelta(hours=48))
+    assert tasks.sweep_uploads()["abandoned"] == [str(upload.pk)]
