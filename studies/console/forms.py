@@ -1,7 +1,6 @@
 """Forms of the console's set-up pages. They convert what the browser sends into values; the rules
 (bounds, what may change when) are the services', whose errors are put back on the form's fields."""
 
-import yaml
 from django import forms
 from django.conf import settings
 
@@ -73,20 +72,7 @@ class ProtocolForm(forms.Form):
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError(f"not UTF-8 text (byte {exc.start})") from None
-        _refuse_aliases(text)
         return text
-
-
-def _refuse_aliases(text: str) -> None:
-    """A protocol has no use for YAML aliases, and a few nested ones in a small file expand into billions
-    of values when the document is built: refused before it is (scanning is linear in the text)."""
-    try:
-        alias = next((token for token in yaml.scan(text) if isinstance(token, yaml.AliasToken)), None)
-    except yaml.YAMLError:
-        return  # not YAML: the protocol parser names where
-    if alias is not None:
-        raise forms.ValidationError(f"line {alias.start_mark.line + 1}: YAML aliases (*name) are not allowed "
-                                    "in a protocol")
 
 
 class ArmForm(forms.Form):

@@ -78,9 +78,21 @@ def _plain(node: _Node):
     return node.value
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """Refuses YAML aliases (``*name``, merge keys ``<<: *name`` included) as it meets them: a protocol has no
+    use for them, and a few nested ones in a small file expand into billions of values once the document is
+    turned into Python values. Refused here, every path that reads a protocol (command, API, console) refuses."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            alias = self.peek_event()
+            raise InvalidInput("YAML aliases (*name) are not allowed in a protocol", line=alias.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
 def parse_protocol(text: str) -> _Node:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InvalidInput(f"not valid YAML: {getattr(exc, 'problem', exc)}", line=mark and mark.line + 1) from None

@@ -56,6 +56,33 @@ def test_bad_protocols_name_line_and_field_and_store_nothing(coordinator, text, 
     assert not Study.objects.exists() and not User.objects.filter(role="reader").exists()
 
 
+def billion_laughs() -> str:
+    """A protocol of 11 lines whose aliases, nested 9 deep, expand into 9**9 (387 million) copies of "x"."""
+    return "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]\n"
+        for previous, name in zip("abcdefgh", "bcdefghi", strict=True)) + "title: *i\narms: [{name: a}]\n"
+
+
+@pytest.mark.parametrize("text,line", [
+    ("title: &t x\nprotocol_version: *t\narms: [{name: a}]\n", 2),
+    ("arm: &arm {name: a}\ntitle: x\narms:\n  - <<: *arm\n    label: A\n", 4),  # a merge key is an alias too
+    (billion_laughs(), 2),
+])
+def test_yaml_aliases_are_refused_before_anything_is_built(coordinator, text, line):
+    with pytest.raises(InvalidInput, match=r"YAML aliases \(\*name\) are not allowed in a protocol") as error:
+        create_study_from_protocol(actor=coordinator, text=text)
+    assert error.value.line == line
+    assert not Study.objects.exists()
+
+
+def test_the_create_study_command_refuses_a_billion_laughs(coordinator, tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(billion_laughs())
+    with pytest.raises(CommandError, match=r"^line 2: YAML aliases \(\*name\) are not allowed in a protocol$"):
+        call_command("create_study", str(bomb), user="coord")
+    assert not Study.objects.exists()
+
+
 def test_create_study_command_reports_errors(coordinator, tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("title: x\narms:\n  - {name: a}\nwashout_days: -3\n")

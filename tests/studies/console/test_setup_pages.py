@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from studies.models import AuditEvent, Study
+from tests.studies.test_imports import billion_laughs
 
 pytestmark = pytest.mark.django_db
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "protocol.example.yaml"
@@ -165,9 +166,7 @@ def test_forms_need_their_csrf_token(coordinator, make_study):
 
 
 def test_a_protocol_with_yaml_aliases_is_refused_before_it_is_expanded(browser):
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]\n"
-        for previous, name in zip("abcdefgh", "bcdefghi", strict=True)) + "title: *i\narms: [{name: a}]\n"
-    response = browser.post("/console/studies/new/protocol/", {"protocol": SimpleUploadedFile("p.yaml", bomb.encode())})
+    bomb = billion_laughs().encode()
+    response = browser.post("/console/studies/new/protocol/", {"protocol": SimpleUploadedFile("p.yaml", bomb)})
     assert response.status_code == 400 and "line 2: YAML aliases (*name) are not allowed" in _text(response)
     assert not Study.objects.exists()
