@@ -187,7 +187,7 @@ def _setup_page(request, study: Study, *, form=None, arm_form=None, arm_errors=N
         "design_fixed": design_fixed,
         "arms": [(arm, (arm_errors or {}).get(arm.pk, "")) for arm in study.arms.all()],
         "arm_form": arm_form or ArmForm(),
-        "arms_fixed": study_setup.arms_fixed_because(study),
+        "arms_fixed": study_services.arms_fixed_because(study),
     }
     return render(request, "console/setup.html", context, status=status)
 

@@ -150,10 +150,27 @@ def request_schedule(*, actor: User, study: Study, seed: int | None = None) -> J
     return jobs.enqueue(kind="generate_schedule", actor=actor, study=study, params={"seed": seed})
 
 
+def arms_fixed_because(study: Study) -> str:
+    """Why the study's arms can no longer change; empty while they can. Arms are part of the design: the
+    schedule's sessions and counterbalancing are built from them."""
+    if study.status not in SETUP_STATUSES:
+        return status_rule("arms", SETUP_STATUSES)
+    if study.sessions.exists():
+        return "arms are fixed once a schedule exists"
+    return ""
+
+
+def check_arms_may_change(study: Study) -> None:
+    reason = arms_fixed_because(study)
+    if reason:
+        raise RuleViolation(reason)
+
+
 @transaction.atomic
 def add_arm(*, actor: User, study: Study, name: str, label: str = "", shows_ai: bool = False) -> Arm:
     require(actor, Action.CHANGE_STUDY, study)
-    _require_status(study, *SETUP_STATUSES, what="arms")
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    check_arms_may_change(study)
     if study.arms.filter(name=name).exists():
         raise InvalidInput(f"arm '{name}' already exists", field="name")
     order = study.arms.count()

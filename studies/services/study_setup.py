@@ -1,8 +1,8 @@
 """Set-up changes the console offers beyond :mod:`studies.services.studies`: an arm's name, label and
 whether it shows the AI, the arms' order, and removing an enrolled reader.
 
-Arms are part of the design: they change, like it, only in draft or enrolling and before a schedule
-exists (the schedule's sessions and counterbalancing are built from them). A reader leaves only
+Arms change, like the design, only in draft or enrolling and before a schedule exists
+(:func:`studies.services.studies.arms_fixed_because`). A reader leaves only
 while no schedule names them.
 """
 
@@ -10,31 +10,16 @@ from django.db import transaction
 from django.db.models import Max
 
 from studies.errors import InvalidInput, RuleViolation
-from studies.models import Arm, Reader, Study, User
+from studies.models import Arm, Reader, User
 from studies.permissions import Action, require
-from studies.services.studies import SETUP_STATUSES, check_fields, status_rule
-
-
-def arms_fixed_because(study: Study) -> str:
-    """Why the study's arms can no longer change; empty while they can."""
-    if study.status not in SETUP_STATUSES:
-        return status_rule("arms", SETUP_STATUSES)
-    if study.sessions.exists():
-        return "arms are fixed once a schedule exists"
-    return ""
-
-
-def _check_arms_may_change(arm: Arm) -> None:
-    reason = arms_fixed_because(arm.study)
-    if reason:
-        raise RuleViolation(reason)
+from studies.services.studies import SETUP_STATUSES, check_arms_may_change, check_fields, status_rule
 
 
 @transaction.atomic
 def update_arm(*, actor: User, arm: Arm, name: str, label: str, shows_ai: bool) -> Arm:
     require(actor, Action.CHANGE_STUDY, arm.study)
     arm = Arm.objects.select_for_update().select_related("study").get(pk=arm.pk)
-    _check_arms_may_change(arm)
+    check_arms_may_change(arm.study)
     if arm.study.arms.filter(name=name).exclude(pk=arm.pk).exists():
         raise InvalidInput(f"arm '{name}' already exists", field="name")
     arm.name, arm.label, arm.shows_ai = name, label or name, shows_ai
@@ -48,7 +33,7 @@ def move_arm(*, actor: User, arm: Arm, by: int) -> Arm:
     """Swap the arm with the one ``by`` places later (negative: earlier); at either end nothing moves."""
     require(actor, Action.CHANGE_STUDY, arm.study)
     arm = Arm.objects.select_for_update().select_related("study").get(pk=arm.pk)
-    _check_arms_may_change(arm)
+    check_arms_may_change(arm.study)
     arms = list(arm.study.arms.select_for_update().order_by("order", "id"))
     position = arms.index(arm) + by
     if not 0 <= position < len(arms):

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from studies.models import AuditEvent, Study
+from studies.services import schedule
 from tests.studies.test_imports import billion_laughs
 
 pytestmark = pytest.mark.django_db
@@ -121,6 +122,16 @@ def test_arms_are_added_edited_and_ordered(browser, make_study):
     assert browser.post(f"{base}{unaided.pk}/", {"name": "control", "label": "Control"}).status_code == 302
     assert list(study.arms.values_list("name", "label", "shows_ai")) == [
         ("control", "Control", False), ("aided", "With AI", True)]
+
+
+def test_an_arm_added_once_scheduled_is_refused_with_the_reason(browser, make_study, coordinator):
+    study = make_study(status="enrolling", n_readers=2, n_cases=2)
+    schedule.generate_schedule(actor=coordinator, study=study, seed=1)
+    page = _text(browser.get(f"/console/studies/{study.pk}/setup/"))
+    assert "The arms are fixed: arms are fixed once a schedule exists." in page and 'id="add-arm"' not in page
+    response = browser.post(f"/console/studies/{study.pk}/arms/", {"name": "third_look"})  # the form, sent anyway
+    assert response.status_code == 409 and "arms are fixed once a schedule exists" in _text(response)
+    assert list(study.arms.values_list("name", flat=True)) == ["unaided", "aided"]
 
 
 def test_transitions_and_the_schedule_call_the_services(browser, make_study, django_capture_on_commit_callbacks):

@@ -4,7 +4,8 @@ import pytest
 
 from studies.errors import InvalidInput, NotAllowed, RuleViolation
 from studies.models import AuditEvent
-from studies.services import study_setup
+from studies.services import schedule, study_setup
+from studies.services import studies as study_services
 
 pytestmark = pytest.mark.django_db
 
@@ -47,11 +48,9 @@ def test_arms_move_up_and_down_and_stop_at_the_ends(draft, coordinator):
 
 def test_arms_and_readers_are_fixed_once_scheduled(make_study, coordinator):
     study = make_study(status="enrolling", n_readers=2, n_cases=2)
-    from studies.services import schedule
-
     schedule.generate_schedule(actor=coordinator, study=study, seed=1)
     arm = study.arms.first()
-    assert study_setup.arms_fixed_because(study) == "arms are fixed once a schedule exists"
+    assert study_services.arms_fixed_because(study) == "arms are fixed once a schedule exists"
     with pytest.raises(RuleViolation, match="fixed once a schedule exists"):
         study_setup.update_arm(actor=coordinator, arm=arm, name="x", label="", shows_ai=False)
     with pytest.raises(RuleViolation):
@@ -77,3 +76,25 @@ def test_a_scheduled_reader_stays(make_study, coordinator, statistician):
     with pytest.raises(NotAllowed):
         study_setup.remove_reader(actor=statistician, reader=reader)
     assert study.readers.count() == 2
+
+
+def test_no_arm_is_added_once_a_schedule_exists(make_study, coordinator, api):
+    study = make_study(status="enrolling", n_readers=2, n_cases=2)
+    study_services.add_arm(actor=coordinator, study=study, name="second_look")  # enrolling, no schedule yet
+    schedule.generate_schedule(actor=coordinator, study=study, seed=1)
+    with pytest.raises(RuleViolation, match="^arms are fixed once a schedule exists$"):
+        study_services.add_arm(actor=coordinator, study=study, name="third_look")
+    response = api(coordinator).post(f"/api/v1/studies/{study.pk}/arms/", {"name": "third_look", "label": "Third look"},
+                                     format="json")
+    assert response.status_code == 409 and response.json()["detail"] == "arms are fixed once a schedule exists"
+    assert _arm_names(study) == ["unaided", "aided", "second_look"]
+
+
+def test_no_arm_is_added_once_reading_has_started(make_study, coordinator, api):
+    study = make_study(status="reading", n_readers=2, n_cases=2)
+    with pytest.raises(RuleViolation, match="^arms can only change while the study is draft or enrolling$"):
+        study_services.add_arm(actor=coordinator, study=study, name="third_look")
+    response = api(coordinator).post(f"/api/v1/studies/{study.pk}/arms/", {"name": "third_look", "label": "Third look"},
+                                     format="json")
+    assert response.status_code == 409
+    assert _arm_names(study) == ["unaided", "aided"]
