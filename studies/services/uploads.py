@@ -104,9 +104,18 @@ def create_upload(*, actor: User, study: Study, file_name: str, size: int,
         upload = Upload.objects.create(study=study, created_by=actor, file_name=file_name, size=size,
                                        fingerprint=fingerprint)
         part_path(upload).touch(exist_ok=False)
+        _fsync_folder(parts_root())  # the new file's name survives a crash with the row that names it
         audit.record(action="upload_started", entity="studies.Upload", entity_id=upload.pk, study_id=study.pk,
                      actor=actor, after={"file_name": file_name, "size": size})
     return upload, True
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _check_file(file_name: str, size: int) -> None:

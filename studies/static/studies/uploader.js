@@ -163,6 +163,7 @@ class FileUpload {
   }
 
   take(upload) {
+    document.querySelector(`#unfinished tr[data-upload="${upload.id}"]`)?.remove();  // resumed here now
     this.id = upload.id;
     this.offset = upload.offset;
     this.status = upload.status;
