@@ -137,6 +137,7 @@ class FileUpload {
     this.state = state;
     this.row.state.className = `state ${state}`;
     this.row.state.textContent = text;
+    render();
   }
 
   async run() {
