@@ -1,6 +1,8 @@
 """Forms of the console's set-up pages. They convert what the browser sends into values; the rules
 (bounds, what may change when) are the services', whose errors are put back on the form's fields."""
 
+import re
+
 from django import forms
 from django.conf import settings
 
@@ -79,6 +81,77 @@ class ArmForm(forms.Form):
     name = forms.SlugField(max_length=50, help_text="Short code used in exports, e.g. 'unaided'")
     label = forms.CharField(max_length=100, required=False)
     shows_ai = forms.BooleanField(required=False, label="Shows the AI")
+
+
+class QualificationForm(forms.Form):
+    """The reader qualification rule (studies.services.qualification), a field per criterion: a field left empty
+    is left out of the rule, and a form left empty requires no qualification."""
+
+    min_cases = forms.IntegerField(required=False, label="Training cases",
+                                   help_text="Read in every training arm; empty: no qualification required")
+    arms = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label="Training arms",
+                                     help_text="Each training case is read in each, in this order; the first one's "
+                                               "ratings are evaluated. None ticked: every arm, in the study's order")
+    min_auc = forms.FloatField(required=False, label="Minimum AUC", help_text="Of the ratings against truth")
+    min_agreement = forms.FloatField(required=False, label="Minimum agreement",
+                                     help_text="Fraction of yes/no calls agreeing with truth")
+    positives_above_negatives = forms.BooleanField(required=False, label="Diseased rated above non-diseased",
+                                                   help_text="On average, as higher ratings mean more suspicious")
+    min_categories = forms.IntegerField(required=False, label="Distinct ratings used at least")
+    min_spread = forms.FloatField(required=False, label="Share of the scale spanned at least",
+                                  help_text="(highest − lowest rating) / (scale maximum − minimum)")
+
+    CALIBRATION = ("positives_above_negatives", "min_categories", "min_spread")
+
+    def __init__(self, *args, arm_names: list[str], fixed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["arms"].choices = [(name, name) for name in arm_names]
+        for field in self.fields.values():
+            field.disabled = fixed
+
+    @classmethod
+    def for_study(cls, study: Study, data=None, *, fixed: bool) -> "QualificationForm":
+        """The form showing the study's rule; the arms listed in its order first, so that saving keeps it."""
+        rule = study.qualification or {}
+        named = rule.get("arms", [])
+        arm_names = named + [name for name in study.arms.values_list("name", flat=True) if name not in named]
+        initial = {**{key: value for key, value in rule.items() if key != "calibration"}, **rule.get("calibration", {})}
+        return cls(data, initial=initial, arm_names=arm_names, fixed=fixed)
+
+    def rule(self) -> dict:
+        """The rule as the service takes it: only the fields given."""
+        given = {name: value for name, value in self.cleaned_data.items()
+                 if value is not None and value is not False and value != []}  # a 0 stays, for the service to refuse
+        calibration = {name: given.pop(name) for name in self.CALIBRATION if name in given}
+        return {**given, "calibration": calibration} if calibration else given
+
+    def add_service_error(self, error: DomainError) -> None:
+        """The service names a field of the rule (``qualification.calibration.min_spread``, ``qualification.arms[1]``):
+        shown on the form's field of that name."""
+        name = re.sub(r"\[\d+\]$", "", (error.field or "").rsplit(".", 1)[-1])
+        self.add_error(name if name in self.fields else None, error.message)
+
+
+class SubgroupsForm(forms.Form):
+    subgroups = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Declared subgroups",
+        help_text="Case metadata variables (columns of the truth file) the analysis reports subgroup by subgroup; "
+                  "every case must have them before the study enrolls")
+
+    def __init__(self, *args, names: list[str], fixed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subgroups"].choices = [(name, name) for name in names]
+        self.fields["subgroups"].disabled = fixed
+
+    @classmethod
+    def for_study(cls, study: Study, metadata_names: list[str], data=None, *, fixed: bool) -> "SubgroupsForm":
+        """Choices: the names the cases' metadata has, and any declared before the cases had them."""
+        declared = list(study.subgroups or [])
+        names = declared + [name for name in metadata_names if name not in declared]
+        return cls(data, initial={"subgroups": declared}, names=names, fixed=fixed)
+
+    def add_service_error(self, error: DomainError) -> None:
+        self.add_error("subgroups" if (error.field or "").startswith("subgroups[") else None, error.message)
 
 
 class MoveArmForm(forms.Form):

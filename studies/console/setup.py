@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from studies.errors import DomainError, InvalidInput, RuleViolation
 from studies.models import Job, Study
 from studies.permissions import Action, can, has_action, visible_studies
-from studies.services import protocol, study_setup
+from studies.services import protocol, qualification, study_setup, subgroups
 from studies.services import studies as study_services
 from studies.services.studies import ALLOWED_TRANSITIONS, DESIGN_FIELDS, check_design_change
 
@@ -22,8 +22,10 @@ from .forms import (
     ArmForm,
     MoveArmForm,
     ProtocolForm,
+    QualificationForm,
     ScheduleForm,
     StudySettingsForm,
+    SubgroupsForm,
     TransitionForm,
     add_service_error,
 )
@@ -179,7 +181,8 @@ def _design_fixed_because(study: Study) -> str:
     return ""
 
 
-def _setup_page(request, study: Study, *, form=None, arm_form=None, arm_errors=None, status=200):
+def _setup_page(request, study: Study, *, form=None, arm_form=None, arm_errors=None, qualification_form=None,
+                subgroups_form=None, status=200):
     design_fixed = _design_fixed_because(study)
     context = {
         "study": study, "tab": "setup",
@@ -188,6 +191,10 @@ def _setup_page(request, study: Study, *, form=None, arm_form=None, arm_errors=N
         "arms": [(arm, (arm_errors or {}).get(arm.pk, "")) for arm in study.arms.all()],
         "arm_form": arm_form or ArmForm(),
         "arms_fixed": study_services.arms_fixed_because(study),
+        "qualification_form": qualification_form or _qualification_form(study),
+        "qualification_fixed": qualification.rule_fixed_because(study),
+        "subgroups_form": subgroups_form or _subgroups_form(study),
+        "subgroups_fixed": subgroups.subgroups_fixed_because(study),
     }
     return render(request, "console/setup.html", context, status=status)
 
@@ -254,6 +261,52 @@ def arm_move(request, study_id: int, arm_id: int):
         study_setup.move_arm(actor=request.user, arm=arm, by=form.cleaned_data["by"])
     except DomainError as error:
         return _setup_page(request, study, arm_errors={arm.pk: str(error)}, status=error.status_code)
+    return redirect("console-study-setup", study_id=study.pk)
+
+
+# ------------------------------------------------------------------ qualification rule and subgroups
+
+
+def _qualification_form(study: Study, data=None) -> QualificationForm:
+    return QualificationForm.for_study(study, data, fixed=bool(qualification.rule_fixed_because(study)))
+
+
+def _subgroups_form(study: Study, data=None) -> SubgroupsForm:
+    fixed = bool(subgroups.subgroups_fixed_because(study))
+    return SubgroupsForm.for_study(study, subgroups.metadata_names(study), data, fixed=fixed)
+
+
+@login_required
+@require_POST
+def study_qualification(request, study_id: int):
+    """The readers' qualification rule; a form left empty requires none."""
+    study = study_to_change(request, study_id)
+    form = _qualification_form(study, request.POST)
+    if not form.is_valid():
+        return _setup_page(request, study, qualification_form=form, status=400)
+    try:
+        study = qualification.set_rule(actor=request.user, study=study, rule=form.rule())
+    except DomainError as error:
+        form.add_service_error(error)
+        return _setup_page(request, study, qualification_form=form, status=error.status_code)
+    messages.success(request, "Qualification rule saved." if study.qualification else "No qualification required.")
+    return redirect("console-study-setup", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def study_subgroups(request, study_id: int):
+    """The case metadata variables declared as subgroups."""
+    study = study_to_change(request, study_id)
+    form = _subgroups_form(study, request.POST)
+    if not form.is_valid():
+        return _setup_page(request, study, subgroups_form=form, status=400)
+    try:
+        study = subgroups.set_subgroups(actor=request.user, study=study, names=form.cleaned_data["subgroups"])
+    except DomainError as error:
+        form.add_service_error(error)
+        return _setup_page(request, study, subgroups_form=form, status=error.status_code)
+    messages.success(request, f"Declared subgroups: {', '.join(study.subgroups) or 'none'}.")
     return redirect("console-study-setup", study_id=study.pk)
 
 

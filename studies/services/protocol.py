@@ -14,10 +14,8 @@ from django.db import transaction
 from studies.errors import InvalidInput
 from studies.models import Role, Study, User
 from studies.models.study import FROC_ACCEPTANCE_RADIUS_DEFAULT
-from studies.selectors import READS_CSV_COLUMNS
-from studies.services import qualification
+from studies.services import qualification, subgroups
 from studies.services import studies as study_services
-from studies.services.imports import TRUTH_COLUMNS
 
 SCALE_TYPES = {"continuous", "ordinal"}
 TOP_LEVEL_KEYS = {
@@ -214,7 +212,7 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
                 actor=actor, study=study, name=arm.get("name", str, required=True),
                 label=arm.get("label", str, ""), shows_ai=arm.get("shows_ai", bool, False),
             )
-    _declare_subgroups(study, top)
+    study = _declare_subgroups(actor, study, top)
     study = _set_qualification(actor, study, top)
     for member in top.items("members"):
         member.check_keys({"username"})
@@ -230,22 +228,13 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
     return study
 
 
-def _declare_subgroups(study: Study, top: _Fields) -> None:
-    """The case metadata variables the protocol declares as subgroups: names of the truth file's metadata columns."""
-    names = []
-    for i, item in enumerate(top.get("subgroups", list, [])):
-        where = f"subgroups[{i}]"
-        if not isinstance(item.value, str) or not item.value.strip():
-            raise InvalidInput("must be the name of a case metadata column", line=item.line, field=where)
-        if item.value in TRUTH_COLUMNS or item.value in READS_CSV_COLUMNS:
-            raise InvalidInput(f"'{item.value}' is a column of the truth file or the reads export, not case metadata",
-                               line=item.line, field=where)
-        if item.value in names:
-            raise InvalidInput(f"'{item.value}' is listed twice", line=item.line, field=where)
-        names.append(item.value)
-    if names:
-        study.subgroups = names
-        study.save(update_fields=["subgroups", "updated_at"])
+def _declare_subgroups(actor: User, study: Study, top: _Fields) -> Study:
+    """The case metadata variables declared as subgroups (:mod:`studies.services.subgroups`), errors at their line."""
+    items = top.get("subgroups", list, [])
+    if not items:
+        return study
+    with _at_line_of(top, "subgroups"):
+        return subgroups.set_subgroups(actor=actor, study=study, names=[item.value for item in items])
 
 
 def _set_qualification(actor: User, study: Study, top: _Fields) -> Study:
@@ -253,10 +242,18 @@ def _set_qualification(actor: User, study: Study, top: _Fields) -> Study:
     rule = top.node.value.get("qualification")
     if rule is None:
         return study
-    try:
+    with _at_line_of(top, "qualification"):
         return qualification.set_rule(actor=actor, study=study, rule=_plain(rule))
+
+
+@contextlib.contextmanager
+def _at_line_of(top: _Fields, section: str):
+    """Re-raise a service's error at the line of the field it names within ``section`` (the section's own line
+    where it names none)."""
+    try:
+        yield
     except InvalidInput as exc:
-        field = exc.field or "qualification"
+        field = exc.field or section
         raise InvalidInput(exc.message, field=field, line=_line_of(top.node, field)) from None
 
 

@@ -128,14 +128,21 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def rule_fixed_because(study: Study) -> str:
+    """Why the study's qualification rule can no longer change; empty while it can."""
+    if study.status not in RULE_STATUSES or TrainingRead.objects.filter(case__study=study).exists():
+        return "the qualification rule can only change in draft or enrolling, before any training read"
+    return ""
+
+
 @transaction.atomic
 def set_rule(*, actor: User, study: Study, rule: dict) -> Study:
     """Make ``rule`` the study's qualification rule (empty: none required); fixed once training has begun."""
     require(actor, Action.CHANGE_STUDY, study)
     study = Study.objects.select_for_update().get(pk=study.pk)
-    if study.status not in RULE_STATUSES or TrainingRead.objects.filter(case__study=study).exists():
-        raise RuleViolation("the qualification rule can only change in draft or enrolling, before any training read",
-                            field="qualification")
+    reason = rule_fixed_because(study)
+    if reason:
+        raise RuleViolation(reason, field="qualification")
     validate_rule(rule, study)
     study.qualification = rule
     study.save(update_fields=["qualification", "updated_at"])
