@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from mrmc.inference.card import MAX_CARD_BYTES
-from studies.models import AIModel, AIOutput, AIOutputSet, Arm, AuditEvent, Case, Job, Read, Reader, Study
+from studies.models import AIModel, AIOutput, AIOutputSet, Arm, AuditEvent, Case, Job, Read, Study
 from studies.models.bounds import BIGINT_MAX, SMALLINT_MAX
 
 
@@ -156,16 +156,6 @@ class PrecomputeInput(StrictInput):
     device = serializers.ChoiceField(choices=["auto", "cuda", "cpu"], default="auto")
     batch_size = serializers.IntegerField(min_value=1, max_value=256, required=False,
                                           help_text="Default: the model's own, else 8")
-
-
-class ReaderSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
-    specialty = serializers.CharField(source="user.specialty", read_only=True)
-    years_experience = serializers.IntegerField(source="user.years_experience", read_only=True, allow_null=True)
-
-    class Meta:
-        model = Reader
-        fields = ["id", "code", "group", "username", "specialty", "years_experience", "enrolled_at"]
 
 
 class EnrollInput(StrictInput):

@@ -21,6 +21,7 @@ from studies.services import studies as study_services
 from . import serializers as s
 from .ai_serializers import AIOutputExportSerializer
 from .parsers import LimitedFormParser, LimitedJSONParser
+from .reader_serializers import ReaderSerializer
 
 
 def study_for(request, study_id: int, action: Action) -> Study:
@@ -250,19 +251,19 @@ class AIOutputSetCsvView(_AIOutputSetExportView):
 class ReaderListView(APIView):
     parser_classes = [LimitedJSONParser, LimitedFormParser]
 
-    @extend_schema(responses=s.ReaderSerializer(many=True))
+    @extend_schema(responses=ReaderSerializer(many=True))
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_STUDY)
-        return Response(s.ReaderSerializer(study.readers.select_related("user"), many=True).data)
+        return Response(ReaderSerializer(study.readers.select_related("user"), many=True).data)
 
-    @extend_schema(request=s.EnrollInput, responses={201: s.ReaderSerializer})
+    @extend_schema(request=s.EnrollInput, responses={201: ReaderSerializer})
     def post(self, request, study_id):
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         data = s.EnrollInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = study_services.reader_user(data.validated_data.pop("username"))
         reader = study_services.enroll_reader(actor=request.user, study=study, user=user, **data.validated_data)
-        return Response(s.ReaderSerializer(reader).data, status=status.HTTP_201_CREATED)
+        return Response(ReaderSerializer(reader).data, status=status.HTTP_201_CREATED)
 
 
 class ScheduleView(APIView):

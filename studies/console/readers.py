@@ -1,5 +1,9 @@
-"""The console's readers page: who is enrolled and whether they can log in yet, invitations by e-mail
-(studies.services.invitations), and removal while the rules allow it."""
+"""The console's readers page: who is enrolled, whether they can log in yet and, where the study requires it,
+how far their qualification has come; invitations by e-mail (studies.services.invitations), and removal while
+the rules allow it."""
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from studies.errors import DomainError
-from studies.models import Study
+from studies.models import Reader, Study
 from studies.services import invitations, study_setup
 from studies.services.studies import SETUP_STATUSES
 
@@ -26,9 +30,29 @@ def _account_state(user) -> str:
     return "active" if user.has_usable_password() else "invited"
 
 
+@dataclass(frozen=True)
+class Qualification:
+    """A reader's qualification as the page shows it, from the last evaluation kept with the reader."""
+
+    cases_read: int
+    cases_required: int
+    qualified_at: datetime | None
+    unmet: list[dict]  # the criteria not met, each with its note giving the reader's figure and the threshold
+
+
+def _qualification(reader: Reader, rule: dict) -> Qualification | None:
+    """None where the study requires no qualification."""
+    if not rule:
+        return None
+    evaluation = reader.qualification or {}
+    unmet = [criterion for criterion in evaluation.get("criteria", []) if not criterion["passed"]]
+    return Qualification(evaluation.get("cases_read", 0), rule["min_cases"], reader.qualified_at, unmet)
+
+
 def _readers_page(request, study: Study, *, form=None, error: str = "", status: int = 200):
     invited_at = invitations.last_invited(study)
-    readers = [(reader, _account_state(reader.user), invited_at.get(reader.pk))
+    readers = [(reader, _account_state(reader.user), invited_at.get(reader.pk),
+                _qualification(reader, study.qualification))
                for reader in study.readers.select_related("user").order_by("code")]
     context = {"study": study, "tab": "readers", "readers": readers, "form": form or InviteForm(),
                "may_change": study.status in SETUP_STATUSES, "error": error}
