@@ -122,7 +122,7 @@ def _overview_context(study: Study) -> dict:
                         if to in TRANSITION_LABELS],
         "schedule_form": ScheduleForm(),
         "schedule_job": Job.objects.filter(study=study, kind="generate_schedule").order_by("-id").first(),
-        "error": "",
+        "error": None,  # a service's refusal (DomainError): the readiness gates' name every failing item in a list
     }
 
 
@@ -139,12 +139,12 @@ def study_transition(request, study_id: int):
     form = TransitionForm(request.POST)
     context = _overview_context(study)
     if not form.is_valid():
-        context["error"] = "choose the status to move the study to"
+        context["error"] = InvalidInput("choose the status to move the study to")
         return render(request, "console/overview.html", context, status=400)
     try:
         study = study_services.transition_study(actor=request.user, study=study, to=form.cleaned_data["to"])
     except DomainError as error:
-        context["error"] = error.message
+        context.update(error=error, refused_to=form.cleaned_data["to"])
         return refused(request, "console/overview.html", context, error)
     messages.success(request, f"The study is now {study.status}.")
     return redirect("console-study", study_id=study.pk)
@@ -163,7 +163,7 @@ def study_schedule(request, study_id: int):
     try:
         job = study_services.request_schedule(actor=request.user, study=study, seed=form.cleaned_data["seed"])
     except DomainError as error:
-        context["error"] = error.message
+        context["error"] = error
         return refused(request, "console/overview.html", context, error)
     job.refresh_from_db()
     messages.success(request, f"Schedule job {job.pk}: {job.status}{f' ({job.message})' if job.message else ''}.")

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from studies.errors import RuleViolation
 from studies.models import Assignment, Case, DicomInstance, Role, Study
+from studies.services import qualification
 from studies.services.schedule import williams_square
 from studies.services.tables import Table
 
@@ -121,6 +122,11 @@ class _Facts:
         return list(self.study.arms.order_by("order"))
 
     @cached_property
+    def shown_set(self):
+        """The AI output set readers are shown, or None."""
+        return self.study.ai_output_sets.filter(shown=True).first()
+
+    @cached_property
     def readers(self) -> list:
         return list(self.study.readers.select_related("user").order_by("code"))
 
@@ -207,7 +213,7 @@ def subgroups_item(facts: _Facts) -> Item:
     declared = [str(name) for name in facts.study.subgroups or []]
     title = "Every case has the declared subgroups' metadata"
     if not declared:
-        return Item("subgroups", title, True, "the protocol declares no subgroups")
+        return Item("subgroups", title, True, "no subgroups are declared")
     missing = {name: [case["label"] for case in facts.cases if (case["metadata"] or {}).get(name) in (None, "")]
                for name in declared}
     missing = {name: labels for name, labels in missing.items() if labels}
@@ -222,18 +228,37 @@ def ai_outputs_item(facts: _Facts) -> Item:
     title = "AI-aided arms have an AI output for every case"
     if not any(arm.shows_ai for arm in facts.arms):
         return Item("ai_outputs", title, True, "no arm shows the AI")
-    shown = facts.study.ai_output_sets.filter(shown=True).first()
+    return _shown_set_covers("ai_outputs", title, facts, facts.cases, "cases")
+
+
+def training_ai_outputs_item(facts: _Facts) -> Item:
+    """Training cases are read in the training arms (the rule's, else every arm) with the AI's output shown in
+    those that show it, as feedback too; outputs are fixed once the study leaves draft, when training opens."""
+    title = "Training arms that show the AI have an output for every training case"
+    arms = [arm.name for arm in qualification.training_arms(facts.study) if arm.shows_ai]
+    if not arms:
+        return Item("training_ai_outputs", title, True, "no training arm shows the AI")
+    cases = list(qualification.training_cases(facts.study).order_by("label").values("id", "label"))
+    noun = f"training cases (read with the AI in {', '.join(arms)})"
+    if not cases:
+        return Item("training_ai_outputs", title, True, f"no {noun}")
+    return _shown_set_covers("training_ai_outputs", title, facts, cases, noun)
+
+
+def _shown_set_covers(key: str, title: str, facts: _Facts, cases: list[dict], noun: str) -> Item:
+    """Whether the set shown to readers has an output for each of ``cases`` (``noun`` names them)."""
+    shown = facts.shown_set
     back_to_draft = "" if facts.study.status == S.DRAFT else " (outputs change only in draft)"
     if shown is None:
-        return Item("ai_outputs", title, False, "no AI output set is chosen to be shown",
+        return Item(key, title, False, "no AI output set is chosen to be shown",
                     "import or compute the AI outputs and choose the set readers see" + back_to_draft)
     covered = set(shown.outputs.values_list("case_id", flat=True))
-    missing = [case["label"] for case in facts.cases if case["id"] not in covered]
+    missing = [case["label"] for case in cases if case["id"] not in covered]
     if missing:
-        return Item("ai_outputs", title, False,
-                    f"cases without an output of {shown} (the set shown to readers): {_named(missing)}",
+        return Item(key, title, False,
+                    f"{noun} without an output of {shown} (the set shown to readers): {_named(missing)}",
                     f"import or compute outputs of {shown} for them" + back_to_draft)
-    return Item("ai_outputs", title, True, f"{shown} (the set shown) covers all {len(facts.cases)} case(s)")
+    return Item(key, title, True, f"{shown} (the set shown) covers all {len(cases)} {noun}")
 
 
 def reader_accounts_item(facts: _Facts) -> Item:
@@ -331,7 +356,7 @@ def _expected_reads(facts: _Facts) -> set[tuple[int, int, int]]:
 
 
 ENROLLING_ITEMS: tuple[Callable[[_Facts], Item], ...] = (
-    arms_item, cases_item, images_item, truth_item, subgroups_item, ai_outputs_item)
+    arms_item, cases_item, images_item, truth_item, subgroups_item, ai_outputs_item, training_ai_outputs_item)
 READING_ITEMS = ENROLLING_ITEMS + (
     reader_accounts_item, reader_roles_item, qualification_item, schedule_item, balance_item)
 GATE_ITEMS = {S.ENROLLING: ENROLLING_ITEMS, S.READING: READING_ITEMS}

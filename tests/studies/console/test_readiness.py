@@ -102,7 +102,7 @@ def test_truth_subgroups_and_ai_outputs_are_required_for_every_case(make_study, 
     found = items(study, "enrolling")
     assert [key for key, item in found.items() if not item.ok] == []
     assert found["truth"].found == "2 diseased, 2 not diseased"
-    assert found["subgroups"].found == "the protocol declares no subgroups"
+    assert found["subgroups"].found == "no subgroups are declared"
 
     Case.objects.filter(study=study, label="C001").update(truth=None)
     Case.objects.filter(study=study, label="C002").update(metadata={"site": ""})
@@ -145,6 +145,45 @@ def test_training_cases_are_not_counted(make_study):
     found = items(study, "enrolling")
     assert all(item.ok for item in found.values())
     assert found["cases"].found == "2 case(s), training cases not counted"
+
+
+def test_training_cases_read_with_the_ai_need_an_output_of_the_shown_set(make_study, coordinator):
+    study = imaged_draft(make_study, n_cases=2)
+    t1, t2 = (Case.objects.create(study=study, label=label, truth=truth, is_training=True)
+              for label, truth in (("T1", 1), ("T2", 0)))
+    Case.objects.create(study=study, label="T3", is_training=True)  # no truth: never shown, so needs nothing
+    shown = study.ai_output_sets.get(shown=True)
+    AIOutput.objects.create(study=study, output_set=shown, case=t1, model_name="model", model_version="1", score=0.7)
+    study.qualification = {"min_cases": 2}  # no arms named: training is read in every arm, "aided" among them
+    study.save()
+    item = items(study, "enrolling")["training_ai_outputs"]
+    assert not item.ok
+    assert item.found == ("training cases (read with the AI in aided) without an output of model 1 (the set shown to "
+                          "readers): T2")
+    assert item.fix == "import or compute outputs of model 1 for them"
+    with pytest.raises(RuleViolation) as refused:
+        study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
+    assert [line.split(":")[0] for line in refused.value.errors] == [
+        "Training arms that show the AI have an output for every training case"]
+
+    study.qualification = {"min_cases": 2, "arms": ["unaided"]}  # trained without the AI: no output needed
+    study.save()
+    assert items(study, "enrolling")["training_ai_outputs"].found == "no training arm shows the AI"
+    study.qualification = {"min_cases": 2}
+    study.save()
+    AIOutput.objects.create(study=study, output_set=shown, case=t2, model_name="model", model_version="1", score=0.2)
+    item = items(study, "enrolling")["training_ai_outputs"]
+    assert item.ok and item.found == "model 1 (the set shown) covers all 2 training cases (read with the AI in aided)"
+    assert study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING).status == \
+        "enrolling"
+
+
+def test_without_a_shown_set_training_cases_read_with_the_ai_are_named_too(make_study):
+    study = imaged_draft(make_study, n_cases=2)
+    Case.objects.create(study=study, label="T1", truth=1, is_training=True)
+    study.ai_output_sets.all().delete()
+    item = items(study, "enrolling")["training_ai_outputs"]
+    assert not item.ok and item.found == "no AI output set is chosen to be shown"
 
 
 def _enrolling(make_study, **options) -> Study:

@@ -3,6 +3,7 @@ with the failing items), and the counterbalancing tables as CSV files."""
 
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -98,3 +99,23 @@ def test_the_api_gives_both_gates_and_the_tables(enrolling, coordinator, api):
     assert api(reader).get(f"/api/v1/studies/{enrolling.pk}/readiness/").status_code == 403
     outsider = create_user("elsewhere", Role.COORDINATOR)
     assert api(outsider).get(f"/api/v1/studies/{enrolling.pk}/readiness/").status_code == 404
+
+
+def test_a_refused_start_lists_every_failing_item_on_the_overview(make_study, coordinator):
+    study = make_study(status=Study.Status.DRAFT, n_readers=2, n_cases=3)  # no images stored
+    study.cases.filter(label="C001").update(truth=None)
+    response = client_for(coordinator).post(f"/console/studies/{study.pk}/transition/", {"to": "enrolling"})
+    assert response.status_code == 409
+    refusal = response.content.decode().split('id="refusal"')[1].split("</div>")[0]
+    assert "The study cannot start enrolling while these items fail" in refusal
+    assert re.findall(r"<li>(.*?)</li>", refusal) == [
+        "Every case has images that decode: 3 of 3 cases have no stored image: C000, C001, C002; checked as ingest "
+        "stored them: every frame&#x27;s length (uncompressed) or codestream header (compressed) against the image "
+        "size, the first compressed frame decoded where the server has its codec (upload their DICOM files (images "
+        "whose pixel data does not decode are refused at upload, with the reason) or link them by StudyInstanceUID "
+        "or accession number)",
+        "Every case has truth: 1 of 3 cases have no truth: C001 (import a truth CSV giving 0 or 1 for them)",
+    ]
+    assert "; Every case has truth" not in refusal  # not one line joined
+    study.refresh_from_db()
+    assert study.status == Study.Status.DRAFT
