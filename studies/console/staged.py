@@ -3,7 +3,9 @@ SHA-256 the preview showed, and exactly those bytes are imported, or nothing.
 
 A file lives under ``DICOM_STORAGE/console-staging`` (beside the uploads, so every web process that
 shares the volume sees it) by its SHA-256; the user's session says which file each of their study's
-previews showed. Files older than :data:`KEPT_S` go when the next file is staged.
+previews showed. Files older than :data:`KEPT_S` go when Celery beat sweeps (:func:`sweep`, task
+``studies.sweep_console_staging``) and when the next file is staged, so that a preview never stored does not
+stay on the volume where no one previews again.
 """
 
 import hashlib
@@ -31,7 +33,7 @@ def _key(study: Study, kind: str) -> str:
 def stage(request, study: Study, kind: str, data: bytes, name: str) -> str:
     """Keep ``data`` for ``kind`` ("truth", "ai") of the study in this session; returns its SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    _remove_old()
+    sweep()
     write_atomically(_root() / digest, data, temp_prefix=".staging-")
     request.session[SESSION_KEY] = {**request.session.get(SESSION_KEY, {}),
                                     _key(study, kind): {"sha256": digest, "name": name}}
@@ -61,11 +63,19 @@ def discard(request, study: Study, kind: str) -> None:
         (_root() / entry["sha256"]).unlink(missing_ok=True)
 
 
-def _remove_old() -> None:
+def sweep() -> int:
+    """Remove the kept files last written more than :data:`KEPT_S` ago (and temporary files a crash left); returns
+    how many went."""
     root = _root()
     if not root.is_dir():
-        return
+        return 0
     cutoff = time.time() - KEPT_S
+    removed = 0
     for path in root.iterdir():
-        if path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process swept it first
+            continue
+    return removed
