@@ -49,6 +49,7 @@ def _read_input(data: dict) -> reads.ReadInput:
         opened_at=data["opened_at"],
         first_image_at=data["first_image_at"],
         client_submitted_at=data["submitted_at"],
+        interactions=data.get("interactions"),  # first reads only: a change does not take one
     )
 
 

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from studies.models import AIOutput, Read, Study
 from studies.models.bounds import BIGINT_MAX
 
-from .serializers import StrictInput
+from .serializers import JSONValueField, StrictInput
 
 # ---------------------------------------------------------------- values kept in JSON columns
 
@@ -59,6 +59,12 @@ class StoredPoints(_Stored):
 # ---------------------------------------------------------------- inputs
 
 
+@extend_schema_field({"type": "object", "nullable": True})
+class InteractionsField(JSONValueField):
+    """What the reader did while reading: images viewed and for how long, view changes, AI toggles
+    (version 1, ``studies.services.interactions``, which checks it whole; at most 64 KiB)."""
+
+
 class ReadInputSerializer(StrictInput):
     assignment = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
     idempotency_key = serializers.UUIDField()
@@ -69,10 +75,12 @@ class ReadInputSerializer(StrictInput):
     opened_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     first_image_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     submitted_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    interactions = InteractionsField(required=False, allow_null=True, default=None)
 
 
 class ReviseInputSerializer(ReadInputSerializer):
     assignment = None
+    interactions = None  # a change keeps the record of the first reading
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 

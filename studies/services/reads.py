@@ -14,6 +14,7 @@ from studies.models.bounds import INTEGER_MAX
 from studies.permissions import Action, require
 from studies.rules import revision_refusal, session_state, unaided_score_pending
 from studies.selectors import shown_ai_output
+from studies.services.interactions import checked_interactions
 from studies.services.schedule import complete_session_if_done
 
 REVISABLE_FIELDS = ("rating", "decision", "marks", "comment")
@@ -28,6 +29,7 @@ class ReadInput:
     opened_at: datetime | None = None
     first_image_at: datetime | None = None
     client_submitted_at: datetime | None = None
+    interactions: dict | None = None  # what the reader did (services.interactions); None: not sent
 
 
 def submit_read(*, user: User, assignment_id: int, idempotency_key: uuid.UUID, values: ReadInput) -> tuple[Read, bool]:
@@ -68,6 +70,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
     if unaided_score_pending(assignment):
         raise RuleViolation("submit the unaided score for this case first")
     _validate(study, values)
+    interactions = checked_interactions(values.interactions)
     read = Read.objects.create(
         assignment=assignment,
         reader=assignment.reader,
@@ -76,6 +79,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
         ai_output=shown_ai_output(assignment.case) if assignment.arm.shows_ai else None,
         idempotency_key=idempotency_key,
         duration_ms=_duration_ms(values),
+        interactions=interactions,
         **_stored_values(values),
     )
     complete_session_if_done(assignment.session)
