@@ -1,5 +1,6 @@
 """Steps the e2e tests share: logging in, waiting for a case, reading the canvas."""
 
+import re
 import time
 
 import numpy as np
@@ -61,6 +62,46 @@ def wait_for_case(page, n_opened: int = 1) -> dict:
     return page.evaluate("window.__rw.timings.at(-1)")
 
 
+# The scoring panel as the reader sees it: the rating shown, the decision pressed, each mark's
+# confidence as its field shows it, the comment.
+SHOWN_SCORE = """() => {
+  const panel = document.querySelector('#rw-scoring');
+  const rating = panel.querySelector('#rw-rating-value').textContent;
+  const pressed = panel.querySelector('[data-decision][aria-pressed="true"]');
+  return {
+    rating: rating === 'not set' ? null : Number(rating),
+    decision: pressed ? pressed.dataset.decision === 'true' : null,
+    marks: [...panel.querySelectorAll('.rw-marks input')].map((i) => (i.value === '' ? null : Number(i.value))),
+    comment: panel.querySelector('#rw-comment').value,
+  };
+}"""
+
+
+def shown_score(page) -> dict:
+    """What the scoring panel shows as chosen, read before it is submitted."""
+    return page.evaluate(SHOWN_SCORE)
+
+
+def assert_stored_as_shown(page, base_url: str, assignment_id: int, shown: dict) -> None:
+    """The read of ``assignment_id`` as the database holds it and as the reader's API returns it is
+    exactly what the panel showed."""
+    from studies.models import Read
+
+    def as_compared(read: dict) -> dict:
+        return {"rating": read["rating"], "decision": read["decision"],
+                "marks": [mark["confidence"] for mark in read["marks"]], "comment": read["comment"]}
+
+    stored = Read.objects.values("rating", "decision", "marks", "comment").get(assignment_id=assignment_id)
+    assert as_compared(stored) == shown
+    answered = page.request.get(f"{base_url}/api/v1/reads/").json()
+    assert as_compared(next(read for read in answered if read["assignment"] == assignment_id)) == shown
+
+
+def wait_saved(page) -> None:
+    """Until the outbox is empty: every score submitted so far is stored."""
+    wait_until(page, "document.querySelector('#rw-save').dataset.state === 'saved'")
+
+
 def canvas_stats(page, index: int = 0) -> dict:
     return page.evaluate(CANVAS_STATS, index)
 
@@ -96,3 +137,47 @@ def rendered_vs_dicom(page, path, index: int = 0, n_points: int = 150, seed: int
     if (ds.PhotometricInterpretation == "MONOCHROME1") != state["invert"]:
         expected = 255 - expected
     return np.abs(shown - expected)
+
+
+class PageProblems:
+    """Console errors (of pages and their workers), uncaught page errors, failed requests to our own
+    server and its answers of 400 or more, in every page of a browser context.
+
+    A request the browser itself cancels (``net::ERR_ABORTED``: a navigation away, an aborted fetch)
+    is no failure. A test that provokes a problem on purpose (a killed server, a refused transcoding)
+    names it with :meth:`expect` beforehand; whatever else happened fails the test at its end.
+    """
+
+    def __init__(self):
+        self.seen: list[str] = []
+        self.expected: list[re.Pattern] = []
+
+    def expect(self, *patterns: str) -> None:
+        """Problems matching any of these regular expressions (searched in the text) are expected."""
+        self.expected.extend(re.compile(pattern) for pattern in patterns)
+
+    def watch(self, context, *, origin: str) -> None:
+        ours = origin.rstrip("/") + "/"
+
+        def page_opened(page):
+            page.on("console", lambda m: m.type == "error" and self._add(f"console: {m.text} ({m.location.get('url')})"))
+            page.on("pageerror", lambda error: self._add(f"page error: {error}"))
+            page.on("worker", lambda worker: worker.on(
+                "console", lambda m: m.type == "error" and self._add(f"worker console: {m.text}")))
+
+        context.on("page", page_opened)
+        context.on("requestfailed", lambda request: request.url.startswith(ours)
+                   and request.failure != "net::ERR_ABORTED"
+                   and self._add(f"request failed: {request.method} {request.url} ({request.failure})"))
+        context.on("response", lambda response: response.url.startswith(ours) and response.status >= 400
+                   and self._add(f"{response.status}: {response.request.method} {response.url}"))
+
+    def _add(self, problem: str) -> None:
+        self.seen.append(problem)
+
+    def unexpected(self) -> list[str]:
+        return [problem for problem in self.seen if not any(p.search(problem) for p in self.expected)]
+
+    def assert_none(self) -> None:
+        unexpected = self.unexpected()
+        assert not unexpected, "the browser reported problems:\n" + "\n".join(unexpected)

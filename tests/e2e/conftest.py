@@ -1,5 +1,10 @@
 """Fixtures of the browser tests: headless Debian Chromium (Playwright), a real server in a
-subprocess against the test database, and the demo study with synthetic images."""
+subprocess against the test database, and the demo study with synthetic images.
+
+Every test's ``page`` fails the test at its end on any browser console error, uncaught page error,
+failed request to our server or answer of 400 or more from it (``browser.PageProblems``), unless
+the test said beforehand that it provokes that one (``page_problems.expect``).
+"""
 
 import os
 from pathlib import Path
@@ -9,6 +14,7 @@ from django.conf import settings
 
 from tests.conftest import skip_or_fail
 
+from .browser import PageProblems
 from .server import CHROMIUM, CHROMIUM_ARGS, ServerProcess, database_url
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -85,9 +91,17 @@ def server(transactional_db, dicom_store, tmp_path):
 
 
 @pytest.fixture
-def page(browser, server):
+def page_problems():
+    """What went wrong in the browser during a test; ``expect`` what the test provokes on purpose."""
+    return PageProblems()
+
+
+@pytest.fixture
+def page(browser, server, page_problems):
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page_problems.watch(context, origin=server.url)
     page = context.new_page()
     page.set_default_timeout(30000)
     yield page
     context.close()
+    page_problems.assert_none()

@@ -1,5 +1,7 @@
 """The AI in the reading workstation: shown only in the aided arm, and in a sequential design only
-after the unaided score is stored (headless Chromium against the real server)."""
+after the unaided score is stored; each finding labelled apart from the case score; the reader's
+AI toggles recorded with the read; the cue when arms interleaved in blocks change (headless
+Chromium against the real server)."""
 
 import json
 
@@ -7,7 +9,7 @@ import pytest
 
 from studies.models import Assignment, Read
 
-from .browser import login, wait_for_case
+from .browser import assert_stored_as_shown, login, shown_score, wait_for_case, wait_saved
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -64,10 +66,15 @@ def test_ai_only_in_the_aided_arm(page, server, demo_study, artifacts):
     panel = page.locator("#rw-ai")
     assert panel.is_visible()
     output = aided.case.ai_outputs.get()
-    assert f"{output.score:.2f}" in panel.inner_text()
+    assert f"AI case score\n{output.score:.2f}" in panel.inner_text()
     assert "operating point" in panel.inner_text().lower()
     boxes = page.locator(".rw-overlay rect.rw-ai")
     assert boxes.count() >= 1 and boxes.first.is_visible()
+    # Each box says it is a finding, with the finding's own confidence: not to be taken for the case score.
+    shown_findings = [f for f in output.findings if f.get("score") is not None]
+    labels = [label.text_content() for label in page.locator(".rw-overlay .rw-ai-label").all()]
+    assert labels and all(label.startswith("AI finding ") for label in labels), labels
+    assert f"AI finding {shown_findings[0]['score']:.2f}" in labels
     page.screenshot(path=str(artifacts / "reading_aided.png"))
     page.locator(".rw-viewport").first.hover()
     page.keyboard.press("a")
@@ -78,6 +85,17 @@ def test_ai_only_in_the_aided_arm(page, server, demo_study, artifacts):
     page.wait_for_timeout(300)
     assert page.locator("#rw-submit").is_visible() and page.locator("#rw-ai").is_visible()
     page.screenshot(path=str(artifacts / "reading_aided_laptop.png"))
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("5")
+    page.keyboard.press("n")
+    shown = shown_score(page)
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)  # the second case of this page load
+    wait_saved(page)
+    assert_stored_as_shown(page, server.url, aided.pk, shown)
+    record = Read.objects.get(assignment=aided).interactions
+    assert record["ai_toggles"] == 2
+    assert [kind for _, kind in record["events"]] == ["ai_off", "ai_on"]
 
 
 def test_sequential_design_shows_ai_only_after_the_unaided_score(page, server, make_study, tmp_path):
@@ -124,8 +142,37 @@ def test_sequential_design_shows_ai_only_after_the_unaided_score(page, server, m
     page.keyboard.press("2")
     assert page.get_by_role("button", name="2 probably normal").get_attribute("aria-pressed") == "true"
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#rw-save').dataset.state === 'saved'")
+    wait_saved(page)
     reads = {r.arm.name: r for r in Read.objects.filter(reader__user__username="reader1").select_related("arm")}
     assert reads["unaided"].rating == 4 and reads["aided"].rating == 2
     assert reads["unaided"].case_id == reads["aided"].case_id
+
+
+def test_a_change_of_arm_between_blocks_is_cued(page, server, make_study, tmp_path, artifacts):
+    """Arms interleaved in blocks of two cases within a session: the case where the arm changes says so."""
+    from .scenario import replace_case_images, stack_datasets
+
+    study = make_study(n_readers=1, n_cases=4, block_size=2)
+    for case in study.cases.all():
+        replace_case_images(case, stack_datasets(case.label, n_slices=1, shape=(256, 256)), tmp_path / case.label)
+    arms = list(Assignment.objects.filter(reader__user__username="reader1", session__number=1)
+                .order_by("order").values_list("arm__label", flat=True))
+    assert arms[0] == arms[1] != arms[2] == arms[3]  # one block, then the other arm's
+    login(page, server.url, "reader1", password="pw")
+    page.locator("article.session a.button").first.click()
+    cue = page.locator("#rw-arm-cue")
+    for opened in range(1, 4):
+        wait_for_case(page, opened)
+        if opened == 3:
+            break
+        assert cue.is_hidden(), f"cue at case {opened}, in the same arm as the one before"
+        page.locator(".rw-viewport").first.hover()
+        page.keyboard.press("5")
+        page.keyboard.press("Enter")
+    assert cue.is_visible()
+    assert cue.inner_text().startswith(f"Arm changed: {arms[2]}.")
+    assert "changed" in page.locator("#rw-arm").get_attribute("class")
+    page.screenshot(path=str(artifacts / "reading_arm_changed.png"))
+    page.wait_for_timeout(6500)
+    assert cue.is_hidden()
 

@@ -1,11 +1,14 @@
 """Submitted reads in the reading workstation: nothing lost or duplicated when the server dies
-mid-submit, and a score changed with a reason where the study allows it."""
+mid-submit, a score changed with a reason where the study allows it, and the score just saved
+undone within seconds through the same audited change."""
+
+import re
 
 import pytest
 
 from studies.models import Assignment, Read
 
-from .browser import login, wait_for_case
+from .browser import assert_stored_as_shown, login, shown_score, wait_for_case, wait_saved
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +24,9 @@ def _outbox(page):
     return page.evaluate("JSON.parse(localStorage.getItem('mrmc.outbox.v1.reader1') || '[]')")
 
 
-def test_killing_the_server_mid_submit_loses_and_duplicates_nothing(page, server, demo_study):
+def test_killing_the_server_mid_submit_loses_and_duplicates_nothing(page, server, demo_study, page_problems):
+    # The server is killed twice on purpose: what was in flight or sent meanwhile fails to connect.
+    page_problems.expect(r"net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE)")
     login(page, server.url, "reader1")
     page.locator("article.session a.button").first.click()
     wait_for_case(page, 1)
@@ -85,7 +90,10 @@ def test_reader_changes_a_submitted_score_where_the_study_allows_it(page, server
     page.locator(".rw-viewport").first.hover()
     page.keyboard.press("6")
     save = page.get_by_role("button", name="Save change")
-    assert save.is_disabled()  # a reason is required
+    assert save.get_attribute("aria-disabled") == "true"  # a reason is required
+    save.click(force=True)  # Playwright waits for an aria-disabled button to be enabled; a reader need not
+    assert "Not submitted. Still needed: the reason for the change" in page.locator("#rw-score-message").inner_text()
+    assert ReadRevision.objects.count() == 0
     page.fill("#rw-reason", "second look at the right apex")
     page.screenshot(path=str(artifacts / "reading_change_score.png"))
     save.click()
@@ -97,3 +105,60 @@ def test_reader_changes_a_submitted_score_where_the_study_allows_it(page, server
     history = ReadRevision.objects.get(read=read)
     assert history.previous["rating"] == 30 and history.reason == "second look at the right apex"
 
+
+
+def test_the_score_just_saved_can_be_undone_for_a_few_seconds(page, server, demo_study):
+    """Undo reopens the case with the values stored, and saving it again goes through the audited
+    change, whose reason says the reader undid it and how soon."""
+    from studies.models import ReadRevision, Study
+
+    Study.objects.filter(pk=demo_study.pk).update(revision_policy=Study.RevisionPolicy.AUDITED)
+    first, second = Assignment.objects.filter(reader__user__username="reader1", session__number=1).order_by("order")[:2]
+    login(page, server.url, "reader1")
+    page.locator("article.session a.button").first.click()
+    wait_for_case(page, 1)
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("3")
+    page.keyboard.press("y")
+    submitted = shown_score(page)
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)
+    wait_saved(page)
+    assert page.locator("#rw-notice-text").inner_text() == "✓ Saved case 1: rating 30 · positive"
+    assert_stored_as_shown(page, server.url, first.pk, submitted)
+
+    page.keyboard.press("u")
+    wait_for_case(page, 3)
+    assert "Case 1 of" in page.locator("#rw-case").inner_text()
+    assert "changing its score" in page.locator("#rw-case").inner_text()
+    assert shown_score(page) == submitted  # reopened with the values the server holds
+    reason = page.locator("#rw-reason").input_value()
+    assert re.fullmatch(r"Undone by the reader \d+ s after submitting", reason), reason
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("6")
+    page.keyboard.press("n")
+    changed = shown_score(page)
+    page.keyboard.press("Enter")
+    wait_for_case(page, 4)
+    assert "Case 2 of" in page.locator("#rw-case").inner_text()  # back where the reader was
+    wait_saved(page)
+    assert page.locator("#rw-notice-text").inner_text() == "✓ Saved change to case 1: rating 60 · negative"
+    assert_stored_as_shown(page, server.url, first.pk, changed)
+    read = Read.objects.get(assignment=first)
+    history = ReadRevision.objects.get(read=read)
+    assert read.revision == 1 and history.previous["rating"] == 30 and history.previous["decision"] is True
+    assert history.reason == reason
+
+    # Past the undo window the button goes, and U does nothing.
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("5")
+    page.keyboard.press("y")
+    page.keyboard.press("Enter")
+    wait_for_case(page, 5)
+    assert page.locator("#rw-undo").is_visible()
+    page.wait_for_timeout(10_500)
+    assert page.locator("#rw-undo").count() == 0
+    page.keyboard.press("u")
+    page.wait_for_timeout(500)
+    assert "Case 3 of" in page.locator("#rw-case").inner_text()
+    assert not ReadRevision.objects.filter(read__assignment=second).exists()

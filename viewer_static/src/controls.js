@@ -1,32 +1,63 @@
 // The reader's controls over the images and the score: toolbar, window presets, keyboard
 // shortcuts (keyboard.js), and pointer events on the viewports (active viewport, lesion marks).
+// Each change the reader makes to a view (a drag, a key, a button) is reported once to
+// ``onViewChanged`` for the interaction record (interactions.js).
 
 import * as tools from './tools.js';
-import { shortcutOf } from './keyboard.js';
+import { fieldKind, shortcutOf } from './keyboard.js';
+import { viewChanges } from './interactions.js';
 import { showHelp } from './ui.js';
 
 export class Controls {
   /**
    * @param {{ui: object, store: import('./store.js').ViewerStore, hanging: object, overlays: object,
-   *          onSubmit: Function, onPrevious: Function}} parts
+   *          onSubmit: Function, onPrevious: Function, onUndo: Function,
+   *          onViewChanged: (kind: string) => void, onActivate: (index: number) => void}} parts
    */
-  constructor({ ui, store, hanging, overlays, onSubmit, onPrevious }) {
-    Object.assign(this, { ui, store, hanging, overlays });
+  constructor({ ui, store, hanging, overlays, onSubmit, onPrevious, onUndo, onViewChanged, onActivate }) {
+    Object.assign(this, { ui, store, hanging, overlays, onViewChanged, onActivate });
     this.scoring = null; // the ScoringPanel, once the session's scale is known
-    this.keyActions = this._keyActions({ onSubmit, onPrevious });
+    this.keyActions = this._keyActions({ onSubmit, onPrevious, onUndo });
+    this.gesture = null; // the views before a pointer gesture on a viewport
     this._wireToolbar();
     document.addEventListener('keydown', (e) => this.onKey(e));
+    window.addEventListener('pointerup', () => this._endGesture());
+    window.addEventListener('pointercancel', () => this._endGesture());
   }
 
   activeViewport() {
     return this.hanging.viewports[this.store.activeViewport] || this.hanging.viewports[0];
   }
 
+  /** Run ``action`` and report the view changes it made, once each per viewport. */
+  tracked(action) {
+    const before = this.hanging.viewports.map(tools.viewState);
+    const result = action();
+    this._report(before);
+    return result;
+  }
+
+  _report(before) {
+    this.hanging.viewports.forEach((viewport, i) => {
+      for (const kind of viewChanges(before[i], tools.viewState(viewport))) this.onViewChanged?.(kind);
+    });
+  }
+
+  _endGesture() {
+    if (!this.gesture) return;
+    const before = this.gesture;
+    this.gesture = null;
+    this._report(before);
+  }
+
   /** After a new layout: follow the active viewport and place marks with the Mark tool. */
   wireViewports() {
     this.hanging.viewportIds.forEach((_, index) => {
       const element = this.hanging.element(index);
-      const activate = () => (this.store.activeViewport = index);
+      const activate = () => {
+        this.store.activeViewport = index;
+        this.onActivate?.(index);
+      };
       element.addEventListener('pointerenter', activate);
       element.addEventListener('focus', activate);
       let down = null;
@@ -34,6 +65,7 @@ export class Controls {
         'pointerdown',
         (e) => {
           activate();
+          this.gesture = this.hanging.viewports.map(tools.viewState);
           down = e.button === 0 && tools.primaryTool() === 'mark' ? [e.clientX, e.clientY] : null;
         },
         true,
@@ -68,7 +100,7 @@ export class Controls {
     const preset = tools.presetsFor(set?.modality)[index];
     if (!preset) return;
     const base = this.hanging.defaultVoi.get(viewport.id) || viewport.getProperties().voiRange;
-    tools.applyVoi(viewport, preset[1](viewport, base));
+    this.tracked(() => tools.applyVoi(viewport, preset[1](viewport, base)));
   }
 
   _wireToolbar() {
@@ -82,11 +114,17 @@ export class Controls {
     presets.addEventListener('change', () => {
       this.applyPreset(Number(presets.value));
       presets.value = '';
+      presets.blur(); // the shortcuts' digits would otherwise pick a preset by its number
     });
     this.selectTool('wl');
   }
 
   runAction(action) {
+    if (action === 'help') return showHelp(this.ui.help, { ai: !this.ui.ai.hidden });
+    return this.tracked(() => this._viewAction(action));
+  }
+
+  _viewAction(action) {
     const viewport = this.activeViewport();
     const all = this.hanging.viewports;
     switch (action) {
@@ -95,13 +133,12 @@ export class Controls {
       case 'reset': tools.clearMeasurements(); all.forEach(tools.reset); return this.hanging.alignAll();
       case 'zoom-in': return viewport && tools.zoomBy(viewport, 1.25);
       case 'zoom-out': return viewport && tools.zoomBy(viewport, 0.8);
-      case 'help': return showHelp(this.ui.help, { ai: !this.ui.ai.hidden });
       default: return undefined;
     }
   }
 
   /** What each shortcut of keyboard.js does; the score ones wait for the scoring panel. */
-  _keyActions({ onSubmit, onPrevious }) {
+  _keyActions({ onSubmit, onPrevious, onUndo }) {
     const { ui } = this;
     const viewport = () => this.activeViewport();
     return {
@@ -118,6 +155,7 @@ export class Controls {
       comment: () => ui.scoring.querySelector('#rw-comment')?.focus(),
       submit: () => onSubmit(),
       previous: () => onPrevious(),
+      undo: () => onUndo(),
       escape: (_, event) => {
         this.selectTool('wl');
         event.target.blur?.();
@@ -126,13 +164,14 @@ export class Controls {
   }
 
   onKey(e) {
-    // Keys typed into the comment or a mark's confidence are text, except Escape, which leaves the field.
-    if (e.target.closest?.('input, textarea, select') && e.key !== 'Escape') return;
-    if (this.ui.help.open || e.ctrlKey || e.metaKey || e.altKey) return;
-    const shortcut = shortcutOf(e);
+    // A held Enter submits one case, not one per key repeat.
+    if (this.ui.help.open || (e.repeat && e.key === 'Enter')) return;
+    // Wherever the focus is; a text field keeps what is typed in it and the slider its arrows.
+    const shortcut = shortcutOf(e, fieldKind(e.target));
     if (!shortcut) return;
     const [name, argument] = shortcut;
-    this.keyActions[name](argument, e);
+    // Before the action: Enter on a focused button would also click it, in a text field add a line.
     e.preventDefault();
+    this.keyActions[name](argument, e);
   }
 }

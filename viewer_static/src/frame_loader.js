@@ -47,6 +47,7 @@ export class FrameLoader {
     this.policy = policy;
     this.asking = new Map(); // frame URL -> the form asked for while its request is out
     this.records = new Map(); // frame URL -> what it cost, the latest RECORDS_KEPT frames
+    this.failures = new WeakSet(); // what frames that could not be loaded failed with (isLoadFailure)
     // Entries are read as each frame arrives; a full buffer would stop new ones being kept.
     performance.addEventListener('resourcetimingbufferfull', () => performance.clearResourceTimings());
   }
@@ -63,6 +64,14 @@ export class FrameLoader {
     images.generate((out) => this._load(imageId, options, out));
     return { promise: images.getDonePromise(), cancelFn: undefined };
   };
+
+  /**
+   * Whether ``reason`` is what a frame failed to load with. Cornerstone's image cache passes the
+   * failure on from a promise that nothing awaits, where the page has already dealt with it.
+   */
+  isLoadFailure(reason) {
+    return typeof reason === 'object' && reason !== null && this.failures.has(reason);
+  }
 
   /** What the frame of ``imageId`` cost when it was last loaded, or null. */
   record(imageId) {
@@ -83,7 +92,10 @@ export class FrameLoader {
         return;
       } catch (error) {
         const next = this.policy.fallbackFor(url, form, stored, error);
-        if (!next) throw error;
+        if (!next) {
+          if (typeof error === 'object' && error !== null) this.failures.add(error);
+          throw error;
+        }
         fallback = { from: form, because: failureKind(error) };
         form = next;
       } finally {

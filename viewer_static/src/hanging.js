@@ -25,6 +25,23 @@ function viewOf(meta) {
   return VIEW_CODES[value] || (code ? tagValue(code, '00080104') : '') || '';
 }
 
+// Image Laterality in words for the viewport label; U (unpaired, e.g. a chest) says nothing to a reader.
+const LATERALITY_WORDS = { R: 'Right', L: 'Left', B: 'Both' };
+// The view codes of View Position (DX) and the mammography views, spelled out in the label's tooltip.
+const VIEW_WORDS = {
+  PA: 'posteroanterior', AP: 'anteroposterior', LL: 'left lateral', RL: 'right lateral', LAT: 'lateral',
+  CC: 'craniocaudal', MLO: 'mediolateral oblique', ML: 'mediolateral', LM: 'lateromedial',
+};
+
+/** The viewport's label ("Right CC", "PA") and its tooltip in words; the series description otherwise. */
+function labelOf(laterality, view, description) {
+  const side = LATERALITY_WORDS[laterality];
+  const label = [side, view].filter(Boolean).join(' ');
+  if (!label) return { label: description, title: description };
+  const viewWords = VIEW_WORDS[view] ? `${VIEW_WORDS[view]} (${view})` : view;
+  return { label, title: [side, viewWords].filter(Boolean).join(', ') };
+}
+
 function describe(meta) {
   const laterality = tagValue(meta, '00200062') || tagValue(meta, '00200060') || '';
   const view = viewOf(meta);
@@ -38,7 +55,7 @@ function describe(meta) {
     frames: Number(tagValue(meta, '00280008') ?? 1) || 1,
     laterality,
     view,
-    label: [laterality, view].filter(Boolean).join(' ') || tagValue(meta, '0008103E') || '',
+    ...labelOf(laterality, view, tagValue(meta, '0008103E') || ''),
   };
 }
 
@@ -58,11 +75,11 @@ export function displaySets(instances, imageIdOf) {
   for (const { meta, d } of described) {
     const ids = Array.from({ length: d.frames }, (_, i) => imageIdOf(meta, d, i + 1));
     if (PROJECTION.has(d.modality)) {
-      sets.push({ modality: d.modality, label: d.label, laterality: d.laterality, view: d.view, orientation: d.orientation, imageIds: ids });
+      sets.push({ modality: d.modality, label: d.label, title: d.title, laterality: d.laterality, view: d.view, orientation: d.orientation, imageIds: ids });
       continue;
     }
     if (!bySeries.has(d.seriesUid)) {
-      const set = { modality: d.modality, label: d.label, imageIds: [] };
+      const set = { modality: d.modality, label: d.label, title: d.title, imageIds: [] };
       bySeries.set(d.seriesUid, set);
       sets.push(set);
     }

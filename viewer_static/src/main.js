@@ -1,5 +1,6 @@
-// The reading page: loads the session, opens cases, submits reads through the outbox, prefetches
-// the next case. The state lives in store.js, the controls in controls.js.
+// The reading page: loads the session, opens cases, submits reads through the outbox with what
+// the reader did (interactions.js), says what was saved and offers to undo it, prefetches the next
+// case. The state lives in store.js, the controls in controls.js.
 import './styles.css';
 
 import { DicomWeb, ReadingApi } from './api.js';
@@ -8,12 +9,17 @@ import { FrameLoader } from './frame_loader.js';
 import { TransferPolicy, parseForcedForm } from './transfer.js';
 import * as tools from './tools.js';
 import { Overlays } from './overlay.js';
+import { Readouts } from './readouts.js';
+import { InteractionRecorder } from './interactions.js';
 import { ScoringPanel } from './scoring.js';
 import { readBody } from './score_state.js';
 import { Outbox, newIdempotencyKey } from './offline.js';
 import { ViewerStore } from './store.js';
 import { Controls } from './controls.js';
-import { buildShell, renderAiPanel, renderSaveState } from './ui.js';
+import { buildShell, renderAiPanel, renderNotice, renderSaveState, showArmCue } from './ui.js';
+
+const UNDO_MS = 10_000; // how long after a submission its undo is offered
+const NOTICE_MS = 15_000; // how long the notice of a saved score stays
 
 const config = JSON.parse(document.getElementById('rw-config').textContent);
 const params = new URLSearchParams(location.search);
@@ -29,6 +35,11 @@ const outbox = new Outbox(config.user, (body) => {
   return sent.finally(() => clearTimeout(timer));
 });
 const store = new ViewerStore();
+// A frame that fails to load is dealt with where it was asked for (the case's "Retrying…", the
+// prefetch's catch); Cornerstone's image cache reports it once more from a promise nothing awaits.
+window.addEventListener('unhandledrejection', (event) => {
+  if (frames.isLoadFailure(event.reason)) event.preventDefault();
+});
 
 // Test and benchmark hook: timings and the viewports; nothing about truth or other readers.
 const probe = (window.__rw = { ready: false, caseReady: false, timings: [], errors: [] });
@@ -38,6 +49,12 @@ let hanging;
 let overlays;
 let controls;
 let scoring;
+let lastSaved = null; // the notice of the last submission (noteSaved)
+let lastArm = null; // the arm of the case shown before this one
+
+const clock = () => performance.now();
+/** What the reader does is recorded for the first read of the case on screen, once its images show. */
+const recording = () => store.current?.recorder ?? null;
 
 function setStatus(text, kind = 'info') {
   ui.status.textContent = text;
@@ -60,7 +77,14 @@ async function main() {
     },
   });
   overlays = new Overlays(hanging);
-  controls = new Controls({ ui, store, hanging, overlays, onSubmit: submit, onPrevious: openPrevious });
+  new Readouts(hanging);
+  hanging.onRendered(recordShown);
+  document.addEventListener('visibilitychange', () => recording()?.visibility(!document.hidden, clock()));
+  controls = new Controls({
+    ui, store, hanging, overlays, onSubmit: submit, onPrevious: openPrevious, onUndo: undoLast,
+    onViewChanged: (kind) => recording()?.change(kind, clock()),
+    onActivate: (index) => recording()?.focus(index, clock()),
+  });
   let resizeTimer;
   new ResizeObserver(() => {
     clearTimeout(resizeTimer);
@@ -107,11 +131,20 @@ function updateProgress() {
   ui.progressText.textContent = `${done} / ${total} read`;
 }
 
+/** The interaction record follows which image of the case each viewport shows. */
+function recordShown(index) {
+  const imageId = hanging.viewports[index]?.getCurrentImageId?.();
+  const position = hanging.sets[index]?.imageIds.indexOf(imageId) ?? -1;
+  if (position >= 0) recording()?.show(index, index, position, clock());
+}
+
 /**
  * Show a case. ``revise``: a case whose read the reader goes back to change (``details`` are its
- * assignment, fetched to check that the change is allowed); otherwise a read case is skipped.
+ * assignment, fetched to check that the change is allowed; ``reason``, the change's reason where
+ * the viewer gives it); otherwise a read case is skipped. ``recorder``: the record of a case the
+ * reader left unscored and comes back to.
  */
-async function openAssignment(id, { openedAt = new Date(), revise = false, details = null } = {}) {
+async function openAssignment(id, { openedAt = new Date(), revise = false, details = null, reason = '', recorder = null } = {}) {
   const t0 = performance.now();
   probe.caseReady = false;
   store.current = null;
@@ -122,7 +155,7 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
     assignment = assignment || (await api.assignment(id));
   } catch (error) {
     setStatus(`Could not load the case (${error.message}). Retrying…`, 'error');
-    setTimeout(() => openAssignment(id, { openedAt, revise }), 3000);
+    setTimeout(() => openAssignment(id, { openedAt, revise, reason, recorder }), 3000);
     return;
   }
   if (assignment.read && !(revise && !assignment.final_because)) {
@@ -134,8 +167,9 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
     setStatus(`This case cannot be read now: ${assignment.reason_closed || 'session closed'}`, 'error');
     return;
   }
-  const current = store.startCase(assignment, { openedAt, revising: assignment.read?.id ?? null });
-  showCase(current);
+  const revising = assignment.read?.id ?? null;
+  const current = store.startCase(assignment, { openedAt, revising, recorder: revising ? null : recorder ?? new InteractionRecorder() });
+  showCase(current, { reason });
   const studyUid = assignment.study_instance_uid;
   const prefetched = images.studies.has(studyUid);
   try {
@@ -145,6 +179,7 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
     if (!store.isShowing(current)) return;
     current.firstImageAt = new Date(performance.timeOrigin + renderedAt);
     store.activeViewport = 0;
+    startRecording(current.recorder, renderedAt);
     overlays.redraw();
     setStatus('');
     const timing = {
@@ -166,9 +201,17 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
     // Server restarting or network gone: try again while the reader is still on this case.
     setStatus(`Could not load the images (${error.message || error}). Retrying…`, 'error');
     setTimeout(() => {
-      if (store.isShowing(current)) openAssignment(id, { openedAt, revise: Boolean(current.revising) });
+      if (store.isShowing(current)) openAssignment(id, { openedAt, revise: Boolean(current.revising), reason, recorder: current.recorder });
     }, 3000);
   }
+}
+
+/** From the first image on (again, for a case the reader comes back to), the images shown count. */
+function startRecording(recorder, now) {
+  if (!recorder) return;
+  if (recorder.recording) recorder.visibility(!document.hidden, now);
+  else recorder.start(now, { visible: !document.hidden });
+  hanging.viewports.forEach((_, index) => recordShown(index));
 }
 
 /**
@@ -183,22 +226,32 @@ function recordFullQuality(timing, t0) {
 }
 
 /** The case's header, scoring panel and AI panel, before its images arrive. */
-function showCase({ assignment, revising }) {
+function showCase({ assignment, revising }, { reason = '' } = {}) {
   ui.caseLabel.textContent = `Case ${store.position(assignment.id)} of ${store.assignments.length}${revising ? ' · changing its score' : ''}`;
   ui.arm.textContent = assignment.arm.label;
   ui.arm.dataset.ai = String(Boolean(assignment.arm.shows_ai));
+  // Where arms are interleaved in blocks, a reader must not miss that the next case is read otherwise.
+  if (lastArm !== null && lastArm !== assignment.arm.label) {
+    showArmCue(ui.armCue, ui.arm, { label: assignment.arm.label, showsAi: assignment.arm.shows_ai });
+  }
+  lastArm = assignment.arm.label;
   updateProgress();
   const keep = ['cpu', 'gpu'].filter((k) => params.get(k) === '1').map((k) => `&${k}=1`).join('')
     + (params.has('transfer') ? `&transfer=${encodeURIComponent(params.get('transfer'))}` : '');
   history.replaceState(null, '', `?assignment=${assignment.id}${keep}`);
 
   scoring.reset();
-  if (revising) scoring.startRevision(assignment.read);
+  if (revising) scoring.startRevision(assignment.read, reason);
   tools.clearMeasurements();
   // The AI panel exists only for an arm that shows AI and only once the API returns it
   // (sequential design: after the unaided score is in).
   const ai = assignment.arm.shows_ai && assignment.ai?.length ? assignment.ai : null;
-  renderAiPanel(ui.ai, ai, { onToggle: (on) => overlays.toggleFindings(on) });
+  renderAiPanel(ui.ai, ai, {
+    onToggle: (on) => {
+      overlays.toggleFindings(on);
+      recording()?.aiToggle(on, clock());
+    },
+  });
   overlays.setFindings(ai ? ai.flatMap((output) => output.findings) : []);
   overlays.toggleFindings(Boolean(ai));
 }
@@ -226,26 +279,33 @@ async function prefetchNext(currentId) {
 
 async function submit() {
   const current = store.current;
-  if (!current || store.submitting || !scoring.state.complete || scoring.state.locked) return;
+  if (!current || store.submitting || scoring.state.locked) return;
+  if (!scoring.state.complete) {
+    scoring.refuse();
+    return;
+  }
   store.submitting = true;
   probe.submittedAt = performance.now();
   scoring.lock();
-  outbox.enqueue(readBody({
+  const values = scoring.state.values();
+  const key = outbox.enqueue(readBody({
     assignmentId: current.assignment.id,
     idempotencyKey: newIdempotencyKey(),
-    values: scoring.state.values(),
+    values,
     openedAt: current.openedAt,
     firstImageAt: current.firstImageAt,
     submittedAt: new Date(),
     revising: current.revising,
     reason: scoring.state.revision?.reason,
+    interactions: current.recorder?.record(clock()),
   })); // kept in the browser before anything goes over the network
   outbox.flush();
+  noteSaved({ assignment: current.assignment, key, values, change: Boolean(current.revising) });
   updateProgress();
   try {
     const next = current.revising ? nextUnread() : nextUnread(current.assignment.id);
     // Back from a change: the case left unscored keeps the reading time from its first opening.
-    const openedAt = current.revising ? store.takeResume(next, new Date()) : new Date();
+    const { openedAt, recorder } = current.revising ? store.takeResume(next, new Date()) : { openedAt: new Date(), recorder: null };
     if (!current.revising) {
       if (next && store.sequential && !current.assignment.arm.shows_ai) {
         // The aided read of the same case shows the AI only once the unaided score is stored.
@@ -254,11 +314,54 @@ async function submit() {
       }
       store.markRead(current.assignment.id);
     }
-    if (next) await openAssignment(next.id, { openedAt });
+    if (next) await openAssignment(next.id, { openedAt, recorder });
     else showSessionDone();
   } finally {
     store.submitting = false;
   }
+}
+
+/**
+ * The notice of what was just submitted, as sent (so as stored): saving, then saved or refused;
+ * with an undo for a few seconds where the study keeps audited changes and this score may still
+ * change (not an unaided score in the sequential design, final once the AI shows).
+ */
+function noteSaved({ assignment, key, values, change }) {
+  const saved = {
+    id: assignment.id, key, values, change, position: store.position(assignment.id), at: Date.now(), state: 'saving',
+    undoable: store.session.scale.revisions_allowed && !(store.sequential && !assignment.arm.shows_ai),
+  };
+  lastSaved = saved;
+  const draw = () => {
+    if (lastSaved !== saved) return;
+    const undo = saved.undoable && saved.state !== 'rejected' && Date.now() - saved.at < UNDO_MS;
+    renderNotice(ui.notice, { ...saved, onUndo: undo ? undoLast : undefined });
+  };
+  draw();
+  outbox.settled(key).then((state) => {
+    saved.state = state;
+    draw();
+  });
+  setTimeout(draw, UNDO_MS); // the undo goes
+  setTimeout(() => lastSaved === saved && saved.state === 'saved' && renderNotice(ui.notice, null), NOTICE_MS);
+}
+
+/**
+ * Undo the score just submitted: reopen that case with its stored values to change them, through
+ * the audited change like any other, its reason saying that the reader undid it and how soon.
+ */
+async function undoLast() {
+  const saved = lastSaved;
+  const elapsed = saved ? Date.now() - saved.at : Infinity;
+  if (!saved?.undoable || elapsed > UNDO_MS || store.submitting) return;
+  lastSaved = null;
+  renderNotice(ui.notice, null);
+  setStatus(`Reopening case ${saved.position}…`);
+  if ((await outbox.settled(saved.key)) === 'rejected') {
+    setStatus(`The score of case ${saved.position} was refused by the server: there is nothing to undo.`, 'error');
+    return;
+  }
+  await reviseCase(saved.id, { reason: `Undone by the reader ${Math.max(1, Math.ceil(elapsed / 1000))} s after submitting` });
 }
 
 /** Go back to the scored case before this one to change its score, where the study allows it. */
@@ -269,10 +372,15 @@ async function openPrevious() {
     setStatus('There is no earlier scored case to go back to.');
     return;
   }
-  const position = store.position(previous.id);
+  await reviseCase(previous.id);
+}
+
+/** Open a scored case to change its score, where the server says it still may change. */
+async function reviseCase(id, { reason = '' } = {}) {
+  const position = store.position(id);
   let details;
   try {
-    details = await api.assignment(previous.id);
+    details = await api.assignment(id);
   } catch (error) {
     setStatus(`Could not load case ${position} (${error.message}).`, 'error');
     return;
@@ -280,8 +388,9 @@ async function openPrevious() {
   if (!details.read) setStatus(`The score of case ${position} is still being saved; try again in a moment.`);
   else if (details.final_because) setStatus(`The score of case ${position} can no longer change: ${details.final_because}.`);
   else {
+    store.current?.recorder?.visibility(false, clock()); // its images are out of sight until the reader comes back
     store.leaveForRevision();
-    await openAssignment(previous.id, { revise: true, details });
+    await openAssignment(id, { revise: true, details, reason });
   }
 }
 

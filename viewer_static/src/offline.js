@@ -119,6 +119,23 @@ export class Outbox {
     });
   }
 
+  /**
+   * Resolves 'saved' once the server has confirmed the read or change kept under ``key`` (it has
+   * left the outbox), 'rejected' once the server refused it.
+   */
+  settled(key) {
+    return new Promise((resolve) => {
+      const check = () => {
+        const item = this.items().find((i) => i.body.idempotency_key === key);
+        if (item?.state === 'pending') return false;
+        this.listeners.delete(check);
+        resolve(item ? 'rejected' : 'saved');
+        return true;
+      };
+      if (!check()) this.listeners.add(check);
+    });
+  }
+
   /** Send every pending read, oldest first; schedule a retry if any is left. */
   flush() {
     if (this.sending) return this.sending;

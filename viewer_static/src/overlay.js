@@ -2,8 +2,8 @@
 // Positions are stored in image pixels (column x, row y) and mapped to the canvas on every
 // camera change, so they follow zoom and pan.
 
-import { Enums, utilities as csUtils } from '@cornerstonejs/core';
-import { parseImageId } from './viewport.js';
+import { utilities as csUtils } from '@cornerstonejs/core';
+import { imageToCanvas, parseImageId } from './viewport.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -21,7 +21,7 @@ export class Overlays {
     this.showFindings = false;
     this.marks = [];
     this.selectedMark = -1;
-    this._listening = new WeakSet();
+    hanging.onRendered((index) => this.redrawViewport(index));
   }
 
   setFindings(findings) {
@@ -50,19 +50,7 @@ export class Overlays {
     return { x, y, ...parseImageId(imageId) };
   }
 
-  watch() {
-    this.hanging.viewports.forEach((viewport, index) => {
-      const element = this.hanging.element(index);
-      if (this._listening.has(element)) return;
-      this._listening.add(element);
-      for (const event of [Enums.Events.IMAGE_RENDERED, Enums.Events.CAMERA_MODIFIED]) {
-        element.addEventListener(event, () => this.redrawViewport(index));
-      }
-    });
-  }
-
   redraw() {
-    this.watch();
     this.hanging.viewports.forEach((_, i) => this.redrawViewport(i));
   }
 
@@ -72,11 +60,11 @@ export class Overlays {
     if (!viewport || !svg) return;
     svg.replaceChildren();
     const imageId = viewport.getCurrentImageId?.();
-    if (!imageId) return;
+    if (!imageId || !viewport.getImageData()) return; // no image to map positions on yet
     const shown = parseImageId(imageId);
     const here = (uid, frame) =>
       uid ? uid === shown.instanceUid && (frame || 1) === shown.frame : index === 0 && viewport.getCurrentImageIdIndex() === 0;
-    const toCanvas = (x, y) => viewport.worldToCanvas(csUtils.imageToWorldCoords(imageId, [x, y]));
+    const toCanvas = (x, y) => imageToCanvas(viewport, x, y);
 
     if (this.showFindings) {
       for (const f of this.findings) {
@@ -104,9 +92,13 @@ function fmt(v) {
   return v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(2);
 }
 
-/** A finding as payloads.js reads it: a box (x, y, width, height), a point (x, y) or a contour (points). */
+/**
+ * A finding as payloads.js reads it: a box (x, y, width, height), a point (x, y) or a contour
+ * (points). Its label says "finding" and its own confidence, not to be taken for the AI's case
+ * score, which the AI panel shows.
+ */
 function drawFinding(f, toCanvas) {
-  const label = f.score !== undefined && f.score !== null ? `AI ${fmt(f.score)}` : 'AI';
+  const label = f.score !== undefined && f.score !== null ? `AI finding ${fmt(f.score)}` : 'AI finding';
   const nodes = [];
   if (f.type === 'box') {
     const [x0, y0] = toCanvas(f.x, f.y);

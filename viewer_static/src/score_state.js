@@ -1,7 +1,8 @@
 // What the reader has scored on the current case, checked against the study's scale: the rating
-// (unset until the reader sets it, so no default nudges them), the binary decision where the study
-// asks for one, lesion marks up to the study's limit, a comment, and the reason for a change to a
-// submitted read. No DOM: scoring.js draws it, main.js sends it.
+// and each lesion mark's confidence (unset until the reader sets them, so no default nudges them),
+// the binary decision where the study asks for one, lesion marks up to the study's limit, a
+// comment, and the reason for a change to a submitted read. No DOM: scoring.js draws it, main.js
+// sends it.
 
 export class ScoreState {
   /** @param {{type: string, min: number, max: number, binary_decision: boolean, marks_enabled: boolean, max_marks: number}} scale */
@@ -20,13 +21,16 @@ export class ScoreState {
     this.locked = false;
   }
 
-  /** Start from a submitted read's values; the change needs a reason (kept in the audit history). */
-  startRevision(read) {
+  /**
+   * Start from a submitted read's values; the change needs a reason (kept in the audit history),
+   * given here where the viewer knows it (an undo).
+   */
+  startRevision(read, reason = '') {
     this.rating = read.rating;
     this.decision = read.decision;
     this.marks = read.marks.map((mark) => ({ ...mark }));
     this.comment = read.comment || '';
-    this.revision = { reason: '' };
+    this.revision = { reason };
   }
 
   get ordinal() {
@@ -42,8 +46,16 @@ export class ScoreState {
     const need = [];
     if (this.rating === null) need.push('a rating');
     if (this.scale.binary_decision && this.decision === null) need.push('a decision');
+    this.marks.forEach((mark, i) => {
+      if (mark.confidence === null) need.push(`a confidence for mark ${i + 1} (${this.scaleText})`);
+    });
     if (this.revision && !this.revision.reason.trim()) need.push('the reason for the change');
     return need;
+  }
+
+  /** The scale's range as the reader reads it: "0–100", "1–5". */
+  get scaleText() {
+    return `${this.scale.min}–${this.scale.max}`;
   }
 
   /** A value inside the scale: whole steps on an ordinal scale, tenths on a continuous one. */
@@ -79,14 +91,13 @@ export class ScoreState {
   }
 
   /**
-   * Add a lesion mark (image pixel, instance, frame) with the current rating as its confidence.
+   * Add a lesion mark (image pixel, instance, frame); its confidence is unset until the reader sets it.
    * @returns {'added'|'limit'|'off'} 'limit': the study's max_marks is reached
    */
   addMark(point) {
     if (this.locked || !this.scale.marks_enabled) return 'off';
     if (this.marks.length >= this.scale.max_marks) return 'limit';
-    const confidence = this.rating ?? this.scale.max;
-    this.marks.push({ ...point, x: round1(point.x), y: round1(point.y), confidence });
+    this.marks.push({ ...point, x: round1(point.x), y: round1(point.y), confidence: null });
     this.selectedMark = this.marks.length - 1;
     return 'added';
   }
@@ -99,13 +110,19 @@ export class ScoreState {
     return true;
   }
 
-  /** A mark's confidence, kept inside the scale; a value that is not a number leaves it as it was. */
+  /**
+   * A mark's confidence as typed: a number on the scale (a whole one on an ordinal scale), else
+   * unset, so that what the field shows is what is sent or the read cannot be submitted.
+   * Returns whether the value is on the scale.
+   */
   setMarkConfidence(index, value) {
-    const number = Number(value);
-    if (!this.marks[index] || value === '' || !Number.isFinite(number)) return false;
+    const mark = this.marks[index];
+    if (!mark || this.locked) return false;
+    const number = String(value).trim() === '' ? NaN : Number(value);
     const { min, max } = this.scale;
-    this.marks[index].confidence = Math.max(min, Math.min(max, number));
-    return true;
+    const onScale = Number.isFinite(number) && number >= min && number <= max && (!this.ordinal || Number.isInteger(number));
+    mark.confidence = onScale ? number : null;
+    return onScale;
   }
 
   values() {
@@ -123,11 +140,12 @@ function round1(v) {
 }
 
 /**
- * The body of a read (POST /reads/) or of a change to one (PATCH, ``revising``: the read's id).
+ * The body of a read (POST /reads/, with what the reader did: ``interactions``, interactions.js) or
+ * of a change to one (PATCH, ``revising``: the read's id).
  * The timestamps go in order, opened <= first image <= submitted: the first image's time comes
  * from the performance clock, which can drift a few ms from the wall clock the others use.
  */
-export function readBody({ assignmentId, idempotencyKey, values, openedAt, firstImageAt, submittedAt, revising = null, reason = '' }) {
+export function readBody({ assignmentId, idempotencyKey, values, openedAt, firstImageAt, submittedAt, revising = null, reason = '', interactions = null }) {
   const firstImage = firstImageAt
     ? new Date(Math.min(Math.max(firstImageAt.getTime(), openedAt.getTime()), submittedAt.getTime()))
     : null;
@@ -141,6 +159,8 @@ export function readBody({ assignmentId, idempotencyKey, values, openedAt, first
   };
   if (!body.marks.length) delete body.marks;
   if (body.decision === null) delete body.decision;
+  // A change keeps the record of the first reading: only a first read carries one.
   if (revising) Object.assign(body, { read: revising, reason: reason.trim() });
+  else if (interactions) body.interactions = interactions;
   return body;
 }

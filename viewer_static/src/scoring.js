@@ -35,8 +35,8 @@ export class ScoringPanel {
     this.render();
   }
 
-  startRevision(read) {
-    this.state.startRevision(read);
+  startRevision(read, reason = '') {
+    this.state.startRevision(read, reason);
     this.render();
   }
 
@@ -72,14 +72,24 @@ export class ScoringPanel {
     if (this.state.removeMark(index)) this.render();
   }
 
+  /** As the reader types: the field keeps the text, the mark its value on the scale or none. */
   setMarkConfidence(index, value) {
     this.state.setMarkConfidence(index, value);
+    this.update();
     this.hooks.onMarksChanged?.(this.state.marks, this.state.selectedMark);
   }
 
-  flash(message) {
+  flash(message, kind = 'info') {
     const out = this.root.querySelector('#rw-score-message');
-    if (out) out.textContent = message;
+    if (!out) return;
+    out.textContent = message;
+    out.dataset.kind = kind;
+  }
+
+  /** Submit was asked for before the read is complete: say what is missing, nothing is sent. */
+  refuse() {
+    if (this.state.locked) return;
+    this.flash(`Not submitted. Still needed: ${this.state.missing().join(', ')}.`, 'error');
   }
 
   update() {
@@ -88,10 +98,15 @@ export class ScoringPanel {
     if (out) out.textContent = state.rating === null ? 'not set' : String(state.rating);
     const slider = this.root.querySelector('#rw-rating');
     if (slider) {
+      // Unset, the slider shows no thumb: no position to anchor on until the reader picks one.
       if (state.rating !== null) slider.value = String(state.rating);
       slider.classList.toggle('unset', state.rating === null);
       slider.setAttribute('aria-valuetext', state.rating === null ? 'not set' : String(state.rating));
+      this.root.querySelector('#rw-rating-hint').hidden = state.rating !== null;
     }
+    state.marks.forEach((mark, i) => {
+      this.root.querySelector(`#rw-mark-${i}`)?.setAttribute('aria-invalid', String(mark.confidence === null));
+    });
     this.root.querySelectorAll('[data-rating]').forEach((b) => {
       b.setAttribute('aria-pressed', String(Number(b.dataset.rating) === state.rating));
     });
@@ -100,11 +115,12 @@ export class ScoringPanel {
     });
     const submit = this.root.querySelector('#rw-submit');
     if (submit) {
-      submit.disabled = state.locked || !state.complete;
+      // Not disabled: a click on an incomplete read says what is missing (refuse) instead of nothing.
+      submit.setAttribute('aria-disabled', String(state.locked || !state.complete));
       const action = state.revision ? 'Save the change and go on (Enter)' : 'Submit and go to the next case (Enter)';
       submit.title = state.complete ? action : `Still needed: ${state.missing().join(', ')}`;
     }
-    this.flash(state.complete || state.locked ? '' : `Still needed: ${state.missing().join(', ')}`);
+    this.flash(state.complete || state.locked ? '' : `Still needed: ${state.missing().join(', ')}`, 'info');
     this.hooks.onChange?.(this);
   }
 
@@ -136,13 +152,15 @@ export class ScoringPanel {
             min,
             max,
             step: 1,
-            value: (min + max) / 2,
             'aria-labelledby': 'rw-rating-label',
+            'aria-describedby': 'rw-rating-hint',
             'aria-valuetext': 'not set',
             oninput: (e) => this.setRating(Number(e.target.value)),
-            onkeydown: (e) => e.stopPropagation(),
+            // A click where the hidden thumb already sits changes no value and fires no input event.
+            onpointerup: (e) => this.setRating(Number(e.target.value)),
           }),
           h('div', { class: 'rw-scale-ends', 'aria-hidden': 'true' }, h('span', {}, `${min}${labels?.[0] ? ` ${labels[0]}` : ''}`), h('span', {}, `${max}${labels?.[1] ? ` ${labels[1]}` : ''}`)),
+          h('p', { id: 'rw-rating-hint', class: 'muted' }, 'Not set: click the scale where your rating lies, or press 0–9.'),
         );
 
     const decision = this.scale.binary_decision
@@ -175,19 +193,20 @@ export class ScoringPanel {
                       min,
                       max,
                       step: state.ordinal ? 1 : 'any',
-                      value: mark.confidence,
-                      onchange: (e) => this.setMarkConfidence(i, e.target.value),
+                      value: mark.confidence ?? '',
+                      placeholder: `${min}–${max}`,
+                      'aria-invalid': String(mark.confidence === null),
+                      oninput: (e) => this.setMarkConfidence(i, e.target.value),
                       onfocus: () => {
                         state.selectedMark = i;
                         this.hooks.onMarksChanged?.(state.marks, i);
                       },
-                      onkeydown: (e) => e.stopPropagation(),
                     }),
                     h('button', { type: 'button', class: 'rw-link', 'aria-label': `Remove mark ${i + 1}`, onclick: () => this.removeMark(i) }, '✕'),
                   ),
                 ),
               )
-            : h('p', { class: 'muted' }, 'Press M (or the Mark tool), then click the image.'),
+            : h('p', { class: 'muted' }, 'Press M (or the Mark tool), then click the image; then give each mark its confidence.'),
         )
       : null;
 
@@ -211,7 +230,7 @@ export class ScoringPanel {
         comment,
         reason,
         h('p', { id: 'rw-score-message', class: 'muted', role: 'status' }),
-        h('button', { id: 'rw-submit', type: 'button', class: 'primary', disabled: true, 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, state.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
+        h('button', { id: 'rw-submit', type: 'button', class: 'primary', 'aria-disabled': 'true', 'aria-keyshortcuts': 'Enter', onclick: () => this.hooks.onSubmit?.() }, state.revision ? 'Save change ' : 'Submit & next ', h('kbd', {}, 'Enter')),
       ].filter((part) => part !== null),
     );
     this.root.querySelector('#rw-comment').value = state.comment;
@@ -220,22 +239,17 @@ export class ScoringPanel {
     this.hooks.onMarksChanged?.(state.marks, state.selectedMark);
   }
 
-  /** A labelled two-line text box; keys typed in it do not reach the viewer's shortcuts. */
+  /**
+   * A labelled two-line text box. Keys typed in it stay text (keyboard.js), but Enter, which
+   * submits from anywhere; the line under it says so.
+   */
   _textField(id, label, maxlength, onInput) {
     return h(
       'div',
       { class: 'rw-comment' },
       h('label', { for: id }, label),
-      h('textarea', { id, rows: 2, maxlength, onkeydown: (e) => this._commentKey(e), oninput: (e) => onInput(e.target.value) }),
+      h('textarea', { id, rows: 2, maxlength, 'aria-describedby': `${id}-keys`, oninput: (e) => onInput(e.target.value) }),
+      h('p', { id: `${id}-keys`, class: 'muted rw-keys' }, h('kbd', {}, 'Enter'), ' submits · ', h('kbd', {}, 'Shift+Enter'), ' new line'),
     );
-  }
-
-  _commentKey(event) {
-    event.stopPropagation();
-    if (event.key === 'Escape') event.target.blur();
-    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      this.hooks.onSubmit?.();
-    }
   }
 }

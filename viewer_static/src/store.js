@@ -7,10 +7,10 @@ export class ViewerStore {
   constructor() {
     this.session = null;
     this.assignments = []; // the session's, in reading order
-    this.current = null; // the case on screen: {assignment, openedAt, firstImageAt, revising: read id or null}
+    this.current = null; // the case on screen: {assignment, openedAt, firstImageAt, revising: read id or null, recorder}
     this.activeViewport = 0;
     this.submitting = false;
-    this.resume = null; // {id, openedAt}: the case left unscored to change an earlier score
+    this.resume = null; // {id, openedAt, recorder}: the case left unscored to change an earlier score
     this.prefetched = new Map(); // assignment id -> details fetched ahead (see keepPrefetched)
   }
 
@@ -23,9 +23,12 @@ export class ViewerStore {
     return this.session?.study.design === 'sequential';
   }
 
-  /** The case now on screen; the reading time counts from ``openedAt``. */
-  startCase(assignment, { openedAt, revising = null }) {
-    this.current = { assignment, openedAt, firstImageAt: null, revising };
+  /**
+   * The case now on screen; the reading time counts from ``openedAt``. ``recorder``: what the reader
+   * does while reading it (interactions.js), for a first read only.
+   */
+  startCase(assignment, { openedAt, revising = null, recorder = null }) {
+    this.current = { assignment, openedAt, firstImageAt: null, revising, recorder };
     return this.current;
   }
 
@@ -64,18 +67,22 @@ export class ViewerStore {
     return [...this.assignments].reverse().find((a) => a.order < before && a.read && !queued.has(a.id));
   }
 
-  /** Going back to change a score: remember the unscored case on screen and when it was opened. */
+  /** Going back to change a score: remember the unscored case on screen, when it was opened and its record. */
   leaveForRevision() {
     if (this.current && !this.current.revising) {
-      this.resume = { id: this.current.assignment.id, openedAt: this.current.openedAt };
+      const { assignment, openedAt, recorder } = this.current;
+      this.resume = { id: assignment.id, openedAt, recorder };
     }
   }
 
-  /** When the reader returns to ``next``: its first opening if it is the case left, else ``now``. */
+  /**
+   * When the reader returns to ``next``: its first opening and its record so far if it is the case
+   * left, else ``now`` and no record.
+   */
   takeResume(next, now) {
-    const openedAt = next && this.resume?.id === next.id ? this.resume.openedAt : now;
+    const left = next && this.resume?.id === next.id ? this.resume : null;
     this.resume = null;
-    return openedAt;
+    return { openedAt: left ? left.openedAt : now, recorder: left?.recorder ?? null };
   }
 
   /**

@@ -124,3 +124,19 @@ export function scrollBy(viewport, delta) {
   const index = Math.max(0, Math.min(ids.length - 1, viewport.getCurrentImageIdIndex() + delta));
   if (index !== viewport.getCurrentImageIdIndex()) viewport.setImageIdIndex(index);
 }
+
+/**
+ * What the reader can change of a view, to tell which changes a gesture or key made
+ * (interactions.js viewChanges); null before an image is shown.
+ */
+export function viewState(viewport) {
+  const { voiRange, invert } = viewport?.getProperties?.() || {};
+  const camera = viewport?.getCamera?.();
+  if (!voiRange || !camera) return null;
+  return {
+    voi: { lower: voiRange.lower, upper: voiRange.upper },
+    invert: Boolean(invert),
+    scale: camera.parallelScale,
+    focal: [...camera.focalPoint],
+  };
+}

@@ -1,4 +1,7 @@
-// The page's fixed parts: header, toolbar, viewport area, side panel, help dialog.
+// The page's fixed parts: header, toolbar, viewport area, side panel, help dialog; and what they
+// show: the AI panel, the save state, the notice of what was just saved, the cue of an arm change.
+
+import { ORIENTATION_LEGEND } from './orientation.js';
 
 export const SHORTCUTS = [
   ['Mouse wheel, ↑ ↓ ← →, Page Up/Down', 'Scroll through the images of a stack'],
@@ -13,11 +16,15 @@ export const SHORTCUTS = [
   ['[  ]  /  {  }', 'Rating −1 / +1  /  −10 / +10'],
   ['Y  N', 'Decision positive / negative'],
   ['Delete', 'Remove the selected (or last) mark'],
-  ['C', 'Comment (Ctrl+Enter submits from the comment)'],
-  ['Enter', 'Submit and go to the next case'],
+  ['C', 'Comment'],
+  ['Enter', 'Submit and go to the next case, from anywhere, the comment included'],
+  ['Shift+Enter', 'New line in the comment'],
+  ['U', 'Undo the score just saved: reopens that case to change it (a few seconds, where the study allows changes)'],
   ['B', 'Back to the previous case to change its score (where the study allows it)'],
   ['?', 'This list'],
 ];
+
+const UNDO_KEY = 'U';
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -60,6 +67,11 @@ export function buildShell(root, { worklistUrl }) {
     actionButton('reset', 'Reset', 'R', '↺'),
     h('hr'),
     actionButton('help', 'Keys', '?', '⌨'),
+    h(
+      'dl',
+      { class: 'rw-legend', 'aria-label': 'Orientation letters at the image edges' },
+      ORIENTATION_LEGEND.flatMap(([letter, words]) => [h('dt', {}, letter), h('dd', {}, words)]),
+    ),
   );
   const header = h(
     'header',
@@ -74,6 +86,8 @@ export function buildShell(root, { worklistUrl }) {
   );
   const viewports = h('main', { id: 'rw-viewports', class: 'rw-viewports', 'aria-label': 'Images' });
   const status = h('div', { id: 'rw-status', class: 'rw-status', role: 'status', 'aria-live': 'polite', hidden: true });
+  const armCue = h('div', { id: 'rw-arm-cue', class: 'rw-arm-cue', role: 'alert', hidden: true });
+  const notice = h('section', { id: 'rw-notice', class: 'rw-notice', 'aria-live': 'polite', 'aria-label': 'Last saved score', hidden: true });
   const ai = h('section', { id: 'rw-ai', class: 'rw-panel rw-ai', 'aria-label': 'AI result', hidden: true });
   const scoring = h('section', { id: 'rw-scoring', class: 'rw-panel', 'aria-label': 'Scoring' });
   const help = h(
@@ -83,13 +97,15 @@ export function buildShell(root, { worklistUrl }) {
     h('table', {}, h('tbody')),
     h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')),
   );
-  const shell = h('div', { class: 'rw-shell' }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status), h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, ai, scoring), help);
+  const shell = h('div', { class: 'rw-shell' }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, ai, scoring), help);
   root.replaceChildren(shell);
   return {
     toolbar,
     presets,
     viewports,
     status,
+    armCue,
+    notice,
     ai,
     scoring,
     help,
@@ -105,7 +121,8 @@ export function buildShell(root, { worklistUrl }) {
 
 /** The shortcut list; the AI line only where the case shows AI (nothing about AI otherwise). */
 export function showHelp(dialog, { ai = false } = {}) {
-  const rows = ai ? [...SHORTCUTS, ['A', 'Show / hide the AI findings']] : SHORTCUTS;
+  const orientation = ['R L A P H F at the image edges', ORIENTATION_LEGEND.map(([k, v]) => `${k} ${v}`).join(', ')];
+  const rows = [...SHORTCUTS, ...(ai ? [['A', 'Show / hide the AI findings']] : []), orientation];
   dialog.querySelector('tbody').replaceChildren(
     ...rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))),
   );
@@ -136,14 +153,61 @@ export function renderAiPanel(section, outputs, { onToggle }) {
       return h(
         'div',
         { class: 'rw-ai-output' },
-        h('p', { class: 'rw-ai-score' }, h('span', { class: 'big' }, fmtScore(o.score)), above === null ? null : h('span', { class: `rw-flag ${above ? 'pos' : 'neg'}` }, above ? 'above operating point' : 'below operating point')),
+        h('p', { class: 'rw-ai-score' }, h('span', { class: 'lbl' }, 'AI case score'), h('span', { class: 'big' }, fmtScore(o.score)), above === null ? null : h('span', { class: `rw-flag ${above ? 'pos' : 'neg'}` }, above ? 'above operating point' : 'below operating point')),
         typeof o.operating_point === 'number' ? h('p', { class: 'muted' }, `Operating point ${fmtScore(o.operating_point)}`) : null,
         h('p', { class: 'muted' }, `${o.model_name} ${o.model_version}`),
       );
     }),
-    h('p', {}, `${n} finding${n === 1 ? '' : 's'} drawn on the images`),
+    h('p', {}, n ? `${n} AI finding${n === 1 ? '' : 's'} drawn on the images, each labelled with its own confidence (not the case score)` : 'No AI findings on the images'),
     toggle,
   );
+}
+
+/** A read's values in words, as the notice of a saved score shows them: "rating 72 · positive · 1 mark". */
+export function describeValues({ rating, decision, marks = [], comment = '' }) {
+  return [
+    `rating ${rating}`,
+    decision === true ? 'positive' : decision === false ? 'negative' : null,
+    marks.length ? `${marks.length} mark${marks.length > 1 ? 's' : ''}` : null,
+    comment ? 'comment' : null,
+  ].filter(Boolean).join(' · ');
+}
+
+const NOTICE_TEXT = {
+  saving: (what) => `Saving ${what}…`,
+  saved: (what) => `✓ Saved ${what}`,
+  rejected: (what) => `Not saved, refused by the server: ${what}`,
+};
+
+/**
+ * The notice of the score just submitted: its values, whether the server has it, and an undo
+ * button while ``onUndo`` is given (the study keeps audited changes and the undo window is open).
+ * @param {{state: 'saving'|'saved'|'rejected', position: number, change: boolean, values: object, onUndo?: Function}} saved
+ */
+export function renderNotice(section, saved) {
+  section.replaceChildren();
+  section.hidden = !saved;
+  if (!saved) return;
+  const what = `${saved.change ? 'change to ' : ''}case ${saved.position}: ${describeValues(saved.values)}`;
+  section.dataset.state = saved.state;
+  section.append(h('p', { id: 'rw-notice-text' }, NOTICE_TEXT[saved.state](what)));
+  if (saved.onUndo) {
+    const undo = h('button', { type: 'button', id: 'rw-undo', 'aria-keyshortcuts': UNDO_KEY }, 'Undo ', h('kbd', {}, UNDO_KEY));
+    undo.addEventListener('click', saved.onUndo);
+    section.append(undo);
+  }
+}
+
+/** The cue that this case is read in another arm than the one before (arms interleaved in blocks). */
+export function showArmCue(banner, badge, { label, showsAi }) {
+  banner.textContent = `Arm changed: ${label}. ${showsAi ? 'This case is read with the AI result.' : 'This case is read without the AI.'}`;
+  banner.hidden = false;
+  badge.classList.add('changed');
+  clearTimeout(banner.timer);
+  banner.timer = setTimeout(() => {
+    banner.hidden = true;
+    badge.classList.remove('changed');
+  }, 6000);
 }
 
 export function renderSaveState(element, status) {

@@ -13,6 +13,7 @@ import {
 import { init as dicomLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
 
 import { displaySets, layoutFor, mammoFlips, MAX_VIEWPORTS } from './hanging.js';
+import { imageDirections } from './orientation.js';
 import { compressedForm } from './transfer.js';
 
 const ENGINE_ID = 'rw-engine';
@@ -74,6 +75,19 @@ metaData.addProvider((type, imageId) => {
   return { ...plane, rowPixelSpacing, columnPixelSpacing, pixelSpacing: [rowPixelSpacing, columnPixelSpacing], usingDefaultValues: false };
 }, 10000);
 
+// The patient directions of each image's rows and columns (orientation.js), for the markers.
+const directions = new Map();
+
+/** The patient directions of the rows and columns of an image (orientation.js), or null. */
+export function directionsOf(imageId) {
+  return directions.get(imageId) ?? null;
+}
+
+/** Where image pixel (x, y) (column, row) of the viewport's image lies on its canvas, in CSS pixels. */
+export function imageToCanvas(viewport, x, y) {
+  return viewport.worldToCanvas(csUtils.imageToWorldCoords(viewport.getCurrentImageId(), [x, y]));
+}
+
 /** Loads (once per study) the metadata of a case and turns it into display sets of wadors: ids. */
 export class CaseImages {
   constructor(dicomweb) {
@@ -97,6 +111,7 @@ export class CaseImages {
       // The loader needs the instance's metadata before it fetches the frame.
       wadors.metaDataManager.add(imageId, meta);
       registerDetectorSpacing(imageId, meta);
+      directions.set(imageId, imageDirections(meta));
       return imageId;
     };
     return displaySets(instances, imageIdOf);
@@ -141,6 +156,12 @@ export class Hanging {
     this.sets = [];
     this.onViewportsChanged = onViewportsChanged || (() => {});
     this.defaultVoi = new Map();
+    this.renderListeners = [];
+  }
+
+  /** Call ``listener(index)`` whenever viewport ``index`` renders or its camera moves. */
+  onRendered(listener) {
+    this.renderListeners.push(listener);
   }
 
   get viewports() {
@@ -173,8 +194,19 @@ export class Hanging {
       overlay.setAttribute('aria-hidden', 'true');
       const label = document.createElement('div');
       label.className = 'rw-vp-label';
-      cell.append(element, overlay, label);
+      const info = document.createElement('div'); // window/level and zoom (readouts.js)
+      info.className = 'rw-vp-info';
+      const markers = ['top', 'right', 'bottom', 'left'].map((edge) => {
+        const marker = document.createElement('div'); // the patient's direction at this edge
+        marker.className = 'rw-orient';
+        marker.dataset.edge = edge;
+        return marker;
+      });
+      cell.append(element, overlay, label, info, ...markers);
       this.container.append(cell);
+      for (const event of [Enums.Events.IMAGE_RENDERED, Enums.Events.CAMERA_MODIFIED]) {
+        element.addEventListener(event, () => this.renderListeners.forEach((listener) => listener(i)));
+      }
       const viewportId = `rw-vp-${i}`;
       this.viewportIds.push(viewportId);
       inputs.push({ viewportId, type: Enums.ViewportType.STACK, element, defaultOptions: { background: [0, 0, 0] } });
@@ -203,7 +235,9 @@ export class Hanging {
     const stacks = this.sets.map((set, i) => {
       const element = this.element(i);
       element.setAttribute('aria-label', `Image ${i + 1} of ${n}${set.label ? `: ${set.label}` : ''}`);
-      element.parentElement.querySelector('.rw-vp-label').textContent = set.label || '';
+      const label = element.parentElement.querySelector('.rw-vp-label');
+      label.textContent = set.label || '';
+      label.title = set.title || '';
       const viewport = this.engine.getViewport(this.viewportIds[i]);
       // Cornerstone also renders before an image arrives, and keeps the last case's image until then.
       const shown = () => {
@@ -304,8 +338,7 @@ export function viewportProbe(hanging, frames) {
       };
     },
     imageToCanvas(index, x, y) {
-      const viewport = hanging.viewports[index];
-      return viewport.worldToCanvas(csUtils.imageToWorldCoords(viewport.getCurrentImageId(), [x, y]));
+      return imageToCanvas(hanging.viewports[index], x, y);
     },
     view(index) {
       const viewport = hanging.viewports[index];

@@ -33,7 +33,8 @@ test('screening mammography hangs R CC, L CC, R MLO, L MLO whatever the stored o
     ],
     idOf,
   );
-  assert.deepEqual(sets.map((s) => s.label), ['R CC', 'L CC', 'R MLO', 'L MLO']);
+  assert.deepEqual(sets.map((s) => s.label), ['Right CC', 'Left CC', 'Right MLO', 'Left MLO']);
+  assert.equal(sets[0].title, 'Right, craniocaudal (CC)');
   assert.deepEqual(sets.map((s) => s.imageIds), [['rcc/1'], ['lcc/1'], ['rmlo/1'], ['lmlo/1']]);
 });
 
@@ -47,7 +48,7 @@ test('the view comes from View Code Sequence when View Position is absent (SNOME
     idOf,
   );
   // Known codes map to CC/MLO and sort by convention; an unknown code keeps its meaning and goes last.
-  assert.deepEqual(sets.map((s) => s.label), ['R CC', 'L MLO', 'R exaggerated']);
+  assert.deepEqual(sets.map((s) => s.label), ['Right CC', 'Left MLO', 'Right exaggerated']);
 });
 
 test('views outside the four standard ones hang after them, in series and instance order', () => {
@@ -59,7 +60,7 @@ test('views outside the four standard ones hang after them, in series and instan
     ],
     idOf,
   );
-  assert.deepEqual(sets.map((s) => s.label), ['L CC', 'L LM', 'R ML']);
+  assert.deepEqual(sets.map((s) => s.label), ['Left CC', 'Left LM', 'Right ML']);
 });
 
 test('projection radiographs get a viewport each, in series then instance order; multi-frame images keep their frames', () => {
@@ -73,6 +74,12 @@ test('projection radiographs get a viewport each, in series then instance order;
   );
   assert.deepEqual(sets.map((s) => s.imageIds), [['cine/1', 'cine/2', 'cine/3'], ['pa/1'], ['lat/1']]);
   assert.deepEqual(sets.map((s) => s.label), ['', 'Chest PA', 'Chest LAT']);
+});
+
+test('a chest radiograph of unpaired laterality (U) is labelled by its view alone, spelled out in the tooltip', () => {
+  const [set] = displaySets([image({ sop: 'pa', modality: 'DX', laterality: 'U', position: 'PA', description: 'Chest' })], idOf);
+  assert.equal(set.label, 'PA');
+  assert.equal(set.title, 'posteroanterior (PA)');
 });
 
 test('cross-sectional images stack one viewport per series, slices in instance order', () => {

@@ -214,3 +214,17 @@ test("each reader has an outbox of their own, and one that cannot be parsed is e
   store.set('mrmc.outbox.v1.reader2', '{not json');
   assert.deepEqual(second.items(), []);
 });
+
+test('settled says whether the server confirmed or refused a read or change, by its key', async () => {
+  const refused = new HttpError(400, { detail: 'rating: 140 is outside the scale [0, 100]' }, '/api/v1/reads/');
+  const { outbox } = outboxAnswering(undefined, refused);
+  const change = { read: 5, assignment: 8, idempotency_key: 'aaaaaaaa-1111-4222-8333-944445555666', rating: 140 };
+  outbox.enqueue(READ);
+  outbox.enqueue(change);
+  const first = outbox.settled(READ.idempotency_key);
+  const second = outbox.settled(change.idempotency_key);
+  await outbox.flush();
+  assert.equal(await first, 'saved');
+  assert.equal(await second, 'rejected');
+  assert.equal(await outbox.settled('not-in-the-outbox'), 'saved');
+});

@@ -85,18 +85,22 @@ test('a change to a submitted read starts from its values and needs a reason', (
   assert.equal(marks[0].x, 1, 'the submitted read is not changed in place');
 });
 
-test('marks: only where the study collects them, at most max_marks, confidence defaulting to the rating', () => {
+test('marks: only where the study collects them, at most max_marks, each confidence unset until given', () => {
   const off = new ScoreState(ORDINAL);
   assert.equal(off.addMark({ x: 1, y: 1 }), 'off');
   const score = new ScoreState(CONTINUOUS);
-  assert.equal(score.addMark({ x: 10.04, y: 20.06, instance_uid: '1.2.3', frame: 1 }), 'added');
-  assert.deepEqual(score.marks[0], { x: 10, y: 20.1, instance_uid: '1.2.3', frame: 1, confidence: 100 });
   score.setRating(35);
+  assert.equal(score.addMark({ x: 10.04, y: 20.06, instance_uid: '1.2.3', frame: 1 }), 'added');
+  assert.deepEqual(score.marks[0], { x: 10, y: 20.1, instance_uid: '1.2.3', frame: 1, confidence: null });
+  assert.deepEqual(score.missing(), ['a confidence for mark 1 (0–100)']);
   assert.equal(score.addMark({ x: 5, y: 5, instance_uid: '1.2.3', frame: 2 }), 'added');
-  assert.equal(score.marks[1].confidence, 35);
   assert.equal(score.addMark({ x: 6, y: 6 }), 'limit');
   assert.equal(score.marks.length, 2);
   assert.equal(score.selectedMark, 1);
+  score.setMarkConfidence(1, '70');
+  assert.deepEqual(score.missing(), ['a confidence for mark 1 (0–100)']);
+  score.setMarkConfidence(0, '20');
+  assert.equal(score.complete, true);
 });
 
 test('removing a mark takes the selected one, else the last', () => {
@@ -111,15 +115,23 @@ test('removing a mark takes the selected one, else the last', () => {
   assert.equal(score.removeMark(5), false);
 });
 
-test("a mark's confidence stays on the scale; a value that is not a number is ignored", () => {
+test("a mark's confidence is what was typed, or unset when that is not a value on the scale", () => {
   const score = new ScoreState(CONTINUOUS);
+  score.setRating(50);
   score.addMark({ x: 1, y: 1 });
-  score.setMarkConfidence(0, '120');
-  assert.equal(score.marks[0].confidence, 100);
-  score.setMarkConfidence(0, '12.5');
+  assert.equal(score.setMarkConfidence(0, '12.5'), true);
   assert.equal(score.marks[0].confidence, 12.5);
-  assert.equal(score.setMarkConfidence(0, ''), false);
-  assert.equal(score.marks[0].confidence, 12.5);
+  for (const typed of ['120', '-1', '', '  ', 'abc']) {
+    assert.equal(score.setMarkConfidence(0, typed), false, typed);
+    assert.equal(score.marks[0].confidence, null, typed);
+    assert.equal(score.complete, false, typed);
+  }
+  assert.equal(score.setMarkConfidence(0, '100'), true);
+  const ordinal = new ScoreState({ ...ORDINAL, marks_enabled: true, max_marks: 1 });
+  ordinal.addMark({ x: 1, y: 1 });
+  assert.equal(ordinal.setMarkConfidence(0, '2.5'), false);
+  assert.equal(ordinal.setMarkConfidence(0, '4'), true);
+  assert.equal(ordinal.marks[0].confidence, 4);
 });
 
 test('nothing changes while the read is being sent', () => {
@@ -137,6 +149,7 @@ test('values carry only the mark fields the server stores', () => {
   const score = new ScoreState(CONTINUOUS);
   score.setRating(60);
   score.addMark({ x: 3, y: 4, instance_uid: '1.2', frame: 2, extra: 'dropped' });
+  score.setMarkConfidence(0, 60);
   score.comment = 'dense tissue';
   assert.deepEqual(score.values(), {
     rating: 60,
@@ -195,4 +208,12 @@ test('a change names the read and carries the trimmed reason; marks and decision
   assert.equal(body.reason, 'wrong side');
   assert.equal(body.decision, false);
   assert.deepEqual(body.marks, marks);
+});
+
+test('a first read carries its interaction record; a change does not', () => {
+  const interactions = { v: 1, images: [[0, 0, 1200]], wl: 1, zoom: 0, pan: 0, invert: 0, ai_toggles: 0, events: [[3, 'wl']], truncated: false };
+  const common = { assignmentId: 7, values: VALUES, openedAt: OPENED, firstImageAt: null, submittedAt: SUBMITTED, interactions };
+  assert.deepEqual(readBody({ ...common, idempotencyKey: 'k' }).interactions, interactions);
+  assert.equal('interactions' in readBody({ ...common, idempotencyKey: 'k2', revising: 41, reason: 'x' }), false);
+  assert.equal('interactions' in readBody({ ...common, idempotencyKey: 'k3', interactions: null }), false);
 });

@@ -47,19 +47,20 @@ test('going back finds the last case before this one whose read the server holds
   assert.equal(store.previousScored(NONE), undefined);
 });
 
-test('back from a change, the case left unscored keeps its first opening time; any other starts now', () => {
+test('back from a change, the case left unscored keeps its first opening time and its record; any other starts now', () => {
   const store = storeWith([true, false, false]);
   const firstOpened = new Date('2026-12-04T10:00:00Z');
   const now = new Date('2026-12-04T10:05:00Z');
-  store.startCase(store.assignments[1], { openedAt: firstOpened });
+  const recorder = { name: 'the record of case 2' };
+  store.startCase(store.assignments[1], { openedAt: firstOpened, recorder });
   store.leaveForRevision();
   store.startCase(store.assignments[0], { openedAt: now, revising: 9 });
   store.leaveForRevision(); // a change does not replace the case to come back to
-  assert.equal(store.takeResume(store.assignments[1], now), firstOpened);
-  assert.equal(store.takeResume(store.assignments[1], now), now, 'used once');
-  store.startCase(store.assignments[1], { openedAt: firstOpened });
+  assert.deepEqual(store.takeResume(store.assignments[1], now), { openedAt: firstOpened, recorder });
+  assert.deepEqual(store.takeResume(store.assignments[1], now), { openedAt: now, recorder: null }, 'used once');
+  store.startCase(store.assignments[1], { openedAt: firstOpened, recorder });
   store.leaveForRevision();
-  assert.equal(store.takeResume(store.assignments[2], now), now);
+  assert.deepEqual(store.takeResume(store.assignments[2], now), { openedAt: now, recorder: null });
 });
 
 test('a case on screen stays current until another starts', () => {
