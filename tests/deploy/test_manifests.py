@@ -24,6 +24,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -354,7 +355,7 @@ import json
 from django.conf import settings as s
 print(json.dumps({"debug": s.DEBUG, "engine": s.DATABASES["default"]["ENGINE"], "eager": s.CELERY_TASK_ALWAYS_EAGER,
                   "image_mode": s.IMAGE_MODE, "archive": s.DICOMWEB_ARCHIVE_URL, "models": str(s.AI_MODEL_STORAGE),
-                  "dicom": str(s.DICOM_STORAGE)}))
+                  "dicom": str(s.DICOM_STORAGE), "site_url": s.SITE_URL, "allowed_hosts": s.ALLOWED_HOSTS}))
 """
 
 
@@ -402,6 +403,21 @@ def test_every_process_runs_with_production_settings(settings_by_process):
         assert loaded["debug"] is False, process
         assert loaded["engine"] == "django.db.backends.postgresql", process
         assert loaded["eager"] is False, process
+
+
+def test_reminder_mails_link_to_the_address_readers_open(settings_by_process):
+    """SITE_URL, which session reminders link to: https and a host the site answers to, in every process that
+    may send them (each worker and beat; web and migrate load the same file); in Kubernetes, the ingress's host."""
+    (ingress,) = named("Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    for process, loaded in settings_by_process.items():
+        if process == "Dockerfile collectstatic":
+            continue
+        site = urlsplit(loaded["site_url"])
+        assert site.scheme == "https" and site.path in ("", "/"), process
+        assert site.hostname in loaded["allowed_hosts"], process
+        if process.startswith("kubernetes"):
+            assert site.hostname == rule["host"], process
 
 
 def test_the_platform_serves_images_from_its_own_orthanc(settings_by_process):
