@@ -97,9 +97,9 @@ class QualificationForm(forms.Form):
                                      help_text="Fraction of yes/no calls agreeing with truth")
     positives_above_negatives = forms.BooleanField(required=False, label="Diseased rated above non-diseased",
                                                    help_text="On average, as higher ratings mean more suspicious")
-    min_categories = forms.IntegerField(required=False, label="Distinct ratings used at least")
-    min_spread = forms.FloatField(required=False, label="Share of the scale spanned at least",
-                                  help_text="(highest − lowest rating) / (scale maximum − minimum)")
+    min_categories = forms.IntegerField(required=False, label="Minimum distinct ratings")
+    min_spread = forms.FloatField(required=False, label="Minimum spread",
+                                  help_text="Share of the scale used: (highest − lowest rating) / (maximum − minimum)")
 
     CALIBRATION = ("positives_above_negatives", "min_categories", "min_spread")
 

@@ -74,7 +74,7 @@ def test_readiness_and_monitoring_pages(watched, server, study, artifacts):
         section = page.locator(f"#gate-{gate}")
         assert section.locator(".verdict").inner_text() == "Ready"
         assert section.locator("li.failing").count() == 0
-        assert section.locator("li.ok").count() == (6 if gate == "enrolling" else 11)
+        assert section.locator("li.ok").count() == (7 if gate == "enrolling" else 12)
     assert "4 case(s) with stored images" in page.locator('#gate-reading li[data-item="images"]').inner_text()
     assert page.locator("#table-arm_orders tbody tr").count() == 2
     assert page.locator("#table-case_positions tbody tr").count() == 4
