@@ -22,6 +22,10 @@ def update_arm(*, actor: User, arm: Arm, name: str, label: str, shows_ai: bool) 
     check_arms_may_change(arm.study)
     if arm.study.arms.filter(name=name).exclude(pk=arm.pk).exists():
         raise InvalidInput(f"arm '{name}' already exists", field="name")
+    if name != arm.name and arm.name in arm.study.qualification.get("arms", []):
+        # the rule names its training arms: renamed under it, the arm would silently leave the training
+        raise RuleViolation(f"the qualification rule's training arms name '{arm.name}': take it out of the rule "
+                            "before renaming it", field="name")
     arm.name, arm.label, arm.shows_ai = name, label or name, shows_ai
     check_fields(arm)
     arm.save()

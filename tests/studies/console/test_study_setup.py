@@ -98,3 +98,19 @@ def test_no_arm_is_added_once_reading_has_started(make_study, coordinator, api):
                                      format="json")
     assert response.status_code == 409
     assert _arm_names(study) == ["unaided", "aided"]
+
+
+def test_an_arm_the_qualification_rule_names_is_not_renamed_under_it(draft, coordinator):
+    from studies.services import qualification
+
+    qualification.set_rule(actor=coordinator, study=draft, rule={"min_cases": 2, "arms": ["aided"]})
+    aided = draft.arms.get(name="aided")
+    with pytest.raises(RuleViolation, match="the qualification rule's training arms name 'aided': take it out of the "
+                                            "rule before renaming it"):
+        study_setup.update_arm(actor=coordinator, arm=aided, name="ai", label="", shows_ai=True)
+    study_setup.update_arm(actor=coordinator, arm=aided, name="aided", label="With AI", shows_ai=True)  # same name
+    study_setup.update_arm(actor=coordinator, arm=draft.arms.get(name="unaided"), name="control", label="",
+                           shows_ai=False)  # an arm the rule does not name
+    assert _arm_names(draft) == ["control", "aided", "second_look"]
+    draft.refresh_from_db()
+    assert [arm.name for arm in qualification.training_arms(draft)] == ["aided"]
