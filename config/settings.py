@@ -294,6 +294,8 @@ CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_WORK
 CELERY_BEAT_SCHEDULE = {
     "sweep-lost-jobs": {"task": "studies.sweep_lost_jobs", "schedule": env.int("JOB_SWEEP_EVERY_S", default=60)},
     "sweep-uploads": {"task": "studies.sweep_uploads", "schedule": env.int("UPLOAD_SWEEP_EVERY_S", default=3600)},
+    # files previewed on the console and never stored go after 6 hours (studies.console.staged.KEPT_S)
+    "sweep-console-staging": {"task": "studies.sweep_console_staging", "schedule": 3600},
 }
 
 if not DEBUG:

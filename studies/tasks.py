@@ -82,3 +82,11 @@ def sweep_when_a_worker_starts(**_) -> None:
     from studies.services import jobs
 
     jobs.sweep_lost_jobs()
+
+
+@shared_task(name="studies.sweep_console_staging")
+def sweep_console_staging() -> dict:
+    """Celery beat: remove the console's previewed truth and AI-output files that were never stored, once old."""
+    from studies.console import staged
+
+    return {"removed": staged.sweep()}

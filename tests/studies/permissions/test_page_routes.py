@@ -64,6 +64,8 @@ PAGES = {
     ("console-study-schedule", "post"): SETUP_RULE,
     ("console-study-setup", "get"): SETUP_PAGE,
     ("console-study-setup", "post"): SETUP_FORM,
+    ("console-study-qualification", "post"): SETUP_RULE,  # an empty form: no rule, refused while reading
+    ("console-study-subgroups", "post"): SETUP_RULE,
     ("console-arm-add", "post"): SETUP_FORM,
     ("console-arm-update", "post"): SETUP_FORM,
     ("console-arm-move", "post"): SETUP_FORM,
