@@ -127,7 +127,8 @@ def test_sequential_design_shows_ai_only_after_the_unaided_score(page, server, m
     page.wait_for_function("window.__rw.prefetchDone")
     assert not [url for _, url, body in events if "model_name" in body]
     page.get_by_role("button", name="4 probably abnormal").click()
-    page.keyboard.press("Enter")
+    unaided_shown = shown_score(page)
+    page.keyboard.press("Enter")  # the ordinal button just clicked keeps the focus: Enter submits, not clicks it
 
     wait_for_case(page, 2)
     assert page.locator("#rw-arm").inner_text() == "aided"
@@ -141,11 +142,14 @@ def test_sequential_design_shows_ai_only_after_the_unaided_score(page, server, m
     page.locator(".rw-viewport").first.hover()
     page.keyboard.press("2")
     assert page.get_by_role("button", name="2 probably normal").get_attribute("aria-pressed") == "true"
+    aided_shown = shown_score(page)
     page.keyboard.press("Enter")
     wait_saved(page)
     reads = {r.arm.name: r for r in Read.objects.filter(reader__user__username="reader1").select_related("arm")}
     assert reads["unaided"].rating == 4 and reads["aided"].rating == 2
     assert reads["unaided"].case_id == reads["aided"].case_id
+    assert_stored_as_shown(page, server.url, reads["unaided"].assignment_id, unaided_shown)
+    assert_stored_as_shown(page, server.url, reads["aided"].assignment_id, aided_shown)
 
 
 def test_a_change_of_arm_between_blocks_is_cued(page, server, make_study, tmp_path, artifacts):
