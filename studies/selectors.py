@@ -169,6 +169,13 @@ READS_CSV_COLUMNS = [
     "revision",
     "ai_model",  # the AI output shown (AI-aided arms): model name and version
     "ai_model_sha256",  # and the model file's hash, where the platform computed the output
+    # What the reader did (Read.interactions, studies.services.interactions); empty for a read without a record:
+    "image_dwell_ms",  # the times the case's images were viewed, added up
+    "images_viewed",  # the images viewed at all
+    "wl_changes",
+    "zoom_changes",
+    "pan_changes",
+    "ai_toggles",
 ]
 
 
@@ -189,10 +196,11 @@ def reads_csv(study: Study) -> str:
     rows = study_reads(study).filter(case__truth__isnull=False).values_list(
         "reader__code", "arm__name", "case__label", "case__truth", "rating", "decision", "marks", "opened_at",
         "first_image_at", "client_submitted_at", "submitted_at", "duration_ms", "revision", "case__metadata",
-        "ai_output__model_name", "ai_output__model_version", "ai_output__output_set__model__sha256",
+        "ai_output__model_name", "ai_output__model_version", "ai_output__output_set__model__sha256", "interactions",
     )
     for (reader, arm, case, truth, rating, decision, marks, opened, first_image, client_submitted, submitted,
-         duration_ms, revision, metadata, ai_name, ai_version, ai_sha256) in rows.iterator(chunk_size=5000):
+         duration_ms, revision, metadata, ai_name, ai_version, ai_sha256,
+         interactions) in rows.iterator(chunk_size=5000):
         writer.writerow(
             [
                 reader, arm, case, truth, f"{rating:g}",
@@ -205,6 +213,7 @@ def reads_csv(study: Study) -> str:
                 revision,
                 f"{ai_name} {ai_version}" if ai_name else "",
                 ai_sha256 or "",
+                *_interaction_columns(interactions),
             ]
             + [metadata.get(key, "") for key in metadata_keys]
         )
@@ -213,6 +222,15 @@ def reads_csv(study: Study) -> str:
 
 def _iso(value):
     return value.isoformat() if value else ""
+
+
+def _interaction_columns(record: dict) -> list:
+    """A read's interaction record (version 1, checked when stored) as the export's columns."""
+    if not record:
+        return [""] * 6
+    times = [ms for _, _, ms in record["images"]]
+    return [sum(times), sum(1 for ms in times if ms > 0), record["wl"], record["zoom"], record["pan"],
+            record["ai_toggles"]]
 
 
 def case_counts(study: Study) -> dict:

@@ -7,6 +7,8 @@ primary analysis is the U-statistic one; ratings are NaN where a read does not e
 analyses that need every reader to read every case say so instead of counting a missing read.
 """
 
+import csv
+import io
 from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -35,6 +37,7 @@ from mrmc.stats.sequential import score_changes
 from mrmc.stats.standalone import ai_versus_readers, empirical_roc, standalone_auc
 from mrmc.stats.subgroups import subgroup_analyses
 from studies.models import AnalysisRun, ReadingSession, Study
+from studies.services import interactions
 from studies.services.analysis_snapshot import Snapshot
 from studies.services.qualification import reader_summaries
 
@@ -220,7 +223,19 @@ def _reading_time(context: SectionContext) -> dict:
              **asdict(compare_times(seconds[reference], seconds[t], alpha=context.options["alpha"]))}
             for t in aided
         ],
+        "interactions": _interactions(context),
     }
+
+
+def _interactions(context: SectionContext) -> dict:
+    """What readers did per case (image viewing time, view changes, AI toggles) per arm, from the frozen reads."""
+    rows = csv.DictReader(io.StringIO(context.run.snapshot_csv))
+    if "image_dwell_ms" not in (rows.fieldnames or []):
+        return {"available": False, "reason": "interaction records were not frozen with this run's reads"}
+    by_arm = interactions.summary_by_arm(rows)
+    if not any(summary["n_reads"] for summary in by_arm.values()):
+        return {"available": False, "reason": "no read has an interaction record"}
+    return {"available": True, "by_arm": {arm: by_arm.get(arm, {"n_reads": 0}) for arm in context.data.treatments}}
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:

@@ -129,12 +129,13 @@ def test_staff_pages_render_under_the_policy(watched, server, demo_study):
     assert not problems, problems
 
 
-def test_outbox_keeps_a_score_across_an_idle_logout_and_a_new_login(watched, server, demo_study):
+def test_outbox_keeps_a_score_across_an_idle_logout_and_a_new_login(watched, server, demo_study, page_problems):
     from django.contrib.sessions.backends.db import SessionStore
 
     from studies.security import ACTIVITY_KEY
 
     page, problems = watched
+    page_problems.expect("401")  # the ended session's requests, and the browser's log of them
     login(page, server.url, "reader1")
     page.locator("article.session a.button").first.click()
     wait_for_case(page, 1)

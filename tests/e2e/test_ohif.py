@@ -8,6 +8,7 @@ WADO-RS frames; a reader sees only the cases of their open session and gets noth
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,8 @@ def test_coordinator_lists_the_studies_and_ohif_draws_an_image(watched, server, 
     assert not problems, problems
 
 
-def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_study, artifacts, tmp_path):
+def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_study, artifacts, tmp_path,
+                                                          page_problems):
     from studies.models import Assignment
 
     page, problems, dicomweb = watched
@@ -185,6 +187,8 @@ def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_
     assert not problems, problems
 
     # The other study's UID typed into OHIF's URL: our DICOMweb finds nothing of it for this reader.
+    page_problems.expect(rf"^404: GET {re.escape(server.url)}/dicomweb/studies/{unlinked_uid}/",
+                         "^(" + "|".join(map(re.escape, OHIF_LOGS_OF_A_404)) + ")")
     page.goto(f"{server.url}/ohif/viewer?StudyInstanceUIDs={unlinked_uid}")
     page.get_by_text("One or more of the requested studies are not available").wait_for()
     page.screenshot(path=artifacts / "ohif-reader-other-study.png")

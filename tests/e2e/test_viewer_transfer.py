@@ -86,7 +86,7 @@ def test_frames_come_compressed_and_show_the_stored_pixels(page, server, demo_st
     _assert_shows_stored_pixels(page)
 
 
-def test_an_image_the_server_will_not_transcode_comes_uncompressed(page, server, demo_study, tmp_path):
+def test_an_image_the_server_will_not_transcode_comes_uncompressed(page, server, demo_study, tmp_path, page_problems):
     """A frame once lossy compressed (Lossy Image Compression 01, stored decompressed): transcoding
     it losslessly would claim pixels it no longer has, so the server answers 406 and the viewer
     asks again for it uncompressed."""
@@ -94,6 +94,7 @@ def test_an_image_the_server_will_not_transcode_comes_uncompressed(page, server,
 
     from .scenario import replace_case_images
 
+    page_problems.expect("406")  # the refusal this test is about, and the browser's log of it
     assignment = _chest_assignment()
     datasets, _ = make_case(assignment.case.label, True, 5, shape=(512, 512))
     for ds in datasets:
