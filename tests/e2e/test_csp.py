@@ -108,8 +108,10 @@ def test_reading_workstation_works_under_the_policy(watched, server, demo_study,
 def test_staff_pages_render_under_the_policy(watched, server, demo_study):
     from studies.models import User
     from studies.services import analysis
+    from studies.services.demo_analysis import simulate_reads
 
     page, problems = watched
+    simulate_reads(study=demo_study, seed=1)  # a run needs reads to freeze
     run = analysis.start_run(actor=User.objects.get(username="statistician"), study=demo_study)
     visited = {}
     for username, paths in [
