@@ -45,7 +45,7 @@ class TrainingReadListView(APIView):
             idempotency_key=values["idempotency_key"],
             values=ReadInput(rating=values["rating"], decision=values["decision"], marks=values["marks"],
                              comment=values["comment"], opened_at=values["opened_at"],
-                             client_submitted_at=values["submitted_at"]),
+                             client_submitted_at=values["submitted_at"], interactions=values["interactions"]),
         )
         code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
         return Response(s.TrainingSubmissionSerializer(submission).data, status=code)

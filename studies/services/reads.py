@@ -69,7 +69,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
         raise NotAllowed(why)
     if unaided_score_pending(assignment):
         raise RuleViolation("submit the unaided score for this case first")
-    _validate(study, values)
+    validate_values(study, values)
     interactions = checked_interactions(values.interactions)
     read = Read.objects.create(
         assignment=assignment,
@@ -78,7 +78,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
         arm=assignment.arm,
         ai_output=shown_ai_output(assignment.case) if assignment.arm.shows_ai else None,
         idempotency_key=idempotency_key,
-        duration_ms=_duration_ms(values),
+        duration_ms=reading_duration_ms(values),
         interactions=interactions,
         **_stored_values(values),
     )
@@ -98,7 +98,9 @@ def _own_assignment(user, assignment_id, *, lock=False) -> Assignment:
     return assignment
 
 
-def _validate(study: Study, values: ReadInput) -> None:
+def validate_values(study: Study, values: ReadInput) -> None:
+    """A read's values against the study's scale, decision and marks, and its timestamps in order (a study read
+    and a training read alike); InvalidInput naming the field otherwise."""
     low, high = study.rating_bounds
     rating = values.rating
     if not isinstance(rating, (int, float)) or isinstance(rating, bool) or not math.isfinite(rating):
@@ -143,7 +145,8 @@ def _stored_values(values: ReadInput) -> dict:
     }
 
 
-def _duration_ms(values: ReadInput) -> int | None:
+def reading_duration_ms(values: ReadInput) -> int | None:
+    """The reading time of a read from its opening to its submission by the client's clock (else now)."""
     if values.opened_at is None:
         return None
     end = values.client_submitted_at or timezone.now()
@@ -166,7 +169,7 @@ def revise_read(*, user: User, read_id: int, idempotency_key: uuid.UUID, values:
     refusal = revision_refusal(assignment)
     if refusal is not None:
         raise RuleViolation(refusal)
-    _validate(study, values)
+    validate_values(study, values)
     previous = {field: getattr(read, field) for field in REVISABLE_FIELDS}
     read.revision += 1
     ReadRevision.objects.create(

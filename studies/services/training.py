@@ -20,7 +20,8 @@ from studies.permissions import Action, require
 from studies.rules import TRAINING_STATUSES, training_state
 from studies.selectors import shown_ai_output
 from studies.services import qualification
-from studies.services.reads import ReadInput, _duration_ms, _validate
+from studies.services.interactions import checked_interactions
+from studies.services.reads import ReadInput, reading_duration_ms, validate_values
 
 FINAL = "training reads are final: you have read this case in this arm"
 
@@ -227,11 +228,12 @@ def _create_training_read(user, study_id, case_id, arm_name, idempotency_key, va
     item = _item(reader, case_id, arm_name)
     if item.read_first_in is not None:
         raise RuleViolation(f"read this case in {item.read_first_in.label} first")
-    _validate(reader.study, values)
+    validate_values(reader.study, values)
+    interactions = checked_interactions(values.interactions)
     read = TrainingRead.objects.create(
         reader=reader, case_id=case_id, arm=item.arm, rating=float(values.rating), decision=values.decision,
         marks=values.marks or [], comment=values.comment or "", opened_at=values.opened_at,
-        duration_ms=_duration_ms(values), idempotency_key=idempotency_key,
+        duration_ms=reading_duration_ms(values), interactions=interactions, idempotency_key=idempotency_key,
     )
     qualification.record_evaluation(reader, user)
     return read, True
