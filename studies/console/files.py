@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from studies.errors import DomainError, InvalidInput
@@ -61,6 +62,7 @@ def _truth_page(request, study: Study, *, form=None, plan=None, error=None, stat
         "plan": plan, "preview_rows": [(row, _truth_cells(plan, row), row.line in problem_lines)
                                        for row in plan.rows] if plan else [],
         "store_form": StoreForm(initial={"sha256": plan.sha256}) if plan and not plan.problems else None,
+        "store_label": f"Store these {len(plan.rows)} case{pluralize(len(plan.rows))}" if plan else "",
     }
     return render(request, "console/truth.html", context, status=status)
 
@@ -117,6 +119,7 @@ def _ai_page(request, study: Study, *, form=None, plan=None, error=None, status=
         "preview_rows": [(row, row.where in places) for row in plan.rows] if plan else [],
         "already_stored": len(plan.rows) - plan.new_outputs if plan else 0,
         "store_form": StoreForm(initial={"sha256": plan.sha256}) if plan and not plan.all_problems else None,
+        "store_label": f"Store {plan.new_outputs} output{pluralize(plan.new_outputs)}" if plan else "",
     }
     return render(request, "console/ai.html", context, status=status)
 
@@ -165,24 +168,23 @@ def ai_store(request, study_id: int):
 @require_POST
 def ai_set_show(request, study_id: int, set_id: int):
     """Make this set the one the AI-aided arm shows."""
-    study = study_to_change(request, study_id)
-    output_set = get_object_or_404(study.ai_output_sets, pk=set_id)
-    try:
-        ai_outputs.show_output_set(actor=request.user, output_set=output_set)
-    except DomainError as error:
-        return _ai_page(request, study, error=error, status=error.status_code)
-    messages.success(request, f"Readers in the AI-aided arm will see {output_set}.")
-    return redirect("console-ai", study_id=study.pk)
+    return _change_set(request, study_id, set_id, ai_outputs.show_output_set,
+                       "Readers in the AI-aided arm will see {}.")
 
 
 @login_required
 @require_POST
 def ai_set_delete(request, study_id: int, set_id: int):
+    return _change_set(request, study_id, set_id, ai_outputs.delete_output_set, "{} deleted with its outputs.")
+
+
+def _change_set(request, study_id: int, set_id: int, change, done: str):
+    """``change`` one of the study's output sets; ``done`` says so, with the set in place of ``{}``."""
     study = study_to_change(request, study_id)
     output_set = get_object_or_404(study.ai_output_sets, pk=set_id)
     try:
-        ai_outputs.delete_output_set(actor=request.user, output_set=output_set)
+        change(actor=request.user, output_set=output_set)
     except DomainError as error:
         return _ai_page(request, study, error=error, status=error.status_code)
-    messages.success(request, f"{output_set} deleted with its outputs.")
+    messages.success(request, done.format(output_set))
     return redirect("console-ai", study_id=study.pk)

@@ -81,26 +81,28 @@ def _csv(request, study: Study, table: Table) -> HttpResponse:
 
 def monitor_csv(table_name: str):
     """The view of one monitoring table's CSV file (one route per table)."""
-
-    @login_required
-    @require_GET
-    def view(request, study_id: int):
-        study = _study(request, study_id, Action.VIEW_READS)
-        return _csv(request, study, monitoring.monitoring_table(study, table_name))
-
-    return view
+    return _csv_view(Action.VIEW_READS, lambda study: monitoring.monitoring_table(study, table_name))
 
 
 def readiness_csv(table_name: str):
     """The view of one counterbalancing table's CSV file (one route per table); 404 before a schedule exists."""
 
-    @login_required
-    @require_GET
-    def view(request, study_id: int):
-        study = _study(request, study_id, Action.VIEW_STUDY)
+    def table(study: Study) -> Table:
         tables = {table.name: table for table in readiness.schedule_tables(study)}
         if table_name not in tables:
             raise Http404("the study has no schedule yet")
-        return _csv(request, study, tables[table_name])
+        return tables[table_name]
+
+    return _csv_view(Action.VIEW_STUDY, table)
+
+
+def _csv_view(action: Action, table):
+    """A view answering the CSV file of ``table(study)`` to those who may ``action`` on the study."""
+
+    @login_required
+    @require_GET
+    def view(request, study_id: int):
+        study = _study(request, study_id, action)
+        return _csv(request, study, table(study))
 
     return view

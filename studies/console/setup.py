@@ -281,16 +281,10 @@ def _subgroups_form(study: Study, data=None) -> SubgroupsForm:
 def study_qualification(request, study_id: int):
     """The readers' qualification rule; a form left empty requires none."""
     study = study_to_change(request, study_id)
-    form = _qualification_form(study, request.POST)
-    if not form.is_valid():
-        return _setup_page(request, study, qualification_form=form, status=400)
-    try:
-        study = qualification.set_rule(actor=request.user, study=study, rule=form.rule())
-    except DomainError as error:
-        form.add_service_error(error)
-        return _setup_page(request, study, qualification_form=form, status=error.status_code)
-    messages.success(request, "Qualification rule saved." if study.qualification else "No qualification required.")
-    return redirect("console-study-setup", study_id=study.pk)
+    return _save_rule_form(
+        request, study, "qualification_form", _qualification_form(study, request.POST),
+        lambda form: qualification.set_rule(actor=request.user, study=study, rule=form.rule()),
+        lambda saved: "Qualification rule saved." if saved.qualification else "No qualification required.")
 
 
 @login_required
@@ -298,16 +292,24 @@ def study_qualification(request, study_id: int):
 def study_subgroups(request, study_id: int):
     """The case metadata variables declared as subgroups."""
     study = study_to_change(request, study_id)
-    form = _subgroups_form(study, request.POST)
+    return _save_rule_form(
+        request, study, "subgroups_form", _subgroups_form(study, request.POST),
+        lambda form: subgroups.set_subgroups(actor=request.user, study=study, names=form.cleaned_data["subgroups"]),
+        lambda saved: f"Declared subgroups: {', '.join(saved.subgroups) or 'none'}.")
+
+
+def _save_rule_form(request, study: Study, name: str, form, save, done):
+    """A form of the set-up page posted: ``save(form)`` (the study saved) and ``done(study)`` said, or the page
+    again with the form under ``name``, its errors or the service's refusal on it."""
     if not form.is_valid():
-        return _setup_page(request, study, subgroups_form=form, status=400)
+        return _setup_page(request, study, **{name: form}, status=400)
     try:
-        study = subgroups.set_subgroups(actor=request.user, study=study, names=form.cleaned_data["subgroups"])
+        saved = save(form)
     except DomainError as error:
         form.add_service_error(error)
-        return _setup_page(request, study, subgroups_form=form, status=error.status_code)
-    messages.success(request, f"Declared subgroups: {', '.join(study.subgroups) or 'none'}.")
-    return redirect("console-study-setup", study_id=study.pk)
+        return _setup_page(request, study, **{name: form}, status=error.status_code)
+    messages.success(request, done(saved))
+    return redirect("console-study-setup", study_id=saved.pk)
 
 
 def _raise_form_errors(form) -> None:
