@@ -11,8 +11,8 @@ from studies.api.analysis import ResultsDocumentSerializer
 from studies.errors import NotAllowed
 from studies.models import AIOutputSet, AnalysisRun, AuditEvent, Job, Role, Study
 from studies.services import analysis, analysis_exports
-from studies.services.demo_analysis import simulate_reads
 from studies.services import studies as study_services
+from studies.services.demo_analysis import simulate_reads
 
 
 @pytest.fixture
