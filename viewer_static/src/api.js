@@ -1,7 +1,7 @@
 // HTTP to our own server only: the reading API (/api/v1) and DICOMweb (/dicomweb), with the
 // reader's session cookie. Nothing here talks to a third party.
 
-import { readAssignment, readSession } from './payloads.js';
+import { readAssignment, readSession, readTraining, readTrainingCase } from './payloads.js';
 
 export class HttpError extends Error {
   constructor(status, body, url, retryAfter = null) {
@@ -69,6 +69,23 @@ export class ReadingApi {
   reviseRead(readId, body, signal) {
     const { read: _read, assignment: _assignment, ...change } = body;
     return sendRead(`${this.root}/reads/${readId}/`, 'PATCH', change, signal);
+  }
+  /** A reader's training in a study: its items, the scale and the qualification so far. */
+  async training(studyId) {
+    return readTraining((await request(`${this.root}/studies/${studyId}/training/`)).data);
+  }
+  /** One training case in one arm; its ``feedback`` once the reader's score of it is stored. */
+  async trainingCase(studyId, caseId, arm) {
+    return readTrainingCase((await request(`${this.root}/studies/${studyId}/training/${caseId}/${encodeURIComponent(arm)}/`)).data);
+  }
+  /**
+   * POST a training score; resolves {status}. The outbox keeps the study beside the score (its URL);
+   * the feedback is fetched with the case once the score is stored, so a score sent after a reload
+   * has its feedback too.
+   */
+  submitTrainingRead(body, signal) {
+    const { study, ...score } = body;
+    return sendRead(`${this.root}/studies/${study}/training/reads/`, 'POST', score, signal);
   }
 }
 

@@ -2,7 +2,8 @@
 // or a server restart. A read, or a change to one (a body with ``read``: its id), is written here
 // (localStorage, synchronously) before any request, and removed only when the server confirms it
 // (201/200, or 200 for a replay of the same idempotency key). Retries reuse the key, so the
-// server stores each read and each change exactly once.
+// server stores each read and each change exactly once. The training workstation keeps its
+// scores in an outbox of its own (``name``), each case known by its study, case and arm.
 
 import { HttpError } from './api.js';
 
@@ -39,10 +40,13 @@ export class Outbox {
   /**
    * @param {string} owner the reader's username: one outbox per reader on a shared workstation
    * @param {(body: object) => Promise<{status: number}>} send
+   * @param {{name?: string, caseOf?: (body: object) => *}} options ``name``: an outbox apart from the
+   *   study reads' (training); ``caseOf``: what a body reads, one first read each (its assignment)
    */
-  constructor(owner, send) {
-    this.storageKey = `mrmc.outbox.v1.${owner}`;
+  constructor(owner, send, { name = '', caseOf = (body) => body.assignment } = {}) {
+    this.storageKey = `mrmc.outbox.v1.${owner}${name ? `.${name}` : ''}`;
     this.send = send;
+    this.caseOf = caseOf;
     this.listeners = new Set();
     this.sending = null;
     this.timer = null;
@@ -50,7 +54,6 @@ export class Outbox {
     this.lastError = '';
     this.nextRetryAt = null;
     this.retryAfter = null; // what the last failed send's server asked us to wait, in ms
-    this.confirmed = new Map(); // assignment id -> listeners waiting for confirmation
     window.addEventListener('online', () => this.flush());
     window.addEventListener('storage', (e) => e.key === this.storageKey && this._emit());
   }
@@ -68,20 +71,21 @@ export class Outbox {
     this._emit();
   }
 
-  /** Keep the read; returns its idempotency key. An assignment already queued keeps its first key. */
+  /** Keep the read; returns its idempotency key. A case already queued keeps its first key. */
   enqueue(body) {
+    const sameCase = (item) => this.caseOf(item.body) === this.caseOf(body);
     // A refused read of the same case gives way to the new one.
-    const items = this.items().filter((i) => !(i.state === 'rejected' && i.body.assignment === body.assignment));
-    const queued = !body.read && items.find((item) => !item.body.read && item.body.assignment === body.assignment);
+    const items = this.items().filter((i) => !(i.state === 'rejected' && sameCase(i)));
+    const queued = !body.read && items.find((item) => !item.body.read && sameCase(item));
     if (queued) return queued.body.idempotency_key;
     items.push({ body, state: 'pending', queuedAt: new Date().toISOString(), error: '' });
     this._save(items);
     return body.idempotency_key;
   }
 
-  /** Assignments whose first read is waiting to be sent (not changes, not those the server refused). */
-  pendingAssignments() {
-    return new Set(this.items().filter((i) => i.state === 'pending' && !i.body.read).map((item) => item.body.assignment));
+  /** Cases (``caseOf``) whose first read is waiting to be sent (not changes, not those the server refused). */
+  pendingCases() {
+    return new Set(this.items().filter((i) => i.state === 'pending' && !i.body.read).map((item) => this.caseOf(item.body)));
   }
 
   onChange(listener) {
@@ -105,12 +109,12 @@ export class Outbox {
     };
   }
 
-  /** Resolves when the read of this assignment has left the outbox (confirmed or rejected). */
-  whenDone(assignment) {
-    if (!this.pendingAssignments().has(assignment)) return Promise.resolve();
+  /** Resolves when the read of this case (``caseOf``) has left the outbox (confirmed or rejected). */
+  whenDone(caseId) {
+    if (!this.pendingCases().has(caseId)) return Promise.resolve();
     return new Promise((resolve) => {
       const check = () => {
-        if (!this.pendingAssignments().has(assignment)) {
+        if (!this.pendingCases().has(caseId)) {
           this.listeners.delete(check);
           resolve();
         }

@@ -1,4 +1,5 @@
-// SVG layer over each viewport: AI findings (aided arms only) and the reader's lesion marks.
+// SVG layer over each viewport: AI findings (aided arms only), the reader's lesion marks, and in
+// training the truth's lesions once the reader's score is stored (feedback).
 // Positions are stored in image pixels (column x, row y) and mapped to the canvas on every
 // camera change, so they follow zoom and pan.
 
@@ -21,6 +22,7 @@ export class Overlays {
     this.showFindings = false;
     this.marks = [];
     this.selectedMark = -1;
+    this.lesions = [];
     hanging.onRendered((index) => this.redrawViewport(index));
   }
 
@@ -32,6 +34,12 @@ export class Overlays {
   setMarks(marks, selected = -1) {
     this.marks = marks;
     this.selectedMark = selected;
+    this.redraw();
+  }
+
+  /** The truth's lesions (training feedback): centre and radius in image pixels; none to clear them. */
+  setTruth(lesions) {
+    this.lesions = lesions || [];
     this.redraw();
   }
 
@@ -71,6 +79,9 @@ export class Overlays {
         if (!here(f.sop_instance_uid, f.frame)) continue;
         svg.append(...drawFinding(f, toCanvas));
       }
+    }
+    for (const lesion of this.lesions) {
+      if (here(lesion.sop_instance_uid, lesion.frame)) svg.append(...drawLesion(lesion, toCanvas));
     }
     this.marks.forEach((mark, i) => {
       if (!here(mark.instance_uid, mark.frame)) return;
@@ -115,4 +126,14 @@ function drawFinding(f, toCanvas) {
     nodes.push(el('text', { class: 'rw-ai-label', x: cx + 12, y: cy - 12 }, label));
   }
   return nodes;
+}
+
+/** A lesion of the truth: its circle (the radius mapped like the centre, so it follows zoom) and its label. */
+function drawLesion(lesion, toCanvas) {
+  const [cx, cy] = toCanvas(lesion.x, lesion.y);
+  const [ex, ey] = toCanvas(lesion.x + (lesion.radius || 0), lesion.y);
+  const r = Math.max(8, Math.hypot(ex - cx, ey - cy));
+  const g = el('g', { class: 'rw-truth' });
+  g.append(el('circle', { cx, cy, r }), el('text', { x: cx + r * 0.72 + 4, y: cy - r * 0.72 - 4 }, 'Truth lesion'));
+  return [g];
 }

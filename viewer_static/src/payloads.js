@@ -5,7 +5,9 @@
 // a field added here must be added there, and it must be one a reader may see.
 //
 // Nothing is read from the worklist (Django renders that page) nor from the response to a
-// submitted or revised read (the outbox needs only its status).
+// submitted or revised read (the outbox needs only its status). The training payloads (training
+// mode) are listed apart, in training_fields.json: only they carry truth, as feedback once the
+// reader's own score of the case is stored.
 
 function readScale(scale) {
   return {
@@ -87,5 +89,59 @@ export function readAssignment(payload) {
     read: read ? readOwnRead(read) : null,
     final_because: payload.final_because,
     ai: ai ? ai.map(readAiOutput) : null,
+  };
+}
+
+function readItemArm(arm) {
+  return { name: arm.name, label: arm.label, shows_ai: arm.shows_ai };
+}
+
+/** A qualification evaluation: what is still needed, each criterion with its figure and threshold. */
+function readEvaluation(evaluation) {
+  return {
+    summary: evaluation.summary,
+    criteria: evaluation.criteria.map((c) => ({
+      name: c.name, label: c.label, value: c.value, threshold: c.threshold, passed: c.passed, note: c.note,
+    })),
+  };
+}
+
+/** GET /studies/<id>/training/: the training cases in every training arm, in order, and the qualification. */
+export function readTraining(payload) {
+  return {
+    study: { title: payload.study.title },
+    required: payload.required,
+    qualified_at: payload.qualified_at,
+    is_open: payload.is_open,
+    reason_closed: payload.reason_closed,
+    scale: readScale(payload.scale),
+    items: payload.items
+      .map((item) => ({ case: item.case, order: item.order, arm: readItemArm(item.arm), read: item.read }))
+      .sort((a, b) => a.order - b.order),
+    qualification: payload.qualification ? readEvaluation(payload.qualification) : null,
+  };
+}
+
+/** What a reader is shown once their score of a training case is stored. */
+function readFeedback(feedback) {
+  return {
+    truth: feedback.truth,
+    lesions: feedback.lesions.map((l) => ({ sop_instance_uid: l.sop_instance_uid, frame: l.frame, x: l.x, y: l.y, radius: l.radius })),
+    call: feedback.call,
+    correct: feedback.correct,
+    ai: feedback.ai ? feedback.ai.map(readAiOutput) : null,
+  };
+}
+
+/** GET /studies/<id>/training/<case>/<arm>/: one training case, read like an assignment, and its feedback once scored. */
+export function readTrainingCase(payload) {
+  const { read, ai, feedback } = payload;
+  return {
+    study_instance_uid: payload.study_instance_uid,
+    is_open: payload.is_open,
+    reason_closed: payload.reason_closed,
+    read: read ? readOwnRead(read) : null,
+    ai: ai ? ai.map(readAiOutput) : null,
+    feedback: feedback ? readFeedback(feedback) : null,
   };
 }

@@ -139,6 +139,14 @@ function round1(v) {
   return Math.round(v * 10) / 10;
 }
 
+/** What every score sends: its key, its values (no empty marks, no decision the study does not ask for), when it was opened and submitted. */
+function scoreBody({ idempotencyKey, values, openedAt, submittedAt }) {
+  const body = { idempotency_key: idempotencyKey, ...values, opened_at: openedAt.toISOString(), submitted_at: submittedAt.toISOString() };
+  if (!body.marks.length) delete body.marks;
+  if (body.decision === null) delete body.decision;
+  return body;
+}
+
 /**
  * The body of a read (POST /reads/, with what the reader did: ``interactions``, interactions.js) or
  * of a change to one (PATCH, ``revising``: the read's id).
@@ -151,16 +159,22 @@ export function readBody({ assignmentId, idempotencyKey, values, openedAt, first
     : null;
   const body = {
     assignment: assignmentId,
-    idempotency_key: idempotencyKey,
-    ...values,
-    opened_at: openedAt.toISOString(),
+    ...scoreBody({ idempotencyKey, values, openedAt, submittedAt }),
     first_image_at: firstImage ? firstImage.toISOString() : null,
-    submitted_at: submittedAt.toISOString(),
   };
-  if (!body.marks.length) delete body.marks;
-  if (body.decision === null) delete body.decision;
   // A change keeps the record of the first reading: only a first read carries one.
   if (revising) Object.assign(body, { read: revising, reason: reason.trim() });
   else if (interactions) body.interactions = interactions;
+  return body;
+}
+
+/**
+ * The body of a training score (POST /studies/<study>/training/reads/; ``study`` is kept for the URL):
+ * the case and the arm it is read in, the values and what the reader did. Final once stored: no
+ * change, and no first-image time (the training endpoint keeps none).
+ */
+export function trainingReadBody({ studyId, caseId, arm, idempotencyKey, values, openedAt, submittedAt, interactions = null }) {
+  const body = { study: studyId, case: caseId, arm, ...scoreBody({ idempotencyKey, values, openedAt, submittedAt }) };
+  if (interactions) body.interactions = interactions;
   return body;
 }

@@ -1,7 +1,7 @@
 // The reading page's state: the session and its assignments, the case on screen with its timings,
 // where the reader left off to change an earlier score, and the active viewport. Lost on reload by
 // design: the server holds the reads, and the outbox (offline.js) the ones not yet confirmed.
-// No DOM, no Cornerstone; ``queued`` arguments are the outbox's pendingAssignments().
+// No DOM, no Cornerstone; ``queued`` arguments are the outbox's pendingCases().
 
 export class ViewerStore {
   constructor() {

@@ -1,5 +1,7 @@
 // The page's fixed parts: header, toolbar, viewport area, side panel, help dialog; and what they
 // show: the AI panel, the save state, the notice of what was just saved, the cue of an arm change.
+// In training mode the header says TRAINING and the side panel has the feedback and the
+// qualification (feedback.js draws them).
 
 import { ORIENTATION_LEGEND } from './orientation.js';
 
@@ -26,7 +28,8 @@ export const SHORTCUTS = [
 
 const UNDO_KEY = 'U';
 
-function h(tag, attrs = {}, ...children) {
+/** An element with attributes (false or null ones left out) and children (null ones left out). */
+export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === false || v === null || v === undefined) continue;
@@ -45,7 +48,7 @@ function actionButton(action, label, key, icon) {
   return h('button', { type: 'button', 'data-action': action, 'aria-keyshortcuts': key, title: `${label} (${key})` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', { class: 'txt' }, label));
 }
 
-export function buildShell(root, { worklistUrl }) {
+export function buildShell(root, { worklistUrl, training = false }) {
   const presets = h(
     'select',
     { id: 'rw-presets', 'aria-label': 'Window presets (Shift+1 … Shift+4)', title: 'Window presets (Shift+1 … Shift+4)' },
@@ -77,11 +80,12 @@ export function buildShell(root, { worklistUrl }) {
     'header',
     { class: 'rw-header' },
     h('a', { href: worklistUrl, class: 'rw-back' }, '← Worklist'),
+    training ? h('span', { id: 'rw-mode', class: 'rw-badge rw-training', title: 'Training cases: scores here are practice with feedback, never part of the study' }, 'TRAINING') : null,
     h('div', { class: 'rw-title', id: 'rw-title' }),
     h('div', { id: 'rw-case', 'aria-live': 'polite' }),
     h('button', { type: 'button', id: 'rw-previous', class: 'rw-link', hidden: true, 'aria-keyshortcuts': 'B', title: 'Back to the previous case to change its score (B)' }, '◀ Previous case'),
     h('span', { id: 'rw-arm', class: 'rw-badge' }),
-    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
+    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': training ? 'Training progress' : 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
     h('div', { id: 'rw-save', role: 'status', 'aria-live': 'polite', class: 'rw-save' }),
   );
   const viewports = h('main', { id: 'rw-viewports', class: 'rw-viewports', 'aria-label': 'Images' });
@@ -90,6 +94,8 @@ export function buildShell(root, { worklistUrl }) {
   const notice = h('section', { id: 'rw-notice', class: 'rw-notice', 'aria-live': 'polite', 'aria-label': 'Last saved score', hidden: true });
   const ai = h('section', { id: 'rw-ai', class: 'rw-panel rw-ai', 'aria-label': 'AI result', hidden: true });
   const scoring = h('section', { id: 'rw-scoring', class: 'rw-panel', 'aria-label': 'Scoring' });
+  const feedback = training ? h('section', { id: 'rw-feedback', class: 'rw-panel rw-feedback', 'aria-label': 'Feedback', 'aria-live': 'polite', hidden: true }) : null;
+  const qualification = training ? h('section', { id: 'rw-qualification', class: 'rw-panel rw-qualification', 'aria-label': 'Qualification', hidden: true }) : null;
   const help = h(
     'dialog',
     { id: 'rw-help', 'aria-labelledby': 'rw-help-title' },
@@ -97,7 +103,8 @@ export function buildShell(root, { worklistUrl }) {
     h('table', {}, h('tbody')),
     h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')),
   );
-  const shell = h('div', { class: 'rw-shell' }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, ai, scoring), help);
+  const side = h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, feedback, ai, scoring, qualification);
+  const shell = h('div', { class: `rw-shell${training ? ' training' : ''}` }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), side, help);
   root.replaceChildren(shell);
   return {
     toolbar,
@@ -108,6 +115,8 @@ export function buildShell(root, { worklistUrl }) {
     notice,
     ai,
     scoring,
+    feedback,
+    qualification,
     help,
     save: header.querySelector('#rw-save'),
     title: header.querySelector('#rw-title'),

@@ -116,7 +116,7 @@ test('pending assignments are first reads waiting to be sent, not changes nor re
   await outbox.flush();
   outbox.enqueue(CHANGE);
   outbox.enqueue(READ);
-  assert.deepEqual([...outbox.pendingAssignments()], [7]);
+  assert.deepEqual([...outbox.pendingCases()], [7]);
   assert.equal(outbox.status().pending, 2);
 });
 
