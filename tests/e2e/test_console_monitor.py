@@ -11,23 +11,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studies.services.demo import demo_password
-
 from .browser import login
-from .server import ServerProcess, database_url
+from .enforced import enforced_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def server(transactional_db, dicom_store, tmp_path):
-    from django.db import connection
-
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
-           "E2E_ENFORCE_CSP": "1"}
-    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
+    with enforced_server(dicom_store, tmp_path) as process:
+        yield process
 
 
 @pytest.fixture
@@ -49,25 +42,14 @@ def study(transactional_db, dicom_store, image_records_checked):
     return study
 
 
-@pytest.fixture
-def watched(page):
-    """The page, recording console errors, page errors and answers of 400 or more."""
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    return page, problems
-
-
 def _downloaded(page, link) -> list[dict]:
     with page.expect_download() as download:
         link.click()
     return list(csv.DictReader(io.StringIO(download.value.path().read_text())))
 
 
-def test_readiness_and_monitoring_pages(watched, server, study, artifacts):
-    page, problems = watched
-    login(page, server.url, "coordinator", next_url="/console/", password=demo_password("coordinator"))
+def test_readiness_and_monitoring_pages(page, server, study, artifacts):
+    login(page, server.url, "coordinator", next_url="/console/")
 
     page.goto(f"{server.url}/console/studies/{study.pk}/readiness/")
     for gate in ("enrolling", "reading"):
@@ -95,7 +77,5 @@ def test_readiness_and_monitoring_pages(watched, server, study, artifacts):
     assert [(row["reader"], row["case"], row["flag"]) for row in rows] == [("R01", study.fast_case, "too fast")]
 
     page.context.clear_cookies()
-    login(page, server.url, "statistician", next_url=f"/console/studies/{study.pk}/monitor/",
-          password=demo_password("statistician"))
+    login(page, server.url, "statistician", next_url=f"/console/studies/{study.pk}/monitor/")
     assert page.locator("#table-progress tbody tr").count() == 6
-    assert not problems, problems

@@ -8,20 +8,15 @@ import pytest
 from studies.models import Study
 
 from .browser import login
-from .server import ServerProcess, database_url
+from .enforced import enforced_server, record_violations, violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def server(transactional_db, dicom_store, tmp_path):
-    from django.db import connection
-
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
-           "E2E_ENFORCE_CSP": "1"}
-    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
+    with enforced_server(dicom_store, tmp_path) as process:
+        yield process
 
 
 @pytest.fixture
@@ -51,6 +46,7 @@ def _shot(page, artifacts, name: str) -> None:
 
 
 def test_rule_subgroups_and_qualification_in_the_console(page, page_problems, server, draft, trained, artifacts):
+    record_violations(page)
     login(page, server.url, "coord", next_url="/console/", password="pw")
     page.goto(f"{server.url}/console/studies/{draft.pk}/setup/")
     rule = page.locator("#qualification form")
@@ -102,4 +98,4 @@ def test_rule_subgroups_and_qualification_in_the_console(page, page_problems, se
         "Every reader reads every case once per arm",
         "The arm order is counterbalanced across readers"]
     _shot(page, artifacts, "04_overview_refused")
-    assert page.evaluate("window.__csp || []") == []
+    assert violations(page) == []

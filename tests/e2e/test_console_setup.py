@@ -13,8 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from studies.models import AIOutput, Case, Study
 
 from .browser import wait_until
-from .server import ServerProcess, database_url
-from .test_csp import RECORD_VIOLATIONS
+from .enforced import enforced_server, record_violations, violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,25 +35,9 @@ def mail_dir(tmp_path) -> Path:
 @pytest.fixture
 def server(transactional_db, dicom_store, tmp_path, mail_dir):
     """The real server with the policy enforced, writing its e-mails into ``mail_dir``."""
-    from django.db import connection
-
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
-           "E2E_ENFORCE_CSP": "1", "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-           "EMAIL_FILE_PATH": str(mail_dir)}
-    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def watched(page):
-    """The page, recording CSP violations, console errors and answers of 400 or more."""
-    page.context.add_init_script(RECORD_VIOLATIONS)
-    problems = []
-    page.context.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.context.on("weberror", lambda error: problems.append(f"page error: {error.error}"))
-    page.context.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    return page, problems
+    with enforced_server(dicom_store, tmp_path, EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+                         EMAIL_FILE_PATH=str(mail_dir)) as process:
+        yield process
 
 
 def _log_in_with_second_factor(page, base_url: str, user) -> None:
@@ -71,10 +54,6 @@ def _log_in_with_second_factor(page, base_url: str, user) -> None:
 
 def _shot(page, artifacts, name: str) -> None:
     page.screenshot(path=str(artifacts / f"console_setup_{name}.png"), full_page=True)
-
-
-def _violations(page) -> list:
-    return page.evaluate("window.__csp || []")
 
 
 def _upload(page, form: str, tmp_path, name: str, text: str) -> None:
@@ -98,8 +77,8 @@ def _invitation_links(mail_dir: Path) -> dict[str, str]:
 
 
 def test_a_coordinator_sets_up_a_study_and_the_invited_readers_reach_their_worklist(
-        watched, server, coordinator, browser, artifacts, tmp_path, mail_dir):
-    page, problems = watched
+        page, server, coordinator, browser, artifacts, tmp_path, mail_dir):
+    record_violations(page)
     _log_in_with_second_factor(page, server.url, coordinator)
     _shot(page, artifacts, "01_studies_empty")
 
@@ -215,5 +194,4 @@ def test_a_coordinator_sets_up_a_study_and_the_invited_readers_reach_their_workl
     _shot(page, artifacts, "13_overview")
     page.goto(f"{server.url}/console/")
     _shot(page, artifacts, "14_studies")
-    assert not _violations(page)
-    assert not problems, problems
+    assert not violations(page)

@@ -11,31 +11,22 @@ import pytest
 from studies.models import DicomInstance, Upload
 
 from .browser import login, wait_until
-from .server import ServerProcess, database_url
+from .enforced import enforced_server, record_violations, violations
 from .upload_files import dicom_image, truncated_image, write_dicom_zip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ALL_IMPORTED = "window.__uploads && window.__uploads.files().length >= {n} && window.__uploads.files().every(" \
                "(f) => ['imported', 'failed', 'cancelled'].includes(f.state))"
-RECORD_VIOLATIONS = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(
-  `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
-"""
 CHUNK_BYTES = 2 << 20
 
 
 @pytest.fixture
 def server(transactional_db, dicom_store, tmp_path):
     """The real server with the policy enforced and 2 MiB chunks (a 130 MB file takes 65 of them)."""
-    from django.db import connection
-
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
-           "E2E_ENFORCE_CSP": "1", "UPLOAD_CHUNK_MAX_BYTES": str(CHUNK_BYTES), "UPLOAD_MIN_FREE_BYTES": "0"}
-    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
+    with enforced_server(dicom_store, tmp_path, UPLOAD_CHUNK_MAX_BYTES=str(CHUNK_BYTES),
+                         UPLOAD_MIN_FREE_BYTES="0") as process:
+        yield process
 
 
 @pytest.fixture
@@ -46,7 +37,7 @@ def study(make_study):
 @pytest.fixture
 def images_page(page, server, study, coordinator):
     """The coordinator on the study's Images page, CSP violations recorded (``window.__csp``)."""
-    page.context.add_init_script(RECORD_VIOLATIONS)
+    record_violations(page)
     login(page, server.url, coordinator.username, next_url=f"/console/studies/{study.pk}/images/", password="pw")
     return page
 
@@ -81,7 +72,7 @@ def test_a_zip_with_a_bad_file_shows_its_reason_and_stores_the_good_ones_once(im
     page.reload()  # both imports are listed with their outcome
     earlier = page.locator("#earlier").inner_text()
     assert earlier.count("batch.zip:images/broken.dcm") == 2
-    assert not page.evaluate("window.__csp"), page.evaluate("window.__csp")
+    assert not violations(page), violations(page)
 
 
 def test_a_folder_goes_file_by_file(images_page, study, tmp_path):
@@ -179,4 +170,4 @@ def test_an_upload_goes_on_where_it_stopped_after_the_server_is_killed(images_pa
     # The browser had each chunk acknowledged once, but perhaps the one the kill cut off: stored then, its
     # answer lost, and either sent again (acknowledged without a second write) or skipped at the new offset.
     assert size - CHUNK_BYTES <= stats["bytesSent"] <= size + CHUNK_BYTES
-    assert not page.evaluate("window.__csp")
+    assert not violations(page)

@@ -20,9 +20,9 @@ from pydicom.pixels import apply_modality_lut
 from tests.conftest import skip_or_fail
 
 from .browser import login, wait_until
+from .enforced import enforced_server, expected_policy, record_violations, served_policy, violations
 from .scenario import mammo_datasets
-from .server import ROOT, ServerProcess, database_url
-from .test_csp import RECORD_VIOLATIONS, _expected_policy, _served_policy
+from .server import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -38,36 +38,26 @@ OHIF_LOGS_OF_A_404 = ("console: Failed to load resource: the server responded wi
 @pytest.fixture
 def server(transactional_db, dicom_store, tmp_path):
     """The real server serving OHIF, with the site's policy enforced."""
-    from django.db import connection
-
     if not (OHIF_DIST / "index.html").exists():
         skip_or_fail(f"the OHIF Viewer is not fetched into {OHIF_DIST} (make ohif)")
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "DICOM_STORAGE": str(dicom_store),
-           "E2E_ENFORCE_CSP": "1", "OHIF_DIST": str(OHIF_DIST)}
-    process = ServerProcess(env, log_path=tmp_path / "server.log").start()
-    yield process
-    process.stop()
+    with enforced_server(dicom_store, tmp_path, OHIF_DIST=str(OHIF_DIST)) as process:
+        yield process
 
 
 @pytest.fixture
 def watched(page):
-    """The page, recording CSP violations, console errors, failed responses and DICOMweb responses."""
-    page.context.add_init_script(RECORD_VIOLATIONS)
+    """The page, recording CSP violations, with OHIF's tour taken, and the DICOMweb responses it gets."""
+    record_violations(page)
     page.context.add_init_script(TOUR_TAKEN)
-    problems, dicomweb = [], []
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+    dicomweb = []
     page.on("response", lambda r: "/dicomweb/" in r.url and dicomweb.append((r.status, r.url)))
-    page.on("worker", lambda worker: worker.on("console", lambda m: m.type == "error"
-                                               and problems.append(f"worker console: {m.text}")))
-    return page, problems, dicomweb
+    return page, dicomweb
 
 
 def open_study_list(page, server, username: str) -> None:
     with page.expect_response(lambda r: r.url == f"{server.url}/ohif/") as start_page:
         login(page, server.url, username, next_url="/ohif/")
-    assert _served_policy(start_page.value) == _expected_policy(), "OHIF runs under the policy of the rest of the site"
+    assert served_policy(start_page.value) == expected_policy(), "OHIF runs under the policy of the rest of the site"
     page.get_by_role("button", name="Confirm and hide").click()  # OHIF's investigational-use notice
 
 
@@ -136,7 +126,7 @@ def test_coordinator_lists_the_studies_and_ohif_draws_an_image(watched, server, 
     from studies.models import DicomInstance
     from studies.services import ingest
 
-    page, problems, dicomweb = watched
+    page, dicomweb = watched
     unlinked_uid = unlinked_dicom_study(demo_study, tmp_path / "unlinked")
     open_study_list(page, server, "coordinator")
     visible = qido_study_uids(page, server)
@@ -166,15 +156,14 @@ def test_coordinator_lists_the_studies_and_ohif_draws_an_image(watched, server, 
     frames = [(status, url) for status, url in dicomweb if "/frames/" in url]
     assert frames and all(status == 200 for status, _ in frames), frames
     assert all(f"/studies/{opened_uid}/" in url for _, url in frames)
-    assert not page.evaluate("window.__csp"), page.evaluate("window.__csp")
-    assert not problems, problems
+    assert not violations(page), violations(page)
 
 
 def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_study, artifacts, tmp_path,
                                                           page_problems):
     from studies.models import Assignment
 
-    page, problems, dicomweb = watched
+    page, dicomweb = watched
     unlinked_uid = unlinked_dicom_study(demo_study, tmp_path / "unlinked")
     open_study_list(page, server, "reader1")
     visible = qido_study_uids(page, server)
@@ -183,8 +172,7 @@ def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_
     assert visible == session_cases and unlinked_uid not in visible
     wait_for_rows(page, len(visible))
     page.screenshot(path=artifacts / "ohif-reader-study-list.png")
-
-    assert not problems, problems
+    page_problems.assert_none()  # before the 404 provoked next
 
     # The other study's UID typed into OHIF's URL: our DICOMweb finds nothing of it for this reader.
     page_problems.expect(rf"^404: GET {re.escape(server.url)}/dicomweb/studies/{unlinked_uid}/",
@@ -197,8 +185,4 @@ def test_reader_sees_only_the_cases_of_their_open_session(watched, server, demo_
     assert {status for status, url in asked if "/studies?" not in url} == {404}, asked
     assert page.request.get(f"{server.url}/dicomweb/studies?StudyInstanceUID={unlinked_uid}").json() == []
     assert page.locator(VIEWPORT).count() == 0
-    assert not page.evaluate("window.__csp"), page.evaluate("window.__csp")
-    # The only problems: the 404 and OHIF logging it.
-    assert all(p.startswith(f"404: {server.url}/dicomweb/studies/{unlinked_uid}/") for p in problems
-               if not p.startswith("console: ")), problems
-    assert all(p.startswith(OHIF_LOGS_OF_A_404) for p in problems if p.startswith("console: ")), problems
+    assert not violations(page), violations(page)
