@@ -3,6 +3,7 @@ problem by line and column), kept on the server, and stored only as previewed (s
 through the same import the API and the commands use."""
 
 import json
+from operator import attrgetter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -73,18 +74,25 @@ def truth(request, study_id: int):
     study = study_to_change(request, study_id)
     if request.method != "POST":
         return _truth_page(request, study)
+    return _preview(request, study, TRUTH, _truth_page, attrgetter("problems"),
+                    lambda data, name: imports.preview_truth(actor=request.user, study=study, data=data))
+
+
+def _preview(request, study: Study, kind: str, page, problems, preview):
+    """The file posted, previewed on ``page`` (``preview(data, name)``: its plan; nothing stored), and kept for
+    "Store" where the plan has no ``problems``."""
     form = ImportFileForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _truth_page(request, study, form=form, status=400)
+        return page(request, study, form=form, status=400)
     upload = form.cleaned_data["file"]
     data = upload.read()
     try:
-        plan = imports.preview_truth(actor=request.user, study=study, data=data)
+        plan = preview(data, upload.name)
     except DomainError as error:
-        return _truth_page(request, study, error=error, status=error.status_code)
-    if not plan.problems:
-        staged.stage(request, study, TRUTH, data, upload.name)
-    return _truth_page(request, study, plan=plan)
+        return page(request, study, error=error, status=error.status_code)
+    if not problems(plan):
+        staged.stage(request, study, kind, data, upload.name)
+    return page(request, study, plan=plan)
 
 
 @login_required
@@ -135,18 +143,8 @@ def ai(request, study_id: int):
     study = study_to_change(request, study_id)
     if request.method != "POST":
         return _ai_page(request, study)
-    form = ImportFileForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return _ai_page(request, study, form=form, status=400)
-    upload = form.cleaned_data["file"]
-    data = upload.read()
-    try:
-        plan = imports.preview_ai_outputs(actor=request.user, study=study, data=data, filename=upload.name)
-    except DomainError as error:
-        return _ai_page(request, study, error=error, status=error.status_code)
-    if not plan.all_problems:
-        staged.stage(request, study, AI, data, upload.name)
-    return _ai_page(request, study, plan=plan)
+    return _preview(request, study, AI, _ai_page, attrgetter("all_problems"), lambda data, name: (
+        imports.preview_ai_outputs(actor=request.user, study=study, data=data, filename=name)))
 
 
 @login_required
