@@ -81,24 +81,27 @@ def readers(request, study_id: int):
 @login_required
 @require_POST
 def reader_resend(request, study_id: int, reader_id: int):
-    study = study_to_change(request, study_id)
-    reader = get_object_or_404(study.readers.select_related("user", "study"), pk=reader_id)
-    try:
-        invitations.resend_invite(actor=request.user, reader=reader, site_url=_site_url(request))
-    except DomainError as error:
-        return _readers_page(request, study, error=str(error), status=error.status_code)
-    messages.success(request, f"A new link was sent to {reader.user.email}; the earlier one no longer works.")
-    return redirect("console-readers", study_id=study.pk)
+    return _change_reader(
+        request, study_id, reader_id,
+        lambda reader: invitations.resend_invite(actor=request.user, reader=reader, site_url=_site_url(request)),
+        "A new link was sent to {reader.user.email}; the earlier one no longer works.")
 
 
 @login_required
 @require_POST
 def reader_remove(request, study_id: int, reader_id: int):
+    return _change_reader(request, study_id, reader_id,
+                          lambda reader: study_setup.remove_reader(actor=request.user, reader=reader),
+                          "{reader.code} removed from the study (the account stays).")
+
+
+def _change_reader(request, study_id: int, reader_id: int, change, done: str):
+    """``change(reader)`` for one of the study's readers; ``done`` says so (a format of ``reader``)."""
     study = study_to_change(request, study_id)
-    reader = get_object_or_404(study.readers.select_related("study"), pk=reader_id)
+    reader = get_object_or_404(study.readers.select_related("user", "study"), pk=reader_id)
     try:
-        study_setup.remove_reader(actor=request.user, reader=reader)
+        change(reader)
     except DomainError as error:
         return _readers_page(request, study, error=str(error), status=error.status_code)
-    messages.success(request, f"{reader.code} removed from the study (the account stays).")
+    messages.success(request, done.format(reader=reader))
     return redirect("console-readers", study_id=study.pk)
