@@ -165,3 +165,39 @@ def test_a_reader_trains_sees_the_feedback_qualifies_and_the_session_opens(page,
     assert f"Qualified on {qualified_on}" in training.inner_text()
     assert first_session.locator("a.button").inner_text() == "Start reading"
     page.screenshot(path=str(artifacts / "training_worklist_after.png"))
+
+
+def test_a_training_score_kept_through_a_lost_connection_and_a_reload_gets_its_feedback(page, server, coordinator,
+                                                                                        page_problems, tmp_path):
+    """The score goes through the outbox: kept in the browser while the server cannot be reached, still there after
+    a reload (the case waits for it, its score locked), sent once the server answers, and then its feedback."""
+    study = training_study(coordinator, rule=RULE, status=Study.Status.READING, truth=(1, 0))
+    _with_images(study, tmp_path)
+    page_problems.expect(r"net::ERR_INTERNET_DISCONNECTED")
+    login(page, server.url, "reader1", password="pw", next_url=f"/read/studies/{study.pk}/training/")
+    wait_for_case(page, 1)
+    page.route("**/training/reads/", lambda route: route.abort("internetdisconnected"))
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("7")
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#rw-save').dataset.state === 'offline'")
+    assert "kept in this browser" in page.locator("#rw-save").inner_text()
+    assert page.locator("#rw-feedback").is_hidden() and not TrainingRead.objects.exists()
+    kept = page.evaluate("JSON.parse(localStorage.getItem('mrmc.outbox.v1.reader1.training'))")
+    assert [(item["body"]["arm"], item["body"]["rating"], item["state"]) for item in kept] == [("unaided", 70, "pending")]
+
+    page.reload()
+    wait_for_case(page, 1)
+    assert page.locator("#rw-case").inner_text() == "Training case 1 of 4"  # the case whose score waits
+    assert page.locator("#rw-submit").get_attribute("aria-disabled") == "true"
+    assert "the feedback shows once the server has it" in page.locator("#rw-status").inner_text()
+    assert not TrainingRead.objects.exists()
+
+    page.unroute("**/training/reads/")
+    wait_until(page, "window.__rw.feedbackShown === true")
+    read = TrainingRead.objects.get()
+    assert (read.rating, read.arm.name) == (70, "unaided")
+    assert read.interactions["v"] == 1 and read.interactions["images"]  # recorded before the reload
+    assert page.locator("#rw-call").inner_text() == "✓ Your call: positive — correct"
+    assert page.locator("#rw-your-score").inner_text() == "Your score: rating 70"
+    assert page.evaluate("localStorage.getItem('mrmc.outbox.v1.reader1.training')") == "[]"  # sent, so removed

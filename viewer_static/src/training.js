@@ -108,13 +108,18 @@ async function openItem(item, { key = null } = {}) {
   }
   const current = store.startCase(item, details, { openedAt: new Date(), recorder: key ? null : new InteractionRecorder() });
   showCase(current);
-  if (key) awaitFeedback(current, key);
+  if (key) scoring.lock(); // its score waits in the outbox
+  if ((await showImages(current, t0)) && key) await awaitFeedback(current, key);
+}
+
+/** The case's images, retried while the reader is still on it; whether they are on screen. */
+async function showImages(current, t0) {
+  const { item, details } = current;
   for (;;) {
     try {
-      await ws.showImages(current, details.study_instance_uid, t0, { case: item.case, arm: item.arm.name });
-      return;
+      return Boolean(await ws.showImages(current, details.study_instance_uid, t0, { case: item.case, arm: item.arm.name }));
     } catch (error) {
-      if (!store.isShowing(current)) return;
+      if (!store.isShowing(current)) return false;
       // Server restarting or network gone: try again while the reader is still on this case.
       setStatus(`Could not load the images (${error.message || error}). Retrying…`, 'error');
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
