@@ -20,7 +20,7 @@ from . import staged
 from .forms import ImportFileForm, StoreForm
 from .setup import study_to_change
 
-TRUTH, AI = "truth", "ai"
+TRUTH, AI = "truth", "ai"  # kinds of staged file, each stored from its page (console-truth, console-ai)
 CASES_SHOWN = 500  # the page lists the first ones; the API and the admin have them all
 # truth file column -> the case field it sets
 TRUTH_FIELDS = {"case": "label", "training": "is_training", **{name: name for name in imports.TRUTH_COLUMNS - {
@@ -100,15 +100,22 @@ def _preview(request, study: Study, kind: str, page, problems, preview):
 def truth_store(request, study_id: int):
     """Store the truth file previewed, exactly as previewed."""
     study = study_to_change(request, study_id)
+    return _store(request, study, TRUTH, _truth_page,
+                  lambda data, name: imports.import_truth(actor=request.user, study=study, data=data),
+                  "{created} case(s) created, {updated} updated, {linked_to_images} linked to images.")
+
+
+def _store(request, study: Study, kind: str, page, store, done: str):
+    """The file previewed and kept, stored exactly as previewed (``store(data, name)``: what was stored, which
+    ``done`` formats), or ``page`` again with the refusal."""
     try:
-        data, name = staged.staged(request, study, TRUTH, _digest(request))
-        result = imports.import_truth(actor=request.user, study=study, data=data)
+        data, name = staged.staged(request, study, kind, _digest(request))
+        result = store(data, name)
     except DomainError as error:
-        return _truth_page(request, study, error=error, status=error.status_code)
-    staged.discard(request, study, TRUTH)
-    messages.success(request, f"{name} stored: {result['created']} case(s) created, {result['updated']} updated, "
-                              f"{result['linked_to_images']} linked to images.")
-    return redirect("console-truth", study_id=study.pk)
+        return page(request, study, error=error, status=error.status_code)
+    staged.discard(request, study, kind)
+    messages.success(request, f"{name} stored: {done.format(**result)}")
+    return redirect(f"console-{kind}", study_id=study.pk)
 
 
 def _digest(request) -> str:
@@ -152,14 +159,8 @@ def ai(request, study_id: int):
 def ai_store(request, study_id: int):
     """Store the AI-output file previewed, exactly as previewed."""
     study = study_to_change(request, study_id)
-    try:
-        data, name = staged.staged(request, study, AI, _digest(request))
-        result = imports.import_ai_outputs(actor=request.user, study=study, data=data, filename=name)
-    except DomainError as error:
-        return _ai_page(request, study, error=error, status=error.status_code)
-    staged.discard(request, study, AI)
-    messages.success(request, f"{name} stored: {result['stored']} output(s).")
-    return redirect("console-ai", study_id=study.pk)
+    return _store(request, study, AI, _ai_page, lambda data, name: (
+        imports.import_ai_outputs(actor=request.user, study=study, data=data, filename=name)), "{stored} output(s).")
 
 
 @login_required
