@@ -40,9 +40,12 @@ export async function runSession(config) {
   outbox.onChange((status) => renderSaveState(ui.save, status));
   outbox.flush();
   setStatus('Loading…');
+  // The session is asked for while the imaging library starts: its round trip is off the way to the first image.
+  const sessionLoaded = api.session(config.sessionId ?? Number(ws.params.get('session')));
+  sessionLoaded.catch(() => {}); // handled where awaited below, after the start
   await ws.start({ onSubmit: submit, onPrevious: openPrevious, onUndo: undoLast });
 
-  store.setSession(await api.session(config.sessionId ?? Number(ws.params.get('session'))));
+  store.setSession(await sessionLoaded);
   const { session } = store;
   ui.title.textContent = `${session.study.title} · session ${session.number}`;
   scoring = ws.useScale(session.scale, submit);
