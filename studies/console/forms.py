@@ -14,6 +14,18 @@ from studies.models.bounds import BIGINT_MAX
 PROTOCOL_MAX_BYTES = 256 * 1024
 
 
+class ConsoleForm(forms.Form):
+    """A form whose values a service checks: the service's refusal goes on the field it names (``field_for``),
+    or on the form as a whole."""
+
+    def field_for(self, error: DomainError) -> str | None:
+        return error.field if error.field in self.fields else None
+
+    def add_service_error(self, error: DomainError) -> None:
+        field = self.field_for(error)
+        self.add_error(field, error.message if field else str(error))
+
+
 class LabelsField(forms.Field):
     """An ordinal scale's labels, one per line, as the list the study keeps."""
 
@@ -26,7 +38,7 @@ class LabelsField(forms.Field):
         return "\n".join(value) if isinstance(value, list) else value
 
 
-class StudySettingsForm(forms.Form):
+class StudySettingsForm(ConsoleForm):
     """A new study's settings, or an existing one's: only what changed goes to the service."""
 
     title = forms.CharField(max_length=200)
@@ -77,13 +89,13 @@ class ProtocolForm(forms.Form):
         return text
 
 
-class ArmForm(forms.Form):
+class ArmForm(ConsoleForm):
     name = forms.SlugField(max_length=50, help_text="Short code used in exports, e.g. 'unaided'")
     label = forms.CharField(max_length=100, required=False)
     shows_ai = forms.BooleanField(required=False, label="Shows the AI")
 
 
-class QualificationForm(forms.Form):
+class QualificationForm(ConsoleForm):
     """The reader qualification rule (studies.services.qualification), a field per criterion: a field left empty
     is left out of the rule, and a form left empty requires no qualification."""
 
@@ -125,14 +137,13 @@ class QualificationForm(forms.Form):
         calibration = {name: given.pop(name) for name in self.CALIBRATION if name in given}
         return {**given, "calibration": calibration} if calibration else given
 
-    def add_service_error(self, error: DomainError) -> None:
-        """The service names a field of the rule (``qualification.calibration.min_spread``, ``qualification.arms[1]``):
-        shown on the form's field of that name."""
+    def field_for(self, error: DomainError) -> str | None:
+        """The service names a field of the rule: ``qualification.calibration.min_spread``, ``...arms[1]``."""
         name = re.sub(r"\[\d+\]$", "", (error.field or "").rsplit(".", 1)[-1])
-        self.add_error(name if name in self.fields else None, error.message)
+        return name if name in self.fields else None
 
 
-class SubgroupsForm(forms.Form):
+class SubgroupsForm(ConsoleForm):
     subgroups = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label="Declared subgroups",
         help_text="Case metadata variables (columns of the truth file) the analysis reports subgroup by subgroup; "
@@ -150,15 +161,15 @@ class SubgroupsForm(forms.Form):
         names = declared + [name for name in metadata_names if name not in declared]
         return cls(data, initial={"subgroups": declared}, names=names, fixed=fixed)
 
-    def add_service_error(self, error: DomainError) -> None:
-        self.add_error("subgroups" if (error.field or "").startswith("subgroups[") else None, error.message)
+    def field_for(self, error: DomainError) -> str | None:
+        return "subgroups" if (error.field or "").startswith("subgroups[") else None
 
 
 class MoveArmForm(forms.Form):
     by = forms.TypedChoiceField(choices=[(-1, "up"), (1, "down")], coerce=int)
 
 
-class InviteForm(forms.Form):
+class InviteForm(ConsoleForm):
     name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(label="E-mail")
     code = forms.CharField(max_length=32, required=False, help_text="Pseudonym in exports; empty: R01, R02, …")
@@ -191,10 +202,3 @@ class ScheduleForm(forms.Form):
     seed = forms.IntegerField(required=False, min_value=0, max_value=BIGINT_MAX,
                               help_text="Empty: a random seed (recorded with the schedule)")
 
-
-def add_service_error(form: forms.Form, error: DomainError) -> None:
-    """The service's refusal on the field it names, or on the form as a whole."""
-    if error.field in form.fields:
-        form.add_error(error.field, error.message)
-    else:
-        form.add_error(None, str(error))

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from studies.errors import DomainError
@@ -15,8 +16,8 @@ from studies.models import Reader, Study
 from studies.services import invitations, study_setup
 from studies.services.studies import SETUP_STATUSES
 
-from .forms import InviteForm, add_service_error
-from .setup import study_to_change
+from .forms import InviteForm
+from .setup import posted, study_to_change
 
 
 def _site_url(request) -> str:
@@ -65,17 +66,13 @@ def readers(request, study_id: int):
     study = study_to_change(request, study_id)
     if request.method != "POST":
         return _readers_page(request, study)
-    form = InviteForm(request.POST)
-    if not form.is_valid():
-        return _readers_page(request, study, form=form, status=400)
-    try:
-        reader = invitations.invite_reader(actor=request.user, study=study, site_url=_site_url(request),
-                                           **form.cleaned_data)
-    except DomainError as error:
-        add_service_error(form, error)
-        return _readers_page(request, study, form=form, status=error.status_code)
-    messages.success(request, f"{reader.code} enrolled; e-mail sent to {reader.user.email}.")
-    return redirect("console-readers", study_id=study.pk)
+    return posted(
+        request, InviteForm(request.POST),
+        lambda form: invitations.invite_reader(actor=request.user, study=study, site_url=_site_url(request),
+                                               **form.cleaned_data),
+        again=lambda form, status: _readers_page(request, study, form=form, status=status),
+        done=lambda reader: (f"{reader.code} enrolled; e-mail sent to {reader.user.email}.",
+                             reverse("console-readers", args=[study.pk])))
 
 
 @login_required

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from studies.errors import DomainError, InvalidInput, RuleViolation
@@ -27,7 +28,6 @@ from .forms import (
     StudySettingsForm,
     SubgroupsForm,
     TransitionForm,
-    add_service_error,
 )
 from .steps import next_step, setup_steps, with_counts
 
@@ -57,6 +57,25 @@ def refused(request, template: str, context: dict, error: DomainError):
     return render(request, template, context, status=error.status_code)
 
 
+def posted(request, form, save, *, again, done):
+    """A posted console form: ``save(form)``, then ``done(saved)`` (what to say, where to go) said and
+    redirected to; or ``again(form, status)``, the page with the form's errors or the service's refusal on it."""
+    if not form.is_valid():
+        return again(form, 400)
+    try:
+        saved = save(form)
+    except DomainError as error:
+        form.add_service_error(error)
+        return again(form, error.status_code)
+    message, url = done(saved)
+    messages.success(request, message)
+    return redirect(url)
+
+
+def _setup_url(study: Study) -> str:
+    return reverse("console-study-setup", args=[study.pk])
+
+
 # ------------------------------------------------------------------ the coordinator's studies
 
 
@@ -80,17 +99,11 @@ def study_new(request):
     _require_console(request.user)
     if request.method != "POST":
         return _new_page(request)
-    form = StudySettingsForm(request.POST)
-    if form.is_valid():
-        values = dict(form.cleaned_data)
-        try:
-            study = study_services.create_study(actor=request.user, title=values.pop("title"), **values)
-        except DomainError as error:
-            add_service_error(form, error)
-            return _new_page(request, form=form, status=error.status_code)
-        messages.success(request, f"Study {study.title} created: add its arms.")
-        return redirect("console-study-setup", study_id=study.pk)
-    return _new_page(request, form=form, status=400)
+    return posted(
+        request, StudySettingsForm(request.POST),
+        lambda form: study_services.create_study(actor=request.user, **form.cleaned_data),
+        again=lambda form, status: _new_page(request, form=form, status=status),
+        done=lambda study: (f"Study {study.title} created: add its arms.", _setup_url(study)))
 
 
 @login_required
@@ -206,31 +219,22 @@ def study_settings(request, study_id: int):
     if request.method != "POST":
         return _setup_page(request, study)
     form = StudySettingsForm.for_study(study, request.POST, design_fixed=bool(_design_fixed_because(study)))
-    if not form.is_valid():
-        return _setup_page(request, study, form=form, status=400)
-    try:
-        study_services.update_study(actor=request.user, study=study, **form.changed_values())
-    except DomainError as error:
-        add_service_error(form, error)
-        return _setup_page(request, study, form=form, status=error.status_code)
-    messages.success(request, f"Saved: {', '.join(form.changed_data) or 'nothing changed'}.")
-    return redirect("console-study-setup", study_id=study.pk)
+    return posted(
+        request, form,
+        lambda form: study_services.update_study(actor=request.user, study=study, **form.changed_values()),
+        again=lambda form, status: _setup_page(request, study, form=form, status=status),
+        done=lambda saved: (f"Saved: {', '.join(form.changed_data) or 'nothing changed'}.", _setup_url(study)))
 
 
 @login_required
 @require_POST
 def arm_add(request, study_id: int):
     study = study_to_change(request, study_id)
-    form = ArmForm(request.POST)
-    if not form.is_valid():
-        return _setup_page(request, study, arm_form=form, status=400)
-    try:
-        arm = study_services.add_arm(actor=request.user, study=study, **form.cleaned_data)
-    except DomainError as error:
-        add_service_error(form, error)
-        return _setup_page(request, study, arm_form=form, status=error.status_code)
-    messages.success(request, f"Arm {arm.name} added.")
-    return redirect("console-study-setup", study_id=study.pk)
+    return posted(
+        request, ArmForm(request.POST),
+        lambda form: study_services.add_arm(actor=request.user, study=study, **form.cleaned_data),
+        again=lambda form, status: _setup_page(request, study, arm_form=form, status=status),
+        done=lambda arm: (f"Arm {arm.name} added.", _setup_url(study)))
 
 
 @login_required
@@ -281,10 +285,12 @@ def _subgroups_form(study: Study, data=None) -> SubgroupsForm:
 def study_qualification(request, study_id: int):
     """The readers' qualification rule; a form left empty requires none."""
     study = study_to_change(request, study_id)
-    return _save_rule_form(
-        request, study, "qualification_form", _qualification_form(study, request.POST),
+    return posted(
+        request, _qualification_form(study, request.POST),
         lambda form: qualification.set_rule(actor=request.user, study=study, rule=form.rule()),
-        lambda saved: "Qualification rule saved." if saved.qualification else "No qualification required.")
+        again=lambda form, status: _setup_page(request, study, qualification_form=form, status=status),
+        done=lambda saved: ("Qualification rule saved." if saved.qualification else "No qualification required.",
+                            _setup_url(saved)))
 
 
 @login_required
@@ -292,24 +298,11 @@ def study_qualification(request, study_id: int):
 def study_subgroups(request, study_id: int):
     """The case metadata variables declared as subgroups."""
     study = study_to_change(request, study_id)
-    return _save_rule_form(
-        request, study, "subgroups_form", _subgroups_form(study, request.POST),
+    return posted(
+        request, _subgroups_form(study, request.POST),
         lambda form: subgroups.set_subgroups(actor=request.user, study=study, names=form.cleaned_data["subgroups"]),
-        lambda saved: f"Declared subgroups: {', '.join(saved.subgroups) or 'none'}.")
-
-
-def _save_rule_form(request, study: Study, name: str, form, save, done):
-    """A form of the set-up page posted: ``save(form)`` (the study saved) and ``done(study)`` said, or the page
-    again with the form under ``name``, its errors or the service's refusal on it."""
-    if not form.is_valid():
-        return _setup_page(request, study, **{name: form}, status=400)
-    try:
-        saved = save(form)
-    except DomainError as error:
-        form.add_service_error(error)
-        return _setup_page(request, study, **{name: form}, status=error.status_code)
-    messages.success(request, done(saved))
-    return redirect("console-study-setup", study_id=saved.pk)
+        again=lambda form, status: _setup_page(request, study, subgroups_form=form, status=status),
+        done=lambda saved: (f"Declared subgroups: {', '.join(saved.subgroups) or 'none'}.", _setup_url(saved)))
 
 
 def _raise_form_errors(form) -> None:
