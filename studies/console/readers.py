@@ -53,7 +53,7 @@ def _qualification(reader: Reader, rule: dict) -> Qualification | None:
 def _readers_page(request, study: Study, *, form=None, error: str = "", status: int = 200):
     invited_at = invitations.last_invited(study)
     readers = [(reader, _account_state(reader.user), invited_at.get(reader.pk),
-                _qualification(reader, study.qualification))
+                _qualification(reader, study.qualification), study_setup.removal_refused_because(reader))
                for reader in study.readers.select_related("user").order_by("code")]
     context = {"study": study, "tab": "readers", "readers": readers, "form": form or InviteForm(),
                "may_change": study.status in SETUP_STATUSES, "error": error}

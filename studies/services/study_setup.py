@@ -2,8 +2,9 @@
 whether it shows the AI, the arms' order, and removing an enrolled reader.
 
 Arms change, like the design, only in draft or enrolling and before a schedule exists
-(:func:`studies.services.studies.arms_fixed_because`). A reader leaves only
-while no schedule names them.
+(:func:`studies.services.studies.arms_fixed_because`); whether an arm shows the AI is fixed too once
+training cases were read in it. A reader leaves only while no schedule names them and before their
+first training read.
 """
 
 from django.db import transaction
@@ -26,6 +27,11 @@ def update_arm(*, actor: User, arm: Arm, name: str, label: str, shows_ai: bool) 
         # the rule names its training arms: renamed under it, the arm would silently leave the training
         raise RuleViolation(f"the qualification rule's training arms name '{arm.name}': take it out of the rule "
                             "before renaming it", field="name")
+    if shows_ai != arm.shows_ai and arm.training_reads.exists():
+        # the training reads kept in the arm were read with (or without) the AI: the feedback and the
+        # qualification evaluated on them would no longer say what the readers saw
+        raise RuleViolation(f"training cases were read in '{arm.name}' as it {'shows' if arm.shows_ai else 'hides'} "
+                            "the AI: whether it shows the AI is fixed", field="shows_ai")
     arm.name, arm.label, arm.shows_ai = name, label or name, shows_ai
     check_fields(arm)
     arm.save()
@@ -60,10 +66,18 @@ def remove_reader(*, actor: User, reader: Reader) -> None:
     once they have read training cases."""
     require(actor, Action.CHANGE_STUDY, reader.study)
     reader = Reader.objects.select_for_update().select_related("study").get(pk=reader.pk)
-    if reader.study.status not in SETUP_STATUSES:
-        raise RuleViolation(status_rule("readers", SETUP_STATUSES))
-    if reader.sessions.exists():
-        raise RuleViolation(f"{reader.code} is in the reading schedule: readers are fixed once scheduled")
-    if reader.training_reads.exists():
-        raise RuleViolation(f"{reader.code} has read training cases: their qualification reads are kept")
+    reason = removal_refused_because(reader)
+    if reason:
+        raise RuleViolation(reason)
     reader.delete()
+
+
+def removal_refused_because(reader: Reader) -> str:
+    """Why the reader can no longer be removed from the study; empty while they can."""
+    if reader.study.status not in SETUP_STATUSES:
+        return status_rule("readers", SETUP_STATUSES)
+    if reader.sessions.exists():
+        return f"{reader.code} is in the reading schedule: readers are fixed once scheduled"
+    if reader.training_reads.exists():
+        return f"{reader.code} has read training cases: their qualification reads are kept"
+    return ""

@@ -114,3 +114,39 @@ def test_an_arm_the_qualification_rule_names_is_not_renamed_under_it(draft, coor
     assert _arm_names(draft) == ["control", "aided", "second_look"]
     draft.refresh_from_db()
     assert [arm.name for arm in qualification.training_arms(draft)] == ["aided"]
+
+
+def test_whether_an_arm_shows_the_ai_is_fixed_once_training_cases_were_read_in_it(coordinator):
+    from tests.studies.training_world import train, training_study
+
+    study = training_study(coordinator, rule={"min_cases": 2})
+    unaided = study.arms.get(name="unaided")
+    train(study.readers.get(code="R01"), study.cases.get(label="T00"), "unaided", 70)
+    with pytest.raises(RuleViolation, match="training cases were read in 'unaided' as it hides the AI: whether it "
+                                            "shows the AI is fixed$"):
+        study_setup.update_arm(actor=coordinator, arm=unaided, name="unaided", label="", shows_ai=True)
+    study_setup.update_arm(actor=coordinator, arm=unaided, name="unaided", label="Without AI", shows_ai=False)
+    aided = study.arms.get(name="aided")  # no training read in it yet
+    study_setup.update_arm(actor=coordinator, arm=aided, name="aided", label="", shows_ai=False)
+    assert list(study.arms.values_list("label", "shows_ai").order_by("order")) == [("Without AI", False),
+                                                                                   ("aided", False)]
+
+
+def test_a_reader_who_read_training_cases_stays_and_the_page_says_why(coordinator):
+    from django.test import Client
+
+    from tests.studies.training_world import train, training_study
+
+    study = training_study(coordinator, rule={"min_cases": 2})
+    trained = study.readers.get(code="R01")
+    train(trained, study.cases.get(label="T00"), "unaided", 70)
+    with pytest.raises(RuleViolation, match="^R01 has read training cases: their qualification reads are kept$"):
+        study_setup.remove_reader(actor=coordinator, reader=trained)
+    browser = Client()
+    browser.force_login(coordinator)
+    page = browser.get(f"/console/studies/{study.pk}/readers/").content.decode()
+    rows = {code: page.split(f'data-reader="{code}"')[1].split("</tr>")[0] for code in ("R01", "R02")}
+    assert "kept: R01 has read training cases" in rows["R01"] and "Remove</button>" not in rows["R01"]
+    assert "Remove</button>" in rows["R02"]
+    study_setup.remove_reader(actor=coordinator, reader=study.readers.get(code="R02"))
+    assert list(study.readers.values_list("code", flat=True)) == ["R01"]
