@@ -5,6 +5,7 @@ class DomainError(Exception):
     """Base: a message that can be shown to the user as it is."""
 
     status_code = 400
+    code: str | None = None  # for clients that act on one refusal in particular (the API sends it)
 
     def __init__(self, message: str, *, field: str | None = None, line: int | None = None, errors=()):
         self.message = message
@@ -23,6 +24,13 @@ class RuleViolation(DomainError):
     """The request is well-formed but breaks a study rule (wrong status, already read, …)."""
 
     status_code = 409
+
+
+class AlreadyRead(RuleViolation):
+    """The server holds this reader's read of the case already, under another idempotency key (another tab,
+    another device): a client's copy of it is not lost, it is a twin."""
+
+    code = "already_read"
 
 
 class NotAllowed(DomainError):

@@ -14,11 +14,11 @@ REQUEST_LIMITS = {
 
 
 def exception_handler(exc, context):
-    """Domain errors become JSON ``{"detail", "field", "line", "errors"}`` with their status code;
+    """Domain errors become JSON ``{"detail", "field", "line", "errors", "code"}`` with their status code;
     a body over Django's request limits is a 400 with the limit named."""
     if isinstance(exc, DomainError):
         body = {"detail": str(exc)}
-        for name in ("field", "line"):
+        for name in ("field", "line", "code"):
             if getattr(exc, name) is not None:
                 body[name] = getattr(exc, name)
         if exc.errors:

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from studies.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from studies.errors import AlreadyRead, InvalidInput, NotAllowed, NotFound, RuleViolation
 from studies.models import Assignment, Read, ReadRevision, Study, User
 from studies.models.bounds import INTEGER_MAX
 from studies.permissions import Action, require
@@ -43,7 +43,7 @@ def submit_read(*, user: User, assignment_id: int, idempotency_key: uuid.UUID, v
         existing = Read.objects.select_related("reader").filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, user, assignment_id), False
-        raise RuleViolation("this case has already been read in this arm") from None
+        raise AlreadyRead("this case has already been read in this arm") from None
 
 
 def _replay(read: Read, user: User, assignment_id: int) -> Read:
@@ -62,7 +62,7 @@ def _create_read(user, assignment_id, idempotency_key, values: ReadInput) -> tup
     if stored is not None:
         if stored.idempotency_key == idempotency_key:
             return stored, False
-        raise RuleViolation("this case has already been read in this arm")
+        raise AlreadyRead("this case has already been read in this arm")
     study = assignment.session.study
     open_, why = session_state(assignment.session)
     if not open_:

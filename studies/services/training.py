@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from studies.errors import NotAllowed, NotFound, RuleViolation
+from studies.errors import AlreadyRead, NotAllowed, NotFound, RuleViolation
 from studies.models import AIOutput, Arm, Case, Reader, Study, TrainingRead, User
 from studies.permissions import Action, require
 from studies.rules import TRAINING_STATUSES, training_state
@@ -201,7 +201,7 @@ def submit_training_read(*, user: User, study_id: int, case_id: int, arm_name: s
         # A concurrent twin of this request won, or the key is another training read's: the constraints decide.
         read = TrainingRead.objects.select_related("reader", "arm").filter(idempotency_key=idempotency_key).first()
         if read is None:
-            raise RuleViolation(FINAL) from None
+            raise AlreadyRead(FINAL) from None
         _check_replay(read, user, case_id, arm_name)
         created = False
     evaluation = Reader.objects.values_list("qualification", flat=True).get(pk=read.reader_id)  # as of the last read
@@ -220,7 +220,7 @@ def _create_training_read(user, study_id, case_id, arm_name, idempotency_key, va
         reader=reader, case_id=case_id, arm__name=arm_name).first()
     if stored is not None:  # a retry finds its read whatever has changed since
         if stored.idempotency_key != idempotency_key:
-            raise RuleViolation(FINAL)
+            raise AlreadyRead(FINAL)
         return stored, False
     is_open, why = training_state(reader.study)
     if not is_open:

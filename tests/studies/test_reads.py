@@ -203,6 +203,26 @@ def test_assignment_says_whether_its_read_may_still_change(make_study, api):
     assert refused.status_code == 409 and "final" in refused.json()["detail"]
 
 
+def test_the_api_marks_a_twin_of_a_stored_read_and_no_other_refusal(make_study, api):
+    """The workstation's outbox drops a read the server holds already (``code``: already_read) as saved; a read
+    refused for another reason (the aided score before the unaided one) stays with the reader."""
+    study = make_study(design=Study.Design.SEQUENTIAL)
+    unaided = first_open_assignment(study, arm="unaided")
+    aided = Assignment.objects.get(session=unaided.session, case=unaided.case, arm__name="aided")
+    client = api(unaided.reader.user)
+
+    def post(assignment):
+        return client.post("/api/v1/reads/", {"assignment": assignment.pk, "idempotency_key": str(uuid.uuid4()),
+                                              "rating": 40}, format="json")
+
+    early = post(aided)
+    assert early.status_code == 409 and "submit the unaided score for this case first" in early.json()["detail"]
+    assert "code" not in early.json()
+    assert post(unaided).status_code == 201
+    twin = post(unaided)
+    assert twin.status_code == 409 and twin.json()["code"] == "already_read"
+
+
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks and concurrent transactions need PostgreSQL"
 )

@@ -72,6 +72,7 @@ def test_the_ai_arm_waits_for_the_first_arm_then_shows_the_ai_while_reading_and_
     assert waiting["study_instance_uid"] is None and waiting["ai"] is None
     refused = post_score(api, reader, diseased, "aided")
     assert refused.status_code == 409 and "read this case in unaided first" in refused.json()["detail"]
+    assert "code" not in refused.json()  # not a twin of a stored read: the workstation must not drop it as saved
     assert post_score(api, reader, diseased, "unaided").status_code == 201
     shown = api(reader.user).get(url).json()
     assert shown["is_open"] and [output["score"] for output in shown["ai"]] == [0.9]
@@ -90,6 +91,7 @@ def test_a_retry_returns_the_stored_read_and_a_second_score_is_refused(api, stud
     assert retry.json()["read"]["id"] == first.json()["read"]["id"]
     again = client.post(url, {**body, "idempotency_key": str(uuid.uuid4()), "rating": 90}, format="json")
     assert again.status_code == 409 and "training reads are final" in again.json()["detail"]
+    assert again.json()["code"] == "already_read"
     other_case = client.post(url, {**body, "case": case(study, "T03").pk}, format="json")
     assert other_case.status_code == 409 and "belongs to another training read" in other_case.json()["detail"]
     assert list(TrainingRead.objects.values_list("rating", flat=True)) == [20]

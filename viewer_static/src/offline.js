@@ -180,7 +180,7 @@ export class Outbox {
       const status = error instanceof HttpError ? error.status : 0;
       const detail = error instanceof HttpError ? error.body?.detail || error.message : 'server unreachable';
       const csrf = status === 403 && /csrf/i.test(String(detail));
-      if (status === 409 && !item.body.read) {
+      if (status === 409 && error.body?.code === 'already_read' && !item.body.read) {
         // The server already holds a read of this case under another key (another tab).
         this._remove(key);
         return 'done';

@@ -130,10 +130,17 @@ test('a refused read of a case gives way to a new read of it', async () => {
 });
 
 test('a 409 for a first read means the server already holds one (another tab): it leaves the outbox', async () => {
-  const { outbox } = outboxAnswering(new HttpError(409, { detail: 'already read' }, '/x'));
+  const { outbox } = outboxAnswering(new HttpError(409, { detail: 'already read', code: 'already_read' }, '/x'));
   outbox.enqueue(READ);
   await outbox.flush();
   assert.deepEqual(outbox.items(), []);
+});
+
+test('any other 409 for a first read (an arm to read first) is refused for good, never dropped as saved', async () => {
+  const { outbox } = outboxAnswering(new HttpError(409, { detail: 'read this case in Unaided first' }, '/x'));
+  outbox.enqueue(READ);
+  await outbox.flush();
+  assert.deepEqual(outbox.status().rejected.map((item) => item.error), ['read this case in Unaided first']);
 });
 
 test('a 409 for a change means the study no longer allows it: refused for good', async () => {
