@@ -108,14 +108,17 @@ def test_a_reader_trains_sees_the_feedback_qualifies_and_the_session_opens(page,
     assert "○ Training cases read in every training arm: 0 (needs ≥ 2) not yet" in qualification.inner_text()
     page.screenshot(path=str(artifacts / "training_feedback_unaided.png"))
 
-    # T00 with the AI: its score and finding while reading, and again in the feedback.
+    # T00 with the AI: its score and finding while reading; the feedback says whether it was right.
     _next(page, 2)
     assert page.locator("#rw-arm").inner_text() == "aided" and page.locator("#rw-ai").is_visible()
+    cue = page.locator("#rw-arm-cue")  # the first case in the AI arm says so; later ones do not (arms alternate)
+    assert cue.is_visible() and cue.inner_text() == "Arm changed: aided. This case is read with the AI result."
     assert "AI case score\n0.90" in page.locator("#rw-ai").inner_text()
     assert page.locator("#rw-feedback").is_hidden() and page.locator(".rw-overlay .rw-truth").count() == 0
     shown[cases[0].pk, "aided"] = _score(page, "9")
     seen[cases[0].pk, "aided"] = _feedback(page)
-    assert seen[cases[0].pk, "aided"]["ai"] == ["AI case score 0.90 (above its operating point) · 1 AI finding drawn on the image"]
+    assert seen[cases[0].pk, "aided"]["ai"] == [
+        "AI call: positive — correct (score 0.90 at or above its operating point 0.50) · 1 AI finding on the image"]
     assert page.locator(".rw-overlay .rw-ai-label").text_content() == "AI finding 0.90"
     assert page.locator(".rw-overlay .rw-truth").count() == 1
     assert "○ Training cases read in every training arm: 1 (needs ≥ 2) not yet" in qualification.inner_text()
@@ -123,15 +126,17 @@ def test_a_reader_trains_sees_the_feedback_qualifies_and_the_session_opens(page,
 
     # T01, not diseased: rated 20 then 10, negative and correct in both arms.
     _next(page, 3)
+    assert cue.is_hidden(), "the banner of the case before stays over a case in another arm"
     shown[cases[1].pk, "unaided"] = _score(page, "2")
     seen[cases[1].pk, "unaided"] = _feedback(page)
     assert seen[cases[1].pk, "unaided"] == {"truth": "Truth Not diseased", "call": "✓ Your call: negative — correct",
                                             "ai": None}
     assert page.locator(".rw-overlay .rw-truth").count() == 0
     _next(page, 4)
+    assert cue.is_hidden()
     shown[cases[1].pk, "aided"] = _score(page, "1")
     seen[cases[1].pk, "aided"] = _feedback(page)
-    assert seen[cases[1].pk, "aided"]["ai"] == ["AI case score 0.10 (below its operating point) · no AI findings"]
+    assert seen[cases[1].pk, "aided"]["ai"] == ["AI call: negative — correct (score 0.10 below its operating point 0.50)"]
 
     reader.refresh_from_db()
     assert reader.qualified_at is not None

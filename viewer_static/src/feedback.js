@@ -1,6 +1,6 @@
 // Training mode's side panels: the feedback on a training case once the reader's score of it is
 // stored (the truth and its lesions, the call the score makes and whether it is right, and in arms
-// that show the AI the AI's score and findings), and the qualification (progress, each criterion
+// that show the AI whether the AI was right: its score is in the AI panel already), and the qualification (progress, each criterion
 // with its figure and threshold, the date once qualified). What they say is worked out by the
 // pure functions (tested without a DOM); the render functions draw it.
 
@@ -23,6 +23,16 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** The AI's call on the case against truth; its score is in the AI panel, beside the image. */
+function aiCall(output, diseased) {
+  const findings = output.findings.length ? ` · ${plural(output.findings.length, 'AI finding')} on the image` : '';
+  if (typeof output.operating_point !== 'number') return `The AI makes no call (no operating point)${findings}`;
+  const positive = output.score >= output.operating_point;
+  const verdict = positive === diseased ? 'correct' : 'incorrect';
+  const side = positive ? 'at or above' : 'below';
+  return `AI call: ${positive ? 'positive' : 'negative'} — ${verdict} (score ${score(output.score)} ${side} its operating point ${score(output.operating_point)})${findings}`;
+}
+
 /**
  * The feedback in words. ``read``: the reader's stored score; ``feedback``: from the server.
  * @returns {{truth: string, diseased: boolean, score: string, call: string, correct: boolean|null, ai: string[]|null}}
@@ -36,11 +46,7 @@ export function describeFeedback(feedback, read) {
   let call;
   if (feedback.call === null) call = 'Your score makes no yes/no call (the study has no decision threshold)';
   else call = `Your call: ${feedback.call ? 'positive' : 'negative'} — ${feedback.correct ? 'correct' : 'incorrect'}`;
-  const ai = feedback.ai === null ? null : feedback.ai.length === 0 ? ['The AI has no output for this case'] : feedback.ai.map((output) => {
-    const above = typeof output.operating_point === 'number' ? (output.score >= output.operating_point ? ' (above its operating point)' : ' (below its operating point)') : '';
-    const findings = output.findings.length ? ` · ${plural(output.findings.length, 'AI finding')} drawn on the image` : ' · no AI findings';
-    return `AI case score ${score(output.score)}${above}${findings}`;
-  });
+  const ai = feedback.ai === null ? null : feedback.ai.length === 0 ? ['The AI has no output for this case'] : feedback.ai.map((output) => aiCall(output, diseased));
   return { truth, diseased, score: `Your score: ${describeValues(read)}`, call, correct: feedback.correct, ai };
 }
 
@@ -82,7 +88,7 @@ export function renderFeedback(section, shown, { last = false, onNext } = {}) {
     h('p', { id: 'rw-truth', class: `rw-truth ${shown.diseased ? 'pos' : 'neg'}` }, h('span', { class: 'lbl' }, 'Truth'), ' ', shown.truth),
     h('p', { id: 'rw-your-score' }, shown.score),
     h('p', { id: 'rw-call', class: `rw-call ${shown.correct === null ? '' : shown.correct ? 'correct' : 'incorrect'}` }, shown.correct === null ? null : shown.correct ? '✓ ' : '✗ ', shown.call),
-    shown.ai ? h('div', { id: 'rw-feedback-ai', class: 'rw-feedback-ai' }, h('h3', {}, 'AI result'), shown.ai.map((line) => h('p', {}, line))) : null,
+    shown.ai ? h('div', { id: 'rw-feedback-ai', class: 'rw-feedback-ai' }, h('h3', {}, 'The AI on this case'), shown.ai.map((line) => h('p', {}, line))) : null,
     next,
   ].filter(Boolean)); // parts that do not apply are null, which append would write as text
   next.focus();

@@ -130,9 +130,8 @@ function showCase({ assignment, revising }, { reason = '' } = {}) {
   ui.arm.textContent = assignment.arm.label;
   ui.arm.dataset.ai = String(Boolean(assignment.arm.shows_ai));
   // Where arms are interleaved in blocks, a reader must not miss that the next case is read otherwise.
-  if (lastArm !== null && lastArm !== assignment.arm.label) {
-    showArmCue(ui.armCue, ui.arm, { label: assignment.arm.label, showsAi: assignment.arm.shows_ai });
-  }
+  const changed = lastArm !== null && lastArm !== assignment.arm.label;
+  showArmCue(ui.armCue, ui.arm, changed ? { label: assignment.arm.label, showsAi: assignment.arm.shows_ai } : null);
   lastArm = assignment.arm.label;
   updateProgress();
   ws.replaceQuery(`assignment=${assignment.id}`);

@@ -23,7 +23,7 @@ let probe;
 let outbox;
 let scoring;
 let store;
-let lastArm = null; // the arm of the case shown before this one
+const armsMet = new Set(); // arms this page has shown a case in: the arm-change banner comes once per arm
 
 const setStatus = (text, kind) => ws.setStatus(text, kind);
 
@@ -132,10 +132,10 @@ function showCase({ item, details }) {
   ui.caseLabel.textContent = `Training case ${store.position(item)} of ${store.items.length}`;
   ui.arm.textContent = item.arm.label;
   ui.arm.dataset.ai = String(Boolean(item.arm.shows_ai));
-  if (lastArm !== null && lastArm !== item.arm.label) {
-    showArmCue(ui.armCue, ui.arm, { label: item.arm.label, showsAi: item.arm.shows_ai });
-  }
-  lastArm = item.arm.label;
+  // Training alternates arms case by case: a banner each time would be noise; the arm badge stays.
+  const firstInArm = armsMet.size > 0 && !armsMet.has(item.arm.label);
+  showArmCue(ui.armCue, ui.arm, firstInArm ? { label: item.arm.label, showsAi: item.arm.shows_ai } : null);
+  armsMet.add(item.arm.label);
   renderFeedback(ui.feedback, null);
   ws.overlays.setTruth([]);
   ui.scoring.hidden = false;

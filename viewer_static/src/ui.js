@@ -207,16 +207,22 @@ export function renderNotice(section, saved) {
   }
 }
 
-/** The cue that this case is read in another arm than the one before (arms interleaved in blocks). */
-export function showArmCue(banner, badge, { label, showsAi }) {
-  banner.textContent = `Arm changed: ${label}. ${showsAi ? 'This case is read with the AI result.' : 'This case is read without the AI.'}`;
-  banner.hidden = false;
-  badge.classList.add('changed');
+/** The cue that this case is read in another arm than the one before (arms interleaved in blocks), for 6 s;
+ * ``cue`` null: none, and one still showing for the case before goes. */
+export function showArmCue(banner, badge, cue) {
   clearTimeout(banner.timer);
-  banner.timer = setTimeout(() => {
+  const hide = () => {
     banner.hidden = true;
     badge.classList.remove('changed');
-  }, 6000);
+  };
+  if (!cue) {
+    hide(); // a banner about the case before must not stay over this one
+    return;
+  }
+  banner.textContent = `Arm changed: ${cue.label}. ${cue.showsAi ? 'This case is read with the AI result.' : 'This case is read without the AI.'}`;
+  banner.hidden = false;
+  badge.classList.add('changed');
+  banner.timer = setTimeout(hide, 6000);
 }
 
 export function renderSaveState(element, status) {

@@ -79,14 +79,18 @@ test('feedback in words: a diseased case called negative, with its lesion', () =
   assert.equal(shown.ai, null, 'no AI where the arm does not show it');
 });
 
-test("feedback in an AI arm: the AI's score against its operating point and its findings", () => {
+test("feedback in an AI arm: the AI's call against truth, from its score and operating point", () => {
   const ai = [{ model_name: 'm', model_version: '1', score: 0.1, operating_point: 0.5, findings: [] }];
   const shown = describeFeedback({ truth: 0, lesions: [], call: false, correct: true, ai }, { ...READ, rating: 10 });
   assert.equal(shown.truth, 'Not diseased');
   assert.equal(shown.call, 'Your call: negative — correct');
-  assert.deepEqual(shown.ai, ['AI case score 0.10 (below its operating point) · no AI findings']);
+  assert.deepEqual(shown.ai, ['AI call: negative — correct (score 0.10 below its operating point 0.50)']);
   const found = describeFeedback({ truth: 1, lesions: [], call: true, correct: true, ai: [{ ...ai[0], score: 0.9, findings: [{}, {}] }] }, READ);
-  assert.deepEqual(found.ai, ['AI case score 0.90 (above its operating point) · 2 AI findings drawn on the image']);
+  assert.deepEqual(found.ai, ['AI call: positive — correct (score 0.90 at or above its operating point 0.50) · 2 AI findings on the image']);
+  const missed = describeFeedback({ truth: 1, lesions: [], call: true, correct: true, ai: [{ ...ai[0], score: 0.5 - 1e-9 }] }, READ);
+  assert.match(missed.ai[0], /^AI call: negative — incorrect/);
+  const uncalled = describeFeedback({ truth: 0, lesions: [], call: true, correct: false, ai: [{ ...ai[0], operating_point: null }] }, READ);
+  assert.deepEqual(uncalled.ai, ['The AI makes no call (no operating point)']);
   assert.deepEqual(describeFeedback({ truth: 1, lesions: [], call: null, correct: null, ai: [] }, READ).ai, ['The AI has no output for this case']);
   assert.match(describeFeedback({ truth: 1, lesions: [], call: null, correct: null, ai: null }, READ).call, /no yes\/no call/);
 });
