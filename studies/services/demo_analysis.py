@@ -1,7 +1,9 @@
 """A second demo study, already read and locked, with one finished analysis run.
 
 Readers' scores follow the Roe & Metz (1997) model with a modest AI benefit; reading
-times are log-normal with reader and case effects and a shorter aided read. The study is
+times are log-normal with reader and case effects and a shorter aided read, and each read has
+an interaction record like the workstation's (four mammographic views, view changes, AI toggles
+in the aided arm). The study is
 built through the coordinator's services except for two steps a simulation cannot take: the
 reads are written in bulk (with one audit event each, appended together), since simulated
 reads cannot pass through the washout of a real schedule, and the study goes to reading
@@ -20,7 +22,7 @@ from scipy import stats
 
 from mrmc.stats import ROE_METZ_STRUCTURES, simulate_roe_metz
 from studies.models import AnalysisRun, Assignment, Read, ReadingSession, Role, Study, User
-from studies.services import analysis, audit, imports, schedule
+from studies.services import analysis, audit, imports, interactions, schedule
 from studies.services import studies as study_services
 from studies.services.demo import demo_password
 
@@ -31,6 +33,9 @@ AI_EFFECT = 0.25  # shift of the diseased mean when aided (latent SD units): a f
 MEDIAN_UNAIDED_SECONDS = 45.0
 AIDED_TIME_RATIO = 0.85
 DECISION_THRESHOLD = 50.0
+VIEWS = 4  # CC and MLO of each breast, each in a viewport of its own
+MEAN_CHANGES = {"wl": 1.2, "zoom": 2.0, "pan": 1.0}  # per read, Poisson
+MEAN_AI_TOGGLES = 0.6  # per aided read
 
 
 def seed_analysis_demo(*, n_cases: int = 120, seed: int = ANALYSIS_DEMO_SEED) -> AnalysisRun:
@@ -123,6 +128,7 @@ def simulate_reads(*, study: Study, seed: int, ai_effect: float = AI_EFFECT) -> 
     so ``ai_effect`` raises the diseased mean of the aided reads.
     """
     rng = np.random.default_rng(seed)
+    record_rng = np.random.default_rng([seed, 1])  # its own stream: the ratings and times stay as they were
     readers = list(study.readers.order_by("id"))
     arms = list(study.arms.order_by("order"))
     cases = list(study.cases.order_by("id"))
@@ -143,17 +149,34 @@ def simulate_reads(*, study: Study, seed: int, ai_effect: float = AI_EFFECT) -> 
         rating = float(ratings[t, r, case_column[c]])
         opened = start + timedelta(minutes=2 * n)
         duration = timedelta(seconds=float(seconds[t, r, c]))
+        record = _interaction_record(record_rng, duration.total_seconds(), arms[t].shows_ai)
         reads.append(Read(
             assignment=assignment, reader_id=assignment.reader_id, case_id=assignment.case_id,
             arm_id=assignment.arm_id, rating=rating, decision=rating >= DECISION_THRESHOLD,
             opened_at=opened, first_image_at=opened + timedelta(seconds=1), client_submitted_at=opened + duration,
             duration_ms=int(duration.total_seconds() * 1000), idempotency_key=uuid.uuid4(),
+            interactions=interactions.checked_interactions(record),
         ))
     Read.objects.bulk_create(reads, batch_size=2000)
     ReadingSession.objects.filter(study=study).update(completed_at=timezone.now())
     audit.append_events([audit.new_event(action="create", entity="studies.Read", entity_id=read.pk, study_id=study.pk,
                                          after=audit.snapshot(read)) for read in reads])
     return len(reads)
+
+
+def _interaction_record(rng, seconds: float, shows_ai: bool) -> dict:
+    """A read's record as the workstation would send it: most of the reading time on the four views (shared
+    at random), view changes and, aided, AI toggles, each at a random time of the read in order."""
+    dwell = rng.dirichlet(np.ones(VIEWS)) * seconds * 1000 * rng.uniform(0.7, 0.95)
+    counts = {kind: int(rng.poisson(mean)) for kind, mean in MEAN_CHANGES.items()}
+    toggles = int(rng.poisson(MEAN_AI_TOGGLES)) if shows_ai else 0
+    changes = [(int(ds), kind) for kind, n in counts.items() for ds in rng.uniform(0, seconds * 10, n)]
+    # the AI's findings start shown: off, on, off, … in the order of their times
+    ai = [(int(ds), "ai_off" if i % 2 == 0 else "ai_on")
+          for i, ds in enumerate(np.sort(rng.uniform(0, seconds * 10, toggles)))]
+    events = [[ds, kind] for ds, kind in sorted(changes + ai, key=lambda event: event[0])]
+    return {"v": interactions.VERSION, "images": [[view, 0, int(ms)] for view, ms in enumerate(dwell)],
+            **counts, "invert": 0, "ai_toggles": toggles, "events": events, "truncated": False}
 
 
 def _reading_seconds(rng, n_arms: int, n_readers: int, n_cases: int, shows_ai: list[bool]) -> np.ndarray:

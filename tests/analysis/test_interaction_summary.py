@@ -11,6 +11,7 @@ from studies.models import Assignment, Read
 from studies.reports.sections import reading_time
 from studies.selectors import reads_csv
 from studies.services import reads
+from studies.services.interactions import checked_interactions
 
 
 def record(images, wl=0, zoom=0, pan=0, ai_toggles=0) -> dict:
@@ -39,6 +40,7 @@ def run_with_records(read_study, statistician, run_analysis):
     """Every aided read viewed 20 s with one window/level change and two AI toggles; half the unaided
     ones viewed 30 s with three window/level changes and two zooms, the other half without a record."""
     study = read_study()
+    Read.objects.filter(case__study=study).update(interactions={})  # the simulation's records replaced
     unaided = list(Read.objects.filter(case__study=study, arm__name="unaided").order_by("id"))
     Read.objects.filter(case__study=study, arm__name="aided").update(
         interactions=record([[0, 0, 15000], [0, 1, 5000]], wl=1, ai_toggles=2))
@@ -65,8 +67,30 @@ def test_the_reading_time_section_summarises_what_readers_did_per_arm(run_with_r
 
 
 def test_a_run_whose_reads_have_no_record_says_so(read_study, statistician, run_analysis):
-    run = run_analysis(actor=statistician, study=read_study(), options={"seed": 1})
+    study = read_study()
+    Read.objects.filter(case__study=study).update(interactions={})  # as reads from before the record
+    run = run_analysis(actor=statistician, study=study, options={"seed": 1})
     assert run.results["reading_time"]["interactions"] == {"available": False,
                                                            "reason": "no read has an interaction record"}
     section = reading_time.build(run, run.results)
     assert "What readers did per case is not summarised: no read has an interaction record." in section.paragraphs
+
+
+def test_the_simulated_reads_of_the_demo_carry_records_the_server_accepts(read_study, statistician, run_analysis):
+    """Four views sharing most of the reading time, view changes, and AI toggles only where the AI is shown."""
+    study = read_study(n_cases=20)
+    stored = list(Read.objects.filter(case__study=study).select_related("arm"))
+    for read in stored:
+        record = read.interactions
+        assert checked_interactions(record) == record
+        assert [view for view, _, _ in record["images"]] == [0, 1, 2, 3]
+        assert 0.7 * read.duration_ms <= sum(ms for _, _, ms in record["images"]) <= read.duration_ms
+        assert len(record["events"]) == record["wl"] + record["zoom"] + record["pan"] + record["ai_toggles"]
+        assert all(event[0] <= read.duration_ms / 100 for event in record["events"])
+        toggles = [kind for _, kind in record["events"] if kind.startswith("ai_")]
+        assert toggles == ["ai_off", "ai_on"] * (len(toggles) // 2) + ["ai_off"] * (len(toggles) % 2)
+        assert read.arm.shows_ai or not toggles
+    activity = run_analysis(actor=statistician, study=study, options={"seed": 1}).results["reading_time"]["interactions"]
+    assert activity["available"] and activity["by_arm"]["unaided"]["n_reads"] == len(stored) // 2
+    assert activity["by_arm"]["unaided"]["ai_toggles"] == {"median": 0, "mean": 0.0}
+    assert activity["by_arm"]["aided"]["ai_toggles"]["mean"] > 0
