@@ -14,10 +14,14 @@ from pydicom.uid import generate_uid
 from tests.dicomweb.images import case_datasets
 
 
-def dicom_image(index: int, shape: tuple[int, int], rng: np.random.Generator) -> bytes:
+def dicom_image(index: int, shape: tuple[int, int], rng: np.random.Generator, *, study: str = "",
+                accession: str = "") -> bytes:
+    """Image ``index``; 64 to a DICOM study unless ``study`` names one (with its ``accession`` number)."""
     ds = case_datasets(seed=1)[0]
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=["upload-test-study", str(index // 64)])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["upload-test-series", str(index // 64)])
+    study = study or str(index // 64)
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["upload-test-study", study])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["upload-test-series", study])
+    ds.AccessionNumber = accession
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(
         entropy_srcs=["upload-test-image", str(index)])
     ds.InstanceNumber = index + 1
@@ -43,5 +47,17 @@ def write_dicom_zip(path: Path, *, n_images: int, shape: tuple[int, int], bad: d
         for index in range(n_images):
             archive.writestr(f"images/{index:05d}.dcm", dicom_image(index, shape, rng))
         for name, data in (bad or {}).items():
+            archive.writestr(name, data)
+    return path
+
+
+def write_case_zip(path: Path, accessions: dict[str, str], *, bad: dict[str, bytes], shape=(128, 128)) -> Path:
+    """One image per case, ``<case>.dcm`` in a DICOM study of its own with the case's accession number
+    (``accessions``: case label → number), and the ``bad`` members besides."""
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index, (label, accession) in enumerate(accessions.items()):
+            archive.writestr(f"{label}.dcm", dicom_image(index, shape, rng, study=label, accession=accession))
+        for name, data in bad.items():
             archive.writestr(name, data)
     return path
