@@ -12,6 +12,7 @@ from .models import (
     Arm,
     Case,
     DicomStudy,
+    ProtocolDeviation,
     Read,
     Reader,
     ReadingSession,
@@ -19,13 +20,16 @@ from .models import (
     Study,
     StudyMembership,
     TrainingRead,
+    TruthAdjudication,
+    TruthingMember,
+    TruthLabel,
     User,
 )
 from .services import audit, database_roles
 
 AUDITED_MODELS = (
     Study, StudyMembership, Arm, Case, AIModel, AIOutputSet, AIOutput, Reader, ReadingSession, Read, ReadRevision,
-    TrainingRead, User, DicomStudy,
+    TrainingRead, User, DicomStudy, TruthingMember, TruthLabel, TruthAdjudication, ProtocolDeviation,
 )
 _AUDIT_BEFORE = "_audit_before"
 

@@ -2,11 +2,13 @@
 
 from .analysis import AnalysisRun
 from .audit import AuditEvent
+from .deviations import ProtocolDeviation
 from .dicom import DicomInstance, DicomSeries, DicomStudy
 from .jobs import Job
 from .reads import Read, ReadRevision, TrainingRead
 from .schedule import Assignment, ReadingSession
 from .study import AIModel, AIOutput, AIOutputSet, Arm, Case, Reader, Study, StudyMembership
+from .truthing import TruthAdjudication, TruthingMember, TruthLabel
 from .uploads import Upload
 from .users import Role, User
 
@@ -23,6 +25,7 @@ __all__ = [
     "DicomSeries",
     "DicomStudy",
     "Job",
+    "ProtocolDeviation",
     "Read",
     "ReadRevision",
     "Reader",
@@ -31,6 +34,9 @@ __all__ = [
     "Study",
     "StudyMembership",
     "TrainingRead",
+    "TruthAdjudication",
+    "TruthLabel",
+    "TruthingMember",
     "Upload",
     "User",
 ]

@@ -38,6 +38,8 @@ class TruthMethod(models.TextChoices):
     PATHOLOGY = "pathology"
     FOLLOW_UP = "follow_up", "Follow-up"
     CONSENSUS = "consensus", "Expert consensus"
+    MAJORITY = "majority", "Expert majority"
+    ADJUDICATED = "adjudicated", "Adjudicated"
     OTHER = "other"
 
 
@@ -98,6 +100,21 @@ class Study(models.Model):
     qualification = models.JSONField(
         default=dict, blank=True,
         help_text="Reader qualification rule (studies.services.qualification); empty: none required",
+    )
+    truthing = models.JSONField(
+        default=dict, blank=True,
+        help_text="Truthing panel protocol (studies.services.truthing): rounds, marks, the lesion matching rule, "
+                  "agreement thresholds and how the final truth is decided; empty: truth is imported",
+    )
+    population = models.JSONField(
+        default=dict, blank=True,
+        help_text="Intended-use population: target distribution per variable and the under-representation "
+                  "rule (studies.services.case_mix)",
+    )
+    deviation_rules = models.JSONField(
+        default=dict, blank=True,
+        help_text="Protocol-deviation classification rules, major or minor by kind and size "
+                  "(studies.services.deviations)",
     )
     reading_starts_at = models.DateTimeField(null=True, blank=True)
     schedule_seed = models.BigIntegerField(null=True, blank=True, editable=False, validators=between(0, BIGINT_MAX))
@@ -181,6 +198,18 @@ class Case(models.Model):
     truth_established_by = models.CharField(max_length=200, blank=True)
     lesions = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True, help_text="Subgroup variables")
+    acquisition = models.JSONField(
+        default=dict, blank=True,
+        help_text="Coarse attributes read from the DICOM before de-identification, as the profile allows: "
+                  "age band, sex, manufacturer, model, … (studies.services.case_mix)",
+    )
+    truth_provenance = models.JSONField(
+        default=dict, blank=True,
+        help_text="How the truth was established: imported, or the panel's labels, agreement and adjudication",
+    )
+    excluded_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why the case is excluded from the analysis; empty: included")
+    excluded_at = models.DateTimeField(null=True, blank=True)
     reading_group = models.PositiveSmallIntegerField(
         default=0, help_text="Case block (split-plot)", validators=between(0, SMALLINT_MAX)
     )

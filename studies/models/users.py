@@ -9,6 +9,7 @@ class Role(models.TextChoices):
     COORDINATOR = "coordinator", "Study coordinator"
     STATISTICIAN = "statistician", "Statistician"
     READER = "reader", "Reader (radiologist)"
+    TRUTHER = "truther", "Truther (expert establishing the reference standard)"
 
 
 class User(AbstractUser):
