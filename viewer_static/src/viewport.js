@@ -325,6 +325,16 @@ export function viewportProbe(hanging, frames) {
       }
       return out;
     },
+    /**
+     * SHA-256 (hex) of the displayed image's values as they lie in memory, and their array type: a test
+     * compares a whole 2048² image without carrying its 4 million values out of the page.
+     */
+    async pixelDigest(index) {
+      const values = hanging.viewports[index].getCornerstoneImage().voxelManager.getScalarData();
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+      return { type: values.constructor.name, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') };
+    },
     /** The displayed image: its size, whether whole, and what its frame cost (FrameLoader.record). */
     image(index) {
       const viewport = hanging.viewports[index];
