@@ -11,6 +11,9 @@
 #                      the property cdx:npm:package:development=true
 # ohif.cdx.json        the prebuilt OHIF Viewer served under /ohif/ (deploy/fetch_ohif.py: version, integrity)
 #
+# SBOM_PYTHON ("REQUIREMENTS:OUTFILE ...", default the two above) chooses the Python SBOMs; the test
+# of the generator itself gives it one small file so that it runs in seconds.
+#
 # Needs PyPI and the npm registry, nothing else. The Python environment is built in a throwaway
 # venv without pip or setuptools, so only what requirements.txt brings in is listed. Output is
 # reproducible (no timestamp, no serial number): rerunning gives the same files unless a
@@ -20,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 OUTDIR=${1:-docs/security}
 VENV=${VENV:-.venv}
+SBOM_PYTHON=${SBOM_PYTHON:-requirements.txt:python.cdx.json requirements-dev.txt:python-dev.cdx.json}
 CYCLONEDX_NPM=@cyclonedx/cyclonedx-npm@6.0.1
 
 mkdir -p "$OUTDIR"
@@ -34,12 +38,13 @@ python_sbom() {  # python_sbom REQUIREMENTS OUTFILE: install into the throwaway 
 }
 
 "$VENV/bin/python" -m venv --without-pip "$WORK/env"  # the project's Python, as in the Docker image
-python_sbom requirements.txt python.cdx.json
-python_sbom requirements-dev.txt python-dev.cdx.json
+for pair in $SBOM_PYTHON; do  # each file adds to the same env: the dev SBOM includes the runtime one
+    python_sbom "${pair%%:*}" "${pair##*:}"
+done
 
 (cd viewer_static && npx --yes "$CYCLONEDX_NPM" --package-lock-only --flatten-components \
     --output-reproducible -o "$OUTDIR/npm.cdx.json" package.json)
 
 "$VENV/bin/python" deploy/fetch_ohif.py --sbom "$OUTDIR/ohif.cdx.json"
 
-echo "SBOMs written to $OUTDIR: python.cdx.json python-dev.cdx.json npm.cdx.json ohif.cdx.json"
+echo "SBOMs written to $OUTDIR: ${SBOM_PYTHON//[^ ]*:/} npm.cdx.json ohif.cdx.json"

@@ -71,12 +71,13 @@ def test_the_installed_cli_prints_the_published_vandyke_result(stats_only_python
 
 
 def test_tests_stats_pass_without_django(stats_only_python, tmp_path):
-    """The whole statistics suite, outside the Django test configuration (the R cross-checks skip)."""
+    """The statistics suite outside the Django test configuration (the R cross-checks skip), but for its slow
+    simulations: the same code runs them in the project's own run."""
     empty_ini = tmp_path / "pytest.ini"
     empty_ini.write_text("[pytest]\n")
     pytest_bin = Path(stats_only_python).parent / "pytest"
     output = _run([pytest_bin, "-q", "-p", "no:cacheprovider", "-c", empty_ini, "--rootdir", ROOT,
-                   "--confcutdir", ROOT / "tests" / "stats", "-W", "error", ROOT / "tests" / "stats"],
+                   "--confcutdir", ROOT / "tests" / "stats", "-W", "error", "-m", "not slow", ROOT / "tests" / "stats"],
                   cwd=tmp_path, timeout=1200)
     assert " passed" in output and " failed" not in output, output[-2000:]
 
