@@ -2,7 +2,7 @@
 console and the workstation only. The coordinator (second factor) creates the study from the form, its arms and
 qualification rule, a truth file with an error (named, nothing stored) and then a good one, the AI outputs, and a
 zip of images with one broken file (its reason shown, the others stored and linked to their cases); the readiness
-page turns green item by item; the study starts enrolling; two readers invited by e-mail follow their link, set a
+page turns green item by item; the study starts enrolling; three readers invited by e-mail follow their link, set a
 password and land on their worklist; the schedule is generated; starting to read is refused while the readers have
 not qualified; each reads the training case in the workstation and qualifies; reading starts; a reader reads a case;
 the coordinator's monitor counts it. Screenshots of every step in tests/artifacts; nothing fails in a browser."""
@@ -30,7 +30,7 @@ TRUTH = "case,truth,truth_method,training,site,accession_number\n" + "".join(
     f"{'north' if i < 4 else 'south'},{ACCESSIONS[label]}\n" for i, label in enumerate(CASES, start=1))
 AI_OUTPUTS = '{"model": {"name": "nodule-net", "version": "1.2", "operating_point": 0.5}, "outputs": [' + ", ".join(
     f'{{"case": "{label}", "score": 0.{i}}}' for i, label in enumerate(CASES, start=1)) + "]}"
-READERS = [("Ada Adams", "ada@example.org"), ("Bo Baker", "bo@example.org")]
+READERS = [("Ada Adams", "ada@example.org"), ("Bo Baker", "bo@example.org"), ("Cy Chen", "cy@example.org")]
 PASSWORD = "a reader's long passphrase"
 IMPORTED = "window.__uploads && window.__uploads.files().length >= 1 && window.__uploads.files().every(" \
            "(f) => ['imported', 'failed'].includes(f.state))"
@@ -206,14 +206,14 @@ def test_a_study_goes_from_nothing_to_its_first_read_in_the_browser(
     page.click("#gate-enrolling button:has-text('Start enrolling')")
     page.wait_for_selector("text=The study is now enrolling.")
 
-    # Two readers invited by e-mail; each follows the link, sets a password and lands on the worklist.
+    # Three readers invited by e-mail; each follows the link, sets a password and lands on the worklist.
     _tab(page, "Readers")
     for name, address in READERS:
         page.fill("#invite #id_name", name)
         page.fill("#invite #id_email", address)
         page.click("#invite button[type=submit]")
         page.wait_for_selector(f"text=e-mail sent to {address}")
-    assert [text.split()[0] for text in page.locator("#readers td.state").all_inner_texts()] == ["invited"] * 2
+    assert [text.split()[0] for text in page.locator("#readers td.state").all_inner_texts()] == ["invited"] * 3
     shot(page, "readers_invited")
     links = _invitation_links(mail_dir)
     assert sorted(links) == sorted(address for _, address in READERS)
@@ -266,7 +266,7 @@ def test_a_study_goes_from_nothing_to_its_first_read_in_the_browser(
         reader_page.keyboard.press("Enter")  # Finish training
         wait_until(reader_page, "window.__rw.trainingDone === true")
     page.goto(f"{server.url}/console/studies/{study.pk}/readers/")
-    assert [text.split()[0] for text in page.locator("#readers td.qualification").all_inner_texts()] == ["qualified"] * 2
+    assert [text.split()[0] for text in page.locator("#readers td.qualification").all_inner_texts()] == ["qualified"] * 3
     shot(page, "readers_qualified")
     assert _failing(page, server.url, study, "reading") == []
     shot(page, "readiness_ready_to_read")
