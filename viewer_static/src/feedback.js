@@ -37,7 +37,7 @@ function aiCall(output, diseased) {
  * The feedback in words. ``read``: the reader's stored score; ``feedback``: from the server.
  * @returns {{truth: string, diseased: boolean, score: string, call: string, correct: boolean|null, ai: string[]|null}}
  */
-export function describeFeedback(feedback, read) {
+export function describeFeedback(feedback, read, scale = null) {
   const diseased = feedback.truth === 1;
   const lesions = feedback.lesions.length;
   const truth = diseased
@@ -47,7 +47,7 @@ export function describeFeedback(feedback, read) {
   if (feedback.call === null) call = 'Your score makes no yes/no call (the study has no decision threshold)';
   else call = `Your call: ${feedback.call ? 'positive' : 'negative'} — ${feedback.correct ? 'correct' : 'incorrect'}`;
   const ai = feedback.ai === null ? null : feedback.ai.length === 0 ? ['The AI has no output for this case'] : feedback.ai.map((output) => aiCall(output, diseased));
-  return { truth, diseased, score: `Your score: ${describeValues(read)}`, call, correct: feedback.correct, ai };
+  return { truth, diseased, score: `Your score: ${describeValues(read, scale)}`, call, correct: feedback.correct, ai };
 }
 
 /**

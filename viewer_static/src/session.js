@@ -217,6 +217,7 @@ async function submit() {
 function noteSaved({ assignment, key, values, change }) {
   const saved = {
     id: assignment.id, key, values, change, position: store.position(assignment.id), at: Date.now(), state: 'saving',
+    scale: store.session.scale,
     undoable: store.session.scale.revisions_allowed && !(store.sequential && !assignment.arm.shows_ai),
   };
   lastSaved = saved;

@@ -212,7 +212,7 @@ function showFeedback(current, { feedback, read }) {
   if (feedback.ai) ws.showAi(feedback.ai.length ? feedback.ai : null);
   ws.overlays.setMarks(read.marks, -1);
   const last = !store.next(outbox.pendingCases());
-  renderFeedback(ui.feedback, describeFeedback(feedback, read), { last, onNext: next });
+  renderFeedback(ui.feedback, describeFeedback(feedback, read, store.training.scale), { last, onNext: next });
   probe.feedbackShown = true;
 }
 

@@ -173,9 +173,10 @@ export function renderAiPanel(section, outputs, { onToggle }) {
 }
 
 /** A read's values in words, as the notice of a saved score shows them: "rating 72 · positive · 1 mark". */
-export function describeValues({ rating, decision, marks = [], comment = '' }) {
+export function describeValues({ rating, decision, marks = [], comment = '' }, scale = null) {
+  const category = scale?.type === 'ordinal' ? scale.labels?.[rating - scale.min] : null;
   return [
-    `rating ${rating}`,
+    category ? `rating ${rating} (${category})` : `rating ${rating}`,
     decision === true ? 'positive' : decision === false ? 'negative' : null,
     marks.length ? `${marks.length} mark${marks.length > 1 ? 's' : ''}` : null,
     comment ? 'comment' : null,
@@ -197,7 +198,7 @@ export function renderNotice(section, saved) {
   section.replaceChildren();
   section.hidden = !saved;
   if (!saved) return;
-  const what = `${saved.change ? 'change to ' : ''}case ${saved.position}: ${describeValues(saved.values)}`;
+  const what = `${saved.change ? 'change to ' : ''}case ${saved.position}: ${describeValues(saved.values, saved.scale)}`;
   section.dataset.state = saved.state;
   section.append(h('p', { id: 'rw-notice-text' }, NOTICE_TEXT[saved.state](what)));
   if (saved.onUndo) {
