@@ -23,6 +23,7 @@ let scoring;
 const store = new ViewerStore();
 let lastSaved = null; // the notice of the last submission (noteSaved)
 let lastArm = null; // the arm of the case shown before this one
+let askedAhead = null; // {id, details: Promise}: the case the address asks for, fetched while the page starts
 
 const setStatus = (text, kind) => ws.setStatus(text, kind);
 
@@ -40,9 +41,15 @@ export async function runSession(config) {
   outbox.onChange((status) => renderSaveState(ui.save, status));
   outbox.flush();
   setStatus('Loading…');
-  // The session is asked for while the imaging library starts: its round trip is off the way to the first image.
+  // The session, and the case the address asks for, are fetched while the imaging library starts: their
+  // round trips are off the way to the first image.
   const sessionLoaded = api.session(config.sessionId ?? Number(ws.params.get('session')));
   sessionLoaded.catch(() => {}); // handled where awaited below, after the start
+  const asked = Number(ws.params.get('assignment'));
+  if (asked) {
+    askedAhead = { id: asked, details: api.assignment(asked) };
+    askedAhead.details.catch(() => {}); // fetched again when the case opens
+  }
   await ws.start({ onSubmit: submit, onPrevious: openPrevious, onUndo: undoLast });
 
   store.setSession(await sessionLoaded);
@@ -59,7 +66,6 @@ export async function runSession(config) {
     return;
   }
   // Resume where the reader left off; a case whose score waits in the outbox is not shown again.
-  const asked = Number(ws.params.get('assignment'));
   const start = asked && !outbox.pendingCases().has(asked) ? asked : nextUnread()?.id;
   if (start) await openAssignment(start);
   else showSessionDone();
@@ -87,7 +93,11 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
   probe.caseReady = false;
   store.current = null;
   setStatus('Loading case…');
-  const fetchedAhead = store.takePrefetched(id);
+  // Its images' metadata, where the session lists the study, comes while the case's details do.
+  const listed = store.assignments.find((a) => a.id === id)?.study_instance_uid;
+  const prefetched = Boolean(listed) && ws.images.studies.has(listed); // while the case before was read
+  if (listed) ws.images.load(listed).catch(() => {}); // a failure shows when the images are asked for
+  const fetchedAhead = store.takePrefetched(id) || (await takeAskedAhead(id));
   let assignment = details || fetchedAhead;
   try {
     assignment = assignment || (await api.assignment(id));
@@ -109,7 +119,7 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
   const current = store.startCase(assignment, { openedAt, revising, recorder: revising ? null : recorder ?? new InteractionRecorder() });
   showCase(current, { reason });
   try {
-    const timing = await ws.showImages(current, assignment.study_instance_uid, t0, { assignment: id });
+    const timing = await ws.showImages(current, assignment.study_instance_uid, t0, { assignment: id, prefetched });
     if (!timing) return;
     probe.prefetchDone = false;
     prefetchNext(id).finally(() => {
@@ -122,6 +132,15 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
       if (store.isShowing(current)) openAssignment(id, { openedAt, revise: Boolean(current.revising), reason, recorder: current.recorder });
     }, 3000);
   }
+}
+
+/** The details of the case the address asked for, fetched while the page started; null for another case or
+ * when that fetch failed (the caller fetches them). Taken once: a case opened again is fetched afresh. */
+async function takeAskedAhead(id) {
+  const ahead = askedAhead;
+  askedAhead = null;
+  if (ahead?.id !== id) return null;
+  return ahead.details.catch(() => null);
 }
 
 /** The case's header, scoring panel and AI panel, before its images arrive. */

@@ -141,7 +141,7 @@ export class Workstation {
    * where the reader moved on while they loaded; throws where they could not be loaded.
    */
   async showImages(current, studyUid, t0, tag) {
-    const prefetched = this.images.studies.has(studyUid);
+    const prefetched = tag.prefetched ?? this.images.studies.has(studyUid); // before this case opened
     const sets = await this.images.load(studyUid);
     if (!sets.length) throw new Error('the study has no images');
     const renderedAt = await this.hanging.show(sets);
@@ -154,10 +154,10 @@ export class Workstation {
     const { probe } = this;
     const timing = {
       ...tag,
+      prefetched,
       openToFirstImageMs: renderedAt - t0,
       sinceNavigationMs: renderedAt,
       submitToNextMs: probe.submittedAt ? renderedAt - probe.submittedAt : null,
-      prefetched,
     };
     probe.timings.push(timing);
     this.recordFullQuality(timing, t0);
