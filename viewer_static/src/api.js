@@ -87,6 +87,28 @@ export class ReadingApi {
     const { study, ...score } = body;
     return sendRead(`${this.root}/studies/${study}/training/reads/`, 'POST', score, signal);
   }
+  /** The truthing panels the user is on: their role, the round open to them, their progress. */
+  async truthingPanels() {
+    return (await request(`${this.root}/truthing/`)).data;
+  }
+  /** A truther's cases in the study's truthing, in order, each with the round open to them and whether it is done. */
+  async truthingCases(studyId) {
+    return (await request(`${this.root}/studies/${studyId}/truthing/cases/`)).data;
+  }
+  /** One case to label: its images, the marks the rule allows, in round 2 the other experts' round-1 labels. */
+  async truthingCase(studyId, caseId) {
+    return (await request(`${this.root}/studies/${studyId}/truthing/cases/${caseId}/`)).data;
+  }
+  /** The adjudicator's disputes: every expert's labels and marks of each case the panel disagreed on. */
+  async truthingDisputes(studyId) {
+    return (await request(`${this.root}/studies/${studyId}/truthing/disputes/`)).data;
+  }
+  /** POST a truth label (or, with ``note``, an adjudication); resolves {status}. The study travels beside it. */
+  submitTruthing(body, signal) {
+    const { study, ...label } = body;
+    const what = 'note' in label ? 'adjudications' : 'labels';
+    return sendRead(`${this.root}/studies/${study}/truthing/${what}/`, 'POST', label, signal);
+  }
 }
 
 // DICOM JSON (PS3.18 F.2) helpers.

@@ -48,7 +48,7 @@ function actionButton(action, label, key, icon) {
   return h('button', { type: 'button', 'data-action': action, 'aria-keyshortcuts': key, title: `${label} (${key})` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', { class: 'txt' }, label));
 }
 
-export function buildShell(root, { worklistUrl, training = false }) {
+export function buildShell(root, { worklistUrl, training = false, truthing = false }) {
   const presets = h(
     'select',
     { id: 'rw-presets', 'aria-label': 'Window presets (Shift+1 … Shift+4)', title: 'Window presets (Shift+1 … Shift+4)' },
@@ -81,11 +81,12 @@ export function buildShell(root, { worklistUrl, training = false }) {
     { class: 'rw-header' },
     h('a', { href: worklistUrl, class: 'rw-back' }, '← Worklist'),
     training ? h('span', { id: 'rw-mode', class: 'rw-badge rw-training', title: 'Training cases: scores here are practice with feedback, never part of the study' }, 'TRAINING') : null,
+    truthing ? h('span', { id: 'rw-mode', class: 'rw-badge rw-truthing', title: 'Truthing: your labels establish the reference standard' }, 'TRUTHING') : null,
     h('div', { class: 'rw-title', id: 'rw-title' }),
     h('div', { id: 'rw-case', 'aria-live': 'polite' }),
     h('button', { type: 'button', id: 'rw-previous', class: 'rw-link', hidden: true, 'aria-keyshortcuts': 'B', title: 'Back to the previous case to change its score (B)' }, '◀ Previous case'),
     h('span', { id: 'rw-arm', class: 'rw-badge' }),
-    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': training ? 'Training progress' : 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
+    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': training ? 'Training progress' : truthing ? 'Truthing progress' : 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
     h('div', { id: 'rw-save', role: 'status', 'aria-live': 'polite', class: 'rw-save' }),
   );
   const viewports = h('main', { id: 'rw-viewports', class: 'rw-viewports', 'aria-label': 'Images' });
@@ -95,6 +96,7 @@ export function buildShell(root, { worklistUrl, training = false }) {
   const ai = h('section', { id: 'rw-ai', class: 'rw-panel rw-ai', 'aria-label': 'AI result', hidden: true });
   const scoring = h('section', { id: 'rw-scoring', class: 'rw-panel', 'aria-label': 'Scoring' });
   const feedback = training ? h('section', { id: 'rw-feedback', class: 'rw-panel rw-feedback', 'aria-label': 'Feedback', 'aria-live': 'polite', hidden: true }) : null;
+  const others = truthing ? h('section', { id: 'rw-others', class: 'rw-panel rw-others', 'aria-label': 'Other experts', hidden: true }) : null;
   const qualification = training ? h('section', { id: 'rw-qualification', class: 'rw-panel rw-qualification', 'aria-label': 'Qualification', hidden: true }) : null;
   const help = h(
     'dialog',
@@ -103,8 +105,8 @@ export function buildShell(root, { worklistUrl, training = false }) {
     h('table', {}, h('tbody')),
     h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')),
   );
-  const side = h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, feedback, ai, scoring, qualification);
-  const shell = h('div', { class: `rw-shell${training ? ' training' : ''}` }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), side, help);
+  const side = h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, feedback, ai, others, scoring, qualification);
+  const shell = h('div', { class: `rw-shell${training ? ' training' : ''}${truthing ? ' truthing' : ''}` }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), side, help);
   root.replaceChildren(shell);
   return {
     toolbar,
@@ -117,6 +119,7 @@ export function buildShell(root, { worklistUrl, training = false }) {
     scoring,
     feedback,
     qualification,
+    others,
     help,
     save: header.querySelector('#rw-save'),
     title: header.querySelector('#rw-title'),
