@@ -90,3 +90,11 @@ def sweep_console_staging() -> dict:
     from studies.console import staged
 
     return {"removed": staged.sweep()}
+
+
+@shared_task(name="studies.detect_deviations")
+def detect_deviations() -> dict:
+    """Celery beat: store the protocol deviations of the studies being read (each found once)."""
+    from studies.services import deviations
+
+    return {study_id: result.created for study_id, result in deviations.detect_all().items()}
