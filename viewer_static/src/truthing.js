@@ -16,6 +16,10 @@ import { Workstation } from './workstation.js';
 
 const RETRY_MS = 3000;
 const CLOSE_RADIUS_PX = 8; // canvas pixels around a polygon's first vertex that close it
+const WHY_NOTHING_OPEN = {
+  waiting: 'Nothing to label now: round 2 opens once every expert has finished round 1, and disputes come once every expert has finished.',
+  done: 'Everything here is done: thank you.',
+};
 
 let ws;
 let api;
@@ -67,8 +71,8 @@ export async function runTruthing(config) {
   ui.title.textContent = `${panel.title} · truthing`;
   ui.arm.textContent = store.adjudicating ? 'Adjudication' : panel.round ? `Round ${panel.round}` : 'No round open';
   ui.arm.id = 'rw-round';
-  if (!store.adjudicating && !panel.round) {
-    ws.finish('No truthing round is open to you now: every case of the open round is labelled, or the panel waits for the others.');
+  if (panel.state !== 'open') {
+    ws.finish(panel.state === 'closed' ? `Truthing is closed: ${panel.reason_closed}.` : WHY_NOTHING_OPEN[panel.state]);
     return;
   }
   store.setItems(await untilLoaded(() => (store.adjudicating ? api.truthingDisputes(store.studyId) : api.truthingCases(store.studyId)), 'the cases'));
@@ -108,7 +112,7 @@ async function openItem(item) {
   probe.caseReady = false;
   store.current = null;
   setStatus('Loading case…');
-  const details = store.adjudicating ? item : await untilLoaded(() => api.truthingCase(store.studyId, item.case), 'the case');
+  const details = await untilLoaded(() => api.truthingCase(store.studyId, item.case), 'the case');
   if (details.own) {
     store.markDone(item); // labelled in another tab
     return openNext();
@@ -119,11 +123,11 @@ async function openItem(item) {
   }
   const allowed = details.marks_allowed ?? MARK_KINDS;
   const current = store.startCase(item, details, { openedAt: new Date(), allowed });
-  others = store.adjudicating ? latestPerMember(details.labels || []) : details.others || [];
+  others = store.adjudicating ? latestPerMember(details.others || []) : details.others || [];
   view.kind = allowed.includes(view.kind) ? view.kind : allowed[0];
   draft = null;
   preview = null;
-  ui.caseLabel.textContent = `${store.adjudicating ? 'Dispute' : 'Case'} ${store.items.indexOf(item) + 1} of ${store.items.length} · ${details.label || item.label}`;
+  ui.caseLabel.textContent = `${store.adjudicating ? 'Dispute' : 'Case'} ${store.items.indexOf(item) + 1} of ${store.items.length} · ${details.label}`;
   tools.clearMeasurements();
   ws.showAi(null);
   draw();
@@ -165,7 +169,7 @@ function draw() {
     },
     onSubmit: submit,
   });
-  const title = store.adjudicating ? 'The experts’ labels' : 'Round-1 labels of the other experts';
+  const title = store.adjudicating ? `Disputed: ${current?.item.why ?? ''}` : 'Round-1 labels of the other experts';
   renderOthers(ui.others, others, { title, onAdopt: store.adjudicating ? adopt : null });
   const shapes = others.flatMap((other, i) => (other.lesions || []).map((mark) => ({ mark, cls: expertColour(i), label: other.member })));
   current?.marks.forEach((mark, i) => shapes.push({ mark, cls: `rw-own${i === current.selected ? ' selected' : ''}`, label: String(i + 1) }));
@@ -235,7 +239,7 @@ function submit() {
   if (!current || store.submitting || current.locked) return;
   const missing = store.missing();
   if (missing) {
-    setStatus(`Before submitting, give ${missing}.`, 'error');
+    setStatus(missing, 'error');
     return;
   }
   if (draft) {

@@ -118,10 +118,11 @@ export class TruthingStore {
     return true;
   }
 
-  /** What is missing before the case can be submitted ('' when nothing). */
+  /** Why the case on screen cannot be submitted as it is ('' when it can). */
   missing() {
-    if (!this.current) return 'no case';
-    if (this.current.label === null) return 'a label: diseased (Y) or not diseased (N)';
+    if (!this.current) return 'No case is open.';
+    if (this.current.label === null) return 'Choose a label first: diseased (Y) or not diseased (N).';
+    if (this.current.label === 0 && this.current.marks.length) return 'A case not diseased has no lesion marks: remove them (Delete) or label it diseased (Y).';
     return '';
   }
 

@@ -83,7 +83,11 @@ test('a case needs a label; marks of kinds the rule refuses are not taken; Delet
   const store = truther();
   const opened = new Date('2026-01-02T03:04:05Z');
   store.startCase(store.items[1], {}, { openedAt: opened, allowed: ['box', 'point'] });
-  assert.match(store.missing(), /label/);
+  assert.match(store.missing(), /Choose a label/);
+  assert.equal(store.setLabel(false), true);
+  assert.equal(store.addMark(pointMark(ON(5, 5))), 'added');
+  assert.match(store.missing(), /not diseased has no lesion marks/, 'the server refuses marks on a label of 0');
+  assert.equal(store.removeMark(), true);
   assert.equal(store.setLabel(true), true);
   assert.equal(store.setLabel(true), false);
   assert.equal(store.missing(), '');
