@@ -174,7 +174,8 @@ def automation_bias(
     the jackknife restricted to the cases of the measure's class (:func:`mrmc.stats.binary_endpoint_analysis`;
     Smith & Hillis 2020, MRMCaov's ``binary_sens``/``binary_spec``); the AUC, where both classes are in the
     stratum, is :func:`mrmc.stats.analyze` on the stratum's cases. Intervals and the aided minus unaided
-    difference are random-reader random-case (RRRC, Hillis 2007), or fixed-reader (FRRC) with one reader.
+    difference are random-reader random-case (RRRC, Hillis 2007), or fixed-reader (FRRC) with one reader; an
+    arm's interval is clipped to [0, 1].
     Both need every reader to read every case in both arms; each reader's helped/harmed count uses the
     cases that reader read in both arms. The strata follow the AI's output, not the readers', so the
     comparison within each is a pre-declared subgroup analysis (Dratsch et al. 2023 report reader accuracy
@@ -240,10 +241,16 @@ def _measure(measure, ratings, calls, truth, arms, readers, inference) -> Stratu
     aided, unaided = generalization.treatment_ci
     difference = generalization.differences[0]
     return StratumMeasure(
-        measure, n_cases, unaided=unaided.estimate, unaided_ci=unaided.ci, aided=aided.estimate, aided_ci=aided.ci,
+        measure, n_cases, unaided=unaided.estimate, unaided_ci=_clipped(unaided.ci), aided=aided.estimate,
+        aided_ci=_clipped(aided.ci),
         difference=difference.estimate, difference_se=difference.se, difference_df=difference.df,
         difference_ci=difference.ci, p=difference.p, generalization=generalization.name,
     )
+
+
+def _clipped(ci: tuple[float, float]) -> tuple[float, float]:
+    """A proportion's or an AUC's interval within [0, 1], as pROC clips the AUC's."""
+    return max(ci[0], 0.0), min(ci[1], 1.0)
 
 
 def _class_name(measure: str) -> str:
