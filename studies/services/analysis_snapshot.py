@@ -11,6 +11,11 @@ holds what FROC scoring (:mod:`studies.services.froc_marks`) reads, as canonical
 
 ``cases`` are the cases with truth (by label) and ``reads`` every read of the reads export, in its order;
 both are empty where the study collects no marks. Runs made before marks were captured have none.
+
+Where the study declares an intended-use population (:mod:`studies.services.case_mix`), the document
+also freezes it with the cases' acquisition attributes, which the reads export does not carry::
+
+    {"case_mix": {"population": {...}, "acquisition": {case label: {"age_band": ..., ...}}}}
 """
 
 import csv
@@ -101,7 +106,16 @@ def marks_snapshot(study: Study) -> str:
         document["reads"] = [{"treatment": arm, "reader": reader, "case": case,
                               "marks": [_kept(mark, MARK_FIELDS) for mark in marks]}
                              for arm, reader, case, marks in reads.iterator(chunk_size=5000)]
+    if study.population:
+        acquisition = study_cases(study).filter(truth__isnull=False).exclude(acquisition={}).values_list(
+            "label", "acquisition")
+        document["case_mix"] = {"population": study.population, "acquisition": dict(acquisition)}
     return canonical_json(document).decode()
+
+
+def frozen_case_mix(text: str | None) -> dict | None:
+    """The population and acquisition attributes a run froze (see above); None where it froze none."""
+    return json.loads(text).get("case_mix") if text else None
 
 
 def _kept(item, fields: tuple[str, ...]):
