@@ -78,7 +78,7 @@ class MemberInput(StrictInput):
 # ---------------------------------------------------------------- a member's view
 
 
-class MarkSerializer(serializers.Serializer):
+class TruthMarkSerializer(serializers.Serializer):
     type = StoredString(required=True)
     sop_instance_uid = StoredString(required=True)
     frame = StoredInteger(required=True)
@@ -110,7 +110,7 @@ class MemberCaseSerializer(serializers.Serializer):
 
 class OwnLabelSerializer(serializers.Serializer):
     label = serializers.IntegerField()
-    lesions = MarkSerializer(many=True)
+    lesions = TruthMarkSerializer(many=True)
     comment = serializers.CharField(allow_blank=True, help_text="The truther's comment; the adjudicator's note")
 
 
@@ -118,7 +118,7 @@ class PanelLabelSerializer(serializers.Serializer):
     member = serializers.CharField(help_text="The expert's code")
     round = serializers.IntegerField()
     label = serializers.IntegerField(allow_null=True)
-    lesions = MarkSerializer(many=True)
+    lesions = TruthMarkSerializer(many=True)
 
 
 class MemberCaseDetailSerializer(serializers.Serializer):
@@ -139,7 +139,7 @@ class StoredLabelSerializer(serializers.Serializer):
     case = serializers.IntegerField(source="case_id")
     round = serializers.IntegerField()
     label = serializers.IntegerField()
-    lesions = MarkSerializer(many=True)
+    lesions = TruthMarkSerializer(many=True)
     comment = serializers.CharField(allow_blank=True)
     opened_at = serializers.DateTimeField(allow_null=True)
     submitted_at = serializers.DateTimeField()
@@ -160,7 +160,7 @@ class StoredAdjudicationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     case = serializers.IntegerField(source="case_id")
     label = serializers.IntegerField()
-    lesions = MarkSerializer(many=True)
+    lesions = TruthMarkSerializer(many=True)
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
     idempotency_key = serializers.UUIDField()
