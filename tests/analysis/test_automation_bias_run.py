@@ -59,7 +59,7 @@ def test_the_runs_section_holds_the_hand_counted_strata_and_readers(counted_stud
 def test_the_report_shows_the_strata_the_readers_and_the_plot(counted_study, statistician, run_analysis):
     run = run_analysis(actor=statistician, study=counted_study)
     html = render_html(run)
-    assert "Automation bias: readers where the AI is right and where it is wrong" in html
+    assert "Automation bias: AI-correct and AI-wrong cases" in html
     assert "2 false negatives, 2 false positives" in html
     assert "1 of 2 readers made fewer correct calls with the AI (harmed), 1 more (helped)" in html
     assert "<td>R01</td><td>AI wrong</td><td>4</td><td>3 (0.750)</td><td>1 (0.250)</td>" in html.replace("\n", "")

@@ -3,7 +3,7 @@
 from studies.models import AnalysisRun
 from studies.reports.elements import Section, Table, arm_label, interval, number, p_value
 
-TITLE = "Automation bias: readers where the AI is right and where it is wrong"
+TITLE = "Automation bias: AI-correct and AI-wrong cases"
 MEASURE_LABELS = {"sensitivity": "Sensitivity", "specificity": "Specificity", "auc": "AUC"}
 
 
