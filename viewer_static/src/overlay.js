@@ -46,7 +46,7 @@ export class Overlays {
   }
 
   /**
-   * Truthing marks: ``{mark, cls, label, open}`` where ``mark`` is a box, point or polygon in image
+   * Truthing marks: ``{mark, cls, label, open, labelAtEnd}`` where ``mark`` is a box, point or polygon in image
    * pixels (shapes.js), ``cls`` its colour class, ``open`` a polygon still being drawn.
    */
   setShapes(shapes) {
@@ -142,8 +142,11 @@ function drawFinding(f, toCanvas) {
   return nodes;
 }
 
-/** A truthing mark: a box's rectangle, a point's ring and cross, a polygon (open while drawn), with its label. */
-function drawShape({ mark, cls, label, open = false }, toCanvas) {
+/**
+ * A truthing mark: a box's rectangle, a point's ring and cross, a polygon (open while drawn), with its label
+ * (``labelAtEnd``: at its lower right rather than its upper left).
+ */
+function drawShape({ mark, cls, label, open = false, labelAtEnd = false }, toCanvas) {
   const pts = mark.points.map(([x, y]) => toCanvas(x, y));
   const g = el('g', { class: `rw-shape ${cls}`, 'data-type': mark.type });
   let anchor = pts[0];
@@ -158,7 +161,11 @@ function drawShape({ mark, cls, label, open = false }, toCanvas) {
     g.append(el(open ? 'polyline' : 'polygon', { points: pts.map((p) => p.join(',')).join(' ') }));
     if (open) g.append(el('circle', { cx: pts[0][0], cy: pts[0][1], r: 5, class: 'rw-first' }));
   }
-  if (label) g.append(el('text', { x: anchor[0] + 4, y: anchor[1] - 6 }, label));
+  if (label && labelAtEnd) {
+    // Another expert's code at the lower right, clear of the top-left labels of the marks it overlaps.
+    const [ex, ey] = [Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
+    g.append(el('text', { x: ex + 4, y: ey + 14 }, label));
+  } else if (label) g.append(el('text', { x: anchor[0] + 4, y: anchor[1] - 6 }, label));
   return g;
 }
 

@@ -166,12 +166,13 @@ function draw() {
     onRemove: (i) => removeMark(i),
     onComment: (text) => {
       if (store.current) store.current.comment = text;
+      if (ui.status.dataset.kind === 'error') setStatus('');
     },
     onSubmit: submit,
   });
   const title = store.adjudicating ? `Disputed: ${current?.item.why ?? ''}` : 'Round-1 labels of the other experts';
   renderOthers(ui.others, others, { title, onAdopt: store.adjudicating ? adopt : null });
-  const shapes = others.flatMap((other, i) => (other.lesions || []).map((mark) => ({ mark, cls: expertColour(i), label: other.member })));
+  const shapes = others.flatMap((other, i) => (other.lesions || []).map((mark) => ({ mark, cls: expertColour(i), label: other.member, labelAtEnd: true })));
   current?.marks.forEach((mark, i) => shapes.push({ mark, cls: `rw-own${i === current.selected ? ' selected' : ''}`, label: String(i + 1) }));
   if (draft) shapes.push({ mark: { type: 'polygon', ...draft.where, points: draft.points }, cls: 'rw-own', label: '', open: true });
   if (preview) shapes.push({ mark: preview, cls: 'rw-own', label: '' });
@@ -179,8 +180,14 @@ function draw() {
   probe.truthing = current && { label: current.label, marks: current.marks.length, others: others.map((o) => o.member) };
 }
 
+/** After an edit, a refusal shown for the case as it was no longer applies. */
+function edited() {
+  if (ui.status.dataset.kind === 'error') setStatus('');
+  draw();
+}
+
 function setLabel(diseased) {
-  if (store.setLabel(diseased)) draw();
+  if (store.setLabel(diseased)) edited();
 }
 
 function removeMark(index = null) {
@@ -188,7 +195,7 @@ function removeMark(index = null) {
     draft = null; // Delete while drawing a polygon drops it
     return draw();
   }
-  if (store.removeMark(index)) draw();
+  if (store.removeMark(index)) edited();
 }
 
 function adopt(other) {
@@ -200,8 +207,10 @@ function adopt(other) {
 
 function addMark(mark) {
   const outcome = store.addMark(mark);
-  if (outcome === 'refused') setStatus(`This study does not take ${mark.type} marks.`, 'error');
-  draw();
+  if (outcome === 'refused') {
+    setStatus(`This study does not take ${mark.type} marks.`, 'error');
+    draw();
+  } else edited();
 }
 
 /** A click with the Mark tool: a point, or the next vertex of a polygon. */

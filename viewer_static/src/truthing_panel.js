@@ -45,7 +45,7 @@ export function renderTruthingPanel(section, current, view, hooks) {
       button({ class: 'rw-link', 'data-mark': i + 1, 'aria-pressed': String(i === selected), onclick: () => hooks.onSelect(i) }, `${i + 1}. ${describeMark(mark)}`),
       button({ class: 'rw-link', 'aria-label': `Remove mark ${i + 1}`, disabled: locked, onclick: () => hooks.onRemove(i) }, '✕'))))
     : h('p', { class: 'muted' }, allowed.length ? 'No marks yet.' : 'This study takes a label only, no marks.');
-  const comment = h('textarea', { id: 'rw-comment', rows: 3, disabled: locked, placeholder: view.adjudicating ? 'Why this truth (Shift+Enter: new line)' : 'Optional (Shift+Enter: new line)' });
+  const comment = h('textarea', { id: 'rw-comment', rows: 3, disabled: locked, placeholder: view.adjudicating ? 'Why this truth (Shift+Enter: new line)' : 'Optional (Shift+Enter: new line)', maxlength: 5000 });
   comment.value = current.comment;
   comment.addEventListener('input', () => hooks.onComment(comment.value));
   section.append(
@@ -56,8 +56,7 @@ export function renderTruthingPanel(section, current, view, hooks) {
       kinds,
       h('p', { class: 'muted', id: 'rw-kind-hint' }, view.drafting ? 'Polygon: click the first vertex again to close it.' : `Mark tool (M): ${HINTS[view.kind]}.`),
       list) : list,
-    h('label', { for: 'rw-comment' }, view.adjudicating ? 'Note ' : 'Comment ', h('kbd', {}, 'C')),
-    comment,
+    h('div', { class: 'rw-comment' }, h('label', { for: 'rw-comment' }, view.adjudicating ? 'Note (required) ' : 'Comment ', h('kbd', {}, 'C')), comment),
     button({ id: 'rw-submit', class: 'primary', disabled: locked, onclick: () => hooks.onSubmit() }, view.adjudicating ? 'Record the final truth ' : 'Submit ', h('kbd', {}, 'Enter')),
   );
 }

@@ -123,6 +123,7 @@ export class TruthingStore {
     if (!this.current) return 'No case is open.';
     if (this.current.label === null) return 'Choose a label first: diseased (Y) or not diseased (N).';
     if (this.current.label === 0 && this.current.marks.length) return 'A case not diseased has no lesion marks: remove them (Delete) or label it diseased (Y).';
+    if (this.adjudicating && !this.current.comment.trim()) return 'Say in the note (C) why the case is decided so.';
     return '';
   }
 

@@ -124,6 +124,7 @@ test('the adjudicator settles the disputes not yet adjudicated, starting from an
   assert.equal(store.adopt(next.labels[0]), true);
   store.current.marks[0].points[0][0] = 1;
   assert.equal(next.labels[0].lesions[0].points[0][0], 0, "adopting copies the expert's marks, never changes them");
+  assert.match(store.missing(), /note/, 'an adjudication says why');
   store.current.comment = 'E1 is right: the mass is visible on the CC view';
   assert.deepEqual(store.body({ idempotencyKey: 'k2' }), {
     study: 7, case: 22, idempotency_key: 'k2', label: 1, note: 'E1 is right: the mass is visible on the CC view',
