@@ -180,7 +180,7 @@ def add_member(*, actor: User, study: Study, user: User, adjudicator: bool = Fal
     if user.role != Role.TRUTHER:
         raise InvalidInput(f"'{user.username}' is a {user.role}, not a truther", field="username")
     if study.truthing_members.filter(user=user).exists():
-        raise RuleViolation(f"'{user.username}' is on this study's panel already", field="username")
+        raise InvalidInput(f"'{user.username}' is on this study's panel already", field="username")
     if adjudicator:
         current = adjudicator_of(study)
         if current is not None:
@@ -213,6 +213,43 @@ def remove_member(*, actor: User, study: Study, member_id: int) -> None:
         if reason:
             raise RuleViolation(reason)
     member.delete()
+
+
+@transaction.atomic
+def set_up_from_protocol(*, actor: User, study: Study, block) -> Study:
+    """The protocol's ``truthing:`` section: the rule's keys, plus ``panel`` (the truthers' usernames, coded E1, E2,
+    … in this order) and ``adjudicator`` (a username); users new to the platform are created with the truther role.
+    Errors name the field (``truthing.panel[1]``)."""
+    if not isinstance(block, dict):
+        raise InvalidInput("must be a mapping", field="truthing")
+    rule = {key: value for key, value in block.items() if key not in ("panel", "adjudicator")}
+    study = set_rule(actor=actor, study=study, rule=rule)
+    panel = block.get("panel", [])
+    if not isinstance(panel, list) or not all(isinstance(name, str) for name in panel):
+        raise InvalidInput("must be a list of usernames", field="truthing.panel")
+    for i, username in enumerate(panel):
+        add_member(actor=actor, study=study, user=_protocol_truther(username, f"truthing.panel[{i}]"))
+    if block.get("adjudicator") is not None:
+        if not isinstance(block["adjudicator"], str):
+            raise InvalidInput("must be a username", field="truthing.adjudicator")
+        add_member(actor=actor, study=study, user=_protocol_truther(block["adjudicator"], "truthing.adjudicator"),
+                   adjudicator=True)
+    return study
+
+
+def _protocol_truther(username: str, where: str) -> User:
+    """A truther named in a protocol, created with the truther role if new (without a usable password yet), as
+    readers named there are."""
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        if not username.strip() or len(username) > 150:
+            raise InvalidInput("must be a username", field=where)
+        user = User(username=username, role=Role.TRUTHER)
+        user.set_unusable_password()
+        user.save()
+    if user.role != Role.TRUTHER:
+        raise InvalidInput(f"'{username}' is a {user.role}, not a truther", field=where)
+    return user
 
 
 # ---------------------------------------------------------------- the state of the truthing
