@@ -7,4 +7,5 @@ from . import analysis_pages
 urlpatterns = [
     path("studies/<int:study_id>/", analysis_pages.study_runs, name="analysis-study-runs"),
     path("runs/<int:run_id>/", analysis_pages.run_page, name="analysis-run-page"),
+    path("runs/<int:run_id>/package.zip", analysis_pages.run_package, name="analysis-run-package"),
 ]
