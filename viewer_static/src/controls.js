@@ -141,7 +141,7 @@ export class Controls {
   }
 
   runAction(action) {
-    if (action === 'help') return showHelp(this.ui.help, { ai: !this.ui.ai.hidden });
+    if (action === 'help') return showHelp(this.ui.help, { ai: !this.ui.ai.hidden, truthing: Boolean(this.ui.others) });
     return this.tracked(() => this._viewAction(action));
   }
 

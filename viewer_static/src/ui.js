@@ -28,6 +28,16 @@ export const SHORTCUTS = [
 
 const UNDO_KEY = 'U';
 
+// Truthing mode has no rating, undo or going back; its mark tool draws the kinds the study allows.
+const TRUTHING_KEYS = {
+  M: 'Mark tool: drag a box, click a point, or click a polygon vertex by vertex (its first vertex again closes it)',
+  'Y  N': 'Label: diseased / not diseased',
+  Delete: 'Remove the selected (or last) mark, or the polygon being drawn',
+  C: 'Comment (the adjudicator: the note)',
+};
+const NOT_IN_TRUTHING = new Set(['1 … 9', '[  ]  /  {  }', 'U', 'B']);
+export const TRUTHING_SHORTCUTS = SHORTCUTS.filter(([key]) => !NOT_IN_TRUTHING.has(key)).map(([key, what]) => [key, TRUTHING_KEYS[key] ?? what]);
+
 /** An element with attributes (false or null ones left out) and children (null ones left out). */
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -131,10 +141,10 @@ export function buildShell(root, { worklistUrl, training = false, truthing = fal
   };
 }
 
-/** The shortcut list; the AI line only where the case shows AI (nothing about AI otherwise). */
-export function showHelp(dialog, { ai = false } = {}) {
+/** The shortcut list (``truthing``: truthing mode's); the AI line only where the case shows AI (nothing about AI otherwise). */
+export function showHelp(dialog, { ai = false, truthing = false } = {}) {
   const orientation = ['R L A P H F at the image edges', ORIENTATION_LEGEND.map(([k, v]) => `${k} ${v}`).join(', ')];
-  const rows = [...SHORTCUTS, ...(ai ? [['A', 'Show / hide the AI findings']] : []), orientation];
+  const rows = [...(truthing ? TRUTHING_SHORTCUTS : SHORTCUTS), ...(ai ? [['A', 'Show / hide the AI findings']] : []), orientation];
   dialog.querySelector('tbody').replaceChildren(
     ...rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))),
   );

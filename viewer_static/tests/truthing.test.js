@@ -6,6 +6,7 @@ import { test } from 'node:test';
 
 import { PolygonDraft, boxMark, countMarks, describeMark, expertColour, isValidMark, outline, pointMark, polygonArea } from '../src/shapes.js';
 import { TruthingStore, caseKey } from '../src/truthing_store.js';
+import { SHORTCUTS, TRUTHING_SHORTCUTS } from '../src/ui.js';
 
 const ON = (x, y, instanceUid = '1.2.3', frame = 1) => ({ x, y, instanceUid, frame });
 const NONE = new Set();
@@ -131,4 +132,12 @@ test('the adjudicator settles the disputes not yet adjudicated, starting from an
     lesions: [{ type: 'box', sop_instance_uid: '1.2.3', frame: 1, points: [[1, 0], [8, 8]] }],
   });
   assert.equal(caseKey(store.body({ idempotencyKey: 'k3' })), '7:22:adjudication');
+});
+
+test("truthing mode's key list: no rating, undo or going back; the mark tool and the label keys as truthing uses them", () => {
+  const keys = new Map(TRUTHING_SHORTCUTS);
+  for (const key of ['1 … 9', '[  ]  /  {  }', 'U', 'B']) assert.equal(keys.has(key), false, key);
+  assert.match(keys.get('M'), /drag a box, click a point/);
+  assert.equal(keys.get('Y  N'), 'Label: diseased / not diseased');
+  assert.equal(keys.get('Enter'), new Map(SHORTCUTS).get('Enter'));
 });
