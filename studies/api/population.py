@@ -10,6 +10,7 @@ from mrmc.dicom.characteristics import ATTRIBUTES, age_band_labels
 from studies.models import Study
 from studies.permissions import Action
 from studies.services import case_mix
+from studies.services.ingest.pipeline import age_bounds
 
 from .serializers import JSONValueField, StrictInput
 from .staff import study_for
@@ -31,7 +32,7 @@ class PopulationInput(StrictInput):
 
 def _body(study: Study) -> dict:
     return {"population": study.population, "fixed_because": case_mix.population_fixed_because(study),
-            "age_bands": age_band_labels(case_mix.age_bounds(study)), "acquisition_variables": list(ATTRIBUTES)}
+            "age_bands": age_band_labels(age_bounds(study)), "acquisition_variables": list(ATTRIBUTES)}
 
 
 class PopulationView(APIView):

@@ -8,19 +8,14 @@ target and whether the group is under-represented by the protocol's rule
 (:func:`mrmc.stats.representation.representation`).
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 from mrmc.stats.representation import NOT_RECORDED, representation
 from studies.services.analysis_snapshot import frozen_case_mix
 from studies.services.case_mix import rule_of
 
-if TYPE_CHECKING:  # the sections module imports this one to register it
-    from studies.services.analysis_sections import SectionContext
 
-
-def case_mix_section(context: SectionContext) -> dict:
+def case_mix_section(context) -> dict:
+    """The section of ``context`` (:class:`studies.services.analysis_sections.SectionContext`, not imported: that
+    module imports this one to register it)."""
     frozen = frozen_case_mix(context.run.marks_snapshot)
     if not frozen:
         return {"available": False, "reason": "the protocol declares no intended-use population"}

@@ -36,6 +36,7 @@ from studies.errors import InvalidInput, RuleViolation
 from studies.models import Study, User
 from studies.permissions import Action, require
 from studies.selectors import READS_CSV_COLUMNS, study_cases
+from studies.services.imports import TRUTH_COLUMNS
 from studies.services.studies import SETUP_STATUSES, status_rule
 
 SOURCES = ("acquisition", "metadata")
@@ -48,11 +49,6 @@ TOTAL_TOLERANCE = 1e-6  # targets written with a few decimals may add up to 1.00
 def population_fixed_because(study: Study) -> str:
     """Why the population can no longer change; empty while it can."""
     return "" if study.status in SETUP_STATUSES else status_rule("the intended-use population", SETUP_STATUSES)
-
-
-def age_bounds(study: Study) -> tuple[int, ...]:
-    """The lower bounds of the age bands ingest records for ``study``."""
-    return tuple((study.population or {}).get("age_bands") or DEFAULT_AGE_BANDS)
 
 
 def rule_of(population: dict) -> dict:
@@ -92,8 +88,6 @@ def _check_variable(name: str, variable, bands: list[str]) -> None:
         raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", field=f"{where}.source")
     if source == "acquisition" and name not in ATTRIBUTES:
         raise InvalidInput(f"'{name}' is not read from the images (they give {', '.join(ATTRIBUTES)})", field=where)
-    from studies.services.imports import TRUTH_COLUMNS  # not at the top: imports → ingest → this module
-
     if source == "metadata" and (name in TRUTH_COLUMNS or name in READS_CSV_COLUMNS):
         raise InvalidInput(f"'{name}' is a column of the truth file or the reads export, not case metadata",
                            field=where)

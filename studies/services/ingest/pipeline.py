@@ -28,7 +28,6 @@ from mrmc.dicom.sanitize import sanitize
 from studies.errors import InvalidInput, RuleViolation
 from studies.models import Study, User
 from studies.permissions import Action, require
-from studies.services.case_mix import age_bounds
 
 from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for, keyed_hash
@@ -83,6 +82,12 @@ def ingest(
         progress(1.0, f"{report.files} of {report.files} files")
     report.linked = link_cases(study=study)
     return report
+
+
+def age_bounds(study: Study) -> tuple[int, ...]:
+    """The lower bounds of the age bands recorded from ``study``'s images: its population's ``age_bands``
+    (:mod:`studies.services.case_mix`), else the default ones."""
+    return tuple((study.population or {}).get("age_bands") or DEFAULT_AGE_BANDS)
 
 
 def require_images_may_be_added(*, actor: User, study: Study) -> None:
