@@ -1,6 +1,6 @@
 """A study being read with planted departures from its protocol, each known by construction.
 
-Four cases (C000..C003), three readers, arms unaided then aided (one per session), washout 28 days, reading
+Four cases (C000..C003; more where asked, read as the first four are), three readers, arms unaided then aided (one per session), washout 28 days, reading
 window 14 days. Day numbers count from ``T0``; the detection runs on day 70 (``NOW``):
 
 - reader1 reads session 1 on day 1 (finishing it); session 2 was to open on day 29, and the admin moves it to
@@ -57,8 +57,8 @@ def read_session(reading_session: ReadingSession, when: datetime, *, count: int 
     return done
 
 
-def planted_study(coordinator) -> Study:
-    study = create_study(coordinator, n_readers=3, n_cases=4, washout_days=28)
+def planted_study(coordinator, *, n_cases: int = 4) -> Study:
+    study = create_study(coordinator, n_readers=3, n_cases=n_cases, washout_days=28)
     Study.objects.filter(pk=study.pk).update(deviation_rules=RULES)
     study.refresh_from_db()
     for reading_session in study.sessions.all():  # the schedule as if reading had started on day 0
