@@ -4,7 +4,7 @@ may see."""
 import uuid
 
 from studies.models import Role, Study
-from studies.permissions import case_study_uids_visible_to
+from studies.permissions import can_view_dicom_study, case_study_uids_visible_to
 from studies.services import studies as study_services
 from tests.conftest import create_study, create_user
 
@@ -144,3 +144,10 @@ def test_truthers_images_are_their_panels_cases_while_truthing_is_open(panel_stu
     assert not set(case_study_uids_visible_to(e1)) & set(other.cases.values_list("study_instance_uid", flat=True))
     Study.objects.filter(pk=panel_study.pk).update(status=Study.Status.LOCKED)
     assert not case_study_uids_visible_to(e1).exists()
+
+
+def test_dicomweb_asks_the_same_rule(panel_study, settings):
+    settings.IMAGE_MODE = "upstream"  # images live elsewhere: the cases' UIDs say whose they are
+    uid = panel_study.cases.first().study_instance_uid
+    assert can_view_dicom_study(member_user(panel_study, "A1"), uid)
+    assert not can_view_dicom_study(create_user("outsider", Role.TRUTHER), uid)
