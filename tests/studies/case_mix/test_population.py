@@ -129,3 +129,22 @@ def test_linking_images_records_their_coarse_attributes_on_the_case_audited(stud
     assert stored and all("PatientAge" not in ds and ds.PatientSex == "" and ds.PatientBirthDate == ""
                           and "DeviceSerialNumber" not in ds for ds in stored)  # the images stay de-identified
     assert DicomStudy.objects.get(case=case).deidentification["case_attributes"] == case.acquisition
+
+
+def test_members_read_the_population_and_the_cases_acquisition_attributes_through_the_api(api, make_study,
+                                                                                           coordinator, statistician):
+    study = make_study(n_readers=2, n_cases=2, status="enrolling")
+    study.memberships.create(user=statistician)
+    put = api(coordinator).put(f"/api/v1/studies/{study.pk}/population/", {"population": POPULATION}, format="json")
+    assert put.status_code == 200 and put.json()["population"] == POPULATION
+    bad = api(coordinator).put(f"/api/v1/studies/{study.pk}/population/",
+                               {"population": {**POPULATION, "rule": {"alpha": 2}}}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "population.rule.alpha"
+    Case.objects.filter(study=study, label="C000").update(acquisition={"sex": "F", "age_band": "50-59"})
+    read = api(statistician).get(f"/api/v1/studies/{study.pk}/population/").json()
+    assert read["population"] == POPULATION and read["fixed_because"] == ""
+    assert read["age_bands"] == ["0-17", "18-39", "40-49", "50-59", "60-69", "70-79", "80+"]
+    cases = api(statistician).get(f"/api/v1/studies/{study.pk}/cases/").json()
+    rows = cases["results"] if isinstance(cases, dict) else cases
+    assert {row["label"]: row["acquisition"] for row in rows} == {"C000": {"sex": "F", "age_band": "50-59"},
+                                                                   "C001": {}}
