@@ -15,6 +15,7 @@ from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import Case, Role, Study, User
 from studies.services import audit, imports, ingest, precompute, schedule
 from studies.services import studies as study_services
+from studies.services.demo_truthing import DEMO_TRUTHING_USERS, add_demo_panel
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
 DEMO_SEED = 20261128
@@ -26,6 +27,7 @@ DEMO_USERS = [
     ("reader1", Role.READER, "Thoracic radiology", 12),
     ("reader2", Role.READER, "Thoracic radiology", 4),
     ("reader3", Role.READER, "General radiology", 21),
+    *DEMO_TRUTHING_USERS,
 ]
 
 
@@ -49,7 +51,7 @@ def seed_demo(
         return existing, credentials
     coordinator = users["coordinator"]
     with audit.context(user=coordinator):
-        study = _demo_study(coordinator, users)
+        study = add_demo_panel(coordinator=coordinator, study=_demo_study(coordinator, users), users=users)
         demo = demo_images(n_cases=n_cases, seed=seed, shape=image_shape)
         key = ingest.deid_key_for(study)
         imports.import_truth(actor=coordinator, study=study, data=_truth_csv(demo, key).encode())
@@ -68,7 +70,8 @@ def seed_demo(
 def _demo_user(username, role, specialty, years) -> User:
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"role": role, "specialty": specialty, "years_experience": years, "is_staff": role != Role.READER},
+        defaults={"role": role, "specialty": specialty, "years_experience": years,
+                  "is_staff": role not in (Role.READER, Role.TRUTHER)},
     )
     if created:
         user.is_superuser = role == Role.ADMIN

@@ -1,11 +1,13 @@
-"""The protocol's truthing section: the rule and the panel, and errors at their line."""
+"""The protocol's truthing section (the rule and the panel, errors at their line), and the demo's panel."""
 
 from pathlib import Path
 
 import pytest
 
 from studies.errors import InvalidInput
-from studies.models import Role
+from studies.models import Role, User
+from studies.services import truthing
+from studies.services.demo import seed_demo
 from studies.services.protocol import create_study_from_protocol
 from tests.conftest import create_user
 
@@ -33,3 +35,14 @@ def test_errors_name_their_line_and_field(coordinator, section, line, field):
     with pytest.raises(InvalidInput) as refused:
         create_study_from_protocol(actor=coordinator, text=BASE + section)
     assert (refused.value.line, refused.value.field) == (line, field)
+
+
+def test_the_demo_has_a_panel_to_try(db):
+    study, credentials = seed_demo(n_cases=4, image_shape=(128, 128))
+    assert study.truthing["rounds"] == 2
+    panel = {m.code: m.user.username for m in study.truthing_members.select_related("user")}
+    assert panel == {"E1": "truther1", "E2": "truther2", "E3": "truther3", "A1": "adjudicator"}
+    assert ("truther1", "truther1-demo", Role.TRUTHER) in credentials
+    truther = User.objects.get(username="truther1")
+    assert truther.check_password("truther1-demo") and not truther.is_staff
+    assert truthing.panels_of(truther)[0]["state"] == "open"
