@@ -484,7 +484,8 @@ def _study_for_disputes(user: User, study_id: int) -> Study:
 
 
 def clean_marks(lesions, allowed: list[str], *, where: str = "lesions") -> list[dict]:
-    """Validated marks ``{type, sop_instance_uid, frame, points}`` with numbers as floats; errors name the field."""
+    """Validated marks ``{type, sop_instance_uid, frame, points}`` (frames numbered from 1, as readers' marks and
+    imported lesions are) with numbers as floats; errors name the field."""
     if not isinstance(lesions, list):
         raise InvalidInput("must be a list of marks", field=where)
     if len(lesions) > MAX_MARKS:
@@ -503,9 +504,10 @@ def _clean_mark(mark, allowed: list[str], where: str) -> dict:
     uid = mark.get("sop_instance_uid")
     if not isinstance(uid, str) or len(uid) > 64 or not UID.match(uid):
         raise InvalidInput("must be a DICOM UID (digits and dots, at most 64)", field=f"{where}.sop_instance_uid")
-    frame = mark.get("frame", 0)
-    if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame <= 100_000:
-        raise InvalidInput("must be a whole number from 0 to 100000", field=f"{where}.frame")
+    frame = mark.get("frame", 1)
+    if not isinstance(frame, int) or isinstance(frame, bool) or not 1 <= frame <= 100_000:
+        raise InvalidInput("must be a frame number from 1 to 100000 (1 on a single-frame image)",
+                           field=f"{where}.frame")
     points = _clean_points(mark.get("points"), f"{where}.points")
     count = {"box": (2, 2), "point": (1, 1), "polygon": (3, MAX_POLYGON_POINTS)}[kind]
     if not count[0] <= len(points) <= count[1]:
@@ -532,7 +534,7 @@ def _clean_points(points, where: str) -> list[list[float]]:
 
 
 def _as_mark(mark: dict) -> Mark:
-    return Mark(mark["type"], (mark["sop_instance_uid"], mark.get("frame", 0)),
+    return Mark(mark["type"], (mark["sop_instance_uid"], mark.get("frame", 1)),
                 tuple((float(x), float(y)) for x, y in mark["points"]))
 
 

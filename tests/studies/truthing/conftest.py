@@ -13,12 +13,12 @@ RULE = {"rounds": 2, "marks": ["box", "point", "polygon"], "matching": {"iou": 0
 UID = "1.2.840.1"
 
 
-def box(x0, y0, x1, y1, uid=UID, frame=0) -> dict:
+def box(x0, y0, x1, y1, uid=UID, frame=1) -> dict:
     return {"type": "box", "sop_instance_uid": uid, "frame": frame, "points": [[x0, y0], [x1, y1]]}
 
 
 def point(x, y, uid=UID) -> dict:
-    return {"type": "point", "sop_instance_uid": uid, "frame": 0, "points": [[x, y]]}
+    return {"type": "point", "sop_instance_uid": uid, "frame": 1, "points": [[x, y]]}
 
 
 @pytest.fixture

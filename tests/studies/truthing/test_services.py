@@ -113,12 +113,13 @@ def test_a_label_is_idempotent_by_key_and_final(panel_study):
 
 @pytest.mark.parametrize(("value", "lesions", "field"), [
     (0, [box(0, 0, 4, 4)], "lesions"),
-    (1, [{"type": "circle", "sop_instance_uid": "1.2", "frame": 0, "points": [[0, 0]]}], "lesions[0].type"),
+    (1, [{"type": "circle", "sop_instance_uid": "1.2", "frame": 1, "points": [[0, 0]]}], "lesions[0].type"),
     (1, [box(0, 0, 0, 4)], "lesions[0].points"),
-    (1, [{"type": "polygon", "sop_instance_uid": "1.2", "frame": 0, "points": [[0, 0], [4, 4], [4, 0], [0, 4]]}],
+    (1, [box(0, 0, 4, 4, frame=0)], "lesions[0].frame"),
+    (1, [{"type": "polygon", "sop_instance_uid": "1.2", "frame": 1, "points": [[0, 0], [4, 4], [4, 0], [0, 4]]}],
      "lesions[0].points"),
-    (1, [{"type": "point", "sop_instance_uid": "x", "frame": 0, "points": [[0, 0]]}], "lesions[0].sop_instance_uid"),
-    (1, [{"type": "point", "sop_instance_uid": "1.2", "frame": 0, "points": [[0, float("nan")]]}],
+    (1, [{"type": "point", "sop_instance_uid": "x", "frame": 1, "points": [[0, 0]]}], "lesions[0].sop_instance_uid"),
+    (1, [{"type": "point", "sop_instance_uid": "1.2", "frame": 1, "points": [[0, float("nan")]]}],
      "lesions[0].points[0]"),
     (1, [point(1, 1)] * 51, "lesions"),
     (2, [], "label"),
@@ -253,11 +254,11 @@ def test_finalize_writes_truth_method_and_provenance(panel_study, coordinator):
     assert [stored[f"C00{i}"].truth_method for i in range(6)] == ["consensus"] * 4 + ["adjudicated"] * 2
     assert stored["C000"].truth_established_by == "Panel E1, E2, E3; adjudicator A1"
     # centres (5, 5), (6, 5), (5, 5); radius half the diagonal of a 10 x 10 box
-    assert stored["C000"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 0, "x": pytest.approx(5.333),
+    assert stored["C000"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 1, "x": pytest.approx(5.333),
                                        "y": 5.0, "radius": pytest.approx(7.071)}]
-    assert stored["C001"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 0, "x": 51.0,
+    assert stored["C001"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 1, "x": 51.0,
                                        "y": pytest.approx(51.333)}]
-    assert stored["C004"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 0, "x": 5.0, "y": 5.0,
+    assert stored["C004"].lesions == [{"sop_instance_uid": "1.2.840.1", "frame": 1, "x": 5.0, "y": 5.0,
                                        "radius": pytest.approx(7.071)}]
     provenance = stored["C005"].truth_provenance
     assert provenance["source"] == "panel" and provenance["rule"] == truthing.validate_rule(RULE)
