@@ -1,7 +1,7 @@
 """The truthing workbench in headless Chromium against the real server: three truthers and an adjudicator establish
 the truth of ten cases in two rounds (LIDC: blinded, then showing the other experts' round-1 marks). Each truther
-lands on their truthing worklist after login and labels cases in the workstation's truthing mode (label keys, boxes
-dragged and polygons clicked on the image, Enter); the rest of their labels go through the same API from the test.
+lands on their truthing worklist after login and labels cases in the workstation's truthing mode (label keys, a box
+dragged, a polygon and a point clicked on the image, Enter); the rest of their labels go through the same API from the test.
 The adjudicator settles a disputed case in the browser. The coordinator's console shows agreement figures equal
 to independently computed ones (statsmodels' Fleiss' kappa, Dice of the stored boxes computed here) and writes the
 final truth, whose method and experts end up in the case rows."""
@@ -31,6 +31,7 @@ LABELS = {
 }
 BOX_E1 = (60, 60, 140, 120)  # image pixels: x0, y0, x1, y1, as E1 drags it on C000 in both rounds
 POLYGON_E2 = [(62, 58), (138, 58), (138, 124), (62, 124)]  # E2's round-1 outline of the C000 lesion
+POINT_E3 = (100, 90)  # E3's round-1 point on it
 ROUND2_BOXES = {(0, "E2"): (64, 58, 138, 124), (0, "E3"): (58, 62, 142, 118),  # what E2 and E3 send in round 2
                 (2, "E1"): (30, 150, 90, 200), (2, "E2"): (34, 152, 92, 204), (2, "E3"): (28, 146, 86, 198)}
 
@@ -131,7 +132,6 @@ def _figure(page, name: str) -> str:
 def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(page, server, coordinator, tmp_path,
                                                                               artifacts):
     study, cases, users = _panel(coordinator, tmp_path)
-    labels_url = f"{server.url}/api/v1/studies/{study.pk}/truthing/labels/"
 
     # E1, round 1 (blinded): C000 diseased with a box dragged on the image, C001 not; the rest through the API.
     _log_in(page, server.url, "truther1")
@@ -186,10 +186,19 @@ def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(pag
     assert polygon["type"] == "polygon" and np.allclose(polygon["points"], POLYGON_E2, atol=1.0), polygon
     _label_rest(page, server.url, study, cases, "E2", 1, skip={0})
 
-    # E3, round 1 through the API (C000: a box); round 2 opens for the whole panel.
+    # E3, round 1: C000 with a point clicked on the lesion; the rest through the API. Round 2 opens for the panel.
     _log_in(page, server.url, "truther3")
-    _post(page, labels_url, {"case": cases[0].pk, "round": 1, "idempotency_key": str(uuid.uuid4()), "label": 1,
-                             "lesions": [_box(cases[0], (58, 62, 142, 118))], "comment": ""})
+    _open(page, study)
+    page.locator("[data-kind='point']").click()
+    page.mouse.click(*_canvas(page, *POINT_E3))
+    page.locator(".rw-viewport").first.hover()
+    page.keyboard.press("y")
+    assert page.locator(".rw-overlay .rw-shape.rw-own[data-type='point'] circle").count() == 1
+    page.keyboard.press("Enter")
+    wait_for_case(page, 2)
+    wait_saved(page)
+    point = _stored(study, "E3", cases[0], 1).lesions[0]
+    assert point["type"] == "point" and np.allclose(point["points"], [POINT_E3], atol=1.0), point
     _label_rest(page, server.url, study, cases, "E3", 1, skip={0})
 
     # E1, round 2: C000 with the other experts' round-1 labels and marks, in their colours and codes.
@@ -200,9 +209,9 @@ def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(pag
     others = page.locator("#rw-others")
     assert others.locator("h2").inner_text() == "Round-1 labels of the other experts"
     assert others.locator("li").all_inner_texts() == ["E2 round 1: diseased · 1 polygon",
-                                                      "E3 round 1: diseased · 1 box"]
+                                                      "E3 round 1: diseased · 1 point"]
     assert page.locator(".rw-overlay .rw-shape.rw-expert-0 polygon").count() == 1
-    assert page.locator(".rw-overlay .rw-shape.rw-expert-1 rect").count() == 1
+    assert page.locator(".rw-overlay .rw-shape.rw-expert-1 circle").count() == 1
     assert page.locator(".rw-overlay .rw-shape.rw-expert-0 text").text_content() == "E2"
     colours = [page.evaluate("(c) => getComputedStyle(document.querySelector(`#rw-others li.${c}`)).color", c)
                for c in ("rw-expert-0", "rw-expert-1")]

@@ -27,7 +27,8 @@ export function boxMark(from, to) {
 /**
  * A polygon being drawn vertex by vertex on one image. ``add`` takes the next image point and
  * says 'added', 'closed' (the click was within ``closeRadius`` image pixels of the first vertex,
- * with three vertices or more), 'other-image' (a click on another image: ignored) or 'full'.
+ * with three vertices or more), 'crossing' (that click would close an outline whose edges cross,
+ * which the server refuses), 'other-image' (a click on another image: ignored) or 'full'.
  */
 export class PolygonDraft {
   constructor(first) {
@@ -38,7 +39,9 @@ export class PolygonDraft {
   add(point, closeRadius) {
     if (at(point).sop_instance_uid !== this.where.sop_instance_uid || at(point).frame !== this.where.frame) return 'other-image';
     const [fx, fy] = this.points[0];
-    if (this.points.length >= 3 && Math.hypot(point.x - fx, point.y - fy) <= closeRadius) return 'closed';
+    if (this.points.length >= 3 && Math.hypot(point.x - fx, point.y - fy) <= closeRadius) {
+      return isSimplePolygon(this.points) ? 'closed' : 'crossing';
+    }
     if (this.points.length >= MAX_POLYGON_POINTS) return 'full';
     this.points.push([tenth(point.x), tenth(point.y)]);
     return 'added';
@@ -65,6 +68,31 @@ export function outline(mark) {
     return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
   }
   return mark.type === 'polygon' ? mark.points : [];
+}
+
+const orientation = ([ax, ay], [bx, by], [cx, cy]) => Math.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax));
+const within = ([ax, ay], [bx, by], [cx, cy]) =>
+  Math.min(ax, bx) <= cx && cx <= Math.max(ax, bx) && Math.min(ay, by) <= cy && cy <= Math.max(ay, by);
+
+/** Whether segments p-q and r-s cross, touch or overlap (orientation tests; Cormen et al., ch. 33.1). */
+function segmentsMeet(p, q, r, s) {
+  const [o1, o2, o3, o4] = [orientation(p, q, r), orientation(p, q, s), orientation(r, s, p), orientation(r, s, q)];
+  if (o1 * o2 < 0 && o3 * o4 < 0) return true;
+  return (o1 === 0 && within(p, q, r)) || (o2 === 0 && within(p, q, s)) || (o3 === 0 && within(r, s, p)) || (o4 === 0 && within(r, s, q));
+}
+
+/** Whether a closed outline encloses an area and its edges meet only where neighbours share a vertex. */
+export function isSimplePolygon(points) {
+  const n = points.length;
+  if (n < 3 || polygonArea(points) === 0) return false;
+  const edge = (i) => [points[i], points[(i + 1) % n]];
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 2; j < n; j++) {
+      if (i === 0 && j === n - 1) continue; // the closing edge and the first share vertex 0
+      if (segmentsMeet(...edge(i), ...edge(j))) return false;
+    }
+  }
+  return true;
 }
 
 /** Area of a simple polygon (shoelace formula), in square image pixels. */

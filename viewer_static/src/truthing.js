@@ -45,7 +45,7 @@ export async function runTruthing(config) {
     return api.submitTruthing(body, controller.signal).finally(() => clearTimeout(timer));
   }, { name: 'truthing', caseOf: caseKey });
   outbox.onChange((status) => {
-    renderSaveState(ui.save, status);
+    renderSaveState(ui.save, status, 'label');
     if (store.items.length) showProgress();
   });
   outbox.flush();
@@ -231,6 +231,7 @@ function clickAt(viewport, where) {
     return addMark(mark);
   }
   if (outcome === 'other-image') setStatus('Finish the polygon on the image it was started on.', 'error');
+  if (outcome === 'crossing') setStatus('This outline crosses itself: press Delete to drop it and draw it again.', 'error');
   return draw();
 }
 

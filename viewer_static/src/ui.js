@@ -238,21 +238,22 @@ export function showArmCue(banner, badge, cue) {
   banner.timer = setTimeout(hide, 6000);
 }
 
-export function renderSaveState(element, status) {
+/** The header's save state of the outbox; ``noun``: what it holds (scores; labels in truthing). */
+export function renderSaveState(element, status, noun = 'score') {
   let text;
   let kind;
   if (status.rejected.length) {
-    text = `${status.rejected.length} score${status.rejected.length > 1 ? 's' : ''} refused by the server: ${status.rejected[0].error}`;
+    text = `${status.rejected.length} ${noun}${status.rejected.length > 1 ? 's' : ''} refused by the server: ${status.rejected[0].error}`;
     kind = 'error';
   } else if (status.pending && status.sending) {
-    text = `Saving ${status.pending} score${status.pending > 1 ? 's' : ''}…`;
+    text = `Saving ${status.pending} ${noun}${status.pending > 1 ? 's' : ''}…`;
     kind = 'saving';
   } else if (status.pending) {
     const wait = status.nextRetryAt ? Math.max(0, Math.round((status.nextRetryAt - Date.now()) / 1000)) : 0;
-    text = `${status.pending} score${status.pending > 1 ? 's' : ''} kept in this browser, not yet saved (${status.lastError || 'waiting'}); retrying${wait ? ` in ${wait} s` : ''}`;
+    text = `${status.pending} ${noun}${status.pending > 1 ? 's' : ''} kept in this browser, not yet saved (${status.lastError || 'waiting'}); retrying${wait ? ` in ${wait} s` : ''}`;
     kind = 'offline';
   } else {
-    text = 'All scores saved';
+    text = `All ${noun}s saved`;
     kind = 'saved';
   }
   element.textContent = text;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { PolygonDraft, boxMark, countMarks, describeMark, expertColour, isValidMark, outline, pointMark, polygonArea } from '../src/shapes.js';
+import { PolygonDraft, boxMark, countMarks, describeMark, expertColour, isSimplePolygon, isValidMark, outline, pointMark, polygonArea } from '../src/shapes.js';
 import { TruthingStore, caseKey } from '../src/truthing_store.js';
 import { SHORTCUTS, TRUTHING_SHORTCUTS } from '../src/ui.js';
 
@@ -140,4 +140,16 @@ test("truthing mode's key list: no rating, undo or going back; the mark tool and
   assert.match(keys.get('M'), /drag a box, click a point/);
   assert.equal(keys.get('Y  N'), 'Label: diseased / not diseased');
   assert.equal(keys.get('Enter'), new Map(SHORTCUTS).get('Enter'));
+});
+
+test('an outline that crosses itself does not close: the server takes simple polygons only', () => {
+  assert.equal(isSimplePolygon([[0, 0], [10, 0], [10, 10], [0, 10]]), true);
+  assert.equal(isSimplePolygon([[0, 0], [10, 10], [10, 0], [0, 10]]), false, 'a bow tie');
+  assert.equal(isSimplePolygon([[0, 0], [5, 0], [10, 0]]), false, 'no area');
+  assert.equal(isSimplePolygon([[0, 0], [10, 0], [10, 10], [5, 0], [0, 10]]), false, 'a vertex on another edge');
+  assert.equal(isSimplePolygon([[0, 0], [10, 0], [5, 5], [10, 10], [0, 10]]), true, 'concave but simple');
+  const bowTie = new PolygonDraft(ON(0, 0));
+  for (const [x, y] of [[10, 10], [10, 0], [0, 10]]) bowTie.add(ON(x, y), 2);
+  assert.equal(bowTie.add(ON(0.5, 0.5), 2), 'crossing');
+  assert.equal(bowTie.points.length, 4, 'the outline stays as drawn, to be dropped');
 });
