@@ -1,10 +1,10 @@
 """The truthing workbench in headless Chromium against the real server: three truthers and an adjudicator establish
 the truth of ten cases in two rounds (LIDC: blinded, then showing the other experts' round-1 marks). Each truther
 lands on their truthing worklist after login and labels cases in the workstation's truthing mode (label keys, a box
-dragged, a polygon and a point clicked on the image, Enter); the rest of their labels go through the same API from the test.
-The adjudicator settles a disputed case in the browser. The coordinator's console shows agreement figures equal
-to independently computed ones (statsmodels' Fleiss' kappa, Dice of the stored boxes computed here) and writes the
-final truth, whose method and experts end up in the case rows."""
+dragged, a polygon and a point clicked on the image, Enter); the rest of their labels go through the same API from
+the test. The adjudicator settles a disputed case in the browser. The coordinator's console shows agreement figures
+equal to independently computed ones (statsmodels' Fleiss' kappa, Dice of the stored boxes computed here) and writes
+the final truth, whose method and experts end up in the case rows."""
 
 import json
 import uuid
