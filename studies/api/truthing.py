@@ -1,13 +1,37 @@
 """Endpoints of the truthing panel: a member's panels, cases, labels and adjudications; the coordinator's rule,
 panel and finalization; the panel's agreement for coordinators and statisticians. Thin: authorize, call
-``studies.services.truthing``, render.
+``studies.services.truthing``, render. The shapes are in ``truthing_serializers``; in short:
 
-Shapes (``truthing_serializers``): ``GET truthing/`` lists the user's panels; ``GET studies/{id}/truthing/cases/``
-a member's cases in the round open to them (the adjudicator's: the disputed cases); ``GET .../cases/{case}/`` one
-case for the workstation's truthing mode; ``POST .../labels/`` a label (201; a retry with its key 200 with the
-stored label; a second label of the case in the round 409 ``already_read``); ``GET .../disputes/``,
-``POST .../adjudications/`` (201/200 alike; the note is required); ``GET .../agreement/``; ``POST .../finalize/``;
-``GET/PUT .../rule/`` (``{"rule": {...}}``); ``GET/POST .../members/`` and ``DELETE .../members/{member}/``.
+``GET truthing/`` (truthers): ``[{study, title, code, role: truther|adjudicator, round: 1|2|null, state:
+open|waiting|done|closed, reason_closed, cases_total, cases_done, disputes_open}]``; ``round`` is the round open
+to a truther (null when done, waiting for the others' round 1, closed, or for the adjudicator); an adjudicator's
+``cases_total``/``cases_done`` count the disputed cases and those adjudicated.
+
+``GET studies/{id}/truthing/cases/``: ``[{case, label, position, round, done, study_instance_uid}]``, a truther's
+cases in the round open to them (else the last round they labelled in); the adjudicator's disputed cases.
+
+``GET .../cases/{case}/``: ``{case, label, study_instance_uid, round, is_open, reason_closed, marks_allowed, own:
+{label, lesions, comment}|null, others: [{member, round, label, lesions}]}``; ``others`` holds, in round 2, the
+other truthers' round-1 labels (empty in round 1); for the adjudicator, ``round`` is null, ``others`` every
+truther's label of every round and ``own`` the adjudication (its note as ``comment``).
+
+``POST .../labels/`` ``{case, round, idempotency_key, label, lesions, comment, opened_at}``: 201 with the stored
+label, 200 for a retry with its key, 409 ``code: already_read`` for another label of the case in the round.
+A mark is ``{type: box|point|polygon, sop_instance_uid, frame (from 1), points: [[x, y], ...]}``; errors name
+the field (``lesions[1].points``). A case labelled 0 has no marks.
+
+``GET .../disputes/`` (adjudicator, coordinator): ``[{case, label, study_instance_uid, why, labels: [{member,
+round, label, lesions}], adjudicated}]``. ``POST .../adjudications/`` ``{case, label, lesions, note,
+idempotency_key}``: 201/200 as labels; the note is required; a second decision is 409 ``already_read``.
+
+``GET .../agreement/`` (coordinator, statistician): per label per round (Cohen's kappa for two truthers, Fleiss'
+for more) and per lesion (Dice, IoU of matched marks) with 95% intervals, thresholds and pass/fail; disputes.
+``POST .../finalize/`` (coordinator, no body): ``{cases, methods: {consensus, majority, adjudicated},
+established_by, agreement}``; 409 naming the cases while labels or adjudications are missing.
+``GET/PUT .../rule/``: ``{rule}`` in, ``{rule, fixed_because, closed_because}`` out; the rule's ``final`` is
+``adjudicated`` or ``majority`` (consensus is what a unanimous case is, under either).
+``GET/POST .../members/`` ``{username, adjudicator: false}`` -> ``{id, code, username, name, role, labels,
+adjudications}``; ``DELETE .../members/{id}/``.
 """
 
 from django.db.models import Count
@@ -16,7 +40,6 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from studies.errors import NotFound
 from studies.permissions import Action, require
 from studies.services import truthing
 
@@ -155,7 +178,5 @@ class MemberDetailView(APIView):
         """Take a member off the panel: a truther before any label, the adjudicator before any adjudication."""
         study = study_for(request, study_id, Action.CHANGE_STUDY)
         s.NoBody(data=request.data).is_valid(raise_exception=True)
-        if not study.truthing_members.filter(pk=member_id).exists():
-            raise NotFound("no such member of this study's panel")
         truthing.remove_member(actor=request.user, study=study, member_id=member_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
