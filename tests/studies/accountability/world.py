@@ -1,7 +1,9 @@
 """A study being read with planted departures from its protocol, each known by construction.
 
-Four cases (C000..C003; more where asked, read as the first four are), three readers, arms unaided then aided (one per session), washout 28 days, reading
-window 14 days. Day numbers count from ``T0``; the detection runs on day 70 (``NOW``):
+Four cases (C000..C003; more where asked, read as the first four are), three readers, one arm per session in
+the schedule of seed 1 (reader1 and reader3 read unaided first, reader2 aided first; reader2's second session
+starts with C001 and C000), washout 28 days, reading window 14 days. Day numbers count from ``T0``; the
+detection runs on day 70 (``NOW``):
 
 - reader1 reads session 1 on day 1 (finishing it); session 2 was to open on day 29, and the admin moves it to
   day 11: 10 days of washout (a shortened washout, major below 14); reader1 reads its four cases on day 12,
