@@ -12,6 +12,10 @@ from .models import (
     Arm,
     Case,
     DicomStudy,
+    LockedEvaluation,
+    ModelUpdateEvaluation,
+    MonitoredDeployment,
+    MonitoringAlarm,
     ProtocolDeviation,
     Read,
     Reader,
@@ -30,6 +34,7 @@ from .services import audit, database_roles
 AUDITED_MODELS = (
     Study, StudyMembership, Arm, Case, AIModel, AIOutputSet, AIOutput, Reader, ReadingSession, Read, ReadRevision,
     TrainingRead, User, DicomStudy, TruthingMember, TruthLabel, TruthAdjudication, ProtocolDeviation,
+    LockedEvaluation, ModelUpdateEvaluation, MonitoredDeployment, MonitoringAlarm,
 )
 _AUDIT_BEFORE = "_audit_before"
 

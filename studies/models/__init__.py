@@ -5,6 +5,14 @@ from .audit import AuditEvent
 from .deviations import ProtocolDeviation
 from .dicom import DicomInstance, DicomSeries, DicomStudy
 from .jobs import Job
+from .postmarket import (
+    FieldRecord,
+    LockedEvaluation,
+    ModelUpdateEvaluation,
+    MonitoredDeployment,
+    MonitoringAlarm,
+    MonitoringWindow,
+)
 from .reads import Read, ReadRevision, TrainingRead
 from .schedule import Assignment, ReadingSession
 from .study import AIModel, AIOutput, AIOutputSet, Arm, Case, Reader, Study, StudyMembership
@@ -24,7 +32,13 @@ __all__ = [
     "DicomInstance",
     "DicomSeries",
     "DicomStudy",
+    "FieldRecord",
     "Job",
+    "LockedEvaluation",
+    "ModelUpdateEvaluation",
+    "MonitoredDeployment",
+    "MonitoringAlarm",
+    "MonitoringWindow",
     "ProtocolDeviation",
     "Read",
     "ReadRevision",

@@ -10,6 +10,7 @@ class Role(models.TextChoices):
     STATISTICIAN = "statistician", "Statistician"
     READER = "reader", "Reader (radiologist)"
     TRUTHER = "truther", "Truther (expert establishing the reference standard)"
+    MONITOR = "monitor", "Post-market quality staff (monitored deployments)"
 
 
 class User(AbstractUser):
