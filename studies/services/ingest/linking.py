@@ -13,7 +13,8 @@ from .keys import deid_key_for, keyed_hash
 
 LINK_COLUMNS = ("study_instance_uid", "accession_number")
 # Key of DicomStudy.deidentification under which ingest keeps the coarse attributes read before
-# de-identification (mrmc.dicom.characteristics), until linking copies them to the case.
+# de-identification (mrmc.dicom.characteristics; those of the DICOM study's first instance stored), until
+# linking copies them to the case.
 CASE_ATTRIBUTES = "case_attributes"
 
 
