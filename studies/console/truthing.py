@@ -66,10 +66,13 @@ def _progress(panel: truthing.Panel) -> list[dict]:
 
 def _page(request, study: Study, *, rule_form=None, member_form=None, error: str = "", status: int = 200):
     panel = truthing.Panel.of(study)
+    fixed_because = truthing.rule_fixed_because(study)
     context = {
         "study": study, "tab": "truthing", "rule": study.truthing, "panel": panel,
         "rule_form": rule_form or RuleForm.of(study.truthing), "member_form": member_form or MemberForm(),
-        "fixed_because": truthing.rule_fixed_because(study), "progress": _progress(panel),
+        "fixed_because": fixed_because, "progress": _progress(panel),
+        # Truthers join before the first label; the adjudicator may still be chosen after it, until the truth is final.
+        "may_add_member": not truthing.is_final(study) and (not fixed_because or panel.adjudicator is None),
         "rounds": range(1, panel.last_round + 1), "agreement": truthing.agreement(study) if study.truthing else None,
         "disputes": truthing.disputes(request.user, study.pk) if study.truthing else [], "error": error,
     }

@@ -72,7 +72,7 @@ def test_the_panel_is_built_from_usernames_and_fixed_once_a_case_is_labelled(cli
                           idempotency_key=uuid.uuid4(), label=0, lesions=[])
     page = client.get(_url(study)).content.decode()
     assert "The rule is fixed: the truthing rule and panel are fixed once a truther has labelled a case." in page
-    assert 'id="rule-form"' not in page
+    assert 'id="rule-form"' not in page and 'id="member-form"' not in page  # the adjudicator is chosen already
     assert '<td class="progress">1 / 3</td>' in page.split('data-member="E1"')[1].split("</tr>")[0]
     removed = client.post(_url(study, f"members/{expert1.pk}/remove/"))
     assert removed.status_code == 409 and study.truthing_members.filter(pk=expert1.pk).exists()
