@@ -59,7 +59,7 @@ def proportion(successes: int, n: int, *, alpha: float = 0.05, method: str = "wi
         half_width = z * np.sqrt(n * estimate * (1 - estimate) + z**2 / 4) / (n + z**2)
         ci = (max(centre - half_width, 0.0), min(centre + half_width, 1.0))
     else:
-        lower = special.btdtri(successes, n - successes + 1, alpha / 2) if successes > 0 else 0.0
-        upper = special.btdtri(successes + 1, n - successes, 1 - alpha / 2) if successes < n else 1.0
+        lower = special.betaincinv(successes, n - successes + 1, alpha / 2) if successes > 0 else 0.0
+        upper = special.betaincinv(successes + 1, n - successes, 1 - alpha / 2) if successes < n else 1.0
         ci = (float(lower), float(upper))
     return Proportion(successes, n, estimate, (float(ci[0]), float(ci[1])), method, alpha)
