@@ -10,6 +10,7 @@ from studies.models import Case, Study
 from studies.reports import render_html
 from studies.reports.figures import report_figure_objects
 from studies.reports.forest_plot import forest_rows
+from studies.reports.sections import case_mix as section
 
 POPULATION = {
     "variables": {
@@ -112,3 +113,23 @@ def test_the_report_shows_the_table_and_the_forest_plot(seeded_run):
     top = max(zip(axes.get_yticks(), axes.get_yticklabels(), strict=True), key=lambda tick: tick[0])
     assert top[1].get_text() == "All cases"  # the whole study first, above the subgroups
     assert "Difference between arms per subgroup level" in html
+
+
+def results_without_population(subgroup_rows: list[dict]) -> dict:
+    difference = {"estimate": 0.05, "ci": [0.01, 0.09], "p": 0.02, "treatments": ["aided", "unaided"]}
+    return {"case_mix": {"available": False, "reason": "the protocol declares no intended-use population"},
+            "primary": {"fom": "auc", "fom_label": "AUC", "alpha": 0.05, "treatments": ["aided", "unaided"],
+                        "rrrc": {"differences": [difference]}},
+            "subgroups": {"rows": subgroup_rows}, "options": {}}
+
+
+def test_without_a_population_the_section_keeps_the_forest_plot_and_says_why_there_is_no_table():
+    level = {"variable": "site", "level": "A", "n_normal": 12, "n_abnormal": 11, "too_small": False, "error": None,
+             "differences": [{"estimate": -0.02, "ci": [-0.1, 0.06], "p": 0.6, "treatments": ["aided", "unaided"]}]}
+    built = section.build(None, results_without_population([level]))
+    assert built.tables == [] and built.paragraphs == ["the protocol declares no intended-use population"]
+    assert [name for name, _ in built.figures] == ["subgroup_forest"]
+    assert forest_rows(results_without_population([level])) == [("All cases", 0.05, [0.01, 0.09]),
+                                                                 ("site = A (12/11)", -0.02, [-0.1, 0.06])]
+    too_small = {**level, "too_small": True, "differences": None}
+    assert section.build(None, results_without_population([too_small])) is None  # nothing to show
