@@ -98,6 +98,11 @@ def excluded_cases(study: Study):
     return study_cases(study).exclude(excluded_reason="").order_by("label")
 
 
+def included_labels(study: Study) -> list[str]:
+    """The labels of the cases that may be excluded: every study case not excluded already."""
+    return list(study_cases(study).filter(excluded_reason="").order_by("label").values_list("label", flat=True))
+
+
 # ------------------------------------------------------------------------------------------------ the table
 
 

@@ -115,6 +115,21 @@ def window_days(study: Study) -> float:
     return study.deviation_rules.get(WINDOW_KEY, settings.MONITOR_OVERDUE_DAYS)
 
 
+def rules_text(rules: dict, window: float) -> str:
+    """The rules in words, as the console and the report state them."""
+    stated = "; ".join(f"{Kind(key).label if key in Kind.values else key}: {_rule_text(value)}"
+                       for key, value in rules.items() if key != WINDOW_KEY)
+    return (f"A session is to be read within {window:g} days of opening. Classification: "
+            f"{stated or 'none given, so every deviation is minor'}.")
+
+
+def _rule_text(value) -> str:
+    if isinstance(value, dict):
+        (name, days), = value.items()
+        return f"major when {'more' if name == 'major_after_days' else 'fewer'} than {days:g} days, else minor"
+    return value
+
+
 @dataclass(frozen=True)
 class Classification:
     severity: str
@@ -234,7 +249,8 @@ def _late_sessions(study: Study, now: datetime):
         yield Finding(
             key=f"session:{session.pk}:late", kind=Kind.LATE_SESSION, occurred_at=closes_at, days=days,
             description=f"Reader {session.reader.code}, session {session.number}: {state} (window {window:g} days "
-                        f"from {session.opens_at:%Y-%m-%d}); {late_reads} of {session.n_assigned} reads after it",
+                        f"from {session.opens_at:%Y-%m-%d}); {late_reads} of its {session.n_assigned} reads made "
+                        "after the window closed",
             details={"window_days": window, "opens_at": session.opens_at, "closes_at": closes_at,
                      "completed_at": finished, "reads_after_window": late_reads, "assigned": session.n_assigned,
                      "read": session.n_read},

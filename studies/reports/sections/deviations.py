@@ -3,6 +3,7 @@ classification rules, and every deviation with its review."""
 
 from studies.models import AnalysisRun, ProtocolDeviation
 from studies.reports.elements import Section, Table
+from studies.services.deviations import rules_text
 
 
 def build(run: AnalysisRun, results: dict) -> Section | None:
@@ -28,17 +29,7 @@ def build(run: AnalysisRun, results: dict) -> Section | None:
 
 
 def _rules(log: dict) -> str:
-    rules = {key: value for key, value in log["rules"].items() if key != "session_window_days"}
-    stated = "; ".join(f"{key}: {_rule(value)}" for key, value in rules.items()) or "none (every deviation minor)"
-    return (f"A session is to be read within {log['window_days']:g} days of opening. Classification rules of the "
-            f"protocol: {stated}.")
-
-
-def _rule(value) -> str:
-    if isinstance(value, dict):
-        (name, days), = value.items()
-        return f"major when {'more' if name == 'major_after_days' else 'fewer'} than {days:g} days"
-    return value
+    return rules_text(log["rules"], log["window_days"])
 
 
 def _kind_label(kind: str) -> str:

@@ -114,6 +114,7 @@ def test_both_tables_are_in_the_report(coordinator):
     assert row[-1].startswith("coord, ") and row[-1].endswith(": agreed")
     assert "14 deviations, 12 of them major; 1 reviewed" in log.paragraphs[0]
     assert "within 14 days of opening" in log.paragraphs[0]
+    assert "Washout shortened: major when fewer than 14 days, else minor" in log.paragraphs[0]
     html = reports.render_html(run)
     assert "Subject accountability" in html and "wrong laterality" in html and "Deviation log" in html
     assert reports.render_pdf(run).startswith(b"%PDF")
