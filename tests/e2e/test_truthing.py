@@ -17,7 +17,7 @@ from studies.models import Case, Role, Study, TruthLabel
 from studies.services import truthing
 from tests.conftest import create_study, create_user
 
-from .browser import wait_for_case, wait_saved
+from .browser import wait_for_case, wait_saved, wait_until
 from .scenario import replace_case_images, stack_datasets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -130,7 +130,7 @@ def _figure(page, name: str) -> str:
 
 
 def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(page, server, coordinator, tmp_path,
-                                                                              artifacts):
+                                                                              artifacts, page_problems):
     study, cases, users = _panel(coordinator, tmp_path)
 
     # E1, round 1 (blinded): C000 diseased with a box dragged on the image, C001 not; the rest through the API.
@@ -169,7 +169,8 @@ def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(pag
     assert (second.label, second.lesions, second.comment) == (0, [], "clear")
     _label_rest(page, server.url, study, cases, "E1", 1, skip={0, 1})
 
-    # E2, round 1: C000 outlined with a polygon (clicks, the first vertex again to close it).
+    # E2, round 1: C000 outlined with a polygon (clicks, the first vertex again to close it), submitted while the
+    # server cannot be reached: the label waits in the browser, through a reload, and is stored once.
     _log_in(page, server.url, "truther2")
     _open(page, study)
     page.locator(".rw-viewport").first.hover()
@@ -179,8 +180,17 @@ def test_a_panel_truths_ten_cases_in_two_rounds_and_a_dispute_is_adjudicated(pag
         page.mouse.click(*_canvas(page, x, y))
     assert page.locator(".rw-overlay .rw-shape.rw-own polygon").count() == 1
     assert page.locator(".rw-shape-list li").all_inner_texts()[0].startswith("1. polygon, 4 vertices")
+    page_problems.expect(r"request failed: POST .*/truthing/labels/", r"ERR_INTERNET_DISCONNECTED .*/truthing/labels/")
+    page.route("**/truthing/labels/", lambda route: route.abort("internetdisconnected"))
     page.keyboard.press("Enter")
     wait_for_case(page, 2)
+    wait_until(page, "document.querySelector('#rw-save').dataset.state === 'offline'")
+    assert page.locator("#rw-save").inner_text().startswith("1 label kept in this browser, not yet saved")
+    assert not TruthLabel.objects.filter(member__study=study, member__code="E2").exists()
+    page.unroute("**/truthing/labels/")
+    page.reload()
+    wait_for_case(page, 1)
+    assert page.locator("#rw-case").inner_text() == "Case 2 of 10 · C001"  # C000's label waits in the outbox
     wait_saved(page)
     polygon = _stored(study, "E2", cases[0], 1).lesions[0]
     assert polygon["type"] == "polygon" and np.allclose(polygon["points"], POLYGON_E2, atol=1.0), polygon
