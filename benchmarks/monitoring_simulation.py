@@ -6,7 +6,7 @@ CUSUM on misses among confirmed positives alarms (positives after the change, ag
 chart's Markov chain predicts), the false-alarm rate over null years (no change) against the design's
 in-control run length, and the month in which the software-version drift signal is flagged.
 
-Run: python benchmarks/monitoring_simulation.py [--seed N] [--null-runs N] [--change-month M]
+Run: python benchmarks/monitoring_simulation.py [--seed N] [--null-runs N] [--replications N] [--change-month M]
 """
 
 from __future__ import annotations
@@ -118,27 +118,59 @@ def cusum_alarms(field: FieldYear, chart: BernoulliCusum, threshold: float, *, m
 class Detection:
     positives_before_change: int
     first_alarm: int | None  # positives at the changed site when the first alarm came (1-based)
-    delay: int | None  # positives from the change to the alarm, counting the alarming one
-    predicted_arl: float  # zero-state ARL at the post-change miss rate
-    delay_bound: int  # 99th percentile of that run length: the delay's bound
+    delay: int | None  # positives from the change to the first alarm after it, counting the alarming one
     alarms_elsewhere: int
 
 
-def detection(field: FieldYear, scenario: FieldScenario, chart: BernoulliCusum, *, quantile: float = 0.99):
+def detection(field: FieldYear, scenario: FieldScenario, chart: BernoulliCusum) -> Detection:
     alarms = cusum_alarms(field, chart, scenario.threshold)
     changed_positives = (field.site == scenario.change_site) & field.truth
     before = int(np.sum(changed_positives & (field.month < scenario.change_month)))
     after_alarms = [a for a in alarms[scenario.change_site] if a > before]
-    first = alarms[scenario.change_site][0] if alarms[scenario.change_site] else None
-    p_after = 1 - scenario.sensitivity_after
     return Detection(
         before,
-        first,
+        alarms[scenario.change_site][0] if alarms[scenario.change_site] else None,
         after_alarms[0] - before if after_alarms else None,
-        chart.arl(p_after),
-        chart.run_length_quantile(p_after, quantile),
         sum(len(found) for name, found in alarms.items() if name != scenario.change_site),
     )
+
+
+@dataclass(frozen=True)
+class DelayPrediction:
+    arl: float  # zero-state ARL at the post-change miss rate: the mean delay is at most this
+    bound: int  # the run length's ``quantile``: the delay exceeds it with probability at most 1 - quantile
+    quantile: float
+
+
+def predicted_delay(scenario: FieldScenario, chart: BernoulliCusum, *, quantile: float = 0.99) -> DelayPrediction:
+    p_after = 1 - scenario.sensitivity_after
+    return DelayPrediction(chart.arl(p_after), chart.run_length_quantile(p_after, quantile), quantile)
+
+
+@dataclass(frozen=True)
+class ReplicatedDetection:
+    years: int
+    alarmed_before_change: int
+    predicted_before_change: float  # P(run length <= positives before the change), mean over the years
+    mean_delay: float  # over the years whose chart alarmed after the change
+    beyond_bound: int  # years whose delay exceeded the prediction's bound (or with no alarm after the change)
+
+
+def replicated_detection(
+    scenario: FieldScenario, chart: BernoulliCusum, prediction: DelayPrediction, *, runs: int, seed: int
+) -> ReplicatedDetection:
+    """The changed site's chart over ``runs`` seeded years: pre-change alarms and delays against the chain."""
+    rng = np.random.default_rng(seed)
+    cdf = chart.run_length_cdf(chart.p0, 2 * scenario.cases_per_site_month * scenario.months)
+    early, predicted, delays, beyond = 0, [], [], 0
+    for _ in range(runs):
+        found = detection(simulate_field_year(scenario, rng), scenario, chart)
+        early += found.first_alarm is not None and found.first_alarm <= found.positives_before_change
+        predicted.append(cdf[found.positives_before_change - 1])
+        beyond += found.delay is None or found.delay > prediction.bound
+        if found.delay is not None:
+            delays.append(found.delay)
+    return ReplicatedDetection(runs, early, float(np.mean(predicted)), float(np.mean(delays)), beyond)
 
 
 @dataclass(frozen=True)
@@ -211,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--null-runs", type=int, default=200)
+    parser.add_argument("--replications", type=int, default=100, help="seeded years with the change")
     parser.add_argument("--change-month", type=int, default=7)
     parser.add_argument("--in-control-arl", type=float, default=2000.0, help="confirmed positives per false alarm")
     parser.add_argument("--detect-sensitivity", type=float, default=0.70, help="the sensitivity the chart is tuned to")
@@ -232,13 +265,22 @@ def main(argv: list[str] | None = None) -> None:
 
     field = simulate_field_year(scenario, np.random.default_rng(args.seed))
     found = detection(field, scenario, chart)
+    prediction = predicted_delay(scenario, chart)
     print(
         f"\nSeed {args.seed}: {found.positives_before_change} positives at {scenario.change_site} before the change; "
         f"first alarm at positive {found.first_alarm}"
     )
     print(
-        f"  detection delay {found.delay} positives after the change; predicted ARL {found.predicted_arl:.1f}, "
-        f"99% bound {found.delay_bound}; alarms at other sites: {found.alarms_elsewhere}"
+        f"  detection delay {found.delay} positives after the change; predicted: mean at most {prediction.arl:.1f} "
+        f"(zero-state ARL), {prediction.quantile:.0%} bound {prediction.bound}; alarms at other sites: "
+        f"{found.alarms_elsewhere}"
+    )
+    replicated = replicated_detection(scenario, chart, prediction, runs=args.replications, seed=args.seed + 2)
+    print(
+        f"\n{replicated.years} seeded years with the change: alarm before the change in "
+        f"{replicated.alarmed_before_change} (predicted {replicated.predicted_before_change * replicated.years:.1f}); "
+        f"mean delay {replicated.mean_delay:.1f} positives; beyond the bound {prediction.bound}: "
+        f"{replicated.beyond_bound} (predicted at most {(1 - prediction.quantile) * replicated.years:.1f})"
     )
 
     null = null_false_alarms(scenario, chart, runs=args.null_runs, seed=args.seed + 1)

@@ -387,6 +387,8 @@ class BernoulliCusum:
         """The statistic after each observation and whether it alarmed there, for plots; leading axes
         of ``errors`` are independent charts (as in a simulation), each starting from ``state``."""
         errors = np.asarray(errors, dtype=bool)
+        if errors.ndim == 1:
+            return self._single_path(state.statistic, errors)
         statistic = np.full(errors.shape[:-1], state.statistic, dtype=np.int64)
         path = np.empty(errors.shape, dtype=np.int64)
         alarmed = np.empty(errors.shape, dtype=bool)
@@ -395,6 +397,24 @@ class BernoulliCusum:
             path[..., i] = statistic
             alarmed[..., i] = statistic >= self.threshold
             statistic = np.where(alarmed[..., i], 0, statistic)
+        return path, alarmed
+
+    def _single_path(self, start: int, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One chart without a loop per observation: between alarms S_t = C_t - min(0, min_{u<=t} C_u)
+        with C the running sum of the steps from ``start`` (Lindley's recursion for max(0, S + step))."""
+        steps = np.where(errors, self.up, -self.down).astype(np.int64)
+        path = np.empty(steps.size, dtype=np.int64)
+        alarmed = np.zeros(steps.size, dtype=bool)
+        begin = 0
+        while begin < steps.size:
+            running = start + np.cumsum(steps[begin:])
+            segment = running - np.minimum(np.minimum.accumulate(running), 0)
+            hits = np.flatnonzero(segment >= self.threshold)
+            end = begin + (hits[0] + 1 if hits.size else segment.size)
+            path[begin:end] = segment[: end - begin]
+            if hits.size:
+                alarmed[end - 1] = True
+            begin, start = end, 0
         return path, alarmed
 
     def _transitions(self, p: float) -> np.ndarray:
