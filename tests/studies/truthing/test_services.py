@@ -12,6 +12,7 @@ from studies.errors import AlreadyRead, InvalidInput, NotAllowed, NotFound, Rule
 from studies.models import Case, Role, Study
 from studies.services import studies as study_services
 from studies.services import truthing
+from studies.services.froc_marks import score_marks
 from tests.conftest import create_study, create_user
 
 from .conftest import RULE, box, label, label_all, member_user, point
@@ -292,3 +293,16 @@ def test_finalize_waits_for_every_label_and_for_an_open_study(panel_study, coord
     panel_study.refresh_from_db()
     with pytest.raises(RuleViolation, match="locked; truth can no longer change"):
         truthing.finalize(actor=coordinator, study=panel_study)
+
+
+def test_the_panels_lesions_feed_localization_scoring(panel_study, coordinator):
+    two_rounds(panel_study)
+    cases = cases_of(panel_study)
+    adjudicate(panel_study, cases[4], 1, [box(0, 0, 10, 10)])
+    adjudicate(panel_study, cases[5], 0)
+    truthing.finalize(actor=coordinator, study=panel_study)
+    lesions = Case.objects.get(pk=cases[0].pk).lesions  # centre (5.333, 5), radius 7.071
+    near = {"instance_uid": "1.2.840.1", "frame": 1, "x": 11.0, "y": 5.0, "confidence": 80}  # 5.67 px away
+    far = {"instance_uid": "1.2.840.1", "frame": 1, "x": 13.0, "y": 5.0, "confidence": 60}  # 7.67 px away
+    scored = score_marks([near, far], lesions, acceptance_radius=20.0)
+    assert scored.lesion_ratings == [80] and scored.nl_ratings == [60]  # the lesion's own radius decides
