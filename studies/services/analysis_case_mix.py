@@ -8,9 +8,9 @@ target and whether the group is under-represented by the protocol's rule
 (:func:`mrmc.stats.representation.representation`).
 """
 
-from mrmc.stats.representation import NOT_RECORDED, representation
+from mrmc.stats.representation import NOT_RECORDED
 from studies.services.analysis_snapshot import frozen_case_mix
-from studies.services.case_mix import rule_of
+from studies.services.case_mix import case_mix_table, rule_of
 
 
 def case_mix_section(context) -> dict:
@@ -19,22 +19,14 @@ def case_mix_section(context) -> dict:
     frozen = frozen_case_mix(context.run.marks_snapshot)
     if not frozen:
         return {"available": False, "reason": "the protocol declares no intended-use population"}
-    population, acquisition = frozen["population"], frozen["acquisition"]
-    rule = rule_of(population)
-    data = context.data
-    variables = []
-    for name, variable in population["variables"].items():
-        if variable["source"] == "metadata":
-            values = context.snapshot.case_metadata.get(name) or [NOT_RECORDED] * len(data.cases)
-        else:
-            values = [acquisition.get(case, {}).get(name, NOT_RECORDED) for case in data.cases]
-        groups = representation(values, data.truth, variable["targets"], min_ratio=rule["min_ratio"],
-                                alpha=rule["alpha"])
-        variables.append({"name": name, "source": variable["source"], "groups": [
-            {"group": g.group, "count": g.count, "n_diseased": g.count_diseased,
-             "n_non_diseased": g.count_non_diseased, "proportion": g.proportion, "ci": list(g.ci),
-             "target": g.target, "under_represented": g.under_represented, "reasons": list(g.reasons)}
-            for g in groups]})
-    return {"available": True, "n_cases": len(data.cases), "n_diseased": int(data.truth.sum()),
-            "n_non_diseased": int((~data.truth.astype(bool)).sum()), "rule": rule, "ci_method": "Wilson score",
-            "variables": variables}
+    population, acquisition, data = frozen["population"], frozen["acquisition"], context.data
+
+    def values_of(name: str, source: str) -> list[str]:
+        if source == "metadata":
+            return context.snapshot.case_metadata.get(name) or [NOT_RECORDED] * len(data.cases)
+        return [acquisition.get(case, {}).get(name, NOT_RECORDED) for case in data.cases]
+
+    truth = data.truth.astype(bool)
+    return {"available": True, "n_cases": len(data.cases), "n_diseased": int(truth.sum()),
+            "n_non_diseased": int((~truth).sum()), "rule": rule_of(population), "ci_method": "Wilson score",
+            "variables": case_mix_table(population, truth, values_of)}

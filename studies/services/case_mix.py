@@ -28,10 +28,13 @@ change of the study.
 """
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 from django.db import transaction
 
 from mrmc.dicom.characteristics import ATTRIBUTES, DEFAULT_AGE_BANDS, SEXES, age_band_labels
+from mrmc.stats.representation import NOT_RECORDED, representation
 from studies.errors import InvalidInput, RuleViolation
 from studies.models import Study, User
 from studies.permissions import Action, require
@@ -147,3 +150,34 @@ def set_population(*, actor: User, study: Study, population: dict) -> Study:
     study.population = population
     study.save(update_fields=["population", "updated_at"])
     return study
+
+
+def case_mix_table(population: dict, truth: np.ndarray, values_of: Callable[[str, str], list[str]]) -> list[dict]:
+    """Per declared variable, each group's representation among the cases whose ``truth`` is given
+    (:func:`mrmc.stats.representation.representation`); ``values_of(name, source)`` gives the variable's value
+    per case, :data:`NOT_RECORDED` where a case lacks it."""
+    rule = rule_of(population)
+    return [
+        {"name": name, "source": variable["source"], "groups": [
+            {"group": g.group, "count": g.count, "n_diseased": g.count_diseased,
+             "n_non_diseased": g.count_non_diseased, "proportion": g.proportion, "ci": list(g.ci),
+             "target": g.target, "under_represented": g.under_represented, "reasons": list(g.reasons)}
+            for g in representation(values_of(name, variable["source"]), truth, variable["targets"],
+                                    min_ratio=rule["min_ratio"], alpha=rule["alpha"])]}
+        for name, variable in population["variables"].items()
+    ]
+
+
+def current_case_mix(study: Study) -> dict:
+    """The study's cases with truth now against its population (no variables where none is declared or no case
+    has truth): what the coordinator checks while cases can still be added; a run freezes its own."""
+    cases = list(study_cases(study).filter(truth__isnull=False).order_by("label")
+                 .values_list("truth", "metadata", "acquisition"))
+    truth = np.array([bool(truth) for truth, _, _ in cases], dtype=bool)
+
+    def values_of(name: str, source: str) -> list[str]:
+        column = 1 if source == "metadata" else 2
+        return [str((case[column] or {}).get(name, NOT_RECORDED)) for case in cases]
+
+    variables = case_mix_table(study.population, truth, values_of) if study.population and cases else []
+    return {"n_cases": len(cases), "n_diseased": int(truth.sum()), "variables": variables}
