@@ -11,6 +11,7 @@ from studies import selectors
 from studies.errors import DomainError, NotAllowed
 from studies.models import AnalysisRun
 from studies.permissions import Action, can, require, visible_studies
+from studies.reports.package import report_files
 from studies.services import analysis, package
 from studies.services.analysis_exports import EXPORTS, downloads
 
@@ -119,7 +120,8 @@ def run_package(request, run_id: int):
     run = get_object_or_404(AnalysisRun.objects.select_related("study"), pk=run_id,
                             study__in=visible_studies(request.user))
     try:
-        filename, content = package.export_package(actor=request.user, study=run.study, run_id=run.pk)
+        filename, content = package.export_package(actor=request.user, study=run.study, run_id=run.pk,
+                                                   report_files=report_files)
     except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from exc
     except DomainError as exc:

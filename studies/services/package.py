@@ -15,10 +15,11 @@ import io
 import json
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from studies.errors import InvalidInput, NotFound, RuleViolation
 from studies.models import AnalysisRun, Study, User
@@ -32,6 +33,7 @@ SEAL_PREFIX = "MANIFEST.sha256 SHA-256 "
 COMPRESSION_LEVEL = 6
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
 EARLIEST_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip times start in 1980
+ReportFiles = Callable[[AnalysisRun], list[PackageFile]]  # a run's report as package files
 REQUIRED_ACTIONS = (Action.VIEW_READS, Action.VIEW_TRUTH, Action.VIEW_AI_OUTPUTS)  # what the package shows
 
 
@@ -59,28 +61,35 @@ def package_filename(study: Study, run: AnalysisRun) -> str:
     return f"study-{study.pk}-run-{run.pk}-submission-package.zip"
 
 
-def build_package(*, study: Study, run: AnalysisRun) -> bytes:
-    """The package's bytes, from the study's data as it is (read in one transaction)."""
+def build_package(*, study: Study, run: AnalysisRun, report_files: ReportFiles) -> bytes:
+    """The package's bytes, from the study's data as it is (read in one transaction); ``report_files`` renders
+    the run's report (:func:`studies.reports.package.report_files`)."""
     with transaction.atomic():
-        source = PackageSource(study=study, run=run, pseudonyms=Pseudonyms(study))
+        if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+            with connection.cursor() as cursor:  # every part reads the data as of one instant
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        source = PackageSource(study=study, run=run, pseudonyms=Pseudonyms(study), report_files=report_files)
         files = [file for part in PARTS for file in part.files(source)]
     return _archive(files, _zip_time(run))
 
 
-def export_package(*, actor: User, study: Study, run_id: int | None = None) -> tuple[str, bytes]:
+def export_package(*, actor: User, study: Study, report_files: ReportFiles, run_id: int | None = None
+                   ) -> tuple[str, bytes]:
     """The package of ``study`` for ``actor`` (who must see its reads, truth and AI outputs), audit-logged as
     a download: its file name and bytes."""
     for action in REQUIRED_ACTIONS:
         require(actor, action, study)
     run = reported_run(study, run_id)
-    content = build_package(study=study, run=run)
+    content = build_package(study=study, run=run, report_files=report_files)
     filename = package_filename(study, run)
     audit.record_download(actor=actor, study_id=study.pk, filename=filename, entity=PACKAGE_ENTITY, entity_id=run.pk)
     return filename, content
 
 
 def _zip_time(run: AnalysisRun) -> tuple[int, ...]:
+    """The run's finish time in UTC, to the even second below (zip keeps times in 2-second steps)."""
     finished = run.finished_at.astimezone(UTC)
+    finished = finished.replace(second=finished.second - finished.second % 2)
     return max(EARLIEST_ZIP_TIME, finished.timetuple()[:6])
 
 

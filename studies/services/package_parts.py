@@ -61,11 +61,13 @@ class PackageFile:
 
 @dataclass(frozen=True)
 class PackageSource:
-    """What the parts read: the study, the analysis run reported, and the pseudonyms of its people."""
+    """What the parts read: the study, the analysis run reported, the pseudonyms of its people, and the
+    renderer of a run's report (the reports layer's, :func:`studies.reports.package.report_files`)."""
 
     study: Study
     run: AnalysisRun
     pseudonyms: "Pseudonyms"
+    report_files: Callable[[AnalysisRun], list[PackageFile]]
 
 
 # ---------------------------------------------------------------- serialization
@@ -288,17 +290,11 @@ def reads_part(source: PackageSource) -> list[PackageFile]:
 
 
 def results_part(source: PackageSource) -> list[PackageFile]:
-    from studies import reports
-
-    run = copy.copy(source.run)  # never saved: the report of the results as the package shows them
+    run = copy.copy(source.run)  # never saved: the results as the package shows them, and their report
     run.results = source.pseudonyms.scrub(run.results)
     document = json.loads(results_document(run))
-    return [
-        PackageFile("analysis/results.json", json_bytes(document), f"Analysis run {run.pk}: its record and results"),
-        PackageFile("analysis/report.pdf", reports.render_pdf(run), "The analysis report (PDF)"),
-        PackageFile("analysis/report.html", reports.render_html(run).encode(),
-                    "The analysis report (HTML, figures embedded)"),
-    ]
+    return [PackageFile("analysis/results.json", json_bytes(document),
+                        f"Analysis run {run.pk}: its record and results"), *source.report_files(run)]
 
 
 def audit_part(source: PackageSource) -> list[PackageFile]:

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from studies.management.base import StudyCommand
+from studies.reports.package import report_files
 from studies.services.package import export_package
 
 
@@ -15,7 +16,7 @@ class Command(StudyCommand):
         parser.add_argument("--run", type=int, help="analysis run reported (default: the latest successful one)")
 
     def run(self, *, actor, study, output, run=None, **options):
-        filename, content = export_package(actor=actor, study=study, run_id=run)
+        filename, content = export_package(actor=actor, study=study, run_id=run, report_files=report_files)
         try:
             with open(output, "wb") as handle:
                 handle.write(content)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from django.test import override_settings
 
 from studies.models import (
     AnalysisRun,
@@ -125,9 +126,12 @@ def packaged(packaged_ids, db) -> PackagedStudy:
 
 
 @pytest.fixture(scope="package")
-def package_bytes(packaged_ids, django_db_blocker) -> bytes:
-    """The package of the study as built, once (tests that change the data run in savepoints, undone after)."""
+def package_bytes(packaged_ids, django_db_blocker, tmp_path_factory) -> bytes:
+    """The package of the study as built, once (tests that change the data run in savepoints, undone after);
+    its trail checked against an anchor file of its own, as each test's is (tests/conftest.py)."""
+    from studies.reports.package import report_files
     from studies.services.package import build_package
 
-    with django_db_blocker.unblock():
-        return build_package(study=packaged_ids.study, run=packaged_ids.run)
+    anchors = tmp_path_factory.mktemp("anchors") / "audit-anchors.jsonl"
+    with django_db_blocker.unblock(), override_settings(AUDIT_ANCHOR_FILE=anchors):
+        return build_package(study=packaged_ids.study, run=packaged_ids.run, report_files=report_files)
