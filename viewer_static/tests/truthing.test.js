@@ -1,12 +1,17 @@
 // Truthing mode without a DOM: marks as the API stores them (shapes.js), the order cases are labelled
-// in, what is entered for a case and the body the outbox sends (truthing_store.js).
+// in, what is entered for a case and the body the outbox sends (truthing_store.js), the truthing payloads' fields.
 // Run: node --test viewer_static/tests
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { PolygonDraft, boxMark, countMarks, describeMark, expertColour, isSimplePolygon, isValidMark, outline, pointMark, polygonArea } from '../src/shapes.js';
 import { TruthingStore, caseKey } from '../src/truthing_store.js';
 import { SHORTCUTS, TRUTHING_SHORTCUTS } from '../src/ui.js';
+import { readTruthingCase, readTruthingCases, readTruthingDisputes, readTruthingPanels } from '../src/payloads.js';
+import { compare, fieldsRead } from './payload_fields.js';
+
+const DECLARED = JSON.parse(readFileSync(new URL('../src/truthing_fields.json', import.meta.url), 'utf8'));
 
 const ON = (x, y, instanceUid = '1.2.3', frame = 1) => ({ x, y, instanceUid, frame });
 const NONE = new Set();
@@ -152,4 +157,31 @@ test('an outline that crosses itself does not close: the server takes simple pol
   for (const [x, y] of [[10, 10], [10, 0], [0, 10]]) bowTie.add(ON(x, y), 2);
   assert.equal(bowTie.add(ON(0.5, 0.5), 2), 'crossing');
   assert.equal(bowTie.points.length, 4, 'the outline stays as drawn, to be dropped');
+});
+
+const BOX = { type: 'box', sop_instance_uid: '1.2', frame: 1, points: [[1, 2], [30, 40]] };
+const PAYLOADS = {
+  panels: [{ study: 7, title: 'S', code: 'E1', role: 'truther', round: 2, state: 'open', reason_closed: '', cases_total: 3, cases_done: 1, disputes_open: null }],
+  cases: [{ case: 11, label: 'C11', position: 1, round: 2, done: true, study_instance_uid: '2.11' }],
+  disputes: [{ case: 22, label: 'C22', study_instance_uid: '2.22', why: 'labels differ: E1 1, E2 0', labels: [{ member: 'E1', round: 2, label: 1, lesions: [BOX] }], adjudicated: false }],
+  case: {
+    case: 11, label: 'C11', study_instance_uid: '2.11', round: 2, is_open: true, reason_closed: '', marks_allowed: ['box'],
+    own: { label: 1, lesions: [BOX], comment: 'c' }, others: [{ member: 'E2', round: 1, label: 1, lesions: [BOX] }],
+  },
+};
+
+test('truthing_fields.json lists exactly the fields truthing mode reads', () => {
+  const check = (reader, payloads, declared) => assert.deepEqual(compare(fieldsRead(reader, ...payloads), declared), { undeclared: [], unread: [] });
+  check(readTruthingPanels, [PAYLOADS.panels], DECLARED.truthing_panels);
+  check(readTruthingCases, [PAYLOADS.cases], DECLARED.truthing_cases);
+  check(readTruthingDisputes, [PAYLOADS.disputes], DECLARED.truthing_disputes);
+  check(readTruthingCase, [PAYLOADS.case, { ...PAYLOADS.case, own: null, others: [] }], DECLARED.truthing_case);
+});
+
+test("the viewer's copies of the truthing payloads: the others' marks as drawn, of one's own label only whether it is", () => {
+  const details = readTruthingCase(PAYLOADS.case);
+  assert.deepEqual(details.own, { label: 1 });
+  assert.deepEqual(details.others, [{ member: 'E2', round: 1, label: 1, lesions: [BOX] }]);
+  assert.deepEqual(readTruthingDisputes(PAYLOADS.disputes), [{ case: 22, why: 'labels differ: E1 1, E2 0', adjudicated: false }]);
+  assert.equal('cases_done' in readTruthingPanels(PAYLOADS.panels)[0], false);
 });
