@@ -32,7 +32,7 @@ import numpy as np
 from scipy import special
 
 from .covariance import delong_covariance
-from .fom import FigureOfMerit
+from .fom import FigureOfMerit, auc
 from .proportions import PROPORTION_INTERVALS, Proportion, proportion
 
 JUDGEMENTS = ("lower_bound", "estimate")
@@ -99,11 +99,15 @@ def paired_difference(
     if scores.shape[1] != truth.size:
         raise ValueError(f"scores cover {scores.shape[1]} cases but truth covers {truth.size}")
     n_abnormal, n_normal = int(truth.sum()), int((~truth).sum())
-    if min(n_abnormal, n_normal if metric == "auc" else n_abnormal) < 2:
-        raise ValueError("a paired comparison needs at least two diseased and two non-diseased cases")
-    fom = FigureOfMerit("auc") if metric == "auc" else FigureOfMerit("sens", threshold=0.5)
-    theta = fom.values(scores, truth)
-    cov = delong_covariance(fom, scores[:, None, :], truth)
+    if n_abnormal < 2 or (metric == "auc" and n_normal < 2):
+        raise ValueError(f"a paired {metric} comparison needs at least two cases of each class it uses")
+    if metric == "auc":
+        theta = auc(scores, truth)
+        cov = delong_covariance(FigureOfMerit("auc"), scores[:, None, :], truth)
+    else:  # only the diseased cases vary: the non-diseased part of the DeLong sum is zero (and may be empty)
+        diseased_calls = scores[:, truth] >= 0.5
+        theta = diseased_calls.mean(axis=1)
+        cov = np.cov(diseased_calls.astype(float)) / n_abnormal
     variance = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     se = float(np.sqrt(max(variance, 0.0)))
     difference = float(theta[1] - theta[0])
@@ -119,7 +123,7 @@ def paired_difference(
         difference,
         se,
         correlation,
-        (difference - half_width, difference + half_width),
+        (float(difference - half_width), float(difference + half_width)),
         z,
         p,
         n_normal,

@@ -15,6 +15,7 @@ from mrmc.stats.model_update import (
     evaluate_acceptance_criteria,
     operating_point,
     paired_difference,
+    subgroup_differences,
     validate_acceptance_criteria,
 )
 from mrmc.stats.proportions import proportion
@@ -222,3 +223,14 @@ def test_the_short_form_of_a_floor_is_expanded():
     assert validate_acceptance_criteria({"specificity_floor": 0.8}) == {
         "specificity_floor": {"min": 0.8, "judge": "lower_bound", "alpha": 0.05, "interval": "wilson"}
     }
+
+
+def test_sensitivity_subgroups_need_no_non_diseased_cases():
+    truth = np.r_[np.ones(12, bool), np.zeros(12, bool)]
+    site = np.r_[["A"] * 12, ["B"] * 12]  # site A: diseased cases only
+    reference = np.r_[np.ones(10), np.zeros(2), np.zeros(12)]
+    candidate = np.r_[np.ones(8), np.zeros(4), np.zeros(12)]
+    groups = subgroup_differences(reference, candidate, truth, site, variable="site", metric="sensitivity")
+    assert [g.level for g in groups] == ["A", "B"] and groups[1].comparison is None
+    assert groups[0].comparison.difference == pytest.approx(-2 / 12)
+    assert np.isfinite(groups[0].comparison.se)
