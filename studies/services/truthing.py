@@ -188,6 +188,8 @@ def add_member(*, actor: User, study: Study, user: User, adjudicator: bool = Fal
                                 field="adjudicator")
         if study.status not in TRUTH_STATUSES:
             raise RuleViolation(f"the study is {study.status}; truth can no longer change", field="adjudicator")
+        if is_final(study):
+            raise RuleViolation("the panel's truth is final", field="adjudicator")
         return TruthingMember.objects.create(study=study, user=user, code=ADJUDICATOR_CODE, is_adjudicator=True)
     reason = rule_fixed_because(study)
     if reason:
