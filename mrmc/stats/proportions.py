@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import special
+from scipy import stats
 
 PROPORTION_INTERVALS = ("wilson", "clopper-pearson")
 
@@ -26,7 +25,8 @@ class Proportion:
 
 
 def proportion(successes: int, n: int, *, alpha: float = 0.05, method: str = "wilson") -> Proportion:
-    """The proportion ``successes / n`` with a Wilson score or a Clopper-Pearson (exact) interval.
+    """The proportion ``successes / n`` with a Wilson score or a Clopper-Pearson (exact) interval, as
+    scipy's ``binomtest(...).proportion_ci`` computes them (the project's other binomial intervals do too).
 
     Notes
     -----
@@ -53,13 +53,7 @@ def proportion(successes: int, n: int, *, alpha: float = 0.05, method: str = "wi
     if n == 0:
         return Proportion(0, 0, float("nan"), (float("nan"), float("nan")), method, alpha)
     estimate = successes / n
-    if method == "wilson":
-        z = special.ndtri(1 - alpha / 2)
-        centre = (successes + z**2 / 2) / (n + z**2)
-        half_width = z * np.sqrt(n * estimate * (1 - estimate) + z**2 / 4) / (n + z**2)
-        ci = (max(centre - half_width, 0.0), min(centre + half_width, 1.0))
-    else:
-        lower = special.betaincinv(successes, n - successes + 1, alpha / 2) if successes > 0 else 0.0
-        upper = special.betaincinv(successes + 1, n - successes, 1 - alpha / 2) if successes < n else 1.0
-        ci = (float(lower), float(upper))
-    return Proportion(successes, n, estimate, (float(ci[0]), float(ci[1])), method, alpha)
+    interval = stats.binomtest(successes, n).proportion_ci(
+        confidence_level=1 - alpha, method="wilson" if method == "wilson" else "exact"
+    )
+    return Proportion(successes, n, estimate, (float(interval.low), float(interval.high)), method, alpha)

@@ -103,12 +103,14 @@ def test_paired_sensitivity_difference_is_the_paired_wald_variance_by_hand():
 
 
 @pytest.mark.parametrize(("successes", "n"), [(0, 20), (3, 20), (17, 20), (20, 20), (431, 500)])
-def test_wilson_and_clopper_pearson_intervals_match_scipy(successes, n):
-    for method, scipy_method in (("wilson", "wilson"), ("clopper-pearson", "exact")):
-        expected = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method=scipy_method)
-        result = proportion(successes, n, method=method)
-        assert result.ci == pytest.approx((expected.low, expected.high), abs=1e-10)
-        assert result.estimate == successes / n
+def test_wilson_and_clopper_pearson_intervals_by_their_formulas(successes, n):
+    z, p = stats.norm.ppf(0.975), successes / n
+    centre, half = (successes + z**2 / 2) / (n + z**2), z * np.sqrt(n * p * (1 - p) + z**2 / 4) / (n + z**2)
+    assert proportion(successes, n).ci == pytest.approx((centre - half, centre + half), abs=1e-10)  # Wilson 1927
+    lower = stats.beta.ppf(0.025, successes, n - successes + 1) if successes else 0.0  # Clopper & Pearson 1934
+    upper = stats.beta.ppf(0.975, successes + 1, n - successes) if successes < n else 1.0
+    exact = proportion(successes, n, method="clopper-pearson")
+    assert exact.ci == pytest.approx((lower, upper), abs=1e-9) and exact.estimate == p
 
 
 def test_operating_point_counts_calls_at_or_above_the_threshold():
