@@ -148,3 +148,20 @@ def test_members_read_the_population_and_the_cases_acquisition_attributes_throug
     rows = cases["results"] if isinstance(cases, dict) else cases
     assert {row["label"]: row["acquisition"] for row in rows} == {"C000": {"sex": "F", "age_band": "50-59"},
                                                                    "C001": {}}
+
+
+def test_ingest_records_age_bands_as_the_population_declares_them(study, coordinator, tmp_path, settings):
+    settings.DICOM_STORAGE = tmp_path / "store"
+    study = case_mix.set_population(actor=coordinator, study=study, population={
+        "variables": {"age_band": {"source": "acquisition", "targets": {"50-74": 0.6, "75+": 0.4}}},
+        "age_bands": [0, 50, 75]})
+    case = study.cases.get(label="C002")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index, ds in enumerate(case_datasets(seed=8, study_instance_uid=case.study_instance_uid)):
+        ds.PatientAge = "049Y"  # malformed ages fall back on the dates; this one is valid and wins over them
+        ds.PatientBirthDate, ds.StudyDate = "19400101", "20240101"
+        ds.save_as(folder / f"{index}.dcm", enforce_file_format=True)
+    ingest.ingest_paths(actor=coordinator, study=study, paths=[str(folder)])
+    case.refresh_from_db()
+    assert case.acquisition["age_band"] == "0-49"  # 49 years, not the 84 of the dates
