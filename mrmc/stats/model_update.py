@@ -346,7 +346,9 @@ def _logistic_fit(
 class CriterionResult:
     """One acceptance criterion: ``limit`` states what passes, ``reason`` why it did or did not.
 
-    ``details`` holds the per-subgroup results of ``subgroup_max_drop`` (empty otherwise).
+    ``estimate`` and ``ci``: the AUC difference (non-inferiority), the proportion (floors), the worst
+    subgroup's difference (subgroup drop) or the calibration slope. ``details`` holds the per-subgroup
+    results of ``subgroup_max_drop`` (empty otherwise).
     """
 
     name: str
