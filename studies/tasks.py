@@ -98,3 +98,12 @@ def detect_deviations() -> dict:
     from studies.services import deviations
 
     return {study_id: result.created for study_id, result in deviations.detect_all().items()}
+
+
+@shared_task(name="studies.compute_field_monitoring")
+def compute_field_monitoring() -> dict:
+    """Celery beat: the windows, charts and alarms of the monitored deployments with new field records."""
+    from studies.services import field_monitoring_windows
+
+    computed = field_monitoring_windows.compute_pending()
+    return {deployment_id: result.alarms for deployment_id, result in computed.items()}
