@@ -39,7 +39,7 @@ from studies.models import (
     TruthingMember,
     TruthLabel,
 )
-from studies.services import analysis, audit, audit_verify, schedule
+from studies.services import analysis, audit, audit_verify, schedule, truthing
 from studies.services.analysis_exports import results_document
 
 SBOM_DIRECTORY = Path(settings.BASE_DIR) / "docs" / "security"
@@ -229,7 +229,8 @@ def truth_part(source: PackageSource) -> list[PackageFile]:
     panel = {"protocol": study.truthing,
              "members": [{"code": member.code, "adjudicator": member.is_adjudicator,
                           "specialty": member.user.specialty, "years_experience": member.user.years_experience}
-                         for member in members]}
+                         for member in members],
+             "agreement": truthing.agreement(study) if study.truthing and members else None}
     labels = TruthLabel.objects.filter(case__study=study).select_related("case", "member").order_by(
         "case__label", "round", "member__code")
     label_rows = [[label.case.label, label.member.code, label.round, _cell(label.label), _cell(label.lesions),
@@ -241,7 +242,9 @@ def truth_part(source: PackageSource) -> list[PackageFile]:
         PackageFile("truth/provenance.json", json_bytes(provenance),
                     "Each case's truth with its provenance: imported, or the panel's labels, agreement and "
                     "adjudication"),
-        PackageFile("truth/panel.json", json_bytes(panel), "The truthing protocol and its panel, by code"),
+        PackageFile("truth/panel.json", json_bytes(panel),
+                    "The truthing protocol, its panel by code, and the panel's agreement (kappa per label and "
+                    "round, Dice and IoU per lesion) against the protocol's thresholds"),
         PackageFile("truth/labels.csv", csv_bytes(["case", "member", "round", "label", "lesions", "comment",
                                                    "submitted_at"], label_rows),
                     "Every truther's label of every case in every round"),

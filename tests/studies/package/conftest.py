@@ -21,7 +21,7 @@ from studies.models import (
     TruthLabel,
     User,
 )
-from studies.services import analysis, audit, invitations
+from studies.services import analysis, audit, invitations, truthing
 from studies.services.demo_analysis import create_read_demo_study
 from tests.conftest import create_user, kept_for_scope
 
@@ -29,8 +29,9 @@ READERS = ("ann.morgan@hospital.example", "bo.lindqvist@hospital.example", "chen
 NAMES = {"ann.morgan@hospital.example": ("Annabel", "Morganstern"),
          "bo.lindqvist@hospital.example": ("Borje", "Lindqvist"),
          "chen.wei@hospital.example": ("Chenxiang", "Weiwang")}
-TRUTHERS = {"dr.truthful": ("Theodora", "Truthwell", "theodora.truthwell@clinic.example"),
-            "dr.judge": ("Justus", "Adjudicatore", "justus.adjudicatore@clinic.example")}
+TRUTHERS = {"dr.truthful": ("Theodora", "Truthwell", "theodora.truthwell@clinic.example", "E1"),
+            "dr.second": ("Secunda", "Secondsworth", "secunda.secondsworth@clinic.example", "E2"),
+            "dr.judge": ("Justus", "Adjudicatore", "justus.adjudicatore@clinic.example", "A1")}
 
 
 @dataclass(frozen=True)
@@ -100,19 +101,22 @@ def _build() -> PackagedStudy:
 
 
 def _truthing(study: Study) -> None:
-    members = []
-    for number, (username, (first, last, email)) in enumerate(TRUTHERS.items(), start=1):
-        user = create_user(username, Role.TRUTHER, first_name=first, last_name=last, email=email)
-        members.append(TruthingMember.objects.create(study=study, user=user, code=f"E{number}",
-                                                     is_adjudicator=username == "dr.judge"))
-    case = Case.objects.filter(study=study).order_by("label").first()
-    TruthLabel.objects.create(case=case, member=members[0], round=1, label=1, idempotency_key=uuid.uuid4(),
-                              comment="Seen by dr.truthful: spiculated mass")
-    TruthAdjudication.objects.create(case=case, member=members[1], label=1, idempotency_key=uuid.uuid4(),
+    """Two truthers label the first two cases (agreeing on one) and the adjudicator settles the other."""
+    study.truthing = truthing.validate_rule({"rounds": 1, "final": "adjudicated", "thresholds": {"kappa": 0.6}})
+    study.save(update_fields=["truthing", "updated_at"])
+    members = {username: TruthingMember.objects.create(
+        study=study, user=create_user(username, Role.TRUTHER, first_name=first, last_name=last, email=email),
+        code=code, is_adjudicator=code == "A1") for username, (first, last, email, code) in TRUTHERS.items()}
+    first, second = Case.objects.filter(study=study).order_by("label")[:2]
+    for case, labels in ((first, (1, 1)), (second, (1, 0))):
+        for username, label in zip(("dr.truthful", "dr.second"), labels, strict=True):
+            TruthLabel.objects.create(case=case, member=members[username], round=1, label=label,
+                                      idempotency_key=uuid.uuid4(), comment=f"Seen by {username}")
+    TruthAdjudication.objects.create(case=second, member=members["dr.judge"], label=1, idempotency_key=uuid.uuid4(),
                                      note="Agreed with Theodora Truthwell")
-    case.truth_provenance = {"source": "panel", "labels": {"E1": 1}, "adjudicated_by": "dr.judge"}
-    case.truth_established_by = "Justus Adjudicatore"
-    case.save(update_fields=["truth_provenance", "truth_established_by"])
+    second.truth_provenance = {"source": "panel", "labels": {"E1": 1, "E2": 0}, "adjudicated_by": "dr.judge"}
+    second.truth_established_by = "Justus Adjudicatore"
+    second.save(update_fields=["truth_provenance", "truth_established_by"])
 
 
 @pytest.fixture(scope="package")

@@ -181,9 +181,17 @@ def test_the_protocol_keeps_every_version(package_bytes):
 def test_truth_deviations_and_exclusions_are_in_the_package(package_bytes):
     files = members(package_bytes)
     provenance = {item["case"]: item for item in json.loads(files["truth/provenance.json"])}
-    first = provenance[min(provenance)]
-    assert first["established_by"] == "E2" and first["provenance"]["adjudicated_by"] == "E2"
-    assert first["adjudication"]["by"] == "E2" and first["adjudication"]["note"] == "Agreed with E1"
+    second = provenance[sorted(provenance)[1]]
+    assert second["established_by"] == "A1" and second["provenance"]["adjudicated_by"] == "A1"
+    assert second["adjudication"]["by"] == "A1" and second["adjudication"]["note"] == "Agreed with E1"
+    first_case, second_case = sorted(provenance)[:2]
+    given = [(first_case, "E1", 1), (first_case, "E2", 1), (second_case, "E1", 1), (second_case, "E2", 0)]
+    labels = [line.rsplit(",", 1)[0] for line in files["truth/labels.csv"].decode().splitlines()[1:]]  # less the time
+    assert labels == [f"{case},{member},1,{label},[],Seen by {member}" for case, member, label in given]
+    panel = json.loads(files["truth/panel.json"])
+    assert [(m["code"], m["adjudicator"]) for m in panel["members"]] == [("A1", True), ("E1", False), ("E2", False)]
+    agreement = panel["agreement"]
+    assert (agreement["truthers"], agreement["adjudicator"], agreement["label"]["n_cases"]) == (["E1", "E2"], "A1", 2)
     assert files["deviations/deviations.csv"].decode().splitlines()[1].split(",")[1:3] == ["late_session", "minor"]
     assert "R01 read session 2 three days late" in files["deviations/deviations.csv"].decode()
     assert files["deviations/exclusions.csv"].decode().splitlines()[1].startswith(
