@@ -251,6 +251,19 @@ def truth_part(source: PackageSource) -> list[PackageFile]:
     ]
 
 
+def case_mix_part(source: PackageSource) -> list[PackageFile]:
+    """Each case's variables (the metadata file's, and the coarse ones read from its images) and the
+    intended-use population they are compared with."""
+    study, scrub = source.study, source.pseudonyms.scrub
+    cases = [{"case": case.label, "metadata": scrub(case.metadata), "acquisition": case.acquisition,
+              "reading_group": case.reading_group, "training": case.is_training,
+              "excluded": bool(case.excluded_reason)}
+             for case in Case.objects.filter(study=study).order_by("label")]
+    return [PackageFile("cases/case-mix.json", json_bytes({"population": study.population, "cases": cases}),
+                        "The intended-use population's targets and each case's variables (metadata, and the "
+                        "coarse attributes its images gave before de-identification)")]
+
+
 def ai_part(source: PackageSource) -> list[PackageFile]:
     study = source.study
     models = [{"name": model.name, "version": model.version, "sha256": model.sha256, "size": model.size,
@@ -393,6 +406,7 @@ PARTS = (
     Part("schedule", schedule_part),
     Part("readers", readers_part),
     Part("truth", truth_part),
+    Part("case mix", case_mix_part),
     Part("AI outputs", ai_part),
     Part("frozen reads", reads_part),
     Part("results and report", results_part),

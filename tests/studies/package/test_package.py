@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db  # the tests of the built package too: the te
 EVERY_FILE = sorted({
     "protocol/versions.json", "protocol/protocol.txt", "analysis-plan/plan.json", "schedule/schedule.csv",
     "schedule/seed.json", "readers/roster.json", "truth/cases.csv", "truth/provenance.json", "truth/panel.json",
-    "truth/labels.csv", "ai/models.json", "ai/outputs.csv", "reads/reads.csv", "reads/marks.json",
+    "truth/labels.csv", "cases/case-mix.json", "ai/models.json", "ai/outputs.csv", "reads/reads.csv", "reads/marks.json",
     "analysis/results.json",
     "analysis/report.pdf", "analysis/report.html", "audit/trail.jsonl", "audit/verification.json",
     "deviations/deviations.csv", "deviations/exclusions.csv", "deviations/rules.json", "software/versions.json",
@@ -231,3 +231,13 @@ def test_the_run_page_offers_the_package_as_an_audited_download(packaged, packag
     client.force_login(packaged.study.readers.first().user)
     assert client.get(url).status_code == 403
     assert AuditEvent.objects.filter(entity=PACKAGE_ENTITY).count() == 1
+
+
+def test_the_case_mix_is_in_the_package(packaged, package_bytes):
+    document = json.loads(members(package_bytes)["cases/case-mix.json"])
+    study = packaged.study
+    assert document["population"] == study.population and document["population"]["variables"]
+    stored = {case.label: (case.metadata, case.acquisition, bool(case.excluded_reason)) for case in study.cases.all()}
+    assert {case["case"]: (case["metadata"], case["acquisition"], case["excluded"]) for case in document["cases"]} == (
+        stored)
+    assert sum(case["excluded"] for case in document["cases"]) == 1
