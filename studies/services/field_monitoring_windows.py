@@ -37,6 +37,7 @@ from mrmc.stats.monitoring import (
 )
 from studies.models import MonitoredDeployment, MonitoringAlarm, MonitoringWindow
 
+from . import audit
 from .field_monitoring import CATEGORICAL_FIELDS, send_alarm_emails, validate_rules
 
 MIN_DRIFT_RECORDS = 20  # fewer records in a window (or its reference) say too little about a distribution
@@ -89,8 +90,11 @@ def pending_deployments():
         state__has_key="dirty")
 
 
-def compute(*, deployment_id: int) -> ComputeResult:
-    """Bring a deployment's windows, charts and alarms up to date with its records, then e-mail new alarms."""
+def compute(*, deployment_id: int, actor=None) -> ComputeResult:
+    """Bring a deployment's windows, charts and alarms up to date with its records, then e-mail new alarms.
+
+    Asked by a user (``actor``), the computation is an audit event of theirs; Celery beat's are not recorded but
+    for the alarms they raise."""
     with transaction.atomic():
         deployment = MonitoredDeployment.objects.select_for_update().get(pk=deployment_id)
         rules = validate_rules(deployment.rules)
@@ -105,6 +109,10 @@ def compute(*, deployment_id: int) -> ComputeResult:
         state["dirty"] = []
         deployment.state = state
         MonitoredDeployment.objects.filter(pk=deployment.pk).update(state=state)  # bookkeeping, not an edit
+        if actor is not None:
+            audit.record(action="field_monitoring_computed", entity="studies.MonitoredDeployment",
+                         entity_id=deployment.pk, actor=actor,
+                         after={"windows": len(starts), "outcomes": outcomes, "alarms": alarms + chart_alarms})
     return ComputeResult(len(starts), outcomes, alarms + chart_alarms, send_alarm_emails(deployment))
 
 
