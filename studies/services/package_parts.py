@@ -113,12 +113,12 @@ class Pseudonyms:
         self.by_user_id: dict[int, str] = {}
         self.by_identity: dict[str, str] = {}
         for person in people:
-            codes = self.by_user_id.setdefault(person.user_id, person.code)
+            code = self.by_user_id.setdefault(person.user_id, person.code)
             user = person.user
             full_name = f"{user.first_name} {user.last_name}".strip()
             for identity in (user.username, user.email, full_name):
                 if identity:
-                    self.by_identity.setdefault(identity.lower(), codes)
+                    self.by_identity.setdefault(identity.lower(), code)
         names = sorted(self.by_identity, key=len, reverse=True)  # the longest first: an e-mail before its username
         self._pattern = re.compile(r"(?<![\w.@+-])(" + "|".join(map(re.escape, names)) + r")(?![\w@+-])",
                                    re.IGNORECASE) if names else None
