@@ -15,6 +15,7 @@ from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import Case, Role, Study, User
 from studies.services import audit, imports, ingest, precompute, schedule
 from studies.services import studies as study_services
+from studies.services.demo_field_monitoring import DEMO_MONITORING_USERS, seed_monitored_deployment
 from studies.services.demo_truthing import DEMO_TRUTHING_USERS, add_demo_panel
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
@@ -28,6 +29,7 @@ DEMO_USERS = [
     ("reader2", Role.READER, "Thoracic radiology", 4),
     ("reader3", Role.READER, "General radiology", 21),
     *DEMO_TRUTHING_USERS,
+    *DEMO_MONITORING_USERS,
 ]
 
 
@@ -46,6 +48,7 @@ def seed_demo(
     """
     users = {name: _demo_user(name, role, specialty, years) for name, role, specialty, years in DEMO_USERS}
     credentials = [(name, demo_password(name), role) for name, role, _, _ in DEMO_USERS]
+    seed_monitored_deployment(users=users)
     existing = Study.objects.filter(title=DEMO_TITLE).first()
     if existing is not None:
         return existing, credentials
@@ -71,7 +74,7 @@ def _demo_user(username, role, specialty, years) -> User:
     user, created = User.objects.get_or_create(
         username=username,
         defaults={"role": role, "specialty": specialty, "years_experience": years,
-                  "is_staff": role not in (Role.READER, Role.TRUTHER)},
+                  "is_staff": role not in (Role.READER, Role.TRUTHER, Role.MONITOR)},
     )
     if created:
         user.is_superuser = role == Role.ADMIN
