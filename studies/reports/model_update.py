@@ -62,14 +62,14 @@ def _verdict_section(look: ModelUpdateEvaluation) -> Section:
 
 def _criteria_section(look: ModelUpdateEvaluation) -> Section:
     rows = [[CRITERION_LABELS.get(c["name"], c["name"]), verdict(c["passed"]), number(c["estimate"], 4),
-             interval(c["ci"], 4), c["limit"], c["reason"]] for c in _in_order(look.result["criteria"])]
+             interval(c["ci"], 4), c["limit"], c["reason"]] for c in in_order(look.result["criteria"])]
     table = Table("Each criterion as fixed in the plan: estimate (new minus cleared for comparisons), its CI, the "
                   "threshold and why it passed or failed", ["Criterion", "Result", "Estimate", "CI", "Threshold",
                                                             "Reason"], rows)
     return Section("Acceptance criteria", tables=[table])
 
 
-def _in_order(criteria: list[dict]) -> list[dict]:
+def in_order(criteria: list[dict]) -> list[dict]:
     """In the order the statistics define them, whatever order the stored JSON keeps."""
     return sorted(criteria, key=lambda c: CRITERIA.index(c["name"]) if c["name"] in CRITERIA else len(CRITERIA))
 
@@ -85,7 +85,7 @@ def _subgroup_sections(look: ModelUpdateEvaluation) -> list[Section]:
                     interval(group["ci"], 4), verdict(_group_passed(group, spec))]
                    if group["compared"] else ["–", "–", "–", "–", "too few cases to compare"])
                 for group in criterion["subgroups"]]
-        metric = spec["metric"].upper() if spec["metric"] == "auc" else spec["metric"]
+        metric = metric_label(spec)
         table = Table(f"{metric} per {spec['variable']}: cleared, new, and their difference (new minus cleared) with "
                       f"its {100 * (1 - spec['alpha']):g}% CI; the limit is a drop of {spec['max']:g} "
                       f"({spec['judge'].replace('_', ' ')})",
@@ -95,6 +95,10 @@ def _subgroup_sections(look: ModelUpdateEvaluation) -> list[Section]:
                                 [("subgroups", f"{metric} difference per {spec['variable']} (new minus cleared) with "
                                                f"its CI; the dashed line is the largest drop allowed")]))
     return sections
+
+
+def metric_label(spec: dict) -> str:
+    return "AUC" if spec["metric"] == "auc" else "Sensitivity"
 
 
 def _group_passed(group: dict, spec: dict) -> bool:
@@ -151,7 +155,7 @@ def subgroup_figure(groups: list[dict], spec: dict) -> Figure:
     axes.axvline(-spec["max"], color=FAIL_COLOUR, linewidth=1.0, linestyle="--")
     axes.set(yticks=list(positions), ylim=(-0.7, len(groups) - 0.3),
              yticklabels=[f"{group['level']} ({group['n_normal']}/{group['n_abnormal']})" for group in groups],
-             xlabel=f"{spec['metric']} difference, new minus cleared", title=f"Subgroups by {spec['variable']}")
+             xlabel=f"{metric_label(spec)} difference, new minus cleared", title=f"Subgroups by {spec['variable']}")
     return figure
 
 
