@@ -6,10 +6,11 @@ criteria with the analysis options. Each part is kept with the SHA-256 of its ca
 that a later look used exactly that set and that plan; the criteria are fixed before the first update is seen.
 
 :func:`evaluate_update` is one look: a new model version's score for every frozen case (imported from a CSV, see
-:func:`scores_from_csv`) judged against the cleared version by :func:`mrmc.stats.model_update.
-evaluate_acceptance_criteria`. Every look is kept and numbered, passed or not: how often the test set has been
-used is part of the evidence (each look at the same cases erodes their independence from the model's
-development). Both writes are audited (the models are in ``studies.signals.AUDITED_MODELS``).
+:func:`scores_from_csv`, or computed here from the cases' stored images, :func:`evaluate_model_file`) judged against
+the cleared version by :func:`mrmc.stats.model_update.evaluate_acceptance_criteria`. Every look is kept and
+numbered, passed or not: how often the test set has been used is part of the evidence (each look at the same cases
+erodes their independence from the model's development). Both writes are audited (the models are in
+``studies.signals.AUDITED_MODELS``).
 """
 
 import hashlib
@@ -26,7 +27,7 @@ from studies.models import AIOutput, LockedEvaluation, ModelUpdateEvaluation, St
 from studies.models.bounds import SCORE_LIMIT
 from studies.permissions import Action, require, visible_studies
 from studies.selectors import analysed_cases
-from studies.services import audit
+from studies.services import audit, precompute
 from studies.services.imports import MAX_REPORTED_ERRORS, _csv_rows, _decode, _Errors, _parse_float
 
 LOCKABLE_STATUSES = (Study.Status.LOCKED, Study.Status.ANALYZED)
@@ -276,6 +277,22 @@ def _subgroup(group) -> dict:
 def _finite(value: float) -> float | None:
     """JSON holds no NaN: an estimate that does not exist (no subgroup large enough) is null."""
     return float(value) if math.isfinite(value) else None
+
+
+def evaluate_model_file(*, actor: User, evaluation: LockedEvaluation, model_data: bytes, card_data: bytes,
+                        run: precompute.Settings) -> ModelUpdateEvaluation:
+    """A look whose scores the platform computes: the model (checked against its card) run here over the frozen
+    cases' stored images (:func:`studies.services.precompute.compute_scores`), then judged as :func:`evaluate_update`
+    does, under the model file's SHA-256, the card's name, version and operating point."""
+    require(actor, Action.EVALUATE_MODEL_UPDATES, evaluation.study)
+    scores, card = precompute.compute_scores(study=evaluation.study, labels=[c["case"] for c in evaluation.cases],
+                                             model_data=model_data, card_data=card_data, run=run)
+    if card.operating_point is None:
+        raise InvalidInput("the model card gives no operating point: the floors need one", field="card")
+    return evaluate_update(actor=actor, evaluation=evaluation, model_name=card.name, model_version=card.version,
+                           scores=scores, operating_point=card.operating_point,
+                           source=ModelUpdateEvaluation.Source.PRECOMPUTED,
+                           model_sha256=hashlib.sha256(model_data).hexdigest())
 
 
 # ------------------------------------------------------------------ reading

@@ -1,6 +1,7 @@
 """Looks at a locked evaluation: one update that passes every criterion, one that fails the subgroup criterion
 (figures known by hand, tests/studies/model_updates/world.py), the look counter, the audit trail, refusals."""
 
+import io
 import math
 
 import pytest
@@ -131,3 +132,20 @@ def test_scores_from_a_csv_file(evaluation, statistician):
         model_updates.scores_from_csv(b"case,probability\nM-A00,0.1\n")
     with pytest.raises(InvalidInput, match="'nan' is not a finite number"):
         model_updates.scores_from_csv(b"case,score\nM-A00,nan\n")
+
+
+def test_the_command_evaluates_a_csv_and_prints_each_criterion(evaluation, statistician, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "scores.csv"
+    path.write_text("case,score\n" + "".join(f"{case},{score}\n" for case, score in FAILING.items()))
+    out = io.StringIO()
+    call_command("evaluate_model_update", evaluation=evaluation.pk, scores=str(path), model_name="detector",
+                 model_version="2.1", operating_point=0.5, user="stat", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("look 1 at PCCP v1: detector 2.1 FAIL")
+    assert "FAIL subgroup_max_drop: worse by more than 0.05: site site-B -0.0600" in text
+    assert ModelUpdateEvaluation.objects.get().created_by == statistician
+    with pytest.raises(CommandError, match="either --scores"):
+        call_command("evaluate_model_update", evaluation=evaluation.pk, user="stat")
