@@ -4,15 +4,12 @@ and those it gets wrong at its operating point (:mod:`mrmc.stats.automation_bias
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mrmc.stats.automation_bias import automation_bias
 from studies.models import Study
-
-if TYPE_CHECKING:
-    from studies.services.analysis_sections import SectionContext
+from studies.services.analysis_context import SectionContext
 
 METHOD = ("Cases are split by the AI's call at its operating point (a score at or above it is positive) into AI "
           "correct and AI wrong, a stratum declared before reading. Within each: sensitivity and specificity by "

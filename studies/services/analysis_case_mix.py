@@ -9,13 +9,13 @@ target and whether the group is under-represented by the protocol's rule
 """
 
 from mrmc.stats.representation import NOT_RECORDED
+from studies.services.analysis_context import SectionContext
 from studies.services.analysis_snapshot import frozen_case_mix
 from studies.services.case_mix import case_mix_table, rule_of
 
 
-def case_mix_section(context) -> dict:
-    """The section of ``context`` (:class:`studies.services.analysis_sections.SectionContext`, not imported: that
-    module imports this one to register it)."""
+def case_mix_section(context: SectionContext) -> dict:
+    """The cases analysed against the intended-use population, per variable and group, from frozen values."""
     frozen = frozen_case_mix(context.run.marks_snapshot)
     if not frozen:
         return {"available": False, "reason": "the protocol declares no intended-use population"}
