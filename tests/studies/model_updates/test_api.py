@@ -1,5 +1,8 @@
 """The API: lock, list, read with looks, evaluate from JSON or a CSV upload, and the look's report (HTML, PDF)."""
 
+import json
+import math
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -108,3 +111,12 @@ def test_who_may_call(api, locked_study, evaluation_id, make_user, coordinator):
     locked_study.readers.create(user=reader, code="R01")
     assert api(reader).get(urls[0]).status_code == 403  # enrolled, but readers never see evaluations
     assert api(reader).get(urls[1]).status_code == 403
+
+
+def test_a_nan_in_json_scores_is_refused(api, statistician, evaluation_id):
+    body = json.dumps({"model_name": "detector", "model_version": "2.2", "operating_point": 0.5,
+                       "scores": PASSING | {"M-A05": math.nan}})  # Python writes NaN, which JSON does not allow
+    response = api(statistician).post(f"/api/v1/evaluations/{evaluation_id}/looks/", body,
+                                      content_type="application/json")
+    assert response.status_code == 400 and "NaN" in response.json()["detail"]
+    assert not ModelUpdateEvaluation.objects.exists()
