@@ -48,7 +48,7 @@ def deployments_page(request):
     deployments = visible_deployments(request.user).order_by("name")
     rows = [(deployment, deployment.records.count(), deployment.alarms.filter(acknowledged_at__isnull=True).count())
             for deployment in deployments]
-    return render(request, "console/field_monitoring_list.html", {"rows": rows, "tab": "field-monitoring"})
+    return render(request, "console/field_monitoring_list.html", {"rows": rows})
 
 
 @login_required
@@ -82,7 +82,7 @@ def _page(request, deployment, *, dimension: str, acknowledging=None, status: in
                         monitoring_figures.cusum_paths(paths, [(alarm.details.get("group", ""), alarm.raised_at)
                                                                for alarm in alarms if alarm.kind == "cusum"])))
     context = {
-        "deployment": deployment, "rules": rules, "tab": "field-monitoring",
+        "deployment": deployment, "rules": rules,
         "chart": {"up": chart.up, "down": chart.down, "threshold": chart.threshold, "k": chart.k, "h": chart.h,
                   "in_control_arl": chart.arl(chart.p0), "shifted_arl": chart.arl(chart.p1)},
         "dimension": dimension, "dimensions": DIMENSIONS,

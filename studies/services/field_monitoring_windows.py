@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from mrmc.stats.monitoring import (
@@ -230,7 +231,7 @@ def _drift_alarms(deployment, window: MonitoringWindow, drift: dict) -> int:
         if _open_alarm(deployment, rule, window.group).exists():
             continue
         MonitoringAlarm.objects.create(
-            deployment=deployment, rule=rule, kind="drift", window=window, raised_at=window.end,
+            deployment=deployment, rule=rule, kind="drift", window=window, raised_at=min(window.end, timezone.now()),
             details={"group": window.group, "attribute": attribute, "window_start": window.start.isoformat(),
                      "psi": figures["psi"], "p": figures["p"], "test": figures["test"]})
         raised += 1
