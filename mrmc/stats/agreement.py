@@ -48,7 +48,7 @@ def fleiss_kappa(decisions: np.ndarray, *, alpha: float = 0.05) -> FleissKappa:
     that of Fleiss, Nee & Landis (1979), with q_j = 1 - p_j:
     Var0 = 2 / (N n (n - 1)) [(sum p_j q_j)^2 - sum p_j q_j (q_j - p_j)] / (sum p_j q_j)^2.
     That variance holds only where kappa is 0, so the confidence interval kappa +- z se uses the
-    large-sample variance of Gwet (2008), with the sampling fraction 0: with
+    large-sample variance of Gwet (2008), clipped to [-1, 1], with the sampling fraction 0: with
     kappa_i = (P_i - P_e) / (1 - P_e), P_e|i = sum_j p_j n_ij / n and
     kappa_i* = kappa_i - 2 (1 - kappa) (P_e|i - P_e) / (1 - P_e),
     Var = sum_i (kappa_i* - kappa)^2 / (N (N - 1)).
@@ -121,7 +121,7 @@ def cohen_kappa(first: np.ndarray, second: np.ndarray, *, alpha: float = 0.05) -
     Var = [sum_i p_ii (1 - (p_i. + p_.i)(1 - kappa))^2 + (1 - kappa)^2 sum_{i != j} p_ij (p_.i + p_j.)^2
            - (kappa - P_e (1 - kappa))^2] / (N (1 - P_e)^2),
     and under kappa = 0 (their eq. 14): Var0 = [P_e + P_e^2 - sum_i p_i. p_.i (p_i. + p_.i)] / (N (1 - P_e)^2).
-    The interval is kappa +- z se.
+    The interval is kappa +- z se, clipped to [-1, 1].
 
     References
     ----------
@@ -158,8 +158,10 @@ def cohen_kappa(first: np.ndarray, second: np.ndarray, *, alpha: float = 0.05) -
 
 
 def _normal_interval(estimate: float, se: float, alpha: float) -> tuple[float, float]:
+    """The Wald interval, clipped to kappa's range [-1, 1]: near perfect agreement on few cases it would
+    otherwise reach past 1, a value kappa cannot take."""
     half = stats.norm.ppf(1 - alpha / 2) * se
-    return float(estimate - half), float(estimate + half)
+    return float(max(estimate - half, -1.0)), float(min(estimate + half, 1.0))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
@@ -80,3 +81,13 @@ def test_fleiss_interval_agrees_with_the_jackknife():
     assert result.se == pytest.approx(jackknife_se, rel=0.03)
     assert result.ci == pytest.approx((result.kappa - 1.959964 * result.se, result.kappa + 1.959964 * result.se))
     assert result.se != pytest.approx(result.se_null, rel=0.03)  # the null SE would be the wrong width here
+
+
+def test_intervals_stay_within_kappas_range():
+    """Three raters agreeing on all but one of ten cases: the Wald interval reaches past 1 and is clipped there."""
+    decisions = np.array([[1, 1, 1, 0, 0, 1, 0, 1, 0, 0], [1, 1, 1, 0, 0, 1, 0, 1, 0, 0], [1, 1, 1, 0, 0, 1, 0, 1, 0, 1]])
+    fleiss = fleiss_kappa(decisions)
+    assert fleiss.kappa + 1.96 * fleiss.se > 1  # unclipped, the interval would pass 1
+    assert fleiss.ci[1] == 1.0 and fleiss.ci[0] == pytest.approx(fleiss.kappa - stats.norm.ppf(0.975) * fleiss.se)
+    cohen = cohen_kappa(decisions[0], decisions[2])
+    assert cohen.kappa + 1.96 * cohen.se > 1 and cohen.ci[1] == 1.0
