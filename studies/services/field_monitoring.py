@@ -158,14 +158,21 @@ def create_deployment(*, actor, name: str, device: str, model_name: str = "", de
 
 @transaction.atomic
 def update_deployment(*, actor, deployment: MonitoredDeployment, changes: dict) -> MonitoredDeployment:
-    """Change a deployment's description, rules or members (usernames, replacing the list). New rules apply to
-    what is computed from then on: the charts keep their statistics, windows already computed keep theirs."""
+    """Change a deployment's description, rules or members (usernames, replacing the list).
+
+    New windows, operating point or drift thresholds have every window computed again at the next computation
+    (windows of another length are removed); a new CUSUM design takes the outcomes confirmed from then on, the
+    charts keeping their statistics."""
     deployment = MonitoredDeployment.objects.select_for_update().get(pk=deployment.pk)
     for field in ("name", "device", "model_name", "description"):
         if field in changes:
             setattr(deployment, field, changes[field])
     if "rules" in changes:
-        deployment.rules = validate_rules(changes["rules"])
+        before, deployment.rules = validate_rules(deployment.rules), validate_rules(changes["rules"])
+        if before["window"] != deployment.rules["window"]:
+            deployment.windows.all().delete()
+        if any(before[key] != deployment.rules[key] for key in ("window", "operating_point", "drift")):
+            deployment.state = {**deployment.state, "reference_end": None, "dirty": ["recompute"]}
     with audit.context(user=actor):
         deployment.save()
     if "members" in changes:

@@ -125,7 +125,7 @@ def _starts_to_compute(deployment, rules, state) -> list[datetime]:
     reference_end = window_start(first, length)
     for _ in range(rules["drift"]["reference_windows"]):
         reference_end = window_end(reference_end, length)
-    dirty = [parse_datetime(start) for start in state.get("dirty", [])]
+    dirty = [parse_datetime(start) or first for start in state.get("dirty", [])]  # "recompute": from the first
     previous_end = state.get("reference_end")
     state["reference_start"] = window_start(first, length).isoformat()
     state["reference_end"] = reference_end.isoformat()

@@ -3,6 +3,7 @@ incrementally they equal one computation over the same records; the CUSUM alarms
 site-C within the delay its design predicts and never on the null year; the software-version drift is flagged
 in the window of the update; each alarm is e-mailed once and acknowledged with an audit event."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -153,3 +154,36 @@ def test_each_alarm_is_emailed_once_and_acknowledged_with_an_audit_event(monitor
     assert (event.actor_username, event.after["note"]) == ("quality1", "Site C's scanner software rolled back")
     with pytest.raises(RuleViolation):
         field_monitoring.acknowledge_alarm(actor=monitor, alarm=alarm, note="again")
+
+
+def test_weekly_windows_after_a_change_of_rules_cover_every_record_from_mondays(monitor, deployment):
+    rows = [row for row in simulated_rows() if row["acquired_at"] < "2026-03"]
+    field_monitoring.import_records(actor=monitor, deployment=deployment, rows=rows, source="feed")
+    field_monitoring_windows.compute(deployment_id=deployment.pk)
+    assert deployment.windows.filter(group="").count() == 2
+    field_monitoring.update_deployment(actor=monitor, deployment=deployment,
+                                       changes={"rules": {**RULES, "window": "week"}})
+    assert not deployment.windows.exists()
+    assert field_monitoring_windows.compute(deployment_id=deployment.pk).windows == 9  # 2026-01-01 is a Thursday
+    weekly = deployment.windows.filter(group="").order_by("start")
+    assert {window.start.weekday() for window in weekly} == {0}
+    assert (weekly.first().start.date().isoformat(), weekly.last().start.date().isoformat()) == ("2025-12-29",
+                                                                                                 "2026-02-23")
+    assert sum(window.n_records for window in weekly) == len(rows)
+
+
+def test_an_outcome_dated_before_the_charted_ones_is_refused(monitor, deployment):
+    rows = [row for row in simulated_rows() if row["acquired_at"] < "2026-02"]
+    field_monitoring.import_records(actor=monitor, deployment=deployment, rows=rows, source="feed")
+    field_monitoring_windows.compute(deployment_id=deployment.pk)
+    late = {**rows[0], "case_key": "LATE", "outcome": 1, "outcome_at": "2026-01-10T00:00:00Z"}
+    with pytest.raises(field_monitoring.InvalidInput) as refused:
+        field_monitoring.import_records(actor=monitor, deployment=deployment, rows=[late], source="feed")
+    assert (refused.value.line, refused.value.field) == (1, "outcome_at")
+    assert "order of their confirmation" in refused.value.message
+
+
+def test_the_design_meets_the_asked_in_control_run_length(deployment):
+    chart = field_monitoring_windows.chart_of(deployment.rules)
+    one_lower = replace(chart, threshold=chart.threshold - 1)  # the smallest threshold that meets it
+    assert chart.arl(0.10) >= 10000 > one_lower.arl(0.10)
