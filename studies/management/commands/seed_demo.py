@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 
 from studies.services.demo import seed_demo
 from studies.services.demo_analysis import seed_analysis_demo
+from studies.services.demo_model_updates import seed_model_update_demo
 
 
 class Command(BaseCommand):
@@ -17,6 +18,9 @@ class Command(BaseCommand):
         run = seed_analysis_demo(n_cases=analysis_cases)
         self.stdout.write(f"Demo study {run.study_id}: {run.study.title} [{run.study.status}]")
         self.stdout.write(f"  analysis run {run.pk} [{run.status}]: /analysis/runs/{run.pk}/")
+        evaluation = seed_model_update_demo(run)
+        self.stdout.write(f"  locked evaluation {evaluation.pk} with {evaluation.looks.count()} model updates: "
+                          f"/analysis/studies/{run.study_id}/evaluations/")
         self.stdout.write("Demo accounts (username / password / role):")
         for username, password, role in credentials:
             self.stdout.write(f"  {username:<13} {password:<20} {role}")
