@@ -12,9 +12,9 @@ Rules (``MonitoredDeployment.rules``; :func:`validate_rules` names what it refus
 
 A record is keyed by its deployment and pseudonymous ``case_key``: sending it again changes nothing, and sending
 its ``outcome`` (with ``outcome_at``) later completes it. Records carry only the fields of
-:class:`~studies.models.FieldRecord`; any other key (a name, a birth date) refuses the whole import, naming its
-line and field, so nothing identifying is ever stored. The windows and charts are computed by
-:mod:`studies.services.field_monitoring_windows` (Celery beat, or :func:`compute_now`).
+:class:`~studies.models.FieldRecord` (acquisition attributes are numbers); any other key (a name, a birth date)
+refuses the whole import, naming its line and field, so nothing identifying is ever stored. The windows and
+charts are computed by :mod:`studies.services.field_monitoring_windows` (Celery beat, or its ``compute`` at once).
 """
 
 import csv
@@ -217,7 +217,7 @@ class ImportResult:
 
 def parse_csv(data: bytes) -> list[dict]:
     """Rows of a records CSV as :func:`import_records` takes them: the record's fields as columns, empty cells
-    absent, ``attr_<name>`` columns gathered into ``attributes`` (numbers where they read as numbers)."""
+    absent, ``attr_<name>`` columns gathered into ``attributes`` (numbers; a text is refused with its line)."""
     if len(data) > MAX_CSV_BYTES:
         raise InvalidInput(f"the file is larger than {MAX_CSV_BYTES // (1024 * 1024)} MiB; split it")
     try:
@@ -350,9 +350,10 @@ def _attributes(value) -> dict:
         if not ATTRIBUTE_NAME.match(str(name)):
             raise InvalidInput("an attribute's name is lower-case letters, digits and _ (e.g. kvp)",
                                field=f"attributes.{str(name)[:40]}")
-        if isinstance(item, bool) or not (isinstance(item, (int, float)) and math.isfinite(item)
-                                          or isinstance(item, str) and len(item) <= 64):
-            raise InvalidInput("a number or a text of at most 64 characters", field=f"attributes.{name}")
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            # numbers only: free text could carry what identifies a patient; categories have their own fields
+            raise InvalidInput("a number (an acquisition parameter such as kvp or pixel_spacing)",
+                               field=f"attributes.{name}")
     return value
 
 

@@ -194,7 +194,7 @@ def window_drift(reference: list[dict], window: list[dict], thresholds: dict) ->
         before, after = _values(reference, attribute), _values(window, attribute)
         if min(len(before), len(after)) < MIN_DRIFT_RECORDS:
             continue
-        if all(isinstance(value, float) for value in before + after):
+        if attribute not in CATEGORICAL_FIELDS:  # the score and the acquisition attributes are numbers
             test = continuous_drift(before, after)
             psi, statistic, p, name = test.stability.psi, test.ks_statistic, test.ks_p, "ks"
         else:
@@ -211,8 +211,7 @@ def _values(records: list[dict], attribute: str) -> list:
     if attribute in CATEGORICAL_FIELDS:
         return [record[attribute] for record in records]
     values = [record["attributes"].get(attribute) for record in records]
-    values = [value for value in values if value is not None]
-    return [float(value) if isinstance(value, (int, float)) else str(value) for value in values]
+    return [float(value) for value in values if value is not None]
 
 
 def _counts(values: list) -> dict[str, int]:

@@ -46,7 +46,8 @@ def test_one_audit_event_per_import_with_its_count_and_source(monitor, deploymen
     ({"acquired_at": "yesterday"}, "acquired_at", "ISO 8601"),
     ({"outcome": 2}, "outcome", "1 (diseased) or 0"),
     ({"case_key": "name with spaces"}, "case_key", "pseudonymous key"),
-    ({"attributes": {"PatientAge": "45Y"}}, "attributes.PatientAge", "lower-case"),
+    ({"attributes": {"PatientAge": 45}}, "attributes.PatientAge", "lower-case"),
+    ({"attributes": {"protocol": "CHEST PA DOE"}}, "attributes.protocol", "a number"),
     ({"positive": True}, "positive", "contradicts the score"),  # 0.8 is below the operating point
 ])
 def test_a_bad_row_is_named_by_line_and_field_and_nothing_is_stored(monitor, deployment, bad, field, words):
