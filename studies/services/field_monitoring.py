@@ -164,6 +164,8 @@ def update_deployment(*, actor, deployment: MonitoredDeployment, changes: dict) 
     (windows of another length are removed); a new CUSUM design takes the outcomes confirmed from then on, the
     charts keeping their statistics."""
     deployment = MonitoredDeployment.objects.select_for_update().get(pk=deployment.pk)
+    if MonitoredDeployment.objects.filter(name=changes.get("name")).exclude(pk=deployment.pk).exists():
+        raise RuleViolation(f"a deployment named {changes['name']!r} exists", field="name")
     for field in ("name", "device", "model_name", "description"):
         if field in changes:
             setattr(deployment, field, changes[field])

@@ -90,3 +90,21 @@ def test_a_csv_upload_names_the_bad_line_and_stores_nothing(api, monitor, deploy
     assert (response.json()["line"], response.json()["field"]) == (3, "score")
     assert not deployment.records.exists()
     assert not AuditEvent.objects.filter(action="field_records_imported").exists()
+
+
+def test_a_deployment_is_not_renamed_to_another_ones_name(api, monitor, deployment):
+    field_monitoring.create_deployment(actor=monitor, name="Second", device="Detector 1.0")
+    response = api(monitor).patch(f"{BASE}{deployment.pk}/", {"name": "Second"}, format="json")
+    assert (response.status_code, response.json()["field"]) == (409, "name")
+
+
+def test_the_monitoring_routes_are_in_the_schema(api, monitor):
+    paths = api(monitor).get("/api/schema/?format=json").json()["paths"]
+    assert {path for path in paths if path.startswith("/api/v1/monitoring/")} == {
+        "/api/v1/monitoring/deployments/", "/api/v1/monitoring/deployments/{deployment_id}/",
+        "/api/v1/monitoring/deployments/{deployment_id}/records/",
+        "/api/v1/monitoring/deployments/{deployment_id}/records/import/",
+        "/api/v1/monitoring/deployments/{deployment_id}/windows/",
+        "/api/v1/monitoring/deployments/{deployment_id}/compute/",
+        "/api/v1/monitoring/deployments/{deployment_id}/alarms/",
+        "/api/v1/monitoring/alarms/{alarm_id}/acknowledge/"}
