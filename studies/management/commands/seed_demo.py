@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand
 
+from studies.models import MonitoredDeployment
 from studies.services.demo import seed_demo
 from studies.services.demo_analysis import seed_analysis_demo
+from studies.services.demo_field_monitoring import DEMO_DEPLOYMENT
 from studies.services.demo_model_updates import seed_model_update_demo
 
 
@@ -21,6 +23,9 @@ class Command(BaseCommand):
         evaluation = seed_model_update_demo(run)
         self.stdout.write(f"  locked evaluation {evaluation.pk} with {evaluation.looks.count()} model updates: "
                           f"/analysis/studies/{run.study_id}/evaluations/")
+        deployment = MonitoredDeployment.objects.get(name=DEMO_DEPLOYMENT)
+        self.stdout.write(f"Monitored deployment {deployment.pk}: {deployment.name}, {deployment.alarms.count()} "
+                          f"alarms: /console/monitoring/{deployment.pk}/ (monitor1)")
         self.stdout.write("Demo accounts (username / password / role):")
         for username, password, role in credentials:
             self.stdout.write(f"  {username:<13} {password:<20} {role}")
