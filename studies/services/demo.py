@@ -16,7 +16,7 @@ from studies.models import Case, Role, Study, User
 from studies.services import audit, imports, ingest, precompute, schedule
 from studies.services import studies as study_services
 from studies.services.demo_field_monitoring import DEMO_MONITORING_USERS, seed_monitored_deployment
-from studies.services.demo_truthing import DEMO_TRUTHING_USERS, add_demo_panel
+from studies.services.demo_truthing import DEMO_TRUTHING_USERS, TRUTHING_DEMO_CASES, TRUTHING_DEMO_TITLE, add_demo_panel
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
 DEMO_SEED = 20261128
@@ -54,7 +54,7 @@ def seed_demo(
         return existing, credentials
     coordinator = users["coordinator"]
     with audit.context(user=coordinator):
-        study = add_demo_panel(coordinator=coordinator, study=_demo_study(coordinator, users), users=users)
+        study = _demo_study(coordinator, users)
         demo = demo_images(n_cases=n_cases, seed=seed, shape=image_shape)
         key = ingest.deid_key_for(study)
         imports.import_truth(actor=coordinator, study=study, data=_truth_csv(demo, key).encode())
@@ -67,7 +67,25 @@ def seed_demo(
         study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
         study = study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
+        _truthing_demo_study(coordinator, users, seed=seed + 1, image_shape=image_shape)
     return study, credentials
+
+
+def _truthing_demo_study(coordinator: User, users: dict, *, seed: int, image_shape: tuple[int, int]) -> Study:
+    """A draft study of its own for the truthing panel: its cases and images without truth, which the panel
+    establishes (studies.services.demo_truthing)."""
+    study = study_services.create_study(actor=coordinator, title=TRUTHING_DEMO_TITLE, protocol_version="1.0",
+                                        design=Study.Design.FULLY_CROSSED)
+    study = add_demo_panel(coordinator=coordinator, study=study, users=users)
+    demo = demo_images(n_cases=TRUTHING_DEMO_CASES, seed=seed, shape=image_shape)
+    cases = "case,study_instance_uid\n" + "".join(
+        f"{row['case_id']},{row['study_instance_uid']}\n" for row in csv.DictReader(demo.truth_csv.open(newline="")))
+    imports.import_truth(actor=coordinator, study=study, data=cases.encode())
+    report = ingest.ingest(actor=coordinator, study=study, sources=ingest.dicom_sources(demo.image_paths),
+                           total=len(demo.image_paths))
+    if report.rejected or len(report.linked) != TRUTHING_DEMO_CASES:
+        raise RuntimeError(f"the truthing demo's images did not ingest cleanly: {report.as_dict()}")
+    return study
 
 
 def _demo_user(username, role, specialty, years) -> User:

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 from studies.errors import InvalidInput
-from studies.models import Role, User
+from studies.models import Role, Study, User
 from studies.services import truthing
 from studies.services.demo import seed_demo
+from studies.services.demo_truthing import TRUTHING_DEMO_CASES, TRUTHING_DEMO_TITLE
 from studies.services.protocol import create_study_from_protocol
 from tests.conftest import create_user
 
@@ -38,8 +39,11 @@ def test_errors_name_their_line_and_field(coordinator, section, line, field):
 
 
 def test_the_demo_has_a_panel_to_try(db):
-    study, credentials = seed_demo(n_cases=4, image_shape=(128, 128))
-    assert study.truthing["rounds"] == 2
+    _, credentials = seed_demo(n_cases=4, image_shape=(128, 128))
+    study = Study.objects.get(title=TRUTHING_DEMO_TITLE)
+    assert study.truthing["rounds"] == 2 and study.status == Study.Status.DRAFT
+    assert study.cases.count() == TRUTHING_DEMO_CASES and not study.cases.filter(truth__isnull=False).exists()
+    assert not study.cases.filter(dicom_study__isnull=True).exists()  # every case has its images
     panel = {m.code: m.user.username for m in study.truthing_members.select_related("user")}
     assert panel == {"E1": "truther1", "E2": "truther2", "E3": "truther3", "A1": "adjudicator"}
     assert ("truther1", "truther1-demo", Role.TRUTHER) in credentials
