@@ -22,7 +22,7 @@ import io
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -425,10 +425,24 @@ def _store(deployment: MonitoredDeployment, parsed: list, *, write: bool) -> tup
     return ImportResult(len(new), len(completed), unchanged), []
 
 
+def window_start(moment: datetime, length: str) -> datetime:
+    """The start of the window holding ``moment``: the 1st of its month or its week's Monday, 00:00 UTC."""
+    moment = moment.astimezone(UTC)
+    if length == "month":
+        return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    day = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+    return day - timedelta(days=day.weekday())
+
+
+def window_end(start: datetime, length: str) -> datetime:
+    if length == "month":
+        return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+    return start + timedelta(days=7)
+
+
+
 def _mark_touched(deployment: MonitoredDeployment, moments) -> None:
     """Note the windows whose records changed, for the next computation (unaudited bookkeeping)."""
-    from .field_monitoring_windows import window_start
-
     length = deployment.rules.get("window", DEFAULT_RULES["window"])
     starts = {window_start(moment, length).isoformat() for moment in moments}
     if not starts:

@@ -19,7 +19,7 @@ rule is not acknowledged, that rule raises no other for the group (the chart res
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
@@ -39,26 +39,11 @@ from mrmc.stats.monitoring import (
 from studies.models import MonitoredDeployment, MonitoringAlarm, MonitoringWindow
 
 from . import audit
-from .field_monitoring import CATEGORICAL_FIELDS, send_alarm_emails, validate_rules
+from .field_monitoring import CATEGORICAL_FIELDS, send_alarm_emails, validate_rules, window_end, window_start
 
 MIN_DRIFT_RECORDS = 20  # fewer records in a window (or its reference) say too little about a distribution
 RECORD_VALUES = ("id", "case_key", "site", "manufacturer", "device_model", "software_version", "model_version",
                  "score", "attributes", "acquired_at", "outcome", "outcome_at")
-
-
-def window_start(moment: datetime, length: str) -> datetime:
-    """The start of the window holding ``moment``: the 1st of its month or its week's Monday, 00:00 UTC."""
-    moment = moment.astimezone(UTC)
-    if length == "month":
-        return datetime(moment.year, moment.month, 1, tzinfo=UTC)
-    day = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-    return day - timedelta(days=day.weekday())
-
-
-def window_end(start: datetime, length: str) -> datetime:
-    if length == "month":
-        return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
-    return start + timedelta(days=7)
 
 
 def groups_of(record: dict) -> list[str]:
