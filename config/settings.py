@@ -218,6 +218,9 @@ SPECTACULAR_SETTINGS = {
         "RatingScaleEnum": "studies.models.study.StudyScale",
         "StudyDesignEnum": "studies.models.study.StudyDesign",
         "PlannedDesignEnum": "mrmc.stats.power_sim.DESIGNS",  # power plans: the study designs and more
+        "DeviationKindEnum": "studies.models.deviations.DeviationKind",
+        "DeviationSourceEnum": "studies.models.deviations.DeviationSource",
+        "AIOutputSourceEnum": "studies.models.study.AIOutputSource",
     },
 }
 
@@ -495,4 +498,14 @@ MONITOR_OVERDUE_DAYS = env.int("MONITOR_OVERDUE_DAYS", default=14)
 SITE_URL = env.str("SITE_URL", default="")
 CELERY_BEAT_SCHEDULE["session-reminders"] = {
     "task": "studies.send_session_reminders", "schedule": env.int("SESSION_REMINDERS_EVERY_S", default=900),
+}
+# Protocol deviations of the studies being read (late sessions, shortened washouts, ...) are looked for every
+# DEVIATIONS_DETECT_EVERY_S (studies.services.deviations); a coordinator may also ask at any time.
+CELERY_BEAT_SCHEDULE["detect-deviations"] = {
+    "task": "studies.detect_deviations", "schedule": env.int("DEVIATIONS_DETECT_EVERY_S", default=3600),
+}
+# Monitored deployments with new field records get their windows, charts and alarms (e-mailed to the rules'
+# recipients) every FIELD_MONITORING_EVERY_S (studies.services.field_monitoring_windows).
+CELERY_BEAT_SCHEDULE["field-monitoring"] = {
+    "task": "studies.compute_field_monitoring", "schedule": env.int("FIELD_MONITORING_EVERY_S", default=300),
 }

@@ -1,15 +1,18 @@
-"""Statisticians' pages: a study's analysis runs, the start form, and a run's progress and results."""
+"""Statisticians' pages: a study's analysis runs, the start form, a run's progress and results, and the
+submission package reporting a run."""
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from studies import selectors
 from studies.errors import DomainError, NotAllowed
 from studies.models import AnalysisRun
 from studies.permissions import Action, can, require, visible_studies
-from studies.services import analysis
+from studies.reports.package import report_files
+from studies.services import analysis, package
 from studies.services.analysis_exports import EXPORTS, downloads
 
 METHOD_LABELS = {"or": "Obuchowski-Rockette (OR), Hillis degrees of freedom",
@@ -106,5 +109,23 @@ def run_page(request, run_id: int):
         "means": list(primary["treatment_means"].items()) if primary else [],
         "difference": primary["rrrc"]["differences"][0] if primary and primary.get("rrrc") else None,
         "exports": {name: EXPORTS[name].description for name in downloads(run) if name in EXPORTS},
+        "can_package": all(can(request.user, action, run.study) for action in package.REQUIRED_ACTIONS),
     }
     return render(request, "analysis/run.html", context)
+
+
+@login_required
+def run_package(request, run_id: int):
+    """The study's submission package reporting this run, as a download (audit-logged)."""
+    run = get_object_or_404(AnalysisRun.objects.select_related("study"), pk=run_id,
+                            study__in=visible_studies(request.user))
+    try:
+        filename, content = package.export_package(actor=request.user, study=run.study, run_id=run.pk,
+                                                   report_files=report_files)
+    except NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except DomainError as exc:
+        return HttpResponse(str(exc), status=exc.status_code, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

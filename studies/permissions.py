@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from .errors import NotAllowed
-from .models import Assignment, Case, DicomStudy, Role, Study
+from .models import Assignment, Case, DicomStudy, MonitoredDeployment, Role, Study
 from .rules import TRAINING_STATUSES, open_sessions
 
 
@@ -25,16 +25,27 @@ class Action(StrEnum):
     # Start an analysis run: it reads a frozen snapshot and changes no study data, so statisticians may
     # (the locked -> analyzed transition that a primary run makes is the run's outcome, not an edit).
     RUN_ANALYSIS = "run_analysis"
+    TRUTH_CASES = "truth_cases"  # a truthing panel's worklist, images of its cases, labels, adjudication
+    VIEW_MONITORING = "view_monitoring"  # a monitored deployment's records, windows and alarms (its members)
+    CHANGE_MONITORING = "change_monitoring"  # deployments, their records and rules, acknowledging alarms
+    # Freeze a locked study as an evaluation and evaluate model updates on it (a change control plan)
+    EVALUATE_MODEL_UPDATES = "evaluate_model_updates"
 
 
 _STAFF_VIEW = {Action.VIEW_STUDY, Action.VIEW_TRUTH, Action.VIEW_AI_OUTPUTS, Action.VIEW_READS}
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
-    Role.ADMIN: frozenset(Action) - {Action.READ_CASES},
-    Role.COORDINATOR: frozenset(_STAFF_VIEW | {Action.CREATE_STUDY, Action.CHANGE_STUDY, Action.RUN_ANALYSIS}),
-    Role.STATISTICIAN: frozenset(_STAFF_VIEW | {Action.RUN_ANALYSIS}),
+    Role.ADMIN: frozenset(Action) - {Action.READ_CASES, Action.TRUTH_CASES},
+    Role.COORDINATOR: frozenset(_STAFF_VIEW | {Action.CREATE_STUDY, Action.CHANGE_STUDY, Action.RUN_ANALYSIS,
+                                               Action.EVALUATE_MODEL_UPDATES, Action.VIEW_MONITORING}),
+    Role.STATISTICIAN: frozenset(_STAFF_VIEW | {Action.RUN_ANALYSIS, Action.EVALUATE_MODEL_UPDATES,
+                                                Action.VIEW_MONITORING}),
     Role.READER: frozenset({Action.READ_CASES}),
+    Role.TRUTHER: frozenset({Action.TRUTH_CASES}),
+    Role.MONITOR: frozenset({Action.EVALUATE_MODEL_UPDATES, Action.VIEW_MONITORING, Action.CHANGE_MONITORING}),
 }
+# Truth may change while the study is in these (studies.services.imports.TRUTH_STATUSES): a panel's images too.
+TRUTHING_STATUSES = (Study.Status.DRAFT, Study.Status.ENROLLING, Study.Status.READING)
 
 
 def role_of(user) -> str | None:
@@ -55,6 +66,8 @@ def can(user, action: Action, study: Study | None = None) -> bool:
         return True
     if action == Action.READ_CASES:
         return study.readers.filter(user=user).exists()
+    if action == Action.TRUTH_CASES:
+        return study.truthing_members.filter(user=user).exists()
     return study.memberships.filter(user=user).exists()
 
 
@@ -70,9 +83,22 @@ def visible_studies(user):
         return Study.objects.all()
     if role == Role.READER:
         return Study.objects.filter(readers__user=user).distinct()
-    if role in (Role.COORDINATOR, Role.STATISTICIAN):
+    if role in (Role.COORDINATOR, Role.STATISTICIAN, Role.MONITOR):
         return Study.objects.filter(memberships__user=user).distinct()
     return Study.objects.none()
+
+
+def visible_deployments(user):
+    """Monitored deployments a user may see: admins all, other staff and monitors those they are members of."""
+    if role_of(user) == Role.ADMIN:
+        return MonitoredDeployment.objects.all()
+    if has_action(user, Action.VIEW_MONITORING):
+        return MonitoredDeployment.objects.filter(members=user)
+    return MonitoredDeployment.objects.none()
+
+
+def can_on_deployment(user, action: Action, deployment) -> bool:
+    return has_action(user, action) and (role_of(user) == Role.ADMIN or deployment.members.filter(pk=user.pk).exists())
 
 
 def can_view_job(user, job) -> bool:
@@ -100,6 +126,14 @@ def training_case_ids(user):
                                study__readers__user=user).values("pk")
 
 
+def truthing_case_ids(user):
+    """Ids of the cases of the studies on whose truthing panel ``user`` is, while the truthing is open: the study
+    has a truthing rule, its truth may still change, and the panel's truth is not final (a subquery)."""
+    final = Case.objects.filter(truth_provenance__source="panel").values("study_id")
+    return (Case.objects.filter(study__truthing_members__user=user, study__status__in=TRUTHING_STATUSES)
+            .exclude(study__truthing={}).exclude(study_id__in=final).values("pk"))
+
+
 def _reader_cases(user, field: str) -> Q:
     """``field`` is one of the cases whose images a reader may see: those of their open sessions, their training
     cases."""
@@ -109,7 +143,8 @@ def _reader_cases(user, field: str) -> Q:
 def dicom_studies_visible_to(user):
     """Stored DICOM studies whose images ``user`` may search and retrieve.
 
-    Readers: the studies linked to cases of their open sessions, and to their training cases. Coordinators and
+    Readers: the studies linked to cases of their open sessions, and to their training cases. Truthers: those
+    linked to the cases of their panels' studies while the truthing is open. Coordinators and
     statisticians: every DICOM study of the reader studies they belong to. Admins: all.
     """
     role = role_of(user)
@@ -117,6 +152,8 @@ def dicom_studies_visible_to(user):
         return DicomStudy.objects.all()
     if role == Role.READER:
         return DicomStudy.objects.filter(_reader_cases(user, "case_id"))
+    if role == Role.TRUTHER:
+        return DicomStudy.objects.filter(case_id__in=truthing_case_ids(user))
     if role in (Role.COORDINATOR, Role.STATISTICIAN):
         return DicomStudy.objects.filter(study__memberships__user=user).distinct()
     return DicomStudy.objects.none()
@@ -133,6 +170,8 @@ def case_study_uids_visible_to(user):
         cases = Case.objects.all()
     elif role == Role.READER:
         cases = Case.objects.filter(_reader_cases(user, "pk"))
+    elif role == Role.TRUTHER:
+        cases = Case.objects.filter(pk__in=truthing_case_ids(user))
     elif role in (Role.COORDINATOR, Role.STATISTICIAN):
         cases = Case.objects.filter(study__memberships__user=user)
     else:

@@ -129,6 +129,12 @@ def study_cases(study: Study):
     return study.cases.filter(is_training=False)
 
 
+def analysed_cases(study: Study):
+    """The study cases an analysis takes: all but those the coordinator excluded from it (with a reason, kept in
+    the exports; ``studies.services.accountability``)."""
+    return study_cases(study).filter(excluded_reason="")
+
+
 def progress(study: Study) -> list[dict]:
     """Reads done and to do per reader × arm (of study cases: a case flagged for training later no longer counts)."""
     rows = (
@@ -176,6 +182,7 @@ READS_CSV_COLUMNS = [
     "zoom_changes",
     "pan_changes",
     "ai_toggles",
+    "excluded_reason",  # why the case is excluded from the analysis (exports only: the analysis leaves it out)
 ]
 
 
@@ -184,23 +191,27 @@ def case_metadata_names(study: Study) -> list[str]:
     return sorted({key for meta in study_cases(study).values_list("metadata", flat=True) for key in meta or {}})
 
 
-def reads_csv(study: Study) -> str:
+def reads_csv(study: Study, *, with_excluded: bool = False) -> str:
     """Long table of final reads, one row per reader × arm × case (``python -m mrmc.stats`` reads it).
 
-    Cases without truth are left out: they cannot enter an ROC analysis.
+    Cases without truth are left out: they cannot enter an ROC analysis. So are the cases excluded from the
+    analysis (``Case.excluded_reason``), unless ``with_excluded`` (the exports): their rows then say why, and
+    ``mrmc.stats`` skips them.
     """
     metadata_keys = case_metadata_names(study)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(READS_CSV_COLUMNS + metadata_keys)
-    rows = study_reads(study).filter(case__truth__isnull=False).values_list(
+    reads = study_reads(study).filter(case__truth__isnull=False)
+    rows = (reads if with_excluded else reads.filter(case__excluded_reason="")).values_list(
         "reader__code", "arm__name", "case__label", "case__truth", "rating", "decision", "marks", "opened_at",
         "first_image_at", "client_submitted_at", "submitted_at", "duration_ms", "revision", "case__metadata",
         "ai_output__model_name", "ai_output__model_version", "ai_output__output_set__model__sha256", "interactions",
+        "case__excluded_reason",
     )
     for (reader, arm, case, truth, rating, decision, marks, opened, first_image, client_submitted, submitted,
          duration_ms, revision, metadata, ai_name, ai_version, ai_sha256,
-         interactions) in rows.iterator(chunk_size=5000):
+         interactions, excluded_reason) in rows.iterator(chunk_size=5000):
         writer.writerow(
             [
                 reader, arm, case, truth, f"{rating:g}",
@@ -214,6 +225,7 @@ def reads_csv(study: Study) -> str:
                 f"{ai_name} {ai_version}" if ai_name else "",
                 ai_sha256 or "",
                 *_interaction_columns(interactions),
+                excluded_reason,
             ]
             + [metadata.get(key, "") for key in metadata_keys]
         )

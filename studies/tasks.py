@@ -90,3 +90,20 @@ def sweep_console_staging() -> dict:
     from studies.console import staged
 
     return {"removed": staged.sweep()}
+
+
+@shared_task(name="studies.detect_deviations")
+def detect_deviations() -> dict:
+    """Celery beat: store the protocol deviations of the studies being read (each found once)."""
+    from studies.services import deviations
+
+    return {study_id: result.created for study_id, result in deviations.detect_all().items()}
+
+
+@shared_task(name="studies.compute_field_monitoring")
+def compute_field_monitoring() -> dict:
+    """Celery beat: the windows, charts and alarms of the monitored deployments with new field records."""
+    from studies.services import field_monitoring_windows
+
+    computed = field_monitoring_windows.compute_pending()
+    return {deployment_id: result.alarms for deployment_id, result in computed.items()}

@@ -26,6 +26,8 @@ dicomjson
     PS3.18 F.2 DICOM JSON model with bulk data URIs.
 frames
     WADO-RS frames, rendered images and multipart/related streaming.
+characteristics
+    Coarse patient and acquisition attributes (sex, age band, equipment) read before de-identification.
 synth
     Synthetic phantom studies with known lesions, truth and AI outputs.
 """

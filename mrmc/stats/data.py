@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 REQUIRED_COLUMNS = ("reader", "treatment", "case", "truth", "rating")
+# A row that gives a reason here is of a case excluded from the analysis (a reads export keeps it): skipped.
+EXCLUDED_COLUMN = "excluded_reason"
 
 
 class StudyDataError(ValueError):
@@ -71,8 +73,9 @@ class ReaderStudy:
         ----------
         rows : iterable
             Each row is a mapping with keys ``reader, treatment, case, truth, rating``
-            (other keys ignored) or a sequence in that order. Labels are converted
-            with ``str``; truth must be 0 or 1; rating must be a finite number.
+            (other keys ignored; a row with a non-empty ``excluded_reason`` is skipped)
+            or a sequence in that order. Labels are converted with ``str``; truth must
+            be 0 or 1; rating must be a finite number.
 
         Raises
         ------
@@ -83,7 +86,8 @@ class ReaderStudy:
 
 
 def read_long_csv(path: str | Path) -> ReaderStudy:
-    """Read a CSV with columns ``reader,treatment,case,truth,rating`` (extra columns ignored).
+    """Read a CSV with columns ``reader,treatment,case,truth,rating`` (extra columns ignored, and rows with a
+    non-empty ``excluded_reason`` skipped).
 
     Raises
     ------
@@ -146,6 +150,8 @@ def _build_study(records: Iterable[tuple[str, Mapping[str, object]]]) -> ReaderS
     case_truth: dict[str, tuple[bool, str]] = {}
     cells: dict[tuple[int, int, int], float] = {}
     for where, row in records:
+        if row.get(EXCLUDED_COLUMN):
+            continue  # a case excluded from the analysis, kept in the export with the reason
         reader, treatment, case = (_label(row, field, where) for field in ("reader", "treatment", "case"))
         truth = _truth(row, where, reader, case)
         rating = _rating(row, where, reader, case)

@@ -108,7 +108,7 @@ class CaseSerializer(serializers.ModelSerializer):
         model = Case
         fields = [
             "id", "label", "study_instance_uid", "accession_number", "truth", "truth_method",
-            "truth_established_by", "lesions", "metadata", "reading_group",
+            "truth_established_by", "lesions", "metadata", "acquisition", "reading_group",
         ]
 
 

@@ -318,7 +318,8 @@ class StudyReadsCsvView(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, study_id):
         study = study_for(request, study_id, Action.VIEW_READS)
-        return _csv_response(request, study, selectors.reads_csv(study), f"study-{study.pk}-reads.csv")
+        text = selectors.reads_csv(study, with_excluded=True)  # excluded cases too, with the reason
+        return _csv_response(request, study, text, f"study-{study.pk}-reads.csv")
 
 
 class AuditView(PagedListView):

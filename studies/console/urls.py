@@ -6,4 +6,8 @@ urlpatterns = [
     path("", include("studies.console.setup_urls")),
     path("", include("studies.console.upload_urls")),
     path("", include("studies.console.monitor_urls")),
+    path("", include("studies.console.accountability_urls")),
+    path("", include("studies.console.truthing_urls")),
+    path("", include("studies.console.population_urls")),
+    path("", include("studies.console.field_monitoring_urls")),
 ]

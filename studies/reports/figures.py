@@ -10,6 +10,9 @@ from matplotlib.figure import Figure
 from mrmc.stats.binormal import binormal_curve
 from mrmc.stats.proper_binormal import proper_curve
 
+from .automation_bias_figure import automation_bias_readers
+from .forest_plot import has_forest_plot, subgroup_forest
+
 ARM_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 READER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                   "#bcbd22", "#17becf")
@@ -141,6 +144,10 @@ def report_figure_objects(results: dict) -> dict[str, Figure]:
         figures["binormal_roc"] = binormal_roc(results)
     if results["reading_time"].get("available"):
         figures["reading_time"] = reading_time(results)
+    if (results.get("automation_bias") or {}).get("available"):
+        figures["automation_bias_readers"] = automation_bias_readers(results)
+    if has_forest_plot(results):
+        figures["subgroup_forest"] = subgroup_forest(results)
     return figures
 
 

@@ -67,8 +67,11 @@ def render_pdf_document(title: str, sections: list[Section], figures: dict[str, 
                 story.append(KeepTogether([_image(figures[name]), Paragraph(f"<i>{escape(caption)}</i>",
                                                                              styles["BodyText"])]))
     out = io.BytesIO()
+    # invariant: no clock time or random document id, so that the same results give the same bytes (a
+    # submission package is rebuilt byte for byte); the PDF's creation date is then reportlab's fixed one
     document = SimpleDocTemplate(out, pagesize=A4, leftMargin=1.5 * cm, rightMargin=1.5 * cm,
-                                 topMargin=1.5 * cm, bottomMargin=1.5 * cm, title=title, author="MRMC platform")
+                                 topMargin=1.5 * cm, bottomMargin=1.5 * cm, title=title, author="MRMC platform",
+                                 invariant=True)
     document.build(story)
     return out.getvalue()
 

@@ -17,8 +17,9 @@ from mrmc.stats import StudyDataError, analyze_study, result_to_json
 from studies.errors import RuleViolation
 from studies.models import AnalysisRun, Study
 from studies.selectors import study_cases
+from studies.services.analysis_context import SectionContext
 from studies.services.analysis_design import design_section
-from studies.services.analysis_sections import SECTIONS, SectionContext
+from studies.services.analysis_sections import SECTIONS
 from studies.services.analysis_snapshot import parse_snapshot
 from studies.services.endpoint_decisions import decide_endpoints, difference_convention
 from studies.services.froc_marks import froc_section

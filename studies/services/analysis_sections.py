@@ -10,8 +10,7 @@ analyses that need every reader to read every case say so instead of counting a 
 import csv
 import io
 from collections import Counter
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import asdict
 
 import numpy as np
 from scipy import stats
@@ -19,9 +18,7 @@ from scipy import stats
 from mrmc.stats import (
     FigureOfMerit,
     PilotEstimates,
-    ReaderStudy,
     analyze,
-    analyze_study,
     result_to_json,
     sample_size_table,
     sensitivity,
@@ -36,41 +33,18 @@ from mrmc.stats.reading_time import arm_times, compare_times
 from mrmc.stats.sequential import score_changes
 from mrmc.stats.standalone import ai_versus_readers, empirical_roc, standalone_auc
 from mrmc.stats.subgroups import subgroup_analyses
-from studies.models import AnalysisRun, ReadingSession, Study
+from studies.models import ReadingSession, Study
 from studies.services import interactions
-from studies.services.analysis_snapshot import Snapshot
+from studies.services.accountability import accountability_section
+from studies.services.analysis_automation_bias import automation_bias_section
+from studies.services.analysis_case_mix import case_mix_section
+from studies.services.analysis_context import SectionContext
+from studies.services.analysis_reference_standard import reference_standard_section
 from studies.services.qualification import reader_summaries
 
 POWER_READERS = (4, 6, 8, 10, 15, 20)
 POWER_TARGET = 0.8
 CURVE_MAX_POINTS = 400
-
-
-@dataclass(frozen=True)
-class SectionContext:
-    """What every section reads: the run, its parsed snapshot, the primary result and the options."""
-
-    run: AnalysisRun
-    snapshot: Snapshot
-    primary: object  # mrmc.stats.ORResult, or UStatResult for method 'ustat'
-    options: dict  # analysis options passed to mrmc.stats.analyze
-    threshold: float | None
-    ai_model: dict | None
-    ai_scores: np.ndarray | None
-    arms_show_ai: tuple[bool, ...]
-
-    @property
-    def data(self) -> ReaderStudy:
-        return self.snapshot.study
-
-    @property
-    def fully_crossed(self) -> bool:
-        return not np.isnan(self.data.ratings).any()
-
-    @cached_property
-    def or_result(self):
-        """The OR analysis of the reads: the primary result, or for method 'ustat' the OR analysis beside it."""
-        return self.primary if self.primary.method == "or" else analyze_study(self.data, **self.options)
 
 
 def _require_fully_crossed(context: SectionContext, analysis: str) -> None:
@@ -405,9 +379,11 @@ def _schedule(context: SectionContext) -> dict:
 SECTIONS = {
     "ai_standalone": _ai_standalone,
     "ai_versus_readers": _ai_versus_readers,
+    "automation_bias": automation_bias_section,
     "operating_points": _operating_points,
     "reader_table": _reader_table,
     "subgroups": _subgroups,
+    "case_mix": case_mix_section,
     "reading_time": _reading_time,
     "agreement": _agreement,
     "sequential": _sequential,
@@ -418,4 +394,6 @@ SECTIONS = {
     "dbm": _dbm,
     "binormal": _binormal,
     "schedule": _schedule,
+    "accountability": accountability_section,
+    "reference_standard": reference_standard_section,
 }

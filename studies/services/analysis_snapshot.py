@@ -11,6 +11,16 @@ holds what FROC scoring (:mod:`studies.services.froc_marks`) reads, as canonical
 
 ``cases`` are the cases with truth (by label) and ``reads`` every read of the reads export, in its order;
 both are empty where the study collects no marks. Runs made before marks were captured have none.
+
+Where the study declares an intended-use population (:mod:`studies.services.case_mix`), the document
+also freezes it with the cases' acquisition attributes, which the reads export does not carry::
+
+    {"case_mix": {"population": {...}, "acquisition": {case label: {"age_band": ..., ...}}}}
+
+It freezes, too, what the subject accountability table and the deviation log of the report are computed from
+(:func:`studies.services.accountability.frozen`): every enrolled case's facts and the study's deviations. Cases
+excluded from the analysis are in neither ``cases`` nor ``reads``. And how the truth of every analysed case was
+established, with the truthing panel's agreement (:func:`studies.services.analysis_reference_standard.frozen`).
 """
 
 import csv
@@ -23,7 +33,8 @@ import numpy as np
 from mrmc.stats import ReaderStudy, StudyDataError
 from studies.errors import RuleViolation
 from studies.models import Study
-from studies.selectors import READS_CSV_COLUMNS, study_cases, study_reads
+from studies.selectors import READS_CSV_COLUMNS, analysed_cases, study_cases, study_reads
+from studies.services import accountability, analysis_reference_standard
 from studies.services.audit import canonical_json
 
 MARK_FIELDS = ("instance_uid", "frame", "x", "y", "confidence")  # what scoring reads of a reader's mark
@@ -92,16 +103,27 @@ def marks_snapshot(study: Study) -> str:
     document = {"acceptance_radius": study.froc_acceptance_radius, "marks_enabled": study.marks_enabled,
                 "cases": [], "reads": []}
     if study.marks_enabled:  # a study without marks has nothing to score: no copy of every read
-        cases = (study_cases(study).filter(truth__isnull=False).order_by("label")
+        cases = (analysed_cases(study).filter(truth__isnull=False).order_by("label")
                  .values_list("label", "truth", "lesions"))
         document["cases"] = [{"case": label, "truth": truth, "lesions": [_kept(x, LESION_FIELDS) for x in lesions]}
                              for label, truth, lesions in cases]
-        reads = study_reads(study).filter(case__truth__isnull=False).values_list(
+        reads = study_reads(study).filter(case__truth__isnull=False, case__excluded_reason="").values_list(
             "arm__name", "reader__code", "case__label", "marks")
         document["reads"] = [{"treatment": arm, "reader": reader, "case": case,
                               "marks": [_kept(mark, MARK_FIELDS) for mark in marks]}
                              for arm, reader, case, marks in reads.iterator(chunk_size=5000)]
+    if study.population:
+        acquisition = study_cases(study).filter(truth__isnull=False).exclude(acquisition={}).values_list(
+            "label", "acquisition")
+        document["case_mix"] = {"population": study.population, "acquisition": dict(acquisition)}
+    document["accountability"] = accountability.frozen(study)
+    document["reference_standard"] = analysis_reference_standard.frozen(study)
     return canonical_json(document).decode()
+
+
+def frozen_case_mix(text: str | None) -> dict | None:
+    """The population and acquisition attributes a run froze (see above); None where it froze none."""
+    return json.loads(text).get("case_mix") if text else None
 
 
 def _kept(item, fields: tuple[str, ...]):

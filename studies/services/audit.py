@@ -84,7 +84,7 @@ def study_id_of(instance: models.Model) -> int | None:
 
 
 def _study_id_via(instance) -> int | None:
-    for attr in ("assignment", "reader", "read", "case"):
+    for attr in ("assignment", "reader", "read", "case", "evaluation"):
         related = getattr(instance, attr, None)
         if related is not None and related is not instance:
             return study_id_of(related)

@@ -15,6 +15,8 @@ from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
 from studies.models import Case, Role, Study, User
 from studies.services import audit, imports, ingest, precompute, schedule
 from studies.services import studies as study_services
+from studies.services.demo_field_monitoring import DEMO_MONITORING_USERS, seed_monitored_deployment
+from studies.services.demo_truthing import DEMO_TRUTHING_USERS, TRUTHING_DEMO_CASES, TRUTHING_DEMO_TITLE, add_demo_panel
 
 DEMO_TITLE = "Demo: lung nodule detection on chest radiographs, with and without AI"
 DEMO_SEED = 20261128
@@ -26,6 +28,8 @@ DEMO_USERS = [
     ("reader1", Role.READER, "Thoracic radiology", 12),
     ("reader2", Role.READER, "Thoracic radiology", 4),
     ("reader3", Role.READER, "General radiology", 21),
+    *DEMO_TRUTHING_USERS,
+    *DEMO_MONITORING_USERS,
 ]
 
 
@@ -44,6 +48,7 @@ def seed_demo(
     """
     users = {name: _demo_user(name, role, specialty, years) for name, role, specialty, years in DEMO_USERS}
     credentials = [(name, demo_password(name), role) for name, role, _, _ in DEMO_USERS]
+    seed_monitored_deployment(users=users)
     existing = Study.objects.filter(title=DEMO_TITLE).first()
     if existing is not None:
         return existing, credentials
@@ -62,13 +67,32 @@ def seed_demo(
         study_services.transition_study(actor=coordinator, study=study, to=Study.Status.ENROLLING)
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
         study = study_services.transition_study(actor=coordinator, study=study, to=Study.Status.READING)
+        _truthing_demo_study(coordinator, users, seed=seed + 1, image_shape=image_shape)
     return study, credentials
+
+
+def _truthing_demo_study(coordinator: User, users: dict, *, seed: int, image_shape: tuple[int, int]) -> Study:
+    """A draft study of its own for the truthing panel: its cases and images without truth, which the panel
+    establishes (studies.services.demo_truthing)."""
+    study = study_services.create_study(actor=coordinator, title=TRUTHING_DEMO_TITLE, protocol_version="1.0",
+                                        design=Study.Design.FULLY_CROSSED)
+    study = add_demo_panel(coordinator=coordinator, study=study, users=users)
+    demo = demo_images(n_cases=TRUTHING_DEMO_CASES, seed=seed, shape=image_shape)
+    cases = "case,study_instance_uid\n" + "".join(
+        f"{row['case_id']},{row['study_instance_uid']}\n" for row in csv.DictReader(demo.truth_csv.open(newline="")))
+    imports.import_truth(actor=coordinator, study=study, data=cases.encode())
+    report = ingest.ingest(actor=coordinator, study=study, sources=ingest.dicom_sources(demo.image_paths),
+                           total=len(demo.image_paths))
+    if report.rejected or len(report.linked) != TRUTHING_DEMO_CASES:
+        raise RuntimeError(f"the truthing demo's images did not ingest cleanly: {report.as_dict()}")
+    return study
 
 
 def _demo_user(username, role, specialty, years) -> User:
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"role": role, "specialty": specialty, "years_experience": years, "is_staff": role != Role.READER},
+        defaults={"role": role, "specialty": specialty, "years_experience": years,
+                  "is_staff": role not in (Role.READER, Role.TRUTHER, Role.MONITOR)},
     )
     if created:
         user.is_superuser = role == Role.ADMIN

@@ -21,8 +21,8 @@ from django.utils import timezone
 from scipy import stats
 
 from mrmc.stats import ROE_METZ_STRUCTURES, simulate_roe_metz
-from studies.models import AnalysisRun, Assignment, Read, ReadingSession, Role, Study, User
-from studies.services import analysis, audit, imports, interactions, schedule
+from studies.models import AnalysisRun, Assignment, Case, Read, ReadingSession, Role, Study, User
+from studies.services import analysis, audit, case_mix, imports, interactions, schedule
 from studies.services import studies as study_services
 from studies.services.demo import demo_password
 
@@ -36,6 +36,21 @@ DECISION_THRESHOLD = 50.0
 VIEWS = 4  # CC and MLO of each breast, each in a viewport of its own
 MEAN_CHANGES = {"wl": 1.2, "zoom": 2.0, "pan": 1.0}  # per read, Poisson
 MEAN_AI_TOGGLES = 0.6  # per aided read
+# The screening population the protocol targets, and the units the cases came from (their shares differ on
+# purpose: the report then flags an under-represented group)
+POPULATION = {
+    "variables": {
+        "age_band": {"source": "acquisition", "targets": {"40-49": 0.2, "50-59": 0.3, "60-69": 0.3, "70-79": 0.2}},
+        "manufacturer": {"source": "acquisition", "targets": {"Hologic": 0.5, "GE Healthcare": 0.3,
+                                                              "Siemens Healthineers": 0.2}},
+        "breast_density": {"source": "metadata", "targets": {"A": 0.1, "B": 0.4, "C": 0.4, "D": 0.1}},
+        "site": {"source": "metadata", "targets": {"site-1": 0.5, "site-2": 0.5}},
+    },
+    "rule": {"min_ratio": 0.5, "alpha": 0.05},
+}
+AGE_BANDS = {"40-49": 0.15, "50-59": 0.4, "60-69": 0.37, "70-79": 0.08}
+UNITS = {("Hologic", "Selenia Dimensions", "1.11"): 0.55, ("GE Healthcare", "Senographe Pristina", "ADS_57.10"): 0.35,
+         ("Siemens Healthineers", "MAMMOMAT Revelation", "VB10"): 0.1}
 
 
 def seed_analysis_demo(*, n_cases: int = 120, seed: int = ANALYSIS_DEMO_SEED) -> AnalysisRun:
@@ -62,9 +77,11 @@ def create_read_demo_study(
     rng = np.random.default_rng(seed)
     with audit.context(user=coordinator):
         study = _configured_study(coordinator, statistician, readers, title)
+        study = case_mix.set_population(actor=coordinator, study=study, population=POPULATION)
         truth = rng.permutation(np.arange(n_cases) % 2 == 1)
         labels = [f"M{i:04d}" for i in range(1, n_cases + 1)]
         imports.import_truth(actor=coordinator, study=study, data=_truth_csv(labels, truth, rng).encode())
+        _acquisition(study, np.random.default_rng([seed, 2]))
         imports.import_ai_outputs(actor=coordinator, study=study, data=_ai_csv(labels, truth, rng).encode(),
                                   filename="demo_ai.csv")
         schedule.generate_schedule(actor=coordinator, study=study, seed=seed)
@@ -110,6 +127,17 @@ def _truth_csv(labels: list[str], truth: np.ndarray, rng: np.random.Generator) -
         writer.writerow([label, int(diseased), rng.choice(["A", "B", "C", "D"], p=[0.1, 0.4, 0.4, 0.1]),
                          rng.choice(["site-1", "site-2"])])
     return out.getvalue()
+
+
+def _acquisition(study: Study, rng: np.random.Generator) -> None:
+    """What ingest would have read from each case's images (sex, age band, equipment); each save audited."""
+    units = list(UNITS)
+    for case in Case.objects.filter(study=study).order_by("id"):
+        manufacturer, model, software = units[rng.choice(len(units), p=list(UNITS.values()))]
+        case.acquisition = {"sex": "F", "age_band": str(rng.choice(list(AGE_BANDS), p=list(AGE_BANDS.values()))),
+                            "manufacturer": manufacturer, "model": model, "software_versions": software,
+                            "modality": "MG", "body_part": "BREAST"}
+        case.save(update_fields=["acquisition"])
 
 
 def _ai_csv(labels: list[str], truth: np.ndarray, rng: np.random.Generator) -> str:

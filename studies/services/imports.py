@@ -211,11 +211,29 @@ def _plan_truth(study: Study, data: bytes, cases) -> TruthPlan:
         case = existing.get(values["label"])
         _keep_served_uid(case, values, study, line, errors)
         changes = _changes(case, values)
+        _keep_panel_truth(study, case, values, changes, line, errors)
         if scheduled and "is_training" in changes:
             errors.add("a case cannot become or stop being a training case once a schedule exists",
                        line=line, field_name="training")
         plan_rows.append(TruthRow(line, values["label"], values, case is None, changes))
     return TruthPlan(hashlib.sha256(data).hexdigest(), header, metadata_columns, plan_rows, errors.items)
+
+
+# What a truthing panel establishes (studies.services.truthing): a file may not set it beside the panel.
+PANEL_TRUTH = ("truth", "truth_method", "truth_established_by", "lesions")
+
+
+def _keep_panel_truth(study: Study, case: Case | None, values: dict, changes: dict, line: int,
+                      errors: _Errors) -> None:
+    """In a study whose truth its truthing panel establishes, a file brings metadata, never truth."""
+    if not study.truthing:
+        return
+    set_here = changes if case is not None else {
+        name: value for name, value in values.items() if value not in (None, "", [])}
+    for name in PANEL_TRUTH:
+        if name in set_here:
+            errors.add("the study's truth is established by its truthing panel: leave this column out or empty",
+                       line=line, field_name=name)
 
 
 def _changes(case: Case | None, values: dict) -> dict:

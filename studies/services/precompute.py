@@ -45,9 +45,7 @@ def register_model(*, actor: User, study: Study, model_data: bytes, card_data: b
     """Check a model against its card and keep both; the same file and card again give the same record."""
     require(actor, Action.CHANGE_STUDY, study)
     ai_outputs.require_draft(study)
-    if not 0 < len(model_data) <= settings.AI_MODEL_MAX_BYTES:
-        raise InvalidInput(f"the model file is {len(model_data)} bytes; 1 to {settings.AI_MODEL_MAX_BYTES}",
-                           field="model")
+    _check_size(model_data)
     card = _parsed_card(card_data)
     sha256 = hashlib.sha256(model_data).hexdigest()
     existing = AIModel.objects.filter(study=study, sha256=sha256).first()
@@ -66,6 +64,12 @@ def register_model(*, actor: User, study: Study, model_data: bytes, card_data: b
         file_name=file_name[:255], card=card.as_dict(), card_text=card_data.decode("utf-8-sig"),
         card_sha256=card_sha256(card_data), registered_by=actor,
     )
+
+
+def _check_size(model_data: bytes) -> None:
+    if not 0 < len(model_data) <= settings.AI_MODEL_MAX_BYTES:
+        raise InvalidInput(f"the model file is {len(model_data)} bytes; 1 to {settings.AI_MODEL_MAX_BYTES}",
+                           field="model")
 
 
 def _parsed_card(data: bytes):
@@ -188,6 +192,32 @@ def verify_output_set(*, actor: User, output_set: AIOutputSet, run: Settings) ->
             differ.append(result.case)
     return {"cases": len(cases), "differ": differ, "recorded_sha256": output_set.outputs_sha256,
             "recomputed_sha256": ai_outputs.digest(again), "runtime": model.info.as_dict()}
+
+
+def compute_scores(*, study: Study, labels: list[str], model_data: bytes, card_data: bytes, run: Settings
+                   ) -> tuple[dict[str, float], object]:
+    """A model checked against its card and run here over the stored images of ``study``'s cases ``labels``:
+    ``(score per case, card)``, nothing stored. For a model version evaluated after the study left draft, when
+    its outputs may no longer become an output set (:mod:`studies.services.model_updates`)."""
+    if settings.IMAGE_MODE == "upstream":
+        raise RuleViolation("scores are computed from the images the platform stores (IMAGE_MODE local or "
+                            "archive); in upstream mode compute them elsewhere and import them")
+    _check_size(model_data)
+    card = _parsed_card(card_data)
+    _check_model(model_data, card)
+    try:
+        model = OnnxModel(model_data, card, device=run.device, batch_size=run.batch_size)
+    except ModelMismatch as exc:
+        raise RuleViolation(f"model {card.name} {card.version} cannot run here: {exc}") from None
+    scores, failed = {}, []
+    for result in infer_cases(_case_images(list(study.cases.filter(label__in=labels).order_by("label"))), model):
+        if result.error:
+            failed.append(f"{result.case} ({result.error})")
+        else:
+            scores[result.case] = result.score
+    if failed:
+        raise RuleViolation(f"the model could not score {len(failed)} case(s): {'; '.join(failed[:10])}")
+    return scores, card
 
 
 def _job_set(job: Job) -> AIOutputSet:

@@ -14,7 +14,7 @@ from django.db import transaction
 from studies.errors import InvalidInput
 from studies.models import Role, Study, User
 from studies.models.study import FROC_ACCEPTANCE_RADIUS_DEFAULT
-from studies.services import qualification, subgroups
+from studies.services import case_mix, deviations, qualification, subgroups, truthing
 from studies.services import studies as study_services
 
 SCALE_TYPES = {"continuous", "ordinal"}
@@ -35,6 +35,9 @@ TOP_LEVEL_KEYS = {
     "endpoints",
     "subgroups",
     "qualification",
+    "population",
+    "truthing",
+    "deviation_rules",
     "arms",
     "readers",
     "members",
@@ -214,6 +217,9 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
             )
     study = _declare_subgroups(actor, study, top)
     study = _set_qualification(actor, study, top)
+    study = _set_population(actor, study, top)
+    study = _set_truthing(actor, study, top)
+    study = _set_deviation_rules(actor, study, top)
     for member in top.items("members"):
         member.check_keys({"username"})
         with _located(member, "username"):
@@ -244,6 +250,33 @@ def _set_qualification(actor: User, study: Study, top: _Fields) -> Study:
         return study
     with _at_line_of(top, "qualification"):
         return qualification.set_rule(actor=actor, study=study, rule=_plain(rule))
+
+
+def _set_population(actor: User, study: Study, top: _Fields) -> Study:
+    """The intended-use population (:mod:`studies.services.case_mix`), its errors at their line."""
+    population = top.node.value.get("population")
+    if population is None:
+        return study
+    with _at_line_of(top, "population"):
+        return case_mix.set_population(actor=actor, study=study, population=_plain(population))
+
+
+def _set_truthing(actor: User, study: Study, top: _Fields) -> Study:
+    """The truthing rule and panel (:mod:`studies.services.truthing`), its errors at their line."""
+    block = top.node.value.get("truthing")
+    if block is None:
+        return study
+    with _at_line_of(top, "truthing"):
+        return truthing.set_up_from_protocol(actor=actor, study=study, block=_plain(block))
+
+
+def _set_deviation_rules(actor: User, study: Study, top: _Fields) -> Study:
+    """How deviations are classified (:mod:`studies.services.deviations`), its errors at their line."""
+    rules = top.node.value.get("deviation_rules")
+    if rules is None:
+        return study
+    with _at_line_of(top, "deviation_rules"):
+        return deviations.set_rules(actor=actor, study=study, rules=_plain(rules))
 
 
 @contextlib.contextmanager

@@ -204,9 +204,9 @@ def check_reader_role(user: User) -> None:
 
 
 def check_member_role(user: User) -> None:
-    """Study members see truth and every read: never a reader."""
-    if user.role not in (Role.COORDINATOR, Role.STATISTICIAN, Role.ADMIN):
-        raise InvalidInput(f"{user.username} is not a coordinator or statistician", field="user")
+    """Study members see truth and every read (monitors: the study's locked evaluations only): never a reader."""
+    if user.role not in (Role.COORDINATOR, Role.STATISTICIAN, Role.MONITOR, Role.ADMIN):
+        raise InvalidInput(f"{user.username} is not a coordinator or statistician (nor a monitor)", field="user")
 
 
 @transaction.atomic

@@ -16,8 +16,10 @@ from studies.reports.figures import report_figures
 from studies.services.demo_analysis import simulate_reads
 
 EXPECTED_SECTIONS = [
-    "Study summary", "Methods", "Primary analysis (Obuchowski-Rockette)", "AI standalone performance",
-    "Sensitivity and specificity", "Reader-level results", "Subgroup analyses", "Reading time",
+    "Study summary", "Subject accountability", "Protocol deviations", "Reference standard", "Methods", "Primary analysis (Obuchowski-Rockette)", "AI standalone performance",
+    "Automation bias: AI-correct and AI-wrong cases",
+    "Sensitivity and specificity", "Reader-level results", "Subgroup analyses", "Case mix and subgroup performance",
+    "Reading time",
     "Inter-reader agreement", "Power for a follow-up study", "References",
 ]
 
@@ -55,7 +57,7 @@ def test_html_report_has_every_section_and_embedded_figures(finished, statistici
     html = response.content.decode()
     for title in EXPECTED_SECTIONS:
         assert f"<h2>{title}</h2>" in html
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 7
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (apt-get install poppler-utils)")
@@ -72,7 +74,8 @@ def test_pdf_report_text(finished, statistician, api, tmp_path):
 
 def test_figures_are_drawn(finished):
     figures = report_figures(finished.results)
-    assert set(figures) == {"roc_curves", "reader_foms", "ai_roc", "binormal_roc", "reading_time"}
+    assert set(figures) == {"roc_curves", "reader_foms", "ai_roc", "binormal_roc", "reading_time",
+                            "automation_bias_readers", "subgroup_forest"}
     for png in figures.values():
         pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
         assert pixels.shape[0] > 200 and pixels.std() > 10  # not blank

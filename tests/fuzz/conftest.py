@@ -52,12 +52,28 @@ def _seed() -> Seeded:
                              client_submitted_at=None)
     reads.submit_read(user=reader.user, assignment_id=first.pk, idempotency_key=uuid.uuid4(), values=values)
     job = jobs.enqueue(kind="generate_schedule", actor=coordinator, study=study, params={"seed": 1})
-    run = analysed_run(coordinator, create_user("stat", Role.STATISTICIAN))
+    statistician = create_user("stat", Role.STATISTICIAN)
+    run = analysed_run(coordinator, statistician)
+    evaluation = evaluated_update(run.study, statistician)
     return Seeded(
         tokens={"admin": api_token(admin.username), "reader": api_token(reader.user.username)},
         path_ids={"study_id": study.pk, "session_id": first.session_id, "assignment_id": first.pk,
-                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk, "run_id": run.pk},
+                  "read_id": Read.objects.get(assignment=first).pk, "job_id": job.pk, "run_id": run.pk,
+                  "evaluation_id": evaluation.pk, "look": 1},
     )
+
+
+def evaluated_update(study, statistician):
+    """A locked evaluation of the analysed study with one look: a model update scored like the cleared model."""
+    from studies.services import model_updates
+
+    evaluation = model_updates.lock_evaluation(
+        actor=statistician, study=study, name="plan",
+        criteria={"auc_noninferiority": {"margin": 0.05}, "subgroup_max_drop": {"variable": "site", "max": 0.1,
+                                                                                "min_per_class": 2}})
+    model_updates.evaluate_update(actor=statistician, evaluation=evaluation, model_name="next", model_version="2",
+                                  scores=evaluation.reference["scores"], operating_point=0.5, source="imported")
+    return evaluation
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ DOWNLOAD_MEDIA_TYPES = {
     "/api/v1/studies/{study_id}/schedule.csv": "text/csv",
     "/api/v1/studies/{study_id}/reads.csv": "text/csv",
     "/api/v1/studies/{study_id}/ai-output-sets/{set_id}/outputs.csv": "text/csv",
+    "/api/v1/evaluations/{evaluation_id}/looks/{look}/report.html": "text/html",
+    "/api/v1/evaluations/{evaluation_id}/looks/{look}/report.pdf": "application/pdf",
 }
 
 

@@ -20,7 +20,7 @@ from tests.conftest import create_study
 from .training_world import LESION, train_well, training_study
 
 COMPARED = ("primary", "study", "design", "ai_standalone", "ai_versus_readers", "subgroups", "operating_points",
-            "agreement", "reading_time")
+            "agreement", "reading_time", "automation_bias")
 
 
 def training_labels(study) -> set[str]:

@@ -1,7 +1,10 @@
 // HTTP to our own server only: the reading API (/api/v1) and DICOMweb (/dicomweb), with the
 // reader's session cookie. Nothing here talks to a third party.
 
-import { readAssignment, readSession, readTraining, readTrainingCase } from './payloads.js';
+import {
+  readAssignment, readSession, readTraining, readTrainingCase, readTruthingCase, readTruthingCases, readTruthingDisputes,
+  readTruthingPanels,
+} from './payloads.js';
 
 export class HttpError extends Error {
   constructor(status, body, url, retryAfter = null) {
@@ -86,6 +89,28 @@ export class ReadingApi {
   submitTrainingRead(body, signal) {
     const { study, ...score } = body;
     return sendRead(`${this.root}/studies/${study}/training/reads/`, 'POST', score, signal);
+  }
+  /** The truthing panels the user is on: their role, the round open to them, their progress. */
+  async truthingPanels() {
+    return readTruthingPanels((await request(`${this.root}/truthing/`)).data);
+  }
+  /** A truther's cases in the study's truthing, in order, each with the round open to them and whether it is done. */
+  async truthingCases(studyId) {
+    return readTruthingCases((await request(`${this.root}/studies/${studyId}/truthing/cases/`)).data);
+  }
+  /** One case to label: its images, the marks the rule allows, in round 2 the other experts' round-1 labels. */
+  async truthingCase(studyId, caseId) {
+    return readTruthingCase((await request(`${this.root}/studies/${studyId}/truthing/cases/${caseId}/`)).data);
+  }
+  /** The adjudicator's disputes: the cases the panel disagreed on, why, and whether adjudicated. */
+  async truthingDisputes(studyId) {
+    return readTruthingDisputes((await request(`${this.root}/studies/${studyId}/truthing/disputes/`)).data);
+  }
+  /** POST a truth label (or, with ``note``, an adjudication); resolves {status}. The study travels beside it. */
+  submitTruthing(body, signal) {
+    const { study, ...label } = body;
+    const what = 'note' in label ? 'adjudications' : 'labels';
+    return sendRead(`${this.root}/studies/${study}/truthing/${what}/`, 'POST', label, signal);
   }
 }
 

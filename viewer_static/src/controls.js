@@ -70,21 +70,42 @@ export class Controls {
         },
         true,
       );
-      element.addEventListener('pointerup', (e) => {
-        // A click, not a drag: a drag with the Mark tool does nothing.
-        if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 5) return;
+      const toCanvas = ([x, y]) => {
         const rect = element.getBoundingClientRect();
-        this._markAt(index, [e.clientX - rect.left, e.clientY - rect.top]);
+        return [x - rect.left, y - rect.top];
+      };
+      const canvasPoint = (e) => toCanvas([e.clientX, e.clientY]);
+      const dragged = (e) => Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 5;
+      // A drag with the Mark tool draws a box where the panel takes one (truthing); elsewhere it does nothing.
+      element.addEventListener('pointermove', (e) => {
+        if (down && this.scoring?.dragMark && dragged(e)) this._dragTo(index, toCanvas(down), canvasPoint(e), 'preview');
+      });
+      element.addEventListener('pointerup', (e) => {
+        if (!down) return;
+        if (!dragged(e)) this._markAt(index, canvasPoint(e));
+        else if (this.scoring?.dragMark) this._dragTo(index, toCanvas(down), canvasPoint(e), 'done');
+        down = null;
       });
     });
   }
 
-  _markAt(index, canvasPoint) {
+  /** The image point at a canvas point of viewport ``index``, or null outside the image. */
+  _imagePoint(index, canvasPoint) {
     const point = this.overlays.imagePointAt(index, canvasPoint);
     const image = this.hanging.viewports[index].getImageData?.();
     const [cols, rows] = image?.dimensions || [Infinity, Infinity];
-    if (point.x < 0 || point.y < 0 || point.x > cols || point.y > rows) return;
-    this.scoring?.addMark({ x: point.x, y: point.y, instance_uid: point.instanceUid, frame: point.frame });
+    return point.x < 0 || point.y < 0 || point.x > cols || point.y > rows ? null : point;
+  }
+
+  _markAt(index, canvasPoint) {
+    const point = this._imagePoint(index, canvasPoint);
+    if (!point) return;
+    this.scoring?.addMark({ x: point.x, y: point.y, instance_uid: point.instanceUid, frame: point.frame }, { viewport: index, point });
+  }
+
+  /** A drag between two canvas points of viewport ``index``: the box being drawn ('preview'), or drawn ('done'). */
+  _dragTo(index, from, to, phase) {
+    this.scoring.dragMark(this.overlays.imagePointAt(index, from), this.overlays.imagePointAt(index, to), { viewport: index, phase });
   }
 
   selectTool(name) {
@@ -120,7 +141,7 @@ export class Controls {
   }
 
   runAction(action) {
-    if (action === 'help') return showHelp(this.ui.help, { ai: !this.ui.ai.hidden });
+    if (action === 'help') return showHelp(this.ui.help, { ai: !this.ui.ai.hidden, truthing: Boolean(this.ui.others) });
     return this.tracked(() => this._viewAction(action));
   }
 

@@ -1,5 +1,6 @@
-// SVG layer over each viewport: AI findings (aided arms only), the reader's lesion marks, and in
-// training the truth's lesions once the reader's score is stored (feedback).
+// SVG layer over each viewport: AI findings (aided arms only), the reader's lesion marks, in
+// training the truth's lesions once the reader's score is stored (feedback), and in truthing the
+// experts' boxes, points and polygons (shapes.js), each in its class's colour with its label.
 // Positions are stored in image pixels (column x, row y) and mapped to the canvas on every
 // camera change, so they follow zoom and pan.
 
@@ -23,6 +24,7 @@ export class Overlays {
     this.marks = [];
     this.selectedMark = -1;
     this.lesions = [];
+    this.shapes = [];
     hanging.onRendered((index) => this.redrawViewport(index));
   }
 
@@ -40,6 +42,15 @@ export class Overlays {
   /** The truth's lesions (training feedback): centre and radius in image pixels; none to clear them. */
   setTruth(lesions) {
     this.lesions = lesions || [];
+    this.redraw();
+  }
+
+  /**
+   * Truthing marks: ``{mark, cls, label, open, labelAtEnd}`` where ``mark`` is a box, point or polygon in image
+   * pixels (shapes.js), ``cls`` its colour class, ``open`` a polygon still being drawn.
+   */
+  setShapes(shapes) {
+    this.shapes = shapes || [];
     this.redraw();
   }
 
@@ -82,6 +93,9 @@ export class Overlays {
     }
     for (const lesion of this.lesions) {
       if (here(lesion.sop_instance_uid, lesion.frame)) svg.append(...drawLesion(lesion, toCanvas));
+    }
+    for (const shape of this.shapes) {
+      if (here(shape.mark.sop_instance_uid, shape.mark.frame)) svg.append(drawShape(shape, toCanvas));
     }
     this.marks.forEach((mark, i) => {
       if (!here(mark.instance_uid, mark.frame)) return;
@@ -126,6 +140,33 @@ function drawFinding(f, toCanvas) {
     nodes.push(el('text', { class: 'rw-ai-label', x: cx + 12, y: cy - 12 }, label));
   }
   return nodes;
+}
+
+/**
+ * A truthing mark: a box's rectangle, a point's ring and cross, a polygon (open while drawn), with its label
+ * (``labelAtEnd``: at its lower right rather than its upper left).
+ */
+function drawShape({ mark, cls, label, open = false, labelAtEnd = false }, toCanvas) {
+  const pts = mark.points.map(([x, y]) => toCanvas(x, y));
+  const g = el('g', { class: `rw-shape ${cls}`, 'data-type': mark.type });
+  let anchor = pts[0];
+  if (mark.type === 'box') {
+    const [[x0, y0], [x1, y1]] = pts;
+    anchor = [Math.min(x0, x1), Math.min(y0, y1)];
+    g.append(el('rect', { x: anchor[0], y: anchor[1], width: Math.abs(x1 - x0), height: Math.abs(y1 - y0) }));
+  } else if (mark.type === 'point') {
+    const [cx, cy] = pts[0];
+    g.append(el('circle', { cx, cy, r: 6 }), el('path', { d: `M${cx - 12},${cy} H${cx + 12} M${cx},${cy - 12} V${cy + 12}` }));
+  } else {
+    g.append(el(open ? 'polyline' : 'polygon', { points: pts.map((p) => p.join(',')).join(' ') }));
+    if (open) g.append(el('circle', { cx: pts[0][0], cy: pts[0][1], r: 5, class: 'rw-first' }));
+  }
+  if (label && labelAtEnd) {
+    // Another expert's code at the lower right, clear of the top-left labels of the marks it overlaps.
+    const [ex, ey] = [Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
+    g.append(el('text', { x: ex + 4, y: ey + 14 }, label));
+  } else if (label) g.append(el('text', { x: anchor[0] + 4, y: anchor[1] - 6 }, label));
+  return g;
 }
 
 /** A lesion of the truth: its circle (the radius mapped like the centre, so it follows zoom) and its label. */

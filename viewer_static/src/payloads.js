@@ -7,7 +7,7 @@
 // Nothing is read from the worklist (Django renders that page) nor from the response to a
 // submitted or revised read (the outbox needs only its status). The training payloads (training
 // mode) are listed apart, in training_fields.json: only they carry truth, as feedback once the
-// reader's own score of the case is stored.
+// reader's own score of the case is stored. Truthing mode's payloads are listed in truthing_fields.json.
 
 function readScale(scale) {
   return {
@@ -143,5 +143,40 @@ export function readTrainingCase(payload) {
     read: read ? readOwnRead(read) : null,
     ai: ai ? ai.map(readAiOutput) : null,
     feedback: feedback ? readFeedback(feedback) : null,
+  };
+}
+
+// Truthing mode's payloads (truthing_fields.json): a panel member's panels, cases and disputes, and one case
+// with the other experts' labels where the round shows them. Nothing about the AI or readers is in them.
+
+function readTruthMark(mark) {
+  return { type: mark.type, sop_instance_uid: mark.sop_instance_uid, frame: mark.frame, points: mark.points.map(([x, y]) => [x, y]) };
+}
+
+/** GET /truthing/: the panels the user is on, their role and the round open to them. */
+export function readTruthingPanels(payload) {
+  return payload.map((p) => ({ study: p.study, title: p.title, role: p.role, round: p.round, state: p.state, reason_closed: p.reason_closed }));
+}
+
+/** GET /studies/<id>/truthing/cases/: a truther's cases in order, in the round open to them. */
+export function readTruthingCases(payload) {
+  return payload.map((c) => ({ case: c.case, position: c.position, round: c.round, done: c.done }));
+}
+
+/** GET /studies/<id>/truthing/disputes/: the disputed cases, why, and whether adjudicated. */
+export function readTruthingDisputes(payload) {
+  return payload.map((d) => ({ case: d.case, why: d.why, adjudicated: d.adjudicated }));
+}
+
+/** GET /studies/<id>/truthing/cases/<case>/: one case; ``own`` only says whether it is labelled already. */
+export function readTruthingCase(payload) {
+  return {
+    label: payload.label,
+    study_instance_uid: payload.study_instance_uid,
+    is_open: payload.is_open,
+    reason_closed: payload.reason_closed,
+    marks_allowed: [...payload.marks_allowed],
+    own: payload.own ? { label: payload.own.label } : null,
+    others: payload.others.map((o) => ({ member: o.member, round: o.round, label: o.label, lesions: o.lesions.map(readTruthMark) })),
   };
 }

@@ -28,6 +28,16 @@ export const SHORTCUTS = [
 
 const UNDO_KEY = 'U';
 
+// Truthing mode has no rating, undo or going back; its mark tool draws the kinds the study allows.
+const TRUTHING_KEYS = {
+  M: 'Mark tool: drag a box, click a point, or click a polygon vertex by vertex (its first vertex again closes it)',
+  'Y  N': 'Label: diseased / not diseased',
+  Delete: 'Remove the selected (or last) mark, or the polygon being drawn',
+  C: 'Comment (the adjudicator: the note)',
+};
+const NOT_IN_TRUTHING = new Set(['1 … 9', '[  ]  /  {  }', 'U', 'B']);
+export const TRUTHING_SHORTCUTS = SHORTCUTS.filter(([key]) => !NOT_IN_TRUTHING.has(key)).map(([key, what]) => [key, TRUTHING_KEYS[key] ?? what]);
+
 /** An element with attributes (false or null ones left out) and children (null ones left out). */
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,7 +58,7 @@ function actionButton(action, label, key, icon) {
   return h('button', { type: 'button', 'data-action': action, 'aria-keyshortcuts': key, title: `${label} (${key})` }, h('span', { class: 'icon', 'aria-hidden': 'true' }, icon), h('span', { class: 'txt' }, label));
 }
 
-export function buildShell(root, { worklistUrl, training = false }) {
+export function buildShell(root, { worklistUrl, training = false, truthing = false }) {
   const presets = h(
     'select',
     { id: 'rw-presets', 'aria-label': 'Window presets (Shift+1 … Shift+4)', title: 'Window presets (Shift+1 … Shift+4)' },
@@ -81,11 +91,12 @@ export function buildShell(root, { worklistUrl, training = false }) {
     { class: 'rw-header' },
     h('a', { href: worklistUrl, class: 'rw-back' }, '← Worklist'),
     training ? h('span', { id: 'rw-mode', class: 'rw-badge rw-training', title: 'Training cases: scores here are practice with feedback, never part of the study' }, 'TRAINING') : null,
+    truthing ? h('span', { id: 'rw-mode', class: 'rw-badge rw-truthing', title: 'Truthing: your labels establish the reference standard' }, 'TRUTHING') : null,
     h('div', { class: 'rw-title', id: 'rw-title' }),
     h('div', { id: 'rw-case', 'aria-live': 'polite' }),
     h('button', { type: 'button', id: 'rw-previous', class: 'rw-link', hidden: true, 'aria-keyshortcuts': 'B', title: 'Back to the previous case to change its score (B)' }, '◀ Previous case'),
     h('span', { id: 'rw-arm', class: 'rw-badge' }),
-    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': training ? 'Training progress' : 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
+    h('div', { class: 'rw-progress' }, h('progress', { id: 'rw-progress', 'aria-label': training ? 'Training progress' : truthing ? 'Truthing progress' : 'Session progress', max: 1, value: 0 }), h('span', { id: 'rw-progress-text' })),
     h('div', { id: 'rw-save', role: 'status', 'aria-live': 'polite', class: 'rw-save' }),
   );
   const viewports = h('main', { id: 'rw-viewports', class: 'rw-viewports', 'aria-label': 'Images' });
@@ -95,6 +106,7 @@ export function buildShell(root, { worklistUrl, training = false }) {
   const ai = h('section', { id: 'rw-ai', class: 'rw-panel rw-ai', 'aria-label': 'AI result', hidden: true });
   const scoring = h('section', { id: 'rw-scoring', class: 'rw-panel', 'aria-label': 'Scoring' });
   const feedback = training ? h('section', { id: 'rw-feedback', class: 'rw-panel rw-feedback', 'aria-label': 'Feedback', 'aria-live': 'polite', hidden: true }) : null;
+  const others = truthing ? h('section', { id: 'rw-others', class: 'rw-panel rw-others', 'aria-label': 'Other experts', hidden: true }) : null;
   const qualification = training ? h('section', { id: 'rw-qualification', class: 'rw-panel rw-qualification', 'aria-label': 'Qualification', hidden: true }) : null;
   const help = h(
     'dialog',
@@ -103,8 +115,8 @@ export function buildShell(root, { worklistUrl, training = false }) {
     h('table', {}, h('tbody')),
     h('form', { method: 'dialog' }, h('button', { class: 'primary' }, 'Close')),
   );
-  const side = h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, feedback, ai, scoring, qualification);
-  const shell = h('div', { class: `rw-shell${training ? ' training' : ''}` }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), side, help);
+  const side = h('aside', { class: 'rw-side', 'aria-label': 'Case panel' }, notice, feedback, ai, others, scoring, qualification);
+  const shell = h('div', { class: `rw-shell${training ? ' training' : ''}${truthing ? ' truthing' : ''}` }, header, toolbar, h('div', { class: 'rw-stage' }, viewports, status, armCue), side, help);
   root.replaceChildren(shell);
   return {
     toolbar,
@@ -117,6 +129,7 @@ export function buildShell(root, { worklistUrl, training = false }) {
     scoring,
     feedback,
     qualification,
+    others,
     help,
     save: header.querySelector('#rw-save'),
     title: header.querySelector('#rw-title'),
@@ -128,10 +141,10 @@ export function buildShell(root, { worklistUrl, training = false }) {
   };
 }
 
-/** The shortcut list; the AI line only where the case shows AI (nothing about AI otherwise). */
-export function showHelp(dialog, { ai = false } = {}) {
+/** The shortcut list (``truthing``: truthing mode's); the AI line only where the case shows AI (nothing about AI otherwise). */
+export function showHelp(dialog, { ai = false, truthing = false } = {}) {
   const orientation = ['R L A P H F at the image edges', ORIENTATION_LEGEND.map(([k, v]) => `${k} ${v}`).join(', ')];
-  const rows = [...SHORTCUTS, ...(ai ? [['A', 'Show / hide the AI findings']] : []), orientation];
+  const rows = [...(truthing ? TRUTHING_SHORTCUTS : SHORTCUTS), ...(ai ? [['A', 'Show / hide the AI findings']] : []), orientation];
   dialog.querySelector('tbody').replaceChildren(
     ...rows.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, v))),
   );
@@ -226,21 +239,22 @@ export function showArmCue(banner, badge, cue) {
   banner.timer = setTimeout(hide, 6000);
 }
 
-export function renderSaveState(element, status) {
+/** The header's save state of the outbox; ``noun``: what it holds (scores; labels in truthing). */
+export function renderSaveState(element, status, noun = 'score') {
   let text;
   let kind;
   if (status.rejected.length) {
-    text = `${status.rejected.length} score${status.rejected.length > 1 ? 's' : ''} refused by the server: ${status.rejected[0].error}`;
+    text = `${status.rejected.length} ${noun}${status.rejected.length > 1 ? 's' : ''} refused by the server: ${status.rejected[0].error}`;
     kind = 'error';
   } else if (status.pending && status.sending) {
-    text = `Saving ${status.pending} score${status.pending > 1 ? 's' : ''}…`;
+    text = `Saving ${status.pending} ${noun}${status.pending > 1 ? 's' : ''}…`;
     kind = 'saving';
   } else if (status.pending) {
     const wait = status.nextRetryAt ? Math.max(0, Math.round((status.nextRetryAt - Date.now()) / 1000)) : 0;
-    text = `${status.pending} score${status.pending > 1 ? 's' : ''} kept in this browser, not yet saved (${status.lastError || 'waiting'}); retrying${wait ? ` in ${wait} s` : ''}`;
+    text = `${status.pending} ${noun}${status.pending > 1 ? 's' : ''} kept in this browser, not yet saved (${status.lastError || 'waiting'}); retrying${wait ? ` in ${wait} s` : ''}`;
     kind = 'offline';
   } else {
-    text = 'All scores saved';
+    text = `All ${noun}s saved`;
     kind = 'saved';
   }
   element.textContent = text;

@@ -1,8 +1,9 @@
 // What the reading page and its training mode share: the imaging (Cornerstone, the frame loader,
 // the hanging, overlays and readouts), the controls, the status line, the scoring panel, the AI
 // panel, a case's images brought on screen with their timings, and the record of what the reader
-// does. The case flows are session.js (a reading session) and training.js (training mode); each
-// keeps its state in a store whose ``current`` is the case on screen.
+// does. The case flows are session.js (a reading session), training.js (training mode) and
+// truthing.js (truthing mode, never the AI panel); each keeps its state in a store whose
+// ``current`` is the case on screen.
 
 import { DicomWeb, ReadingApi } from './api.js';
 import { CaseImages, Hanging, initImaging, viewportProbe } from './viewport.js';
@@ -20,10 +21,10 @@ export const clock = () => performance.now();
 export class Workstation {
   /**
    * @param {object} config the page's (rw-config): apiRoot, dicomwebRoot, worklistUrl, user, and
-   *   sessionId or trainingStudyId
+   *   sessionId, trainingStudyId or truthingStudyId
    * @param {{current: object|null, activeViewport: number, isShowing: Function}} store the flow's state
    */
-  constructor(config, store, { training = false } = {}) {
+  constructor(config, store, { training = false, truthing = false } = {}) {
     this.config = config;
     this.store = store;
     this.params = new URLSearchParams(location.search);
@@ -38,7 +39,7 @@ export class Workstation {
     });
     // Test and benchmark hook: timings and the viewports; nothing about truth or other readers.
     this.probe = window.__rw = { ready: false, caseReady: false, timings: [], errors: [] };
-    this.ui = buildShell(document.getElementById('rw-app'), { worklistUrl: config.worklistUrl, training });
+    this.ui = buildShell(document.getElementById('rw-app'), { worklistUrl: config.worklistUrl, training, truthing });
     this.scoring = null;
   }
 
@@ -93,8 +94,13 @@ export class Workstation {
       onSubmit,
       onMarksChanged: (marks, selected) => this.overlays.setMarks(marks, selected),
     });
-    Object.assign(this.probe, { ready: true, hanging: this.hanging }, viewportProbe(this.hanging, this.frames));
+    this.markReady();
     return this.scoring;
+  }
+
+  /** The probe says the workstation is ready, and gives the viewports' helpers. */
+  markReady() {
+    Object.assign(this.probe, { ready: true, hanging: this.hanging }, viewportProbe(this.hanging, this.frames));
   }
 
   /** The query string of the case on screen, keeping the forced rendering path and transfer form. */

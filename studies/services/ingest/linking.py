@@ -12,6 +12,10 @@ from studies.models import Case, DicomStudy, Study
 from .keys import deid_key_for, keyed_hash
 
 LINK_COLUMNS = ("study_instance_uid", "accession_number")
+# Key of DicomStudy.deidentification under which ingest keeps the coarse attributes read before
+# de-identification (mrmc.dicom.characteristics; those of the DICOM study's first instance stored), until
+# linking copies them to the case.
+CASE_ATTRIBUTES = "case_attributes"
 
 
 def parse_link_mapping(data: bytes) -> dict[str, tuple[str, str]]:
@@ -73,9 +77,19 @@ def _find_dicom_study(uid, accession, key, by_uid, by_accession) -> DicomStudy |
 
 
 def _link(case: Case, dicom_study: DicomStudy) -> None:
-    """Both saves are audited (signals), with the UID before and after."""
+    """Both saves are audited (signals), with the UID and the acquisition attributes before and after.
+
+    The case takes the coarse attributes its images carried (age band, sex, equipment), over any it had.
+    """
+    changed = []
     if case.study_instance_uid != dicom_study.study_instance_uid:
         case.study_instance_uid = dicom_study.study_instance_uid
-        case.save(update_fields=["study_instance_uid"])
+        changed.append("study_instance_uid")
+    attributes = {**case.acquisition, **dicom_study.deidentification.get(CASE_ATTRIBUTES, {})}
+    if attributes != case.acquisition:
+        case.acquisition = attributes
+        changed.append("acquisition")
+    if changed:
+        case.save(update_fields=changed)
     dicom_study.case = case
     dicom_study.save(update_fields=["case"])

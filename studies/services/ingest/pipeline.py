@@ -19,6 +19,7 @@ from django.db import DatabaseError
 from pydicom.dataset import Dataset
 
 from mrmc.dicom.archive import ArchiveRefused
+from mrmc.dicom.characteristics import DEFAULT_AGE_BANDS, coarse_attributes
 from mrmc.dicom.deid import check_identified, deidentify, remap_uid
 from mrmc.dicom.limits import DicomLimits
 from mrmc.dicom.parse import InvalidDicom, read_instance, write_instance
@@ -30,7 +31,7 @@ from studies.permissions import Action, require
 
 from .image_stores import ImageArchiveUnavailable, image_store
 from .keys import deid_key_for, keyed_hash
-from .linking import link_cases
+from .linking import CASE_ATTRIBUTES, link_cases
 from .report import IngestReport, Problem, StoredInstance
 from .sources import DicomSource, Rejected, count_sources, dicom_limits, file_sources, named_paths
 from .store import Conflict, ImageStore, is_duplicate, store_instance
@@ -70,7 +71,7 @@ def ingest(
     require_images_may_be_added(actor=actor, study=study)
     report = IngestReport()
     context = _Context(study, deid_key_for(study), deidentify_files, parse_rules(study.pixel_cleaning), dicom_limits(),
-                       image_store(), study_instance_uid)
+                       image_store(), study_instance_uid, age_bounds(study))
     last_progress = time.monotonic()
     for done, (name, read) in enumerate(sources, start=1):
         _ingest_source(context, name, read, report)
@@ -81,6 +82,12 @@ def ingest(
         progress(1.0, f"{report.files} of {report.files} files")
     report.linked = link_cases(study=study)
     return report
+
+
+def age_bounds(study: Study) -> tuple[int, ...]:
+    """The lower bounds of the age bands recorded from ``study``'s images: its population's ``age_bands``
+    (:mod:`studies.services.case_mix`), else the default ones."""
+    return tuple((study.population or {}).get("age_bands") or DEFAULT_AGE_BANDS)
 
 
 def require_images_may_be_added(*, actor: User, study: Study) -> None:
@@ -116,6 +123,7 @@ class _Context:
     limits: DicomLimits
     store: ImageStore
     study_instance_uid: str | None = None
+    age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
 
 
 def _ingest_source(context: _Context, name: str, read: Callable[[], bytes], report: IngestReport) -> None:
@@ -145,7 +153,10 @@ def _ingest_one(context: _Context, name: str, read: Callable[[], bytes], report:
     ds = parsed.dataset
     accession_hash = keyed_hash(parsed.accession_number, context.key)
     pixel_rule = find_rule(ds, context.pixel_rules)  # matched on the attributes as received
+    case_attributes = coarse_attributes(ds, age_bands=context.age_bands)  # for the case record, before they go
     deid = _deidentify(ds, context.key) if context.deidentify_files else {}
+    if case_attributes:
+        deid[CASE_ATTRIBUTES] = case_attributes
     if pixel_rule is not None:
         try:
             clean_pixels(ds, pixel_rule)

@@ -43,7 +43,7 @@ class WorldIds:
 
 @dataclass(frozen=True)
 class RouteTargetIds:
-    """A study in every other status a route needs, and a finished analysis run."""
+    """A study in every other status a route needs, and a finished analysis run (whose study is the analysed one)."""
 
     studies_by_status: dict[str, int]
     finished_run: int
@@ -125,7 +125,8 @@ def route_targets(world_ids, django_db_blocker) -> RouteTargetIds:
         users = User.objects.in_bulk(world_ids.users.values())
         coordinator, statistician = users[world_ids.users["coordinator"]], users[world_ids.users["statistician"]]
         studies = {}
-        for status in sorted({rule.state for rules in MATRIX.values() for rule in rules.values()} - {Study.Status.READING}):
+        built = {Study.Status.READING, Study.Status.ANALYZED}  # the world's study, the finished run's
+        for status in sorted({rule.state for rules in MATRIX.values() for rule in rules.values()} - built):
             study = create_study(coordinator, n_readers=2, n_cases=4, status=status)
             study_services.add_member(actor=coordinator, study=study, user=statistician)
             if status == Study.Status.DRAFT:  # a model to compute with, and a second output set, not shown
@@ -134,7 +135,9 @@ def route_targets(world_ids, django_db_blocker) -> RouteTargetIds:
                 imports.import_ai_outputs(actor=coordinator, study=study, filename="next.csv",
                                           data=b"case,model_name,model_version,score\nC000,model,next,0.5\n")
             studies[status] = study.pk
-        return RouteTargetIds(studies_by_status=studies, finished_run=_finished_run(coordinator, statistician).pk)
+        run = _finished_run(coordinator, statistician)
+        studies[Study.Status.ANALYZED] = run.study_id
+        return RouteTargetIds(studies_by_status=studies, finished_run=run.pk)
 
     yield from kept_for_scope(django_db_blocker, build)
 

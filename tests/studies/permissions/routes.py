@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, get_resolver, reverse
 
 from mrmc.inference.demo_detector import SHIPPED_CARD, SHIPPED_MODEL
-from studies.models import AuditEvent, Study
+from studies.models import AuditEvent, Role, Study, TruthingMember, User
 from tests.dicomweb.images import case_datasets
 
 ROLES = ["anonymous", "reader", "other_reader", "coordinator", "other_coordinator", "statistician", "admin"]
@@ -27,7 +27,10 @@ SIGNED_IN = frozenset(ROLES) - {"anonymous"}
 # enrolled in every study of the tests, so staff routes refuse them with 403.
 OUTSIDERS = frozenset({"other_reader", "other_coordinator"})
 NOBODY = frozenset()
+ADMIN = frozenset({"admin"})
+MONITORING_HIDDEN = frozenset({"coordinator", "other_coordinator", "statistician"})  # may see deployments, not this
 DRAFT, ENROLLING, READING = Study.Status.DRAFT, Study.Status.ENROLLING, Study.Status.READING
+ANALYZED = Study.Status.ANALYZED  # the finished run's study
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,17 @@ MATRIX = {
     "schedule-csv": {"get": Rule(STAFF)},
     "progress": {"get": Rule(STAFF)},
     "readiness": {"get": Rule(STAFF)},
+    "population": {"get": Rule(STAFF), "put": Rule(CHANGE, state=ENROLLING)},
     "monitoring": {"get": Rule(STAFF)},
     "study-reads": {"get": Rule(STAFF)},
     "study-reads-csv": {"get": Rule(STAFF)},
     "audit": {"get": Rule(STAFF)},
+    "accountability": {"get": Rule(STAFF)},
+    "case-exclusions": {"get": Rule(STAFF), "post": Rule(CHANGE)},
+    "case-exclusion-withdraw": {"post": Rule(CHANGE)},
+    "deviation-list": {"get": Rule(STAFF), "post": Rule(CHANGE, 201)},
+    "deviation-detect": {"post": Rule(CHANGE)},
+    "deviation-review": {"post": Rule(CHANGE)},
     # A job is shown to its creator and the members of its study; to everyone else it does not exist.
     "job-detail": {"get": Rule(STAFF, hidden_from=SIGNED_IN - STAFF)},
     "analysis-run-list": {"get": Rule(STAFF), "post": Rule(STAFF, 202)},
@@ -102,13 +112,52 @@ MATRIX = {
     "training": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
     "training-case": {"get": Rule(READER, hidden_from=frozenset({"other_reader"}))},
     "training-read-list": {"post": Rule(READER, 201, hidden_from=frozenset({"other_reader"}))},
+    # A truthing panel's own routes: no role here is a truther (tests/studies/truthing covers the panel).
+    "truthing-panels": {"get": Rule(NOBODY, hidden_from=NOBODY)},
+    "truthing-cases": {"get": Rule(NOBODY, hidden_from=NOBODY)},
+    "truthing-case": {"get": Rule(NOBODY, hidden_from=NOBODY)},
+    "truthing-labels": {"post": Rule(NOBODY, 201, hidden_from=NOBODY)},
+    "truthing-adjudications": {"post": Rule(NOBODY, 201, hidden_from=NOBODY)},
+    "truthing-disputes": {"get": Rule(CHANGE)},
+    "truthing-agreement": {"get": Rule(STAFF)},
+    # The study here has no truthing panel: those who may finalize one are told so (409), the others refused.
+    "truthing-finalize": {"post": Rule(CHANGE, 409)},
+    "truthing-rule": {"get": Rule(STAFF), "put": Rule(CHANGE)},
+    "truthing-members": {"get": Rule(STAFF), "post": Rule(CHANGE, 201)},
+    "truthing-member": {"delete": Rule(CHANGE, 204)},
+    # Locked evaluations of the analysed study (a monitor member may too: tests/studies/model_updates)
+    "study-evaluations": {"get": Rule(STAFF, state=ANALYZED), "post": Rule(STAFF, 201, state=ANALYZED)},
+    "evaluation-detail": {"get": Rule(STAFF, state=ANALYZED)},
+    "evaluation-looks": {"post": Rule(STAFF, 201, state=ANALYZED)},
+    "evaluation-look-report-html": {"get": Rule(STAFF, state=ANALYZED)},
+    "evaluation-look-report-pdf": {"get": Rule(STAFF, state=ANALYZED)},
+    # Field monitoring: the deployment here (admin's) has no members; staff who may see deployments are told it
+    # does not exist, readers that they may not (tests/studies/field_monitoring covers the monitor role).
+    "monitoring-deployment-list": {"get": Rule(STAFF | {"other_coordinator"}, hidden_from=NOBODY),
+                                   "post": Rule(ADMIN, 201, hidden_from=NOBODY)},
+    "monitoring-deployment-detail": {"get": Rule(ADMIN, hidden_from=MONITORING_HIDDEN),
+                                     "patch": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-records": {"get": Rule(ADMIN, hidden_from=MONITORING_HIDDEN),
+                           "post": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-records-import": {"post": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-windows": {"get": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-compute": {"post": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-alarms": {"get": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
+    "monitoring-alarm-acknowledge": {"post": Rule(ADMIN, hidden_from=MONITORING_HIDDEN)},
     "api-logout": {"post": Rule(SIGNED_IN, 204)},
     "api-logout-all": {"post": Rule(SIGNED_IN, 204)},
 }
+POPULATION = {"variables": {"sex": {"source": "acquisition", "targets": {"F": 0.5, "M": 0.5}}}}
+TRUTHING_RULE = {"rounds": 2, "marks": ["box"], "matching": {"iou": 0.5, "point_radius": 10.0}, "thresholds": {},
+                 "final": "adjudicated"}
+EVALUATION_CRITERIA = {"auc_noninferiority": {"margin": 0.05}, "sensitivity_floor": 0.2}
 # A value of the right type for each route parameter that is not a number, to build any route's URL.
 SAMPLE_VALUES = {"upload_id": uuid.UUID(int=1)}
 PUBLIC = {"api-token"}  # obtaining a token is how one authenticates
-WRITES = [(name, method) for name, methods in MATRIX.items() for method in methods if method != "get"]
+# Writes a role here makes, and makes successfully in the world of these tests: a truthing panel's labels and
+# adjudications, and finalizing a panel's truth, are checked in tests/studies/truthing.
+WRITES = [(name, method) for name, methods in MATRIX.items() for method, rule in methods.items()
+          if method != "get" and rule.allowed and rule.status < 400]
 
 
 def api_url_names() -> set[str]:
@@ -165,7 +214,26 @@ BODIES = {
     ("ai-model-precompute", "post"): lambda world, study: {"device": "cpu"},
     ("reader-list", "post"): lambda world, study: {"username": "outsider_reader"},
     ("schedule", "post"): lambda world, study: {"seed": 1},
+    ("population", "put"): lambda world, study: {"population": POPULATION},
+    ("truthing-rule", "put"): lambda world, study: {"rule": TRUTHING_RULE},
+    ("truthing-members", "post"): lambda world, study: {"username": panel_truther("truther_new").username},
+    ("truthing-finalize", "post"): lambda world, study: {},
+    ("case-exclusions", "post"): lambda world, study: {"case": "C001", "reason": "wrong patient"},
+    ("case-exclusion-withdraw", "post"): lambda world, study: _excluded(study, "C001"),
+    ("deviation-list", "post"): lambda world, study: {"kind": "other", "description": "read at home"},
+    ("deviation-review", "post"): lambda world, study: {"note": "reader retrained", "severity": "major"},
+    ("monitoring-deployment-list", "post"): lambda world, study: {"name": "Detector, second region",
+                                                                  "device": "Detector 1.0"},
+    ("monitoring-deployment-detail", "patch"): lambda world, study: {"description": "EU sites"},
+    ("monitoring-records", "post"): lambda world, study: {"records": [FIELD_RECORD]},
+    ("monitoring-records-import", "post"): lambda world, study: {"file": SimpleUploadedFile(
+        "records.csv", ",".join(FIELD_RECORD).encode() + b"\n" + ",".join(map(str, FIELD_RECORD.values())).encode())},
+    ("monitoring-alarm-acknowledge", "post"): lambda world, study: {"note": "site C's software rolled back"},
     ("analysis-run-list", "post"): lambda world, study: {"options": {}},
+    ("study-evaluations", "post"): lambda world, study: {"name": "plan", "criteria": EVALUATION_CRITERIA},
+    ("evaluation-looks", "post"): lambda world, study: {
+        "model_name": "next", "model_version": "2", "operating_point": 0.5,
+        "scores": {case["case"]: 0.5 for case in study.locked_evaluations.latest("pk").cases}},  # url_for's
     ("power-simulation", "post"): lambda world, study: {
         "plan": {"design": "fully_crossed", "effect": 0.05, "readers": [4], "cases": [40]}, "studies": 100},
     ("read-list", "post"): lambda world, study: {"assignment": world.assignment.pk,
@@ -174,7 +242,10 @@ BODIES = {
     ("training-read-list", "post"): lambda world, study: {"case": world.training_case.pk, "arm": "unaided",
                                                           "idempotency_key": str(uuid.uuid4()), "rating": 50},
 }
-MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post"), ("ai-model-list", "post")}
+MULTIPART = {("case-import", "post"), ("ai-output-import", "post"), ("dicom-upload", "post"), ("ai-model-list", "post"),
+             ("monitoring-records-import", "post")}
+FIELD_RECORD = {"case_key": "K1", "site": "site-A", "model_version": "1.0.0", "score": 0.8,
+                "acquired_at": "2026-01-05T10:00:00+00:00"}
 # Requests whose body is bytes, not keys: (body, content type, headers) of one that succeeds.
 RAW = {("upload-detail", "patch"): lambda: (dicom_file(), "application/offset+octet-stream", {"HTTP_UPLOAD_OFFSET": "0"})}
 
@@ -200,9 +271,63 @@ def url_for(world, name: str, method: str) -> str:
         "model_id": lambda: study.ai_models.order_by("pk").first().pk,
         "upload_id": lambda: upload_of_dicom_file(world, study, received=name == "upload-complete").pk,
         "case_id": lambda: world.training_case.pk,
+        "member_id": lambda: TruthingMember.objects.create(study=study, user=panel_truther("truther_on_panel"),
+                                                           code="E1").pk,
         "arm": lambda: "unaided",
+        "deviation_id": lambda: recorded_deviation(study).pk,
+        "deployment_id": lambda: monitored_deployment().pk,
+        "alarm_id": lambda: monitoring_alarm().pk,
+        "evaluation_id": lambda: locked_evaluation(world, study).pk,
+        "look": lambda: 1,
     }
     return reverse(name, kwargs={param: values[param]() for param in route_params(name)})
+
+
+def locked_evaluation(world, study: Study):
+    """An evaluation of the analysed study with one look (the report's), locked by its statistician."""
+    from studies.services import model_updates
+
+    actor = world.users["statistician"]
+    evaluation = model_updates.lock_evaluation(actor=actor, study=study, name="plan", criteria=EVALUATION_CRITERIA)
+    model_updates.evaluate_update(actor=actor, evaluation=evaluation, model_name="next", model_version="1",
+                                  scores=evaluation.reference["scores"], operating_point=0.5, source="imported")
+    return evaluation
+
+
+def panel_truther(username: str) -> User:
+    """A user with the truther role, created without an audit event (it is the request's premise, not its effect)."""
+    user = User.objects.filter(username=username).first()
+    return user or User.objects.bulk_create([User(username=username, role=Role.TRUTHER)])[0]
+
+
+def _excluded(study: Study, label: str) -> dict:
+    """The body that takes case ``label`` back into the analysis, excluded here (unaudited: the request's event
+    is the one looked for)."""
+    study.cases.filter(label=label).update(excluded_reason="wrong patient", excluded_at=study.created_at)
+    return {"case": label, "reason": "the right patient after all"}
+
+
+def recorded_deviation(study: Study):
+    from studies.models import ProtocolDeviation
+
+    return ProtocolDeviation.objects.create(study=study, kind="other", severity="minor", source="recorded",
+                                            description="read at home", occurred_at=study.created_at)
+
+
+def monitored_deployment():
+    """A deployment without members (an admin's)."""
+    from studies.models import MonitoredDeployment
+
+    return MonitoredDeployment.objects.get_or_create(name="Detector in the field", defaults={"device": "Detector 1.0"})[0]
+
+
+def monitoring_alarm():
+    from studies.models import MonitoringAlarm
+
+    return MonitoringAlarm.objects.create(deployment=monitored_deployment(), rule="cusum", kind="cusum",
+                                          raised_at="2026-07-20T00:00:00Z",
+                                          details={"group": "site=site-C", "case_key": "K1", "statistic": 210,
+                                                   "threshold": 209})
 
 
 def upload_of_dicom_file(world, study: Study, *, received: bool):

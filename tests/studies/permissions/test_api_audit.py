@@ -10,7 +10,7 @@ import pytest
 
 from studies.models import AuditEvent
 
-from .routes import MATRIX, WRITES, call, last_event_seq, url_for
+from .routes import MATRIX, POPULATION, TRUTHING_RULE, WRITES, call, last_event_seq, url_for
 
 pytestmark = pytest.mark.usefixtures("route_targets")  # the studies in other statuses and the finished run
 
@@ -64,8 +64,30 @@ def _expected(name, method, world, study, body, user, url) -> Expected:
                                                       {"job": body.get("job", {}).get("id")}),
         ("reader-list", "post"): lambda: Expected("create", "studies.Reader", {body.get("id")}, study.pk,
                                                   {"user_id": world.users["other_reader"].pk}),
+        ("population", "put"): lambda: Expected("update", "studies.Study", {study.pk}, study.pk,
+                                                {"population": POPULATION}),
         ("schedule", "post"): lambda: Expected("generate_schedule", "studies.Study", {study.pk}, study.pk,
                                                {"seed": 1, "sessions": study.sessions.count()}),
+        ("truthing-rule", "put"): lambda: Expected("update", "studies.Study", {study.pk}, study.pk,
+                                                   {"truthing": TRUTHING_RULE}),
+        ("truthing-members", "post"): lambda: Expected("create", "studies.TruthingMember", {body.get("id")}, study.pk,
+                                                       {"code": "E1"}),
+        ("truthing-member", "delete"): lambda: Expected("delete", "studies.TruthingMember", {url_id(url, "members")},
+                                                        study.pk),
+        ("case-exclusions", "post"): lambda: Expected("update", "studies.Case", {study.cases.get(label="C001").pk},
+                                                      study.pk, {"excluded_reason": "wrong patient"}),
+        ("case-exclusion-withdraw", "post"): lambda: Expected(
+            "update", "studies.Case", {study.cases.get(label="C001").pk}, study.pk, {"excluded_reason": ""}),
+        ("deviation-list", "post"): lambda: Expected("create", "studies.ProtocolDeviation", {body.get("id")},
+                                                     study.pk, {"description": "read at home"}),
+        ("deviation-detect", "post"): lambda: Expected("deviations_detected", "studies.Study", {study.pk}, study.pk),
+        ("deviation-review", "post"): lambda: Expected("update", "studies.ProtocolDeviation",
+                                                       {url_id(url, "deviations")}, study.pk,
+                                                       {"review_note": "reader retrained", "severity": "major"}),
+        ("study-evaluations", "post"): lambda: Expected("create", "studies.LockedEvaluation", {body.get("id")},
+                                                        study.pk, {"name": "plan"}),
+        ("evaluation-looks", "post"): lambda: Expected("create", "studies.ModelUpdateEvaluation", {body.get("id")},
+                                                       study.pk, {"look": 2, "model_version": "2"}),
         ("analysis-run-list", "post"): lambda: Expected("analysis_started", "studies.AnalysisRun", {body.get("id")},
                                                         study.pk),
         ("power-simulation", "post"): lambda: Expected("power_simulation_started", "studies.Job", {body.get("id")},
@@ -75,6 +97,20 @@ def _expected(name, method, world, study, body, user, url) -> Expected:
                                                    {"rating": 55, "revision": 1}),
         ("training-read-list", "post"): lambda: Expected("create", "studies.TrainingRead",
                                                          {body.get("read", {}).get("id")}, study.pk, {"rating": 50}),
+        ("monitoring-deployment-list", "post"): lambda: Expected(
+            "create", "studies.MonitoredDeployment", {body.get("id")}, None, {"name": "Detector, second region"}),
+        ("monitoring-deployment-detail", "patch"): lambda: Expected(
+            "update", "studies.MonitoredDeployment", {url_id(url, "deployments")}, None, {"description": "EU sites"}),
+        ("monitoring-records", "post"): lambda: Expected(
+            "field_records_imported", "studies.MonitoredDeployment", {url_id(url, "deployments")}, None,
+            {"count": 1, "created": 1, "source": "api"}),
+        ("monitoring-records-import", "post"): lambda: Expected(
+            "field_records_imported", "studies.MonitoredDeployment", {url_id(url, "deployments")}, None,
+            {"count": 1, "source": "csv:records.csv"}),
+        ("monitoring-compute", "post"): lambda: Expected(
+            "field_monitoring_computed", "studies.MonitoredDeployment", {url_id(url, "deployments")}, None),
+        ("monitoring-alarm-acknowledge", "post"): lambda: Expected(
+            "update", "studies.MonitoringAlarm", {url_id(url, "alarms")}, None, {"note": "site C's software rolled back"}),
         ("api-logout", "post"): lambda: Expected("auth.logout", "auth.User", {user.pk}, None),
         ("api-logout-all", "post"): lambda: Expected("auth.token_revoked", "auth.User", {user.pk}, None),
     }

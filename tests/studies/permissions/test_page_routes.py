@@ -43,9 +43,15 @@ PAGES = {
     ("reader-worklist", "get"): READER_PAGE,
     ("reading", "get"): {**READER_PAGE, "other_reader": 404},  # not their session
     ("reader-training", "get"): {**READER_PAGE, "other_reader": 404},  # not a study they read in
+    # A truther's pages: no role here is a truther (tests/e2e/test_truthing.py opens them as one).
+    ("truthing-worklist", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 403)},
+    ("truthing", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 403)},
     ("analysis-study-runs", "get"): STUDY_PAGE,
     ("analysis-study-runs", "post"): START_RUN,
     ("analysis-run-page", "get"): STUDY_PAGE,
+    ("analysis-run-package", "get"): STUDY_PAGE,
+    ("analysis-study-evaluations", "get"): STUDY_PAGE,
+    ("analysis-study-evaluations", "post"): {**STUDY_PAGE, **dict.fromkeys(STAFF, 400)},  # no form named: refused
     ("schema", "get"): EVERYONE,
     ("api-docs", "get"): EVERYONE,
     ("api-redoc", "get"): EVERYONE,
@@ -82,11 +88,32 @@ PAGES = {
     ("console-ai-set-show", "post"): SETUP_RULE,
     ("console-ai-set-delete", "post"): SETUP_RULE,
     ("console-images", "get"): SETUP_PAGE,
+    # The study here has no truthing rule: finalizing is refused (409); member 1 is on no panel (404).
+    ("console-truthing", "get"): SETUP_PAGE,
+    ("console-truthing-rule", "post"): SETUP_FORM,
+    ("console-truthing-member-add", "post"): SETUP_FORM,
+    ("console-truthing-member-remove", "post"): {**SETUP_PAGE, **dict.fromkeys(CHANGE, 404)},
+    ("console-truthing-finalize", "post"): SETUP_RULE,
     # Readiness and monitoring: every member of the study looks, statisticians included.
     ("console-readiness", "get"): STUDY_PAGE,
     ("console-monitor", "get"): STUDY_PAGE,
     **{(f"console-readiness-{name.replace('_', '-')}-csv", "get"): STUDY_PAGE for name in BALANCE_TABLES},
     **{(f"console-monitor-{name.replace('_', '-')}-csv", "get"): STUDY_PAGE for name in MONITORING_TABLES},
+    # Accountability: every member looks; coordinators' forms sent empty are refused, "Look now" runs.
+    ("console-accountability", "get"): STUDY_PAGE,
+    ("console-population", "get"): STUDY_PAGE,
+    ("console-population-set", "post"): SETUP_RULE,  # an empty form removes the population: refused once reading
+    ("console-case-exclude", "post"): SETUP_FORM,
+    ("console-case-withdraw", "post"): SETUP_FORM,
+    ("console-deviation-record", "post"): SETUP_FORM,
+    ("console-deviation-detect", "post"): {**SETUP_PAGE, **dict.fromkeys(CHANGE, 302)},
+    ("console-deviation-review", "post"): SETUP_FORM,
+    # Field monitoring: staff see the deployments they are members of (none here: deployment and alarm 1 do not
+    # exist for them); readers never (tests/studies/field_monitoring covers monitors and members).
+    ("console-field-monitoring", "get"): {**STAFF_PAGE, **dict.fromkeys(ANY_READER, 403)},
+    ("console-field-monitoring-deployment", "get"): {**STAFF_PAGE, **dict.fromkeys(STAFF | {"other_coordinator"}, 404)},
+    ("console-field-monitoring-acknowledge", "post"): {**STAFF_PAGE,
+                                                       **dict.fromkeys(STAFF | {"other_coordinator"}, 404)},
 }
 REDIRECTS_TO = {("home", "reader"): "reader-worklist", ("home", "other_reader"): "reader-worklist",
                 ("logout", "*"): "login"}
