@@ -58,7 +58,7 @@ class AccountabilitySerializer(serializers.Serializer):
 class DeviationSerializer(serializers.ModelSerializer):
     reader = serializers.CharField(source="reader.code", default="")
     case = serializers.CharField(source="case.label", default="")
-    session = serializers.IntegerField(source="session.number", default=None)
+    session = serializers.IntegerField(source="session.number", default=None, allow_null=True)
     reviewed_by = serializers.CharField(source="reviewed_by.username", default="")
 
     class Meta:

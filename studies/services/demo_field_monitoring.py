@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from benchmarks.monitoring_simulation import FieldScenario, FieldYear, simulate_field_year
+from mrmc.stats.field_simulation import FieldScenario, FieldYear, simulate_field_year
 from studies.models import MonitoredDeployment, Role, User
 from studies.services import audit, field_monitoring, field_monitoring_windows
 

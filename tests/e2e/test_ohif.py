@@ -123,14 +123,20 @@ def unlinked_dicom_study(study, folder: Path) -> str:
 
 
 def test_coordinator_lists_the_studies_and_ohif_draws_an_image(watched, server, demo_study, artifacts, tmp_path):
-    from studies.models import DicomInstance
+    from studies.models import DicomInstance, DicomStudy, User
+    from studies.permissions import visible_studies
     from studies.services import ingest
+    from studies.services.demo_truthing import TRUTHING_DEMO_CASES
 
     page, dicomweb = watched
     unlinked_uid = unlinked_dicom_study(demo_study, tmp_path / "unlinked")
     open_study_list(page, server, "coordinator")
     visible = qido_study_uids(page, server)
-    assert len(visible) == 9 and unlinked_uid in visible  # the 8 cases and the unlinked study
+    # the demo study's 8 cases and the unlinked study, and the cases of the demo's truthing study (a member too)
+    coordinator = User.objects.get(username="coordinator")
+    assert visible == set(DicomStudy.objects.filter(study__in=visible_studies(coordinator))
+                          .values_list("study_instance_uid", flat=True))
+    assert unlinked_uid in visible and len(visible) == 9 + TRUTHING_DEMO_CASES
     wait_for_rows(page, len(visible))
     assert page.get_by_text(f"1-{len(visible)} of {len(visible)}").is_visible()
     page.screenshot(path=artifacts / "ohif-coordinator-study-list.png")

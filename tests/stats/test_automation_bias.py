@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from automation_bias_study import AI_SCORES, ARMS, OPERATING_POINT, RATINGS, READERS, THRESHOLD, TRUTH
 from scipy import stats
 
 from mrmc.stats.automation_bias import automation_bias
-from tests.stats.automation_bias_study import AI_SCORES, ARMS, OPERATING_POINT, RATINGS, READERS, THRESHOLD, TRUTH
 
 
 def _analysis(ratings=RATINGS, readers=READERS, sequential=True):

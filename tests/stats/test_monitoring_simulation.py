@@ -1,4 +1,4 @@
-"""The seeded field-year simulation of benchmarks/monitoring_simulation.py, run small: a scanner software
+"""The seeded field-year simulation (mrmc.stats.field_simulation), run small: a scanner software
 update at one site lowers sensitivity from month 7; the CUSUM and the drift signal must find it when and
 as their designs say."""
 
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks.monitoring_simulation import (
+from mrmc.stats.field_simulation import (
     FieldScenario,
     cusum_alarms,
     detection,
-    main,
     monitoring_chart,
     monthly_drift,
     null_false_alarms,
@@ -79,12 +78,3 @@ def test_over_seeded_years_early_alarms_and_long_delays_are_as_rare_as_the_chain
     sd = np.sqrt(pmf @ n**2 - (pmf @ n) ** 2)
     assert pmf @ n == pytest.approx(chart.arl(p_after), rel=1e-6)
     assert 0 < replicated.mean_delay <= chart.arl(p_after) + 4 * sd / np.sqrt(replicated.years)
-
-
-def test_the_script_prints_its_figures(capsys):
-    main(["--seed", "2026", "--null-runs", "5", "--replications", "3"])
-    printed = capsys.readouterr().out
-    assert "in-control ARL 2001, out-of-control ARL 29.4 positives" in printed
-    assert "20 site-years" in printed and "3 seeded years with the change" in printed
-    month_7 = next(line for line in printed.splitlines() if line.startswith("    7 "))
-    assert month_7.split()[3] == "yes"

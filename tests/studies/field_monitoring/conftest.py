@@ -1,9 +1,9 @@
-"""A monitored deployment and simulated field records (benchmarks/monitoring_simulation.py's seeded year)."""
+"""A monitored deployment and simulated field records (the seeded year of mrmc.stats.field_simulation)."""
 
 import numpy as np
 import pytest
 
-from benchmarks.monitoring_simulation import FieldScenario, simulate_field_year
+from mrmc.stats.field_simulation import FieldScenario, simulate_field_year
 from studies.models import Role
 from studies.services import field_monitoring
 from studies.services.demo_field_monitoring import demo_rules, field_rows

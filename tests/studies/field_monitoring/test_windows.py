@@ -1,4 +1,4 @@
-"""Windows, charts and alarms on a seeded year of field records (benchmarks/monitoring_simulation.py): computed
+"""Windows, charts and alarms on a seeded year of field records (mrmc.stats.field_simulation): computed
 incrementally they equal one computation over the same records; the CUSUM alarms after the planted change at
 site-C within the delay its design predicts and never on the null year; the software-version drift is flagged
 in the window of the update; each alarm is e-mailed once and acknowledged with an audit event."""
