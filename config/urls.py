@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from studies import views
@@ -29,4 +31,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path("metrics", metrics.metrics, name="metrics"),
+    # Pages without an icon link (error pages, a downloaded report opened from the site) make browsers ask here.
+    path("favicon.ico", RedirectView.as_view(url=static("studies/favicon.svg"), permanent=True), name="favicon"),
 ]

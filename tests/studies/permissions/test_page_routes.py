@@ -57,6 +57,7 @@ PAGES = {
     ("api-redoc", "get"): EVERYONE,
     ("healthz", "get"): EVERYONE,
     ("livez", "get"): EVERYONE,
+    ("favicon", "get"): dict.fromkeys(ROLES, 301),
     ("metrics", "get"): EVERYONE,  # from the test client's loopback address; other networks: tests/observability
     ("ohif", "get"): {"anonymous": LOGIN, **dict.fromkeys(SIGNED_IN, 200)},  # what it shows is DICOMweb's matter
     ("ohif-config", "get"): EVERYONE,
