@@ -216,10 +216,8 @@ def create_study_from_protocol(*, actor: User, text: str) -> Study:
                 label=arm.get("label", str, ""), shows_ai=arm.get("shows_ai", bool, False),
             )
     study = _declare_subgroups(actor, study, top)
-    study = _set_qualification(actor, study, top)
-    study = _set_population(actor, study, top)
-    study = _set_truthing(actor, study, top)
-    study = _set_deviation_rules(actor, study, top)
+    for section, set_section in RULE_SECTIONS.items():
+        study = _set_rule_section(actor, study, top, section, set_section)
     for member in top.items("members"):
         member.check_keys({"username"})
         with _located(member, "username"):
@@ -243,40 +241,22 @@ def _declare_subgroups(actor: User, study: Study, top: _Fields) -> Study:
         return subgroups.set_subgroups(actor=actor, study=study, names=[item.value for item in items])
 
 
-def _set_qualification(actor: User, study: Study, top: _Fields) -> Study:
-    """The reader qualification rule (:mod:`studies.services.qualification`), its errors at their line."""
-    rule = top.node.value.get("qualification")
-    if rule is None:
+# Protocol sections each handed whole to the service that keeps them: (actor, study, the section as plain data).
+RULE_SECTIONS = {
+    "qualification": lambda actor, study, value: qualification.set_rule(actor=actor, study=study, rule=value),
+    "population": lambda actor, study, value: case_mix.set_population(actor=actor, study=study, population=value),
+    "truthing": lambda actor, study, value: truthing.set_up_from_protocol(actor=actor, study=study, block=value),
+    "deviation_rules": lambda actor, study, value: deviations.set_rules(actor=actor, study=study, rules=value),
+}
+
+
+def _set_rule_section(actor: User, study: Study, top: _Fields, section: str, set_section) -> Study:
+    """A section given to its service (RULE_SECTIONS), the service's errors at their line; absent, nothing."""
+    value = top.node.value.get(section)
+    if value is None:
         return study
-    with _at_line_of(top, "qualification"):
-        return qualification.set_rule(actor=actor, study=study, rule=_plain(rule))
-
-
-def _set_population(actor: User, study: Study, top: _Fields) -> Study:
-    """The intended-use population (:mod:`studies.services.case_mix`), its errors at their line."""
-    population = top.node.value.get("population")
-    if population is None:
-        return study
-    with _at_line_of(top, "population"):
-        return case_mix.set_population(actor=actor, study=study, population=_plain(population))
-
-
-def _set_truthing(actor: User, study: Study, top: _Fields) -> Study:
-    """The truthing rule and panel (:mod:`studies.services.truthing`), its errors at their line."""
-    block = top.node.value.get("truthing")
-    if block is None:
-        return study
-    with _at_line_of(top, "truthing"):
-        return truthing.set_up_from_protocol(actor=actor, study=study, block=_plain(block))
-
-
-def _set_deviation_rules(actor: User, study: Study, top: _Fields) -> Study:
-    """How deviations are classified (:mod:`studies.services.deviations`), its errors at their line."""
-    rules = top.node.value.get("deviation_rules")
-    if rules is None:
-        return study
-    with _at_line_of(top, "deviation_rules"):
-        return deviations.set_rules(actor=actor, study=study, rules=_plain(rules))
+    with _at_line_of(top, section):
+        return set_section(actor, study, _plain(value))
 
 
 @contextlib.contextmanager
