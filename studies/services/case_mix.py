@@ -27,7 +27,6 @@ The population is set while the study is a draft or enrolling (before reading st
 change of the study.
 """
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -40,6 +39,7 @@ from studies.models import Study, User
 from studies.permissions import Action, require
 from studies.selectors import READS_CSV_COLUMNS, study_cases
 from studies.services.imports import TRUTH_COLUMNS
+from studies.services.rule_fields import check_keys, is_number
 from studies.services.studies import SETUP_STATUSES, status_rule
 
 SOURCES = ("acquisition", "metadata")
@@ -66,7 +66,7 @@ def validate_population(population, study: Study) -> None:
         raise InvalidInput("must be a mapping of variables, rule and age_bands", field="population")
     if not population:
         return
-    _check_keys(population, POPULATION_KEYS, "population")
+    check_keys(population, POPULATION_KEYS, "population")
     bounds = population.get("age_bands", list(DEFAULT_AGE_BANDS))
     try:
         bands = age_band_labels(bounds) if isinstance(bounds, list) else age_band_labels([])
@@ -85,7 +85,7 @@ def _check_variable(name: str, variable, bands: list[str]) -> None:
     where = f"population.variables.{name}"
     if not isinstance(variable, dict):
         raise InvalidInput("must be a mapping with source and targets", field=where)
-    _check_keys(variable, VARIABLE_KEYS, where)
+    check_keys(variable, VARIABLE_KEYS, where)
     source = variable.get("source")
     if source not in SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", field=f"{where}.source")
@@ -102,7 +102,7 @@ def _check_variable(name: str, variable, bands: list[str]) -> None:
     for group, target in targets.items():
         if allowed is not None and group not in allowed:
             raise InvalidInput(f"'{group}' is not one of {', '.join(allowed)}", field=f"{where}.targets.{group}")
-        if not _is_number(target) or not 0 < target <= 1:
+        if not is_number(target) or not 0 < target <= 1:
             raise InvalidInput("must be a proportion above 0 and at most 1", field=f"{where}.targets.{group}")
     if sum(targets.values()) > 1 + TOTAL_TOLERANCE:
         raise InvalidInput(f"the targets add up to {sum(targets.values()):g}, more than 1", field=f"{where}.targets")
@@ -111,10 +111,10 @@ def _check_variable(name: str, variable, bands: list[str]) -> None:
 def _check_rule(rule) -> None:
     if not isinstance(rule, dict):
         raise InvalidInput("must be a mapping of min_ratio and alpha", field="population.rule")
-    _check_keys(rule, set(RULE_DEFAULTS), "population.rule")
-    if "min_ratio" in rule and not (_is_number(rule["min_ratio"]) and 0 < rule["min_ratio"] <= 1):
+    check_keys(rule, set(RULE_DEFAULTS), "population.rule")
+    if "min_ratio" in rule and not (is_number(rule["min_ratio"]) and 0 < rule["min_ratio"] <= 1):
         raise InvalidInput("must be a number above 0 and at most 1", field="population.rule.min_ratio")
-    if "alpha" in rule and not (_is_number(rule["alpha"]) and 0 < rule["alpha"] < 0.5):
+    if "alpha" in rule and not (is_number(rule["alpha"]) and 0 < rule["alpha"] < 0.5):
         raise InvalidInput("must be a number above 0 and below 0.5", field="population.rule.alpha")
 
 
@@ -126,16 +126,6 @@ def _check_bands_kept(study: Study, bands: list[str]) -> None:
             raise InvalidInput(f"case {label} has the age band {band} from its images, which these bands lack; "
                                "only the band is kept, so the bands can only change before images are linked",
                                field="population.age_bands")
-
-
-def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise InvalidInput(f"unknown field (allowed: {', '.join(sorted(allowed))})", field=f"{where}.{key}")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ from mrmc.stats.froc import analyze_froc, froc_result_to_json
 from mrmc.stats.froc_data import UNMARKED, FrocStudy
 from studies.models import AnalysisRun
 from studies.services.analysis_snapshot import MARKS_NOT_CAPTURED, FrozenMarks, Snapshot, parse_marks_snapshot
+from studies.services.rule_fields import is_number
 
 FROC_FIGURES = ("wafroc", "afroc", "hrauc")  # wAFROC first: the primary FROC figure of merit
 FULLY_CROSSED = "a fully crossed design (every case read by every reader in every arm)"
@@ -124,15 +125,11 @@ def run_froc_study(run: AnalysisRun) -> FrocStudy:
 def _check_lesions(case: str, lesions: list) -> None:
     """A lesion is a mapping with a numeric position (and a numeric radius and weight where given)."""
     for number, lesion in enumerate(lesions, 1):
-        if not isinstance(lesion, dict) or not all(_is_number(lesion.get(key)) for key in ("x", "y")):
+        if not isinstance(lesion, dict) or not all(is_number(lesion.get(key)) for key in ("x", "y")):
             raise StudyDataError(f"lesion {number} of case {case} has no numeric x and y in the truth")
         for key in ("radius", "weight"):
-            if lesion.get(key) is not None and not _is_number(lesion[key]):
+            if lesion.get(key) is not None and not is_number(lesion[key]):
                 raise StudyDataError(f"lesion {number} of case {case} has a {key} that is not a number")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _weights(lesions: list[dict]) -> list[float]:

@@ -29,6 +29,7 @@ from studies.permissions import Action, require, visible_studies
 from studies.selectors import analysed_cases
 from studies.services import audit, precompute
 from studies.services.imports import MAX_REPORTED_ERRORS, _csv_rows, _decode, _Errors, _parse_float
+from studies.services.rule_fields import is_number
 
 LOCKABLE_STATUSES = (Study.Status.LOCKED, Study.Status.ANALYZED)
 # Analysis options fixed with the criteria: the cleared model's operating point, when its outputs carry none
@@ -129,16 +130,12 @@ def _checked_options(options, reference: dict, criteria: dict) -> dict:
         raise InvalidInput(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(OPTIONS))}",
                            field="options")
     point = options.get("reference_operating_point", reference["operating_point"])
-    if point is not None and not _is_number(point):
+    if point is not None and not is_number(point):
         raise InvalidInput(f"reference_operating_point must be a number, got {point!r}", field="options")
     if point is None and criteria.get("subgroup_max_drop", {}).get("metric") == "sensitivity":
         raise InvalidInput("the cleared model's outputs carry no single operating point: give "
                            "reference_operating_point for the subgroup sensitivity criterion", field="options")
     return {"reference_operating_point": point}
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _some(labels: list[str], shown: int = 10) -> str:
@@ -179,7 +176,7 @@ def evaluate_update(*, actor: User, evaluation: LockedEvaluation, model_name: st
     model_name, model_version = _model_names(model_name, model_version)
     if source not in ModelUpdateEvaluation.Source.values:
         raise InvalidInput(f"source must be one of {', '.join(ModelUpdateEvaluation.Source.values)}", field="source")
-    if not _is_number(operating_point):
+    if not is_number(operating_point):
         raise InvalidInput(f"the operating point must be a number, got {operating_point!r}", field="operating_point")
     scores = _checked_scores(evaluation, scores)
     result = _judged(evaluation, scores, float(operating_point))
@@ -219,7 +216,7 @@ def _checked_scores(evaluation: LockedEvaluation, scores) -> dict[str, float]:
         if label not in scores:
             continue
         score = scores[label]
-        if not _is_number(score):
+        if not is_number(score):
             problems.append(f"case {label}: {score!r} is not a finite number")
         elif abs(score) > SCORE_LIMIT:
             problems.append(f"case {label}: {score!r} is outside -{SCORE_LIMIT:g} to {SCORE_LIMIT:g}")

@@ -45,6 +45,7 @@ from studies.errors import InvalidInput, RuleViolation
 from studies.models import Arm, Reader, Study, TrainingRead, User
 from studies.permissions import Action, require
 from studies.services import audit
+from studies.services.rule_fields import check_keys
 
 RULE_KEYS = {"min_cases", "arms", "min_auc", "min_agreement", "calibration"}
 CALIBRATION_KEYS = {"positives_above_negatives", "min_categories", "min_spread"}
@@ -64,7 +65,7 @@ def validate_rule(rule, study: Study) -> None:
         raise InvalidInput("must be a mapping", field="qualification")
     if not rule:
         return
-    _check_keys(rule, RULE_KEYS, "qualification")
+    check_keys(rule, RULE_KEYS, "qualification")
     if "min_cases" not in rule:
         raise InvalidInput("is required when a qualification rule is given", field="qualification.min_cases")
     _check_whole(rule["min_cases"], 1, MAX_MIN_CASES, "qualification.min_cases")
@@ -97,7 +98,7 @@ def _check_calibration(calibration, study: Study) -> None:
     where = "qualification.calibration"
     if not isinstance(calibration, dict) or not calibration:
         raise InvalidInput(f"must be a mapping of one or more of {', '.join(sorted(CALIBRATION_KEYS))}", field=where)
-    _check_keys(calibration, CALIBRATION_KEYS, where)
+    check_keys(calibration, CALIBRATION_KEYS, where)
     if "positives_above_negatives" in calibration and calibration["positives_above_negatives"] is not True:
         raise InvalidInput("must be true where given", field=f"{where}.positives_above_negatives")
     if "min_categories" in calibration:
@@ -106,12 +107,6 @@ def _check_calibration(calibration, study: Study) -> None:
         _check_whole(calibration["min_categories"], 2, most, f"{where}.min_categories")
     if "min_spread" in calibration:
         _check_fraction(calibration["min_spread"], f"{where}.min_spread")
-
-
-def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise InvalidInput(f"unknown field (allowed: {', '.join(sorted(allowed))})", field=f"{where}.{key}")
 
 
 def _check_whole(value, low: int, high: int, field: str) -> None:

@@ -57,6 +57,7 @@ from studies.models import Case, Role, Study, TruthAdjudication, TruthingMember,
 from studies.permissions import Action, has_action, require, visible_studies
 from studies.services import audit
 from studies.services.imports import TRUTH_STATUSES
+from studies.services.rule_fields import check_keys, is_number
 
 RULE_KEYS = {"rounds", "marks", "matching", "thresholds", "final"}
 MATCHING_KEYS = {"iou", "point_radius"}
@@ -85,7 +86,7 @@ def validate_rule(rule) -> dict:
         raise InvalidInput("must be a mapping", field="truthing")
     if not rule:
         return {}
-    _check_keys(rule, RULE_KEYS, "truthing")
+    check_keys(rule, RULE_KEYS, "truthing")
     for key in ("rounds", "final"):
         if key not in rule:
             raise InvalidInput("is required in a truthing rule", field=f"truthing.{key}")
@@ -100,34 +101,24 @@ def validate_rule(rule) -> dict:
     matching = rule.get("matching", {})
     if not isinstance(matching, dict):
         raise InvalidInput("must be a mapping of iou and point_radius", field="truthing.matching")
-    _check_keys(matching, MATCHING_KEYS, "truthing.matching")
+    check_keys(matching, MATCHING_KEYS, "truthing.matching")
     matching = DEFAULT_MATCHING | matching
-    if not _is_number(matching["iou"]) or not 0 < matching["iou"] <= 1:
+    if not is_number(matching["iou"]) or not 0 < matching["iou"] <= 1:
         raise InvalidInput("must be a number above 0 and at most 1", field="truthing.matching.iou")
     low, high = POINT_RADIUS_RANGE
-    if not _is_number(matching["point_radius"]) or not low <= matching["point_radius"] <= high:
+    if not is_number(matching["point_radius"]) or not low <= matching["point_radius"] <= high:
         raise InvalidInput(f"must be a number of pixels from {low:g} to {high:g}",
                            field="truthing.matching.point_radius")
     thresholds = rule.get("thresholds", {})
     if not isinstance(thresholds, dict):
         raise InvalidInput("must be a mapping of kappa and dice", field="truthing.thresholds")
-    _check_keys(thresholds, THRESHOLD_KEYS, "truthing.thresholds")
-    if "kappa" in thresholds and (not _is_number(thresholds["kappa"]) or not -1 <= thresholds["kappa"] <= 1):
+    check_keys(thresholds, THRESHOLD_KEYS, "truthing.thresholds")
+    if "kappa" in thresholds and (not is_number(thresholds["kappa"]) or not -1 <= thresholds["kappa"] <= 1):
         raise InvalidInput("must be a number from -1 to 1", field="truthing.thresholds.kappa")
-    if "dice" in thresholds and (not _is_number(thresholds["dice"]) or not 0 < thresholds["dice"] <= 1):
+    if "dice" in thresholds and (not is_number(thresholds["dice"]) or not 0 < thresholds["dice"] <= 1):
         raise InvalidInput("must be a number above 0 and at most 1", field="truthing.thresholds.dice")
     return {"rounds": rule["rounds"], "marks": list(marks), "matching": matching, "thresholds": dict(thresholds),
             "final": rule["final"]}
-
-
-def _check_keys(mapping: dict, allowed: set[str], where: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise InvalidInput(f"unknown field (allowed: {', '.join(sorted(allowed))})", field=f"{where}.{key}")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def rule_fixed_because(study: Study) -> str:
@@ -498,7 +489,7 @@ def clean_marks(lesions, allowed: list[str], *, where: str = "lesions") -> list[
 def _clean_mark(mark, allowed: list[str], where: str) -> dict:
     if not isinstance(mark, dict):
         raise InvalidInput("must be a mark {type, sop_instance_uid, frame, points}", field=where)
-    _check_keys(mark, {"type", "sop_instance_uid", "frame", "points"}, where)
+    check_keys(mark, {"type", "sop_instance_uid", "frame", "points"}, where)
     kind = mark.get("type")
     if kind not in allowed:
         allowed_text = ", ".join(allowed) if allowed else "none (the rule asks for labels only)"
@@ -528,7 +519,7 @@ def _clean_points(points, where: str) -> list[list[float]]:
     if len(points) > MAX_POLYGON_POINTS:
         raise InvalidInput(f"at most {MAX_POLYGON_POINTS} points", field=where)
     for i, pair in enumerate(points):
-        if (not isinstance(pair, list) or len(pair) != 2 or not all(_is_number(v) for v in pair)
+        if (not isinstance(pair, list) or len(pair) != 2 or not all(is_number(v) for v in pair)
                 or not all(abs(v) <= COORDINATE_LIMIT for v in pair)):
             raise InvalidInput(f"must be [x, y] in pixels (numbers within ±{COORDINATE_LIMIT:g})",
                                field=f"{where}[{i}]")
