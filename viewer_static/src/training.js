@@ -12,9 +12,8 @@ import { TrainingStore, caseKey } from './training_store.js';
 import * as tools from './tools.js';
 import { renderSaveState, showArmCue } from './ui.js';
 import { describeFeedback, describeQualification, renderFeedback, renderQualification } from './feedback.js';
-import { Workstation, clock } from './workstation.js';
+import { RETRY_MS, Workstation, clock } from './workstation.js';
 
-const RETRY_MS = 3000;
 
 let ws;
 let api;
@@ -68,19 +67,6 @@ function showQualification() {
   renderQualification(ui.qualification, describeQualification(store.training, progress), { worklistUrl: ws.config.worklistUrl });
 }
 
-/** Until ``load`` succeeds, saying what is being loaded and retrying while ``current`` is still wanted. */
-async function untilLoaded(load, what, stillWanted = () => true) {
-  for (;;) {
-    try {
-      return await load();
-    } catch (error) {
-      if (!stillWanted()) return null;
-      setStatus(`Could not load ${what} (${error.message || error}). Retrying…`, 'error');
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    }
-  }
-}
-
 async function openNext() {
   const next = store.next(outbox.pendingCases());
   if (next) await openItem(next);
@@ -97,7 +83,7 @@ async function openItem(item, { key = null } = {}) {
   probe.feedbackShown = false;
   store.current = null;
   setStatus('Loading case…');
-  const details = await untilLoaded(() => api.trainingCase(store.studyId, item.case, item.arm.name), 'the case');
+  const details = await ws.untilLoaded(() => api.trainingCase(store.studyId, item.case, item.arm.name), 'the case');
   if (details.read && !key) {
     store.markRead(item); // read in another tab
     return openNext();
@@ -194,8 +180,8 @@ async function awaitFeedback(current, key) {
   store.markRead(current.item);
   const stillHere = () => store.isShowing(current);
   const [details, training] = await Promise.all([
-    untilLoaded(() => api.trainingCase(store.studyId, current.item.case, current.item.arm.name), 'the feedback', stillHere),
-    untilLoaded(() => api.training(store.studyId), 'the qualification', stillHere),
+    ws.untilLoaded(() => api.trainingCase(store.studyId, current.item.case, current.item.arm.name), 'the feedback', stillHere),
+    ws.untilLoaded(() => api.training(store.studyId), 'the qualification', stillHere),
   ]);
   if (!stillHere()) return;
   store.setTraining(training);

@@ -12,9 +12,8 @@ import { TruthingStore, caseKey } from './truthing_store.js';
 import { labelText, renderOthers, renderTruthingPanel } from './truthing_panel.js';
 import * as tools from './tools.js';
 import { renderSaveState } from './ui.js';
-import { Workstation } from './workstation.js';
+import { RETRY_MS, Workstation } from './workstation.js';
 
-const RETRY_MS = 3000;
 const CLOSE_RADIUS_PX = 8; // canvas pixels around a polygon's first vertex that close it
 const WHY_NOTHING_OPEN = {
   waiting: 'Nothing to label now: round 2 opens once every expert has finished round 1, and disputes come once every expert has finished.',
@@ -61,7 +60,7 @@ export async function runTruthing(config) {
   };
   ui.scoring.setAttribute('aria-label', 'Truth');
   ws.markReady();
-  const panel = (await untilLoaded(() => api.truthingPanels(), 'your truthing panels')).find((p) => p.study === store.studyId);
+  const panel = (await ws.untilLoaded(() => api.truthingPanels(), 'your truthing panels')).find((p) => p.study === store.studyId);
   if (!panel) {
     setStatus('You are not on the truthing panel of this study.', 'error');
     return;
@@ -75,21 +74,8 @@ export async function runTruthing(config) {
     ws.finish(panel.state === 'closed' ? `Truthing is closed: ${panel.reason_closed}.` : WHY_NOTHING_OPEN[panel.state]);
     return;
   }
-  store.setItems(await untilLoaded(() => (store.adjudicating ? api.truthingDisputes(store.studyId) : api.truthingCases(store.studyId)), 'the cases'));
+  store.setItems(await ws.untilLoaded(() => (store.adjudicating ? api.truthingDisputes(store.studyId) : api.truthingCases(store.studyId)), 'the cases'));
   await openNext();
-}
-
-/** Until ``load`` succeeds, saying what is being loaded and retrying while ``stillWanted``. */
-async function untilLoaded(load, what, stillWanted = () => true) {
-  for (;;) {
-    try {
-      return await load();
-    } catch (error) {
-      if (!stillWanted()) return null;
-      setStatus(`Could not load ${what} (${error.message || error}). Retrying…`, 'error');
-      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
-    }
-  }
 }
 
 function showProgress() {
@@ -112,7 +98,7 @@ async function openItem(item) {
   probe.caseReady = false;
   store.current = null;
   setStatus('Loading case…');
-  const details = await untilLoaded(() => api.truthingCase(store.studyId, item.case), 'the case');
+  const details = await ws.untilLoaded(() => api.truthingCase(store.studyId, item.case), 'the case');
   if (details.own) {
     store.markDone(item); // labelled in another tab
     return openNext();

@@ -17,6 +17,7 @@ import { Controls } from './controls.js';
 import { buildShell, renderAiPanel } from './ui.js';
 
 export const clock = () => performance.now();
+export const RETRY_MS = 3000; // between tries to load what a page needs, while the server is unreachable
 
 export class Workstation {
   /**
@@ -53,6 +54,19 @@ export class Workstation {
     status.textContent = text;
     status.dataset.kind = kind;
     status.hidden = !text;
+  }
+
+  /** Until ``load`` succeeds, saying what is being loaded and retrying while ``stillWanted()``; null once not. */
+  async untilLoaded(load, what, stillWanted = () => true) {
+    for (;;) {
+      try {
+        return await load();
+      } catch (error) {
+        if (!stillWanted()) return null;
+        this.setStatus(`Could not load ${what} (${error.message || error}). Retrying…`, 'error');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      }
+    }
   }
 
   /** Start the imaging and the controls; ``onSubmit``, ``onPrevious`` and ``onUndo`` are the flow's. */
