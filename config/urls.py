@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
+from django.http import HttpResponsePermanentRedirect
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from studies import views
@@ -32,5 +32,6 @@ urlpatterns = [
     path("livez", health.livez, name="livez"),
     path("metrics", metrics.metrics, name="metrics"),
     # Pages without an icon link (error pages, a downloaded report opened from the site) make browsers ask here.
-    path("favicon.ico", RedirectView.as_view(url=static("studies/favicon.svg"), permanent=True), name="favicon"),
+    # The icon's URL is asked for at the request: the production manifest of static files exists only by then.
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("studies/favicon.svg")), name="favicon"),
 ]
