@@ -19,8 +19,10 @@ charts are computed by :mod:`studies.services.field_monitoring_windows` (Celery 
 
 import csv
 import io
+import logging
 import math
 import re
+import smtplib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +35,8 @@ from django.utils.dateparse import parse_datetime
 from studies.errors import InvalidInput, RuleViolation
 from studies.models import FieldRecord, MonitoredDeployment, MonitoringAlarm, Role, User
 from studies.services import audit
+
+logger = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_IMPORT = 20_000
 MAX_CSV_BYTES = 20 * 1024 * 1024
@@ -471,17 +475,26 @@ def acknowledge_alarm(*, actor, alarm: MonitoringAlarm, note: str) -> Monitoring
 
 def send_alarm_emails(deployment: MonitoredDeployment) -> int:
     """E-mail each alarm not yet sent to the deployment's recipients, once: an alarm is claimed (its
-    ``notified_at`` set) before its message goes, so two workers never send the same one."""
+    ``notified_at`` set) before its message goes, so two workers never send the same one. Where the
+    mail server cannot take it, the claim is given back and the rest wait for the next computation:
+    the alarm stays recorded and is sent once the server answers."""
     recipients = deployment.rules.get("emails", [])
     sent = 0
     for alarm in deployment.alarms.filter(notified_at__isnull=True).order_by("raised_at", "pk"):
         if not recipients:
             break
-        if not MonitoringAlarm.objects.filter(pk=alarm.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
+        claimed = MonitoringAlarm.objects.filter(pk=alarm.pk, notified_at__isnull=True)
+        if not claimed.update(notified_at=timezone.now()):
             continue
-        send_mail(subject=f"[{deployment.name}] monitoring alarm: {alarm_summary(alarm)}",
-                  message=_alarm_message(deployment, alarm), from_email=settings.DEFAULT_FROM_EMAIL,
-                  recipient_list=recipients)
+        try:
+            send_mail(subject=f"[{deployment.name}] monitoring alarm: {alarm_summary(alarm)}",
+                      message=_alarm_message(deployment, alarm), from_email=settings.DEFAULT_FROM_EMAIL,
+                      recipient_list=recipients)
+        except (smtplib.SMTPException, OSError) as error:
+            MonitoringAlarm.objects.filter(pk=alarm.pk).update(notified_at=None)
+            logger.warning("monitoring alarm %s of deployment %s not e-mailed, kept for the next try: %s",
+                           alarm.pk, deployment.pk, error)
+            break
         sent += 1
     return sent
 

@@ -48,8 +48,9 @@ def run_load(config: LoadConfig, progress=lambda message: None) -> LoadResult:
         password = secrets.token_urlsafe(12)
         progress(f"PostgreSQL on port {cluster.port}; migrating and seeding {config.readers} readers x "
                  f"{config.cases} cases x 2 arms")
+        # "--password=": a token may begin with "-", which argparse would otherwise read as an option.
         seeded = _study_command(env, "seed", "--readers", config.readers, "--cases", config.cases,
-                                "--password", password)
+                                f"--password={password}")
         log = (config.log_dir / "gunicorn.log") if config.log_dir else None
         with Gunicorn(env=env, workers=config.workers, worker_class=config.worker_class,
                       threads=config.threads, log_path=log) as server:

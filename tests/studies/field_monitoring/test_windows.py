@@ -156,6 +156,27 @@ def test_each_alarm_is_emailed_once_and_acknowledged_with_an_audit_event(monitor
         field_monitoring.acknowledge_alarm(actor=monitor, alarm=alarm, note="again")
 
 
+def test_an_alarm_the_mail_server_refuses_is_sent_once_it_answers(monitor, deployment, settings):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the mail server is down
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port, 2
+    field_monitoring.import_records(actor=monitor, deployment=deployment, rows=simulated_rows(change_month=7),
+                                    source="all")
+    result = field_monitoring_windows.compute(deployment_id=deployment.pk)
+    alarms = deployment.alarms.count()
+    assert alarms and result.emailed == 0
+    assert deployment.alarms.filter(notified_at__isnull=True).count() == alarms
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert field_monitoring.send_alarm_emails(deployment) == alarms
+    assert len(mail.outbox) == alarms
+    assert field_monitoring.send_alarm_emails(deployment) == 0
+
+
 def test_weekly_windows_after_a_change_of_rules_cover_every_record_from_mondays(monitor, deployment):
     rows = [row for row in simulated_rows() if row["acquired_at"] < "2026-03"]
     field_monitoring.import_records(actor=monitor, deployment=deployment, rows=rows, source="feed")
