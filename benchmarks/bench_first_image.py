@@ -60,10 +60,13 @@ def fmt_ms(value: float | None) -> str:
 
 
 def frame_urls(base_url: str) -> list[str]:
-    """Frame 1 of each demo instance, in case order."""
-    from studies.models import DicomInstance
+    """Frame 1 of each instance reader1 may see now, in case order."""
+    from studies.models import DicomInstance, User
+    from studies.permissions import dicom_studies_visible_to
 
-    instances = DicomInstance.objects.select_related("series__dicom_study").order_by("id")
+    visible = dicom_studies_visible_to(User.objects.get(username="reader1"))
+    instances = (DicomInstance.objects.filter(series__dicom_study__in=visible)
+                 .select_related("series__dicom_study").order_by("id"))
     return [f"{base_url}/dicomweb/studies/{i.series.dicom_study.study_instance_uid}/series/"
             f"{i.series.series_instance_uid}/instances/{i.sop_instance_uid}/frames/1" for i in instances]
 
