@@ -93,10 +93,10 @@ async function openAssignment(id, { openedAt = new Date(), revise = false, detai
   probe.caseReady = false;
   store.current = null;
   setStatus('Loading case…');
-  // Its images' metadata, where the session lists the study, comes while the case's details do.
+  // Its images, where the session lists the study, come while the case's details do.
   const listed = store.assignments.find((a) => a.id === id)?.study_instance_uid;
   const prefetched = Boolean(listed) && ws.images.studies.has(listed); // while the case before was read
-  if (listed) ws.images.load(listed).catch(() => {}); // a failure shows when the images are asked for
+  if (listed) ws.images.show(listed).catch(() => {}); // a failure shows when the images are asked for
   const fetchedAhead = store.takePrefetched(id) || (await takeAskedAhead(id));
   let assignment = details || fetchedAhead;
   try {

@@ -4,6 +4,7 @@
 
 import {
   init as csInit,
+  getShouldUseCPURendering,
   RenderingEngine,
   Enums,
   imageLoader,
@@ -18,6 +19,7 @@ import { compressedForm } from './transfer.js';
 
 const ENGINE_ID = 'rw-engine';
 const ONE_FULL_PARTIAL_DECODE_MS = 3_600_000; // the least time between two full-resolution partial decodes
+const STREAMED = { streaming: true, msBetweenDecode: ONE_FULL_PARTIAL_DECODE_MS };
 
 /**
  * True when WebGL is a software rasterizer (SwiftShader, llvmpipe): there Cornerstone's CPU
@@ -46,9 +48,7 @@ export async function initImaging({ cpu, frames }) {
   // whole one): at 1/8 to 1/2 resolution, then once at full resolution from a quarter of the bytes.
   // The loader decodes one image at a time, so further full-resolution partial decodes would only
   // delay the final one.
-  csUtils.imageRetrieveMetadataProvider.add('stack', {
-    retrieveOptions: { default: { streaming: true, msBetweenDecode: ONE_FULL_PARTIAL_DECODE_MS } },
-  });
+  csUtils.imageRetrieveMetadataProvider.add('stack', { retrieveOptions: { default: STREAMED } });
   frames.policy.compressed = compressedForm({ drawsPartialImages: !useCPURendering });
   return { useCPURendering };
 }
@@ -117,6 +117,20 @@ export class CaseImages {
     return displaySets(instances, imageIdOf);
   }
 
+  /**
+   * The case on screen: its metadata, and then at once the first image of each display set, loaded
+   * as its viewport will load it (streamed where the viewport draws partial images). The viewport,
+   * once set up, takes up the load already under way instead of starting it only then.
+   */
+  async show(studyUid) {
+    const sets = await this.load(studyUid);
+    for (const set of sets.slice(0, MAX_VIEWPORTS)) {
+      // A failure is the viewport's to report: its own load, taking this one up, fails with it.
+      imageLoader.loadAndCacheImage(set.imageIds[0], shownImageOptions(set.imageIds[0])).catch(() => {});
+    }
+    return sets;
+  }
+
   /** Decode and cache the case's images: the first image of each display set first. */
   async prefetch(studyUid) {
     const sets = await this.load(studyUid);
@@ -126,6 +140,14 @@ export class CaseImages {
     await Promise.all(rest.map((id) => imageLoader.loadAndCacheImage(id).catch(() => null)));
     return sets;
   }
+}
+
+/** The options a stack viewport loads the image it shows with (StackViewport's CPU and GPU paths). */
+function shownImageOptions(imageId) {
+  const requestType = Enums.RequestType.Interaction;
+  if (getShouldUseCPURendering()) return { useRGBA: true, requestType };
+  const { transferSyntaxUID } = metaData.get(Enums.MetadataModules.TRANSFER_SYNTAX, imageId) || {};
+  return { useRGBA: false, transferSyntaxUID, priority: 5, requestType, retrieveType: 'default', retrieveOptions: STREAMED, streamingData: {} };
 }
 
 const FULL_RESOLUTION = Enums.ImageQualityStatus.FULL_RESOLUTION;

@@ -162,7 +162,7 @@ export class Workstation {
    */
   async showImages(current, studyUid, t0, tag) {
     const prefetched = tag.prefetched ?? this.images.studies.has(studyUid); // before this case opened
-    const sets = await this.images.load(studyUid);
+    const sets = await this.images.show(studyUid);
     if (!sets.length) throw new Error('the study has no images');
     const renderedAt = await this.hanging.show(sets);
     if (!this.store.isShowing(current)) return null;
