@@ -45,9 +45,12 @@ demo: venv viewer migrate
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
+# Two pytest-xdist workers (a file's tests stay together, so its module fixtures are built once);
+# PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
 test: venv viewer ohif
 	node --test viewer_static/tests
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

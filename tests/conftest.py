@@ -14,12 +14,11 @@ from django.db import connection
 from django.test import TestCase, override_settings
 
 from studies.models import Role, Study, User
-from tests.xdist_worker import broker_url
+from tests.xdist_worker import BROKER_URL
 
 REQUIRE_SERVICES = os.environ.get("MRMC_REQUIRE_SERVICES") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_PATH_AT_START = os.environ.get("LD_LIBRARY_PATH")
-BROKER_URL = broker_url(os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15")
 
 
 def skip_or_fail(reason: str):
