@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -153,6 +154,13 @@ def image_records_checked(monkeypatch):
     from tests.image_records import cases_with_stored_images
 
     monkeypatch.setattr(readiness, "cases_with_images", cases_with_stored_images)
+
+
+def pytest_collection_finish(session):
+    """pytest-xdist schedules tests by node id: two tests with one id would run as one."""
+    ids = Counter(item.nodeid for item in session.items)
+    if twice := sorted(nodeid for nodeid, count in ids.items() if count > 1):
+        pytest.exit(f"{len(twice)} node ids name more than one test, e.g. {twice[0]}", returncode=4)
 
 
 @pytest.fixture(autouse=True, scope="session")

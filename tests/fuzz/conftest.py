@@ -8,11 +8,22 @@ import pytest
 from django.core import signals
 from django.db import close_old_connections
 from django.test import Client
+from schemathesis.pytest.plugin import SchemathesisFunction
 
 from studies.models import Read, Role, Study
 from studies.services import jobs, reads
 from tests.analysis.conftest import run_started_analysis
 from tests.conftest import create_study, create_user, kept_for_scope
+
+
+def pytest_collection_modifyitems(items):
+    """Schemathesis 4 on pytest 9 gives each operation's test the function's node id; pytest-xdist
+    schedules by node id and would run one operation of them all. Each gets the id pytest gives a
+    parametrized test, the operation as its parameter (tests/conftest.py refuses duplicate ids)."""
+    for item in items:
+        if isinstance(item, SchemathesisFunction) and item.nodeid == f"{item.parent.nodeid}::{item.originalname}":
+            operation = item.name.removeprefix(f"{item.originalname}[").removesuffix("]")
+            item._id = item.parent.id.child(item.originalname).with_params(operation)
 
 
 @dataclass(frozen=True)
