@@ -1,4 +1,5 @@
-"""One frame re-encoded into a lossless compressed transfer syntax, for WADO-RS frames (PS3.18 8.7.3.5).
+"""One frame re-encoded into a lossless compressed transfer syntax, for WADO-RS frames (PS3.18 8.7.3.5),
+and an instance carrying its frames so encoded, for WADO-RS instances (PS3.18 8.7.3.5.2).
 
 The frame is decoded with :func:`mrmc.dicom.frames.decode_frame` and encoded again: JPEG-LS by
 CharLS through pydicom's encoder (pyjpegls), JPEG 2000 by OpenJPEG and HTJ2K by OpenJPH, both
@@ -13,6 +14,7 @@ Interpretation, Bits Stored ...) stays true of it, so nothing here changes what 
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from importlib.metadata import version
 import imagecodecs
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.pixels.encoders import JPEGLSLosslessEncoder
 from pydicom.uid import (
     UID,
@@ -231,3 +234,16 @@ _ENCODERS = {
     HTJ2KLossless: _htj2k,
     HTJ2KLosslessRPCL: _htj2k_rpcl,
 }
+
+
+def with_encoded_frames(ds: Dataset, transfer_syntax_uid: str, frames: list[bytes]) -> bytes:
+    """``ds`` as a Part 10 file in ``transfer_syntax_uid`` whose Pixel Data is ``frames``, each the
+    codestream :func:`encode_frame` made of it, encapsulated with a Basic Offset Table (PS3.5 A.4).
+    Every other element is kept: the encoding is lossless, so nothing else it describes has changed."""
+    ds.file_meta.TransferSyntaxUID = UID(transfer_syntax_uid)
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -365,6 +365,27 @@ def frame_representation(ranges: list[MediaRange], stored_transfer_syntax: str, 
                         f"or transcoded losslessly: {offered}")
 
 
+def instance_representation(ranges: list[MediaRange], stored_transfer_syntaxes: set[str]) -> str:
+    """Which transfer syntax retrieved instances (``application/dicom``, PS3.18 8.7.3.5.2) come in:
+    :data:`STORED`, or the UID of a lossless syntax of :data:`mrmc.dicom.transcode.OFFERED_SYNTAXES`
+    they are transcoded into (an instance already in it is given as stored).
+
+    ``transfer-syntax=*``, no syntax, or the one every instance is stored in give them as stored.
+    Ranges are taken in the client's order. Anything else is :class:`NotAcceptable`.
+    """
+    for media_range in ranges:
+        if not matches(media_range.part_type, "application/dicom"):
+            continue
+        syntax = media_range.transfer_syntax
+        if syntax in (None, "*") or {syntax} == stored_transfer_syntaxes:
+            return STORED
+        if syntax in OFFERED_SYNTAXES:
+            return syntax
+    offered = ", ".join(OFFERED_SYNTAXES)
+    raise NotAcceptable("instances are available as application/dicom, as stored (transfer-syntax=*) "
+                        f"or transcoded losslessly into: {offered}")
+
+
 def require_acceptable(ranges: list[MediaRange], media_type: str, stored_transfer_syntax: str | None = None) -> None:
     """Raise :class:`NotAcceptable` unless some range accepts ``media_type`` as it is stored."""
     for media_range in ranges:

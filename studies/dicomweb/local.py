@@ -29,7 +29,14 @@ from mrmc.dicom.frames import (
     multipart_related,
     render,
 )
-from mrmc.dicom.transcode import ENCODER_VERSION, OFFERED_SYNTAXES, CannotTranscode, check_encodable, encode_frame
+from mrmc.dicom.transcode import (
+    ENCODER_VERSION,
+    OFFERED_SYNTAXES,
+    CannotTranscode,
+    check_encodable,
+    encode_frame,
+    with_encoded_frames,
+)
 from studies.errors import NotFound
 from studies.models import DicomInstance, DicomSeries
 from studies.permissions import dicom_studies_visible_to
@@ -133,13 +140,23 @@ class LocalArchive:
 
     def retrieve(self, target: Target, ranges) -> http.Body:
         """Study, series or instance as ``multipart/related; type="application/dicom"`` (PS3.18 10.4.1)."""
-        instances = list(self._instances(target).only("sha256", "transfer_syntax_uid"))
-        for syntax in {instance.transfer_syntax_uid for instance in instances}:
-            http.require_acceptable(ranges, "application/dicom", syntax)
-        etag = http.etag_of("dicom", *(instance.sha256 for instance in instances))
+        instances = list(self._instances(target).only("sha256", "transfer_syntax_uid", "number_of_frames",
+                                                      "sop_instance_uid"))
+        syntax = http.instance_representation(ranges, {instance.transfer_syntax_uid for instance in instances})
         store = content_store()
-        parts = (store.open(instance.sha256) for instance in instances)  # opened one by one while streaming
-        chunks, content_type = multipart_related(parts, "application/dicom", boundary=etag.strip('"'))
+        shas = [instance.sha256 for instance in instances]
+        if syntax == http.STORED:
+            etag, part_type = http.etag_of("dicom", *shas), "application/dicom"
+            parts = (store.open(instance.sha256) for instance in instances)  # opened one by one while streaming
+        else:
+            etag = http.etag_of("dicom", syntax, ENCODER_VERSION, *shas)
+            part_type = f"application/dicom; transfer-syntax={syntax}"
+            to_encode = [instance for instance in instances if instance.transfer_syntax_uid != syntax]
+            for instance in to_encode:  # refused before the body starts, not half-way through it
+                self._require_encodable(instance, syntax, what=f"instance {instance.sop_instance_uid}")
+            parts = (self._transcoded_instance(instance, syntax) if instance in to_encode
+                     else store.open(instance.sha256) for instance in instances)
+        chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
         return http.Body(content_type, lambda: chunks, etag, immutable=target.instance is not None)
 
     def metadata(self, target: Target, ranges) -> http.Body:
@@ -269,14 +286,26 @@ class LocalArchive:
         The file is read only when a frame is not in the cache.
         """
         dataset = functools.cache(lambda: self._dataset(instance))
+        self._require_encodable(instance, syntax, what="frames")
         try:
-            check_encodable(pydicom.dcmread(content_store().path_for(instance.sha256), stop_before_pixels=True),
-                            UID(syntax))
             return [cached_frame(instance_sha256=instance.sha256, number=number, transfer_syntax=syntax,
                                  encode=lambda number=number: encode_frame(dataset(), number, syntax))
                     for number in numbers]
         except CannotTranscode as exc:
             raise http.NotAcceptable(f"frames cannot be given as {syntax}: {exc}") from None
+
+    @staticmethod
+    def _require_encodable(instance: DicomInstance, syntax: str, *, what: str) -> None:
+        header = pydicom.dcmread(content_store().path_for(instance.sha256), stop_before_pixels=True)
+        try:
+            check_encodable(header, UID(syntax))
+        except CannotTranscode as exc:
+            raise http.NotAcceptable(f"{what} cannot be given as {syntax}: {exc}") from None
+
+    def _transcoded_instance(self, instance: DicomInstance, syntax: str) -> bytes:
+        """The instance in ``syntax``: its frames as the frames resource gives them (each encoded once)."""
+        frames = self._transcoded_parts(instance, list(range(1, instance.number_of_frames + 1)), syntax)
+        return with_encoded_frames(self._dataset(instance), syntax, frames)
 
     def _frame_parts(self, instance: DicomInstance, numbers: list[int], *, keep_encoding: bool):
         """Native frames straight from the file; others through pydicom (decoded unless kept)."""

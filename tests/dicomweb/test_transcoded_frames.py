@@ -1,12 +1,17 @@
-"""WADO-RS frames transcoded on request into the lossless syntaxes offered (PS3.18 8.7.3.5): each part decodes,
-with pydicom's own plugins, to exactly the stored pixels; a frame is encoded once across requests; a lossy
-source, or an archive the platform does not hold, answers 406 naming why."""
+"""WADO-RS frames and instances transcoded on request into the lossless syntaxes offered (PS3.18 8.7.3.5):
+each decodes, with pydicom's own plugins, to exactly the stored pixels (an instance keeps every other element);
+a frame is encoded once across requests, for the frames and the instance resources alike; a lossy source, or
+an archive the platform does not hold, answers 406 naming why."""
+
+import io
 
 import pydicom
+import pydicom.encaps
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, parse_basic_offsets
+from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from mrmc.dicom.transcode import OFFERED_SYNTAXES
@@ -15,6 +20,7 @@ from studies.models import DicomInstance
 from studies.services import ingest
 from tests.dicomweb.archives import body_of, logged_in, parts_of
 
+PIXEL_DATA = Tag(0x7FE0, 0x0010)
 MEDIA_TYPES = {"1.2.840.10008.1.2.4.80": "image/jls", "1.2.840.10008.1.2.4.90": "image/jp2",
                "1.2.840.10008.1.2.4.201": "image/jphc", "1.2.840.10008.1.2.4.202": "image/jphc"}
 
@@ -113,3 +119,64 @@ def test_an_unoffered_syntax_lists_what_is_offered(stored, coordinator):
         frames_url(stored["mr"], "1"), HTTP_ACCEPT='multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50')
     assert response.status_code == 406
     assert "transcoded losslessly: image/jls; transfer-syntax=1.2.840.10008.1.2.4.80" in response.json()["detail"]
+
+
+# ------------------------------------------------------------- instances (PS3.18 8.7.3.5.2)
+
+def instance_url(instance: DicomInstance) -> str:
+    return frames_url(instance, "1").removesuffix("/frames/1")
+
+
+def study_url(instance: DicomInstance) -> str:
+    return f"/dicomweb/studies/{instance.series.dicom_study.study_instance_uid}"
+
+
+def dicom_accept(syntax: str) -> dict:
+    return {"HTTP_ACCEPT": f'multipart/related; type="application/dicom"; transfer-syntax={syntax}'}
+
+
+def without_pixels(ds: pydicom.Dataset) -> dict:
+    return {element.tag: element.value for element in ds if element.tag != PIXEL_DATA}
+
+
+@pytest.mark.parametrize("syntax", [str(uid) for uid in OFFERED_SYNTAXES])
+@pytest.mark.parametrize("name", ["mr", "multiframe"])
+def test_a_transcoded_instance_holds_the_stored_pixels_and_every_other_element(stored, coordinator, syntax, name):
+    instance = stored[name]
+    response = logged_in(coordinator).get(instance_url(instance), **dicom_accept(syntax))
+    assert response.status_code == 200, body_of(response)[:300]
+    assert response["Content-Type"].startswith(f'multipart/related; type="application/dicom"; transfer-syntax={syntax}')
+    (part,) = parts_of(response)
+    given = pydicom.dcmread(io.BytesIO(part))
+    original = pydicom.dcmread(ingest.content_store().path_for(instance.sha256))
+    assert given.file_meta.TransferSyntaxUID == syntax
+    assert len(parse_basic_offsets(given.PixelData)) == instance.number_of_frames  # a Basic Offset Table
+    assert (given.pixel_array == original.pixel_array).all()
+    assert without_pixels(given) == without_pixels(original)
+
+
+def test_an_instance_is_given_in_the_frames_encoded_once(stored, coordinator, monkeypatch):
+    encodes = []
+    real = local.encode_frame
+    monkeypatch.setattr(local, "encode_frame", lambda *args: encodes.append(args[1:]) or real(*args))
+    client, syntax, instance = logged_in(coordinator), "1.2.840.10008.1.2.4.80", stored["multiframe"]
+    frame = parts_of(client.get(frames_url(instance, "4"), **accept(syntax)))[0]
+    bodies = [body_of(client.get(instance_url(instance), **dicom_accept(syntax))) for _ in range(2)]
+    assert sorted(encodes) == [(number, syntax) for number in range(1, instance.number_of_frames + 1)]
+    assert bodies[0] == bodies[1]
+    given = pydicom.dcmread(io.BytesIO(parts_of(client.get(instance_url(instance), **dicom_accept(syntax)))[0]))
+    fourth = list(pydicom.encaps.generate_frames(given.PixelData, number_of_frames=instance.number_of_frames))[3]
+    assert fourth in (frame, frame + b"\x00")  # a fragment is padded to an even length (PS3.5 A.4)
+
+
+def test_as_stored_and_refused_instances(stored, coordinator):
+    client, instance = logged_in(coordinator), stored["mr"]
+    as_stored = parts_of(client.get(instance_url(instance), **dicom_accept("*")))
+    assert as_stored == [ingest.content_store().path_for(instance.sha256).read_bytes()]
+    lossy = stored["lossy"]
+    response = client.get(study_url(lossy), **dicom_accept("1.2.840.10008.1.2.4.201"))
+    assert response.status_code == 406
+    assert f"instance {lossy.sop_instance_uid} cannot be given as 1.2.840.10008.1.2.4.201" in response.json()["detail"]
+    response = client.get(instance_url(instance), **dicom_accept("1.2.840.10008.1.2.4.50"))
+    assert response.status_code == 406
+    assert "transcoded losslessly into: 1.2.840.10008.1.2.4.80" in response.json()["detail"]

@@ -2,7 +2,7 @@
 very files we serve: MR_small (signed 16-bit), CT_small, emri_small (10 frames) and two synthetic DX images,
 ingested as they are (identified data allowed), so both servers know the same attributes.
 
-Ours must answer every one of the 23 calls of :data:`CALLS`, rightly: which entities a query finds and the
+Ours must answer every one of the 25 calls of :data:`CALLS`, rightly: which entities a query finds and the
 pixels are checked against the source files. Where Orthanc answers too, its answer is checked the same way, and
 the attribute values both servers return must be equal. Whether each server answered each call, and what went
 wrong, is printed at the end of the module (``pytest -s``).
@@ -54,10 +54,13 @@ DEFAULT_SYNTAXES = {NATIVE, "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90", 
 # dicomweb-client 0.61 refuses media types it does not list (image/jphc came to PS3.18 Table 8.7.3-5 later):
 # those are asked through its own session and multipart decoder.
 UNKNOWN_TO_THE_CLIENT = {"image/jphc"}
+# Instances: row of the table -> the transfer syntax of application/dicom they are asked in.
+INSTANCE_REQUESTS = {"retrieve_instance JPEG-LS .4.80": "1.2.840.10008.1.2.4.80",
+                     "retrieve_instance JPEG 2000 .4.90": "1.2.840.10008.1.2.4.90"}
 CALLS = (
     "search_for_studies", "search_for_series", "search_for_series(study)", "search_for_instances",
     "search_for_instances(study)", "search_for_instances(study, series)",
-    "retrieve_study", "retrieve_series", "retrieve_instance",
+    "retrieve_study", "retrieve_series", "retrieve_instance", *INSTANCE_REQUESTS,
     "retrieve_study_metadata", "retrieve_series_metadata", "retrieve_instance_metadata",
     *FRAME_REQUESTS,
     "retrieve_series_rendered", "retrieve_instance_rendered", "retrieve_instance_frames_rendered",
@@ -311,6 +314,18 @@ def test_retrieved_instances_are_the_stored_files(servers, level):
             servers.judge(call, ours, theirs, stored, f"{method}: not the stored file", view=lambda datasets: datasets[0])
             servers.judge(call, ours, theirs, source.pixel_array.tolist(), f"{method}: other pixels than the source's",
                           view=lambda datasets: datasets[0].pixel_array.tolist())
+
+
+@pytest.mark.parametrize("call", INSTANCE_REQUESTS)
+def test_instances_asked_in_a_lossless_syntax_come_in_it_with_the_source_pixels(servers, call):
+    syntax = INSTANCE_REQUESTS[call]
+    for source in servers.sources:
+        ours, theirs = servers.ask(call, "retrieve_instance", *uids_of(source),
+                                   media_types=(("application/dicom", syntax),))
+        servers.judge(call, ours, theirs, syntax, "not in the syntax asked for",
+                      view=lambda ds: ds.file_meta.TransferSyntaxUID)
+        servers.judge(call, ours, theirs, source.pixel_array.tolist(), "other pixels than the source's",
+                      view=lambda ds: ds.pixel_array.tolist())
 
 
 def listed(client: DICOMwebClient, method: str, *args) -> list:
