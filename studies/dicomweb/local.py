@@ -151,11 +151,11 @@ class LocalArchive:
         else:
             etag = http.etag_of("dicom", syntax, ENCODER_VERSION, *shas)
             part_type = f"application/dicom; transfer-syntax={syntax}"
-            to_encode = [instance for instance in instances if instance.transfer_syntax_uid != syntax]
-            for instance in to_encode:  # refused before the body starts, not half-way through it
-                self._require_encodable(instance, syntax, what=f"instance {instance.sop_instance_uid}")
-            parts = (self._transcoded_instance(instance, syntax) if instance in to_encode
-                     else store.open(instance.sha256) for instance in instances)
+            for instance in instances:  # refused before the body starts, not half-way through it
+                if instance.transfer_syntax_uid != syntax:
+                    self._require_encodable(instance, syntax, what=f"instance {instance.sop_instance_uid}")
+            parts = (store.open(instance.sha256) if instance.transfer_syntax_uid == syntax
+                     else self._transcoded_instance(instance, syntax) for instance in instances)
         chunks, content_type = multipart_related(parts, part_type, boundary=etag.strip('"'))
         return http.Body(content_type, lambda: chunks, etag, immutable=target.instance is not None)
 
@@ -285,8 +285,12 @@ class LocalArchive:
         Encoded before the response starts: a frame that cannot be encoded is a 406, not a broken body.
         The file is read only when a frame is not in the cache.
         """
-        dataset = functools.cache(lambda: self._dataset(instance))
         self._require_encodable(instance, syntax, what="frames")
+        return self._encoded_frames(instance, numbers, syntax, functools.cache(lambda: self._dataset(instance)))
+
+    @staticmethod
+    def _encoded_frames(instance: DicomInstance, numbers, syntax: str, dataset) -> list[bytes]:
+        """The frames in ``syntax`` from the frame cache, encoded from ``dataset()`` where not there yet."""
         try:
             return [cached_frame(instance_sha256=instance.sha256, number=number, transfer_syntax=syntax,
                                  encode=lambda number=number: encode_frame(dataset(), number, syntax))
@@ -303,9 +307,11 @@ class LocalArchive:
             raise http.NotAcceptable(f"{what} cannot be given as {syntax}: {exc}") from None
 
     def _transcoded_instance(self, instance: DicomInstance, syntax: str) -> bytes:
-        """The instance in ``syntax``: its frames as the frames resource gives them (each encoded once)."""
-        frames = self._transcoded_parts(instance, list(range(1, instance.number_of_frames + 1)), syntax)
-        return with_encoded_frames(self._dataset(instance), syntax, frames)
+        """The instance in ``syntax`` (the caller checked that it can be): its frames as the frames resource
+        gives them (each encoded once), the file read once."""
+        dataset = self._dataset(instance)
+        frames = self._encoded_frames(instance, range(1, instance.number_of_frames + 1), syntax, lambda: dataset)
+        return with_encoded_frames(dataset, syntax, frames)
 
     def _frame_parts(self, instance: DicomInstance, numbers: list[int], *, keep_encoding: bool):
         """Native frames straight from the file; others through pydicom (decoded unless kept)."""

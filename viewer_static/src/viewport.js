@@ -147,7 +147,10 @@ function shownImageOptions(imageId) {
   const requestType = Enums.RequestType.Interaction;
   if (getShouldUseCPURendering()) return { useRGBA: true, requestType };
   const { transferSyntaxUID } = metaData.get(Enums.MetadataModules.TRANSFER_SYNTAX, imageId) || {};
-  return { useRGBA: false, transferSyntaxUID, priority: 5, requestType, retrieveType: 'default', retrieveOptions: STREAMED, streamingData: {} };
+  return {
+    useRGBA: false, transferSyntaxUID, priority: 5, requestType,
+    retrieveType: 'default', retrieveOptions: STREAMED, streamingData: {},
+  };
 }
 
 const FULL_RESOLUTION = Enums.ImageQualityStatus.FULL_RESOLUTION;
